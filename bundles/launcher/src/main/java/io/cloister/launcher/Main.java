@@ -1,0 +1,203 @@
+package io.cloister.launcher;
+
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+
+/** {@code bin/vmm}: the command line of Cloister. */
+public final class Main {
+    /** Service property naming the command a VMM entry service implements. */
+    public static final String COMMAND_PROPERTY = "cloister.command";
+    static final String DEFAULT_FEATURE = "default";
+    static final long ENTRY_TIMEOUT_MS = 15_000;
+
+    static final String HELP = """
+            Usage: vmm [--verbose] <command> [options]
+
+            Commands:
+              run       Start the VMM from a feature and boot its guest; the exit status is the guest's.
+              shell     Start the VMM from a feature with the Gogo shell on the console ('help' lists commands).
+              features  List the feature files of this distribution.
+              help      Show this text (also --help, -h).
+
+            Options:
+              --feature F   Feature file: a path, or a name in the distribution's features/ (default: %s).
+              --verbose     Debug logging, and stack traces with errors.
+              Other --name value options of 'run' go to the VMM (see 'vmm run --help' once the VMM is started).
+
+            Exit status: 0 success, 1 VMM or guest failure, 2 bad command line, feature, bundle or configuration.
+            """.formatted(DEFAULT_FEATURE);
+
+    private Main() {
+    }
+
+    public static void main(String[] args) {
+        int code = run(args, System.out, System.err);
+        System.exit(code);
+    }
+
+    /** Runs a command line; returns the exit status. */
+    public static int run(String[] args, PrintStream out, PrintStream err) {
+        boolean verbose = List.of(args).contains("--verbose");
+        configureLogging(verbose);
+        try {
+            return execute(args, out);
+        } catch (LaunchException e) {
+            err.println("vmm: error: " + e.getMessage());
+            if (verbose) {
+                e.printStackTrace(err);
+            }
+            return e.exitCode();
+        } catch (RuntimeException e) {
+            err.println("vmm: internal error: " + FeatureFile.oneLine(e));
+            if (verbose) {
+                e.printStackTrace(err);
+            }
+            return LaunchException.RUNTIME;
+        }
+    }
+
+    private static int execute(String[] args, PrintStream out) throws LaunchException {
+        List<String> rest = new ArrayList<>();
+        String command = null;
+        String feature = DEFAULT_FEATURE;
+        Map<String, String> vmOptions = new LinkedHashMap<>();
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            switch (a) {
+                case "--verbose" -> { }
+                case "--help", "-h" -> {
+                    if (command == null || !command.equals("run")) {
+                        out.print(HELP);
+                        return 0;
+                    }
+                    vmOptions.put("help", "true");
+                }
+                case "--feature" -> feature = value(args, ++i, a);
+                default -> {
+                    if (a.startsWith("--") && "run".equals(command)) {
+                        vmOptions.put(a.substring(2), value(args, ++i, a));
+                    } else if (a.startsWith("-")) {
+                        throw new LaunchException(LaunchException.CONFIG, "unknown option " + a + " (see vmm --help)");
+                    } else if (command == null) {
+                        command = a;
+                    } else {
+                        rest.add(a);
+                    }
+                }
+            }
+        }
+        if (!rest.isEmpty()) {
+            throw new LaunchException(LaunchException.CONFIG, "unexpected argument " + rest.get(0) + " (see vmm --help)");
+        }
+        if (command == null || command.equals("help")) {
+            out.print(HELP);
+            return command == null ? LaunchException.CONFIG : 0;
+        }
+        return switch (command) {
+            case "run" -> runVmm(home(), feature, vmOptions);
+            case "shell" -> shell(home(), feature);
+            case "features" -> listFeatures(home(), out);
+            default -> throw new LaunchException(LaunchException.CONFIG, "unknown command '" + command + "' (see vmm --help)");
+        };
+    }
+
+    private static String value(String[] args, int i, String option) throws LaunchException {
+        if (i >= args.length || args[i].startsWith("--")) {
+            throw new LaunchException(LaunchException.CONFIG, "option " + option + " needs a value");
+        }
+        return args[i];
+    }
+
+    private static int runVmm(Path home, String feature, Map<String, String> options) throws LaunchException {
+        Deployment deployment = FeatureFile.read(featurePath(home, feature), BundleLocator.forHome(home));
+        try (VmmRuntime runtime = VmmRuntime.start(deployment, Map.of("gosh.args", "--nointeractive"))) {
+            Function<Map<String, String>, Integer> entry = entry(runtime, "run", deployment);
+            try {
+                return entry.apply(Map.copyOf(options));
+            } catch (IllegalArgumentException e) {
+                throw new LaunchException(LaunchException.CONFIG, FeatureFile.oneLine(e), e);
+            }
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    static Function<Map<String, String>, Integer> entry(VmmRuntime runtime, String command, Deployment deployment)
+            throws LaunchException {
+        Object service = runtime.awaitService("(&(objectClass=" + Function.class.getName() + ")(" + COMMAND_PROPERTY + "="
+                + command + "))", ENTRY_TIMEOUT_MS);
+        if (service == null) {
+            throw new LaunchException(LaunchException.CONFIG, "feature " + deployment.featureId() + " started, but no VMM '"
+                    + command + "' service appeared within " + ENTRY_TIMEOUT_MS / 1000 + " s; "
+                    + Components.describeUnsatisfied(runtime));
+        }
+        return (Function<Map<String, String>, Integer>) service;
+    }
+
+    private static int shell(Path home, String feature) throws LaunchException {
+        Deployment deployment = FeatureFile.read(featurePath(home, feature), BundleLocator.forHome(home));
+        VmmRuntime runtime = VmmRuntime.start(deployment, Map.of());
+        Thread hook = new Thread(runtime::close, "vmm-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            runtime.awaitStop();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        runtime.close();
+        return 0;
+    }
+
+    private static int listFeatures(Path home, PrintStream out) throws LaunchException {
+        Path dir = home.resolve("features");
+        try (var files = Files.list(dir)) {
+            files.filter(p -> p.toString().endsWith(".json")).sorted()
+                    .forEach(p -> out.println(p.getFileName().toString().replaceFirst("\\.json$", "")));
+        } catch (java.io.IOException e) {
+            throw new LaunchException(LaunchException.CONFIG, "cannot list " + dir + ": " + e.getMessage());
+        }
+        return 0;
+    }
+
+    /** A path to an existing file, else a name (with or without .json) in home/features. */
+    static Path featurePath(Path home, String feature) throws LaunchException {
+        Path direct = Path.of(feature);
+        if (Files.isRegularFile(direct)) {
+            return direct;
+        }
+        String file = feature.endsWith(".json") ? feature : feature + ".json";
+        Path named = home.resolve("features").resolve(file);
+        if (Files.isRegularFile(named)) {
+            return named;
+        }
+        throw new LaunchException(LaunchException.CONFIG, "feature file " + feature + " not found (neither a file nor "
+                + named + ")");
+    }
+
+    static Path home() throws LaunchException {
+        String home = System.getProperty("cloister.home");
+        if (home == null) {
+            throw new LaunchException(LaunchException.RUNTIME, "system property cloister.home is not set (start through bin/vmm)");
+        }
+        return Path.of(home);
+    }
+
+    private static void configureLogging(boolean verbose) {
+        setDefault("org.slf4j.simpleLogger.defaultLogLevel", verbose ? "debug" : "info");
+        setDefault("org.slf4j.simpleLogger.showThreadName", "false");
+        setDefault("org.slf4j.simpleLogger.showShortLogName", "true");
+        setDefault("org.slf4j.simpleLogger.levelInBrackets", "true");
+        setDefault("org.slf4j.simpleLogger.logFile", "System.err");
+    }
+
+    private static void setDefault(String key, String value) {
+        if (System.getProperty(key) == null) {
+            System.setProperty(key, value);
+        }
+    }
+}

@@ -1,0 +1,246 @@
+package io.cloister.launcher;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.reflect.Method;
+import java.net.URISyntaxException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.Dictionary;
+import java.util.HashMap;
+import java.util.Hashtable;
+import java.util.List;
+import java.util.Map;
+import java.util.ServiceLoader;
+import java.util.concurrent.TimeUnit;
+import java.util.jar.JarFile;
+import java.util.stream.Stream;
+
+import org.osgi.framework.Bundle;
+import org.osgi.framework.BundleContext;
+import org.osgi.framework.BundleException;
+import org.osgi.framework.Constants;
+import org.osgi.framework.FrameworkEvent;
+import org.osgi.framework.InvalidSyntaxException;
+import org.osgi.framework.ServiceReference;
+import org.osgi.framework.launch.Framework;
+import org.osgi.framework.launch.FrameworkFactory;
+import org.osgi.util.tracker.ServiceTracker;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * An embedded Felix framework running one deployment. Bundles are installed, then started in
+ * start order; the feature's configurations are then handed to ConfigAdmin.
+ */
+public final class VmmRuntime implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(VmmRuntime.class);
+    static final String CONFIG_ADMIN = "org.osgi.service.cm.ConfigurationAdmin";
+
+    private final Framework framework;
+    private final Path storage;
+    private final List<Bundle> bundles;
+
+    private VmmRuntime(Framework framework, Path storage, List<Bundle> bundles) {
+        this.framework = framework;
+        this.storage = storage;
+        this.bundles = bundles;
+    }
+
+    /**
+     * Starts a framework with {@code deployment}; {@code properties} override the feature's
+     * framework properties. On failure everything started is stopped again.
+     */
+    public static VmmRuntime start(Deployment deployment, Map<String, String> properties) throws LaunchException {
+        Path storage;
+        try {
+            storage = Files.createTempDirectory("cloister-osgi-");
+        } catch (IOException e) {
+            throw new LaunchException(LaunchException.RUNTIME, "cannot create framework storage: " + e.getMessage(), e);
+        }
+        Map<String, String> config = new HashMap<>();
+        config.put(Constants.FRAMEWORK_STORAGE, storage.toString());
+        config.put(Constants.FRAMEWORK_STORAGE_CLEAN, Constants.FRAMEWORK_STORAGE_CLEAN_ONFIRSTINIT);
+        // SLF4J lives on the launcher's class path, so bundles log through the same provider as the launcher.
+        config.put(Constants.FRAMEWORK_SYSTEMPACKAGES_EXTRA, slf4jExports());
+        config.put("felix.log.level", "1");
+        config.putAll(deployment.frameworkProperties());
+        config.putAll(properties);
+
+        FrameworkFactory factory = ServiceLoader.load(FrameworkFactory.class, VmmRuntime.class.getClassLoader())
+                .findFirst().orElseThrow(() -> new LaunchException(LaunchException.RUNTIME, "no OSGi framework on the class path"));
+        Framework framework = factory.newFramework(config);
+        List<Bundle> installed = new ArrayList<>();
+        VmmRuntime runtime = new VmmRuntime(framework, storage, installed);
+        try {
+            framework.init();
+            BundleContext ctx = framework.getBundleContext();
+            for (Deployment.BundleJar b : deployment.bundles()) {
+                try (InputStream in = Files.newInputStream(b.jar())) {
+                    installed.add(ctx.installBundle(b.jar().toUri().toString(), in));
+                } catch (BundleException | IOException e) {
+                    throw new LaunchException(LaunchException.CONFIG, "bundle " + b.coordinates() + " (" + b.jar()
+                            + ") cannot be installed: " + FeatureFile.oneLine(e), e);
+                }
+            }
+            framework.start();
+            for (int i = 0; i < installed.size(); i++) {
+                Bundle bundle = installed.get(i);
+                if (bundle.getHeaders().get(Constants.FRAGMENT_HOST) != null) {
+                    continue;
+                }
+                try {
+                    bundle.start();
+                } catch (BundleException e) {
+                    throw new LaunchException(LaunchException.CONFIG, "bundle " + deployment.bundles().get(i).coordinates()
+                            + " (" + bundle.getSymbolicName() + ") cannot be started: " + FeatureFile.oneLine(e), e);
+                }
+            }
+            runtime.applyConfigurations(deployment);
+            LOG.debug("started {} bundles of {}", installed.size(), deployment.featureId());
+            return runtime;
+        } catch (LaunchException e) {
+            runtime.close();
+            throw e;
+        } catch (BundleException | RuntimeException e) {
+            runtime.close();
+            throw new LaunchException(LaunchException.RUNTIME, "framework failed to start: " + FeatureFile.oneLine(e), e);
+        }
+    }
+
+    /** Export-Package of the slf4j-api jar on our class path, offered by the system bundle. */
+    private static String slf4jExports() throws LaunchException {
+        try {
+            Path jar = Path.of(Logger.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+            try (JarFile jf = new JarFile(jar.toFile())) {
+                String exports = jf.getManifest().getMainAttributes().getValue(Constants.EXPORT_PACKAGE);
+                if (exports == null) {
+                    throw new IOException("no Export-Package in " + jar);
+                }
+                return exports;
+            }
+        } catch (IOException | URISyntaxException | RuntimeException e) {
+            throw new LaunchException(LaunchException.RUNTIME, "cannot read the slf4j-api exports: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * ConfigurationAdmin lives in a bundle's class space, not ours, so it is called through the
+     * interface that bundle exports. Configurations use location "?" so any bundle may bind them.
+     */
+    private void applyConfigurations(Deployment deployment) throws LaunchException {
+        if (deployment.configurations().isEmpty()) {
+            return;
+        }
+        Object admin = awaitService("(objectClass=" + CONFIG_ADMIN + ")", 5_000);
+        if (admin == null) {
+            throw new LaunchException(LaunchException.CONFIG, "feature " + deployment.featureId()
+                    + " has configurations but no ConfigurationAdmin service started (add org.apache.felix.configadmin)");
+        }
+        for (Deployment.Configuration c : deployment.configurations()) {
+            try {
+                Class<?> type = findInterface(admin.getClass(), CONFIG_ADMIN);
+                Object configuration = c.factoryPid() == null
+                        ? type.getMethod("getConfiguration", String.class, String.class).invoke(admin, c.pid(), "?")
+                        : type.getMethod("getFactoryConfiguration", String.class, String.class, String.class)
+                                .invoke(admin, c.factoryPid(), c.name(), "?");
+                Method update = findInterface(configuration.getClass(), "org.osgi.service.cm.Configuration")
+                        .getMethod("update", Dictionary.class);
+                update.invoke(configuration, new Hashtable<>(c.values()));
+            } catch (ReflectiveOperationException | RuntimeException e) {
+                throw new LaunchException(LaunchException.CONFIG, "configuration " + c.pid() + " of "
+                        + deployment.source() + " was refused: " + FeatureFile.oneLine(e), e);
+            }
+        }
+    }
+
+    private static Class<?> findInterface(Class<?> impl, String name) {
+        for (Class<?> c = impl; c != null; c = c.getSuperclass()) {
+            for (Class<?> i : c.getInterfaces()) {
+                if (i.getName().equals(name)) {
+                    return i;
+                }
+            }
+        }
+        throw new IllegalStateException(impl.getName() + " does not implement " + name);
+    }
+
+    public BundleContext context() {
+        return framework.getBundleContext();
+    }
+
+    public Framework framework() {
+        return framework;
+    }
+
+    /** The bundles of the deployment, in start order. */
+    public List<Bundle> bundles() {
+        return List.copyOf(bundles);
+    }
+
+    /** Waits up to {@code millis} for a service matching {@code filter} and gets it; null if none came. */
+    public Object awaitService(String filter, long millis) throws LaunchException {
+        try {
+            ServiceTracker<Object, Object> tracker = new ServiceTracker<>(context(), context().createFilter(filter), null);
+            tracker.open(true);
+            try {
+                if (tracker.waitForService(millis) == null) {
+                    return null;
+                }
+                // Held by the system bundle until the framework stops: releasing it would let DS
+                // deactivate a delayed component (or ConfigAdmin drop its instance) under the caller.
+                ServiceReference<Object> ref = tracker.getServiceReference();
+                return ref == null ? null : context().getService(ref);
+            } finally {
+                tracker.close();
+            }
+        } catch (InvalidSyntaxException e) {
+            throw new IllegalArgumentException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new LaunchException(LaunchException.RUNTIME, "interrupted while waiting for " + filter);
+        }
+    }
+
+    /** Service references matching {@code filter}, any class space. */
+    public List<ServiceReference<?>> services(String filter) {
+        try {
+            ServiceReference<?>[] refs = context().getAllServiceReferences(null, filter);
+            return refs == null ? List.of() : List.of(refs);
+        } catch (InvalidSyntaxException e) {
+            throw new IllegalArgumentException(e);
+        }
+    }
+
+    /** Blocks until the framework stops (e.g. 'exit' in the shell). */
+    public void awaitStop() throws InterruptedException {
+        framework.waitForStop(0);
+    }
+
+    @Override
+    public void close() {
+        try {
+            if ((framework.getState() & (Bundle.STARTING | Bundle.ACTIVE | Bundle.STOPPING)) != 0) {
+                framework.stop();
+            }
+            FrameworkEvent event = framework.waitForStop(TimeUnit.SECONDS.toMillis(30));
+            if (event.getType() == FrameworkEvent.WAIT_TIMEDOUT) {
+                LOG.warn("framework did not stop within 30 s");
+            }
+        } catch (BundleException | InterruptedException e) {
+            LOG.warn("framework stop failed: {}", e.toString());
+        } finally {
+            deleteTree(storage);
+        }
+    }
+
+    private static void deleteTree(Path root) {
+        try (Stream<Path> walk = Files.walk(root)) {
+            walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException e) {
+            LOG.debug("cannot delete {}: {}", root, e.toString());
+        }
+    }
+}

@@ -1,0 +1,88 @@
+package io.cloister.vmm;
+
+import java.io.PrintStream;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Function;
+import java.util.stream.Collectors;
+
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.component.annotations.ReferenceCardinality;
+import org.osgi.service.component.annotations.ReferencePolicy;
+import org.osgi.service.component.annotations.ReferencePolicyOption;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import io.cloister.api.backend.BackendPolicy;
+import io.cloister.api.cpu.CpuEngine;
+import io.cloister.api.device.BusDevice;
+import io.cloister.api.memory.MemoryManager;
+import io.cloister.api.restricted.RestrictedMemoryProvider;
+import io.cloister.api.vm.Vmm;
+
+/**
+ * The 'vmm run' entry point, called by the launcher once the feature is started. It reports the
+ * services the VMM is wired to; booting a guest needs a CPU engine bundle.
+ */
+@Component(service = Function.class, property = "cloister.command=run")
+public class RunCommand implements Function<Map<String, String>, Integer> {
+    private static final Logger LOG = LoggerFactory.getLogger(RunCommand.class);
+    private static final Set<String> OPTIONS = Set.of("help");
+
+    @Reference
+    Vmm vmm;
+
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC, policyOption = ReferencePolicyOption.GREEDY)
+    volatile MemoryManager memory;
+
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC, policyOption = ReferencePolicyOption.GREEDY)
+    volatile RestrictedMemoryProvider restricted;
+
+    @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC, policyOption = ReferencePolicyOption.GREEDY)
+    volatile List<BackendPolicy> backends;
+
+    @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC, policyOption = ReferencePolicyOption.GREEDY)
+    volatile List<CpuEngine> engines;
+
+    @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC, policyOption = ReferencePolicyOption.GREEDY)
+    volatile List<BusDevice> devices;
+
+    PrintStream console = System.out;
+
+    @Override
+    public Integer apply(Map<String, String> options) {
+        for (String key : options.keySet()) {
+            if (!OPTIONS.contains(key)) {
+                throw new IllegalArgumentException("unknown option --" + key + " for 'run' (known: --feature, --verbose, --help)");
+            }
+        }
+        if (options.containsKey("help")) {
+            console.println("Usage: vmm run [--feature F] [--verbose]\n  Starts the feature's bundles and boots its guest.");
+            return 0;
+        }
+        LOG.info("VMM started; {} VM(s) configured", vmm.vms().size());
+        console.println("Cloister VMM wiring:");
+        console.println("  memory manager      " + describe(memory == null ? List.of() : List.of(memory)));
+        console.println("  restricted memory   " + describe(restricted == null ? List.of() : List.of(restricted)));
+        console.println("  backend policies    " + describe(names(backends, BackendPolicy::name)));
+        console.println("  CPU engines         " + describe(names(engines, CpuEngine::name)));
+        console.println("  devices             " + describe(names(devices, BusDevice::name)));
+        if (engines == null || engines.isEmpty()) {
+            console.println("No CPU engine is installed: no guest to boot. Stopping.");
+        }
+        return 0;
+    }
+
+    private static <T> List<String> names(List<T> services, Function<T, String> name) {
+        return services == null ? List.of() : services.stream().map(name).sorted().toList();
+    }
+
+    private static String describe(List<?> items) {
+        if (items.isEmpty()) {
+            return "(none)";
+        }
+        return items.stream().map(o -> o instanceof String s ? s : o.getClass().getSimpleName()).collect(Collectors.joining(", "));
+    }
+}
