@@ -31,6 +31,8 @@ class CommandLineTest {
         Dist.Run r = Dist.vmm(null, "run");
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("Cloister VMM wiring:"), r.out());
+        assertTrue(r.out().contains("memory manager      MemoryManagerImpl"), r.out());
+        assertTrue(r.out().contains("restricted memory   RestrictedMemory"), r.out());
         // SLF4J inside OSGi reaches the console (stderr).
         assertTrue(r.err().contains("[INFO] RunCommand - VMM started"), r.err());
         assertFalse(r.err().contains("No SLF4J providers"), r.err());

@@ -53,7 +53,8 @@ class InFrameworkTest {
 
     @Test
     void cloisterComponentsAreSatisfied() {
-        Set<String> expected = Set.of("io.cloister.vmm.RunCommand", "io.cloister.vmm.VmRegistry", "io.cloister.shell.VmCommands");
+        Set<String> expected = Set.of("io.cloister.vmm.RunCommand", "io.cloister.vmm.VmRegistry", "io.cloister.shell.VmCommands",
+                "io.cloister.memory.MemoryManagerImpl", "io.cloister.restrictedmem.RestrictedMemory");
         List<String> seen = new ArrayList<>();
         for (Components.State s : Components.states(runtime)) {
             if (s.bundle().startsWith("io.cloister.")) {
@@ -79,6 +80,16 @@ class InFrameworkTest {
         assertNotNull(users, "nobody uses the Vmm service");
         assertTrue(List.of(users).stream().anyMatch(b -> b.getSymbolicName().equals("io.cloister.vmm")));
         runtime.context().ungetService(entries.get(0));
+    }
+
+    @Test
+    void memoryServicesComeFromTheirBundles() {
+        List<ServiceReference<?>> mm = runtime.services("(objectClass=io.cloister.api.memory.MemoryManager)");
+        assertEquals(1, mm.size());
+        assertEquals("io.cloister.memory", mm.get(0).getBundle().getSymbolicName());
+        List<ServiceReference<?>> rm = runtime.services("(objectClass=io.cloister.api.restricted.RestrictedMemoryProvider)");
+        assertEquals(1, rm.size());
+        assertEquals("io.cloister.restrictedmem", rm.get(0).getBundle().getSymbolicName());
     }
 
     @Test

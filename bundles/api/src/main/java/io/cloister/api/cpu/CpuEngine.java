@@ -2,7 +2,7 @@ package io.cloister.api.cpu;
 
 import org.osgi.annotation.versioning.ConsumerType;
 
-import io.cloister.api.memory.GuestMemory;
+import io.cloister.api.memory.GuestView;
 
 /** Runs guest code (emulator or kvm). Registered with service property {@value #PROPERTY}. */
 @ConsumerType
@@ -14,6 +14,6 @@ public interface CpuEngine {
     /** Whether this engine can run on this host (e.g. /dev/kvm present); a reason if not. */
     String unavailableReason();
 
-    /** Creates vCPU {@code index} of a VM over {@code memory}, entering at {@code entry} in 32-bit protected mode (PVH). */
-    Vcpu createVcpu(GuestMemory memory, int index, long entry, long startInfo);
+    /** Creates vCPU {@code index} of a VM over its guest view, entering at {@code entry} in 32-bit protected mode (PVH). */
+    Vcpu createVcpu(GuestView memory, int index, long entry, long startInfo);
 }

@@ -1,6 +1,7 @@
 package io.cloister.api.memory;
 
 import java.lang.foreign.MemorySegment;
+import java.util.List;
 
 import org.osgi.annotation.versioning.ProviderType;
 
@@ -15,7 +16,13 @@ public interface GuestMemory extends AutoCloseable {
     /** Adds a slot; EEXIST if it overlaps another, EINVAL if unaligned or the backing is refused. */
     MemSlot add(SlotSpec spec);
 
-    /** Removes a slot and releases (or unbinds) its backing. ENOENT for an unknown id. */
+    /**
+     * Adds several slots as one change (one new table, however many slots): all of them or, if any
+     * is refused, none.
+     */
+    List<MemSlot> addAll(List<SlotSpec> specs);
+
+    /** Removes a slot and releases (or unbinds) its backing. ENOENT for an unknown id, EBUSY if aliased. */
     void remove(int slotId);
 
     /** Moves a slot to a new guest-physical base, keeping its pages. */
@@ -33,8 +40,8 @@ public interface GuestMemory extends AutoCloseable {
     /** Host access: copies {@code src} into guest memory at {@code gpa}; same checks as read. */
     void write(long gpa, MemorySegment src);
 
-    /** Bytes of host memory this address space holds (shared backings only). */
-    long residentBytes();
+    /** Bytes of host memory mapped for this address space's own (non-restricted) slots. */
+    long mappedBytes();
 
     /** Releases every slot; later calls fail with EBADF. */
     @Override

@@ -16,7 +16,7 @@ import java.lang.invoke.VarHandle;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Page-aligned host memory outside the Java heap. Mappings are made with MAP_NORESERVE, so a
+ * Page-aligned host memory outside the Java heap, mapped through FFM. Mappings are made with MAP_NORESERVE, so a
  * several-GiB guest costs neither heap nor resident memory until its pages are touched.
  */
 public final class HostMemory {
@@ -27,7 +27,6 @@ public final class HostMemory {
     private static final int MAP_ANONYMOUS = 0x20;
     private static final int MAP_NORESERVE = 0x4000;
     private static final int MADV_DONTNEED = 4;
-    private static final int MFD_CLOEXEC = 1;
 
     private static final Linker LINKER = Linker.nativeLinker();
     private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
@@ -37,9 +36,6 @@ public final class HostMemory {
             FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
     private static final MethodHandle MUNMAP = downcall("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
     private static final MethodHandle MADVISE = downcall("madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-    private static final MethodHandle MEMFD_CREATE = downcall("memfd_create", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle FTRUNCATE = downcall("ftruncate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
-    private static final MethodHandle CLOSE = downcall("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
 
     private static final AtomicLong LIVE_MAPPINGS = new AtomicLong();
     private static final AtomicLong LIVE_BYTES = new AtomicLong();
@@ -57,23 +53,16 @@ public final class HostMemory {
     /** A mapping and how to release it. Not thread-safe to close twice concurrently. */
     public static final class Mapping implements AutoCloseable {
         private final MemorySegment segment;
-        private final int fd;
         private boolean closed;
 
-        private Mapping(MemorySegment segment, int fd) {
+        private Mapping(MemorySegment segment) {
             this.segment = segment;
-            this.fd = fd;
             LIVE_MAPPINGS.incrementAndGet();
             LIVE_BYTES.addAndGet(segment.byteSize());
         }
 
         public MemorySegment segment() {
             return segment;
-        }
-
-        /** The memfd behind a shared mapping, or -1. */
-        public int fd() {
-            return fd;
         }
 
         /**
@@ -116,9 +105,6 @@ public final class HostMemory {
                 if (rc != 0) {
                     throw new IllegalStateException("munmap failed: errno " + errno(state));
                 }
-                if (fd >= 0) {
-                    int ignored = (int) CLOSE.invokeExact(state, fd);
-                }
             } catch (RuntimeException | Error e) {
                 throw e;
             } catch (Throwable t) {
@@ -135,26 +121,12 @@ public final class HostMemory {
         return map(size, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1);
     }
 
-    /** Shared memory backed by a memfd (the fd can be handed to KVM or another process). */
-    public static Mapping memfd(String name, long size) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CALL_STATE);
-            int fd = (int) MEMFD_CREATE.invokeExact(state, arena.allocateFrom(name), MFD_CLOEXEC);
-            if (fd < 0) {
-                throw new OutOfMemoryError("memfd_create failed: errno " + errno(state));
-            }
-            int rc = (int) FTRUNCATE.invokeExact(state, fd, size);
-            if (rc != 0) {
-                int err = errno(state);
-                int ignored = (int) CLOSE.invokeExact(state, fd);
-                throw new OutOfMemoryError("ftruncate(memfd, " + size + ") failed: errno " + err);
-            }
-            return map(size, MAP_SHARED | MAP_NORESERVE, fd);
-        } catch (RuntimeException | Error e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
+    /**
+     * Shared anonymous memory (shmem): the kind KVM maps as a memslot's userspace address. It
+     * holds no file descriptor, so thousands of slots cost no fds.
+     */
+    public static Mapping shared(long size) {
+        return map(size, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1);
     }
 
     private static Mapping map(long size, int flags, int fd) {
@@ -168,7 +140,7 @@ public final class HostMemory {
             if (addr.address() == -1L) {
                 throw new OutOfMemoryError("mmap of " + size + " bytes failed: errno " + errno(state));
             }
-            return new Mapping(addr.reinterpret(size), fd);
+            return new Mapping(addr.reinterpret(size));
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {

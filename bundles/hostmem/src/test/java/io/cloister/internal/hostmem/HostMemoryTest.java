@@ -2,7 +2,6 @@ package io.cloister.internal.hostmem;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.ValueLayout;
 
@@ -27,8 +26,7 @@ class HostMemoryTest {
     @Test
     void largeMappingsCostNoHeap() {
         // 8 GiB reserved with MAP_NORESERVE: far more than this JVM's heap, and nothing is touched.
-        try (HostMemory.Mapping m = HostMemory.memfd("cloister-test", 8L << 30)) {
-            assertTrue(m.fd() >= 0);
+        try (HostMemory.Mapping m = HostMemory.shared(8L << 30)) {
             m.segment().set(ValueLayout.JAVA_BYTE, (8L << 30) - 1, (byte) 7);
             assertEquals(7, m.segment().get(ValueLayout.JAVA_BYTE, (8L << 30) - 1));
         }
