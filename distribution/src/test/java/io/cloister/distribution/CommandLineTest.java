@@ -17,8 +17,9 @@ class CommandLineTest {
 
     static void assertOneLineError(Dist.Run r, String... fragments) {
         assertEquals(2, r.code(), r.err());
-        String[] lines = r.err().strip().split("\n");
-        assertEquals(1, lines.length, "expected one line on stderr, got:\n" + r.err());
+        // Log lines ("[INFO] ...") may precede it; the error itself is one line.
+        String[] lines = r.err().lines().filter(l -> !l.startsWith("[")).toArray(String[]::new);
+        assertEquals(1, lines.length, "expected one error line on stderr, got:\n" + r.err());
         assertTrue(lines[0].startsWith("vmm: error: "), lines[0]);
         for (String f : fragments) {
             assertTrue(lines[0].contains(f), "'" + f + "' missing in: " + lines[0]);
@@ -33,6 +34,8 @@ class CommandLineTest {
         assertTrue(r.out().contains("Cloister VMM wiring:"), r.out());
         assertTrue(r.out().contains("memory manager      MemoryManagerImpl"), r.out());
         assertTrue(r.out().contains("restricted memory   RestrictedMemory"), r.out());
+        assertTrue(r.out().contains("backend policies    pkvm, plain, sev, snp, tdx"), r.out());
+        assertTrue(r.out().contains("VM demo            RUNNING, backend plain, 0/16384 pages private"), r.out());
         // SLF4J inside OSGi reaches the console (stderr).
         assertTrue(r.err().contains("[INFO] RunCommand - VMM started"), r.err());
         assertFalse(r.err().contains("No SLF4J providers"), r.err());
@@ -99,9 +102,10 @@ class CommandLineTest {
 
     @Test
     void shellRunsCommandsFromTheConsole() throws Exception {
-        Dist.Run r = Dist.vmm("vmm:vms\nlb -s io.cloister\nexit 0\n", "shell");
+        Dist.Run r = Dist.vmm("vmm:vms\nvmm:swap demo tdx\nvmm:swap demo nope\nlb -s io.cloister\nexit 0\n", "shell");
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().contains("no VMs"), r.out());
+        assertTrue(r.out().contains("demo: running on backend tdx"), r.out());
+        assertTrue(r.out().contains("unknown backend 'nope'"), r.out());
         assertTrue(r.out().contains("io.cloister.shell"), r.out());
     }
 }

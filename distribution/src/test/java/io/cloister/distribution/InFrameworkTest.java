@@ -54,7 +54,9 @@ class InFrameworkTest {
     @Test
     void cloisterComponentsAreSatisfied() {
         Set<String> expected = Set.of("io.cloister.vmm.RunCommand", "io.cloister.vmm.VmRegistry", "io.cloister.shell.VmCommands",
-                "io.cloister.memory.MemoryManagerImpl", "io.cloister.restrictedmem.RestrictedMemory");
+                "io.cloister.memory.MemoryManagerImpl", "io.cloister.restrictedmem.RestrictedMemory", "io.cloister.vmm.VmComponent",
+                "io.cloister.backend.plain.PlainPolicy", "io.cloister.backend.sev.SevPolicy", "io.cloister.backend.snp.SnpPolicy",
+                "io.cloister.backend.tdx.TdxPolicy", "io.cloister.backend.pkvm.PkvmPolicy");
         List<String> seen = new ArrayList<>();
         for (Components.State s : Components.states(runtime)) {
             if (s.bundle().startsWith("io.cloister.")) {

@@ -19,7 +19,9 @@ public enum Errno {
     /** The operation is not supported by this backend or engine. */
     EOPNOTSUPP(95),
     /** Guest address outside guest memory. */
-    EFAULT(14);
+    EFAULT(14),
+    /** A backend or device failed internally; the VM goes on. */
+    EIO(5);
 
     private final int code;
 

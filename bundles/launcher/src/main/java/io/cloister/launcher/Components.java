@@ -44,7 +44,8 @@ public final class Components {
                 Collection<?> configs = (Collection<?>) api.getMethod("getComponentConfigurationDTOs", desc.getClass())
                         .invoke(scr, desc);
                 if (configs.isEmpty()) {
-                    states.add(new State(name, bsn, "DISABLED", List.of()));
+                    // Disabled, or waiting for a (factory) configuration it requires.
+                    states.add(new State(name, bsn, "NOT_CONFIGURED", List.of()));
                 }
                 for (Object cfg : configs) {
                     int state = (Integer) field(cfg, "state");
@@ -72,7 +73,7 @@ public final class Components {
             }
         }
         for (State s : states(runtime)) {
-            if (!s.state().equals("ACTIVE") && !s.state().equals("SATISFIED")) {
+            if (!s.state().equals("ACTIVE") && !s.state().equals("SATISFIED") && !s.state().equals("NOT_CONFIGURED")) {
                 parts.add("component " + s.component() + " is " + s.state()
                         + (s.unsatisfied().isEmpty() ? "" : " (missing " + String.join(", ", s.unsatisfied()) + ")"));
             }

@@ -15,6 +15,13 @@ public final class Main {
     public static final String COMMAND_PROPERTY = "cloister.command";
     static final String DEFAULT_FEATURE = "default";
     static final long ENTRY_TIMEOUT_MS = 15_000;
+    /** Factory PID of VM configurations. */
+    static final String VM_FACTORY_PID = "io.cloister.vm";
+    /**
+     * Option given to the run entry: the VMs the feature configures. ConfigAdmin delivers
+     * configurations asynchronously, so the VMM waits for these before it reports or boots.
+     */
+    public static final String CONFIGURED_VMS = "cloister.configured-vms";
 
     static final String HELP = """
             Usage: vmm [--verbose] <command> [options]
@@ -118,8 +125,11 @@ public final class Main {
         Deployment deployment = FeatureFile.read(featurePath(home, feature), BundleLocator.forHome(home));
         try (VmmRuntime runtime = VmmRuntime.start(deployment, Map.of("gosh.args", "--nointeractive"))) {
             Function<Map<String, String>, Integer> entry = entry(runtime, "run", deployment);
+            Map<String, String> all = new LinkedHashMap<>(options);
+            all.put(CONFIGURED_VMS, String.join(",", deployment.configurations().stream()
+                    .filter(c -> VM_FACTORY_PID.equals(c.factoryPid())).map(Deployment.Configuration::name).toList()));
             try {
-                return entry.apply(Map.copyOf(options));
+                return entry.apply(Map.copyOf(all));
             } catch (IllegalArgumentException e) {
                 throw new LaunchException(LaunchException.CONFIG, FeatureFile.oneLine(e), e);
             }

@@ -2,7 +2,6 @@ package io.cloister.memory;
 
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -19,8 +18,11 @@ import io.cloister.api.memory.SlotSpec;
 import io.cloister.api.memory.SlotTable;
 import io.cloister.api.restricted.Binding;
 import io.cloister.api.restricted.Change;
+import io.cloister.api.restricted.ContentRule;
 import io.cloister.api.restricted.InvalidationListener;
 import io.cloister.api.restricted.PageState;
+import io.cloister.api.restricted.RestrictedFile;
+import io.cloister.memory.SlotEntry.Reach;
 import io.cloister.internal.hostmem.HostMemory;
 
 /**
@@ -75,14 +77,12 @@ final class AddressSpace implements GuestMemory {
     @Override
     public synchronized List<MemSlot> addAll(List<SlotSpec> specs) {
         checkOpen();
-        List<SlotEntry> entries = new ArrayList<>(Arrays.asList(table.entries));
+        checkOverlaps(specs);
         List<SlotEntry> added = new ArrayList<>(specs.size());
         int id = nextSlotId;
         try {
             for (SlotSpec spec : specs) {
-                SlotEntry e = create(id++, spec, entries);
-                added.add(e);
-                entries.add(e); // sorted once the whole batch is accepted
+                added.add(create(id++, spec, added));
             }
         } catch (RuntimeException e) {
             for (SlotEntry undo : added) {
@@ -91,27 +91,44 @@ final class AddressSpace implements GuestMemory {
             throw e;
         }
         nextSlotId = id;
-        entries.sort(Comparator.comparingLong(x -> x.slot().gpa()));
-        publish(entries);
+        List<SlotEntry> sorted = new ArrayList<>(added);
+        sorted.sort(Comparator.comparingLong(x -> x.slot().gpa()));
+        table = table.with(sorted);
         return added.stream().map(SlotEntry::slot).toList();
     }
 
-    /** Validates {@code spec} against the table and the batch so far, then makes its backing. */
-    private SlotEntry create(int id, SlotSpec spec, List<SlotEntry> batch) {
-        Pages.checkRange("slot " + id, spec.gpa(), spec.size());
-        SlotEntry clash = table.firstOverlap(spec.gpa(), spec.end(), -1);
-        if (clash == null) {
-            int tableSize = table.entries.length;
-            for (int i = tableSize; i < batch.size() && clash == null; i++) {
-                MemSlot s = batch.get(i).slot();
-                clash = s.gpa() < spec.end() && spec.gpa() < s.end() ? batch.get(i) : null;
+    /**
+     * Refuses (EINVAL, EEXIST) a batch whose slots are unaligned or overlap the table or each
+     * other, before any backing is made: O(k log k + k log n).
+     */
+    private void checkOverlaps(List<SlotSpec> specs) {
+        Integer[] order = new Integer[specs.size()];
+        for (int i = 0; i < order.length; i++) {
+            order[i] = i;
+            SlotSpec spec = specs.get(i);
+            Pages.checkRange("slot " + (nextSlotId + i), spec.gpa(), spec.size());
+            SlotEntry clash = table.firstOverlap(spec.gpa(), spec.end(), -1);
+            if (clash != null) {
+                throw overlap(nextSlotId + i, spec.gpa(), spec.end(), clash.slot().id(), clash.slot().gpa(), clash.slot().end());
             }
         }
-        if (clash != null) {
-            throw new CloisterException(Errno.EEXIST, String.format(
-                    "slot %d [0x%x, 0x%x) of VM '%s' overlaps slot %d [0x%x, 0x%x)", id, spec.gpa(), spec.end(), vmName,
-                    clash.slot().id(), clash.slot().gpa(), clash.slot().end()));
+        java.util.Arrays.sort(order, Comparator.comparingLong(i -> specs.get(i).gpa()));
+        for (int k = 1; k < order.length; k++) {
+            SlotSpec prev = specs.get(order[k - 1]);
+            SlotSpec cur = specs.get(order[k]);
+            if (cur.gpa() < prev.end()) {
+                throw overlap(nextSlotId + order[k], cur.gpa(), cur.end(), nextSlotId + order[k - 1], prev.gpa(), prev.end());
+            }
         }
+    }
+
+    private CloisterException overlap(int id, long gpa, long end, int otherId, long otherGpa, long otherEnd) {
+        return new CloisterException(Errno.EEXIST, String.format("slot %d [0x%x, 0x%x) of VM '%s' overlaps slot %d [0x%x, 0x%x)",
+                id, gpa, end, vmName, otherId, otherGpa, otherEnd));
+    }
+
+    /** Makes the backing of a slot already checked for overlaps; aliases may point into {@code batch}. */
+    private SlotEntry create(int id, SlotSpec spec, List<SlotEntry> batch) {
         MemSlot slot = new MemSlot(id, spec.gpa(), spec.size(), spec.kind(), spec.readOnly(), spec.backing());
         return switch (spec.backing()) {
             case Backing.Anonymous a -> {
@@ -121,46 +138,46 @@ final class AddressSpace implements GuestMemory {
                 } catch (OutOfMemoryError oom) {
                     throw new CloisterException(Errno.ENOMEM, "slot " + id + ": " + oom.getMessage());
                 }
-                yield new SlotEntry(slot, m, m.segment(), null, SlotEntry.NO_ALIAS);
+                yield new SlotEntry(slot, new Reach.Host(m.segment(), m), SlotEntry.NO_ALIAS);
             }
-            case Backing.AliasOf alias -> {
-                SlotEntry target = null;
-                for (SlotEntry e : batch) {
-                    if (e.slot().id() == alias.slotId()) {
-                        target = e;
-                    }
-                }
-                if (target == null) {
-                    throw new CloisterException(Errno.ENOENT, "slot " + id + " aliases slot " + alias.slotId() + ", which does not exist");
-                }
-                if (target.segment() == null) {
-                    throw new CloisterException(Errno.EINVAL, "slot " + id + " aliases slot " + alias.slotId()
-                            + ", which is restricted memory: bind the restricted file instead (and expect EINVAL, it is exclusive)");
-                }
-                if (alias.offset() < 0 || !Pages.aligned(alias.offset()) || alias.offset() > target.slot().size() - spec.size()) {
-                    throw new CloisterException(Errno.EINVAL, String.format("slot %d aliases [0x%x, +0x%x) of slot %d, outside its 0x%x bytes",
-                            id, alias.offset(), spec.size(), alias.slotId(), target.slot().size()));
-                }
-                yield new SlotEntry(slot, null, target.segment().asSlice(alias.offset(), spec.size()), null, alias.slotId());
-            }
+            case Backing.AliasOf alias -> new SlotEntry(slot, aliasReach(id, spec, alias, batch), alias.slotId());
             case Backing.Restricted r -> {
                 Binding b = r.file().bind(vmName, id, r.offset(), spec.gpa(), spec.size(), forwarder);
-                yield new SlotEntry(slot, null, null, b, SlotEntry.NO_ALIAS);
+                yield new SlotEntry(slot, new Reach.Bound(b), SlotEntry.NO_ALIAS);
             }
         };
     }
 
-    private void release(SlotEntry e) {
-        if (e.binding() != null) {
-            e.binding().unbind();
+    private Reach aliasReach(int id, SlotSpec spec, Backing.AliasOf alias, List<SlotEntry> batch) {
+        SlotEntry target = table.entry(alias.slotId());
+        for (SlotEntry e : batch) {
+            if (e.slot().id() == alias.slotId()) {
+                target = e;
+            }
         }
-        if (e.mapping() != null) {
-            e.mapping().close();
+        if (target == null) {
+            throw new CloisterException(Errno.ENOENT, "slot " + id + " aliases slot " + alias.slotId() + ", which does not exist");
         }
+        if (target.aliasOf() != SlotEntry.NO_ALIAS) {
+            throw new CloisterException(Errno.EINVAL, "slot " + id + " aliases slot " + alias.slotId() + ", which is itself an alias");
+        }
+        if (alias.offset() < 0 || !Pages.aligned(alias.offset()) || alias.offset() > target.slot().size() - spec.size()) {
+            throw new CloisterException(Errno.EINVAL, String.format("slot %d aliases [0x%x, +0x%x) of slot %d, outside its 0x%x bytes",
+                    id, alias.offset(), spec.size(), alias.slotId(), target.slot().size()));
+        }
+        return switch (target.reach()) {
+            case Reach.Host h -> new Reach.Host(h.segment().asSlice(alias.offset(), spec.size()), null);
+            case Reach.Bound b -> new Reach.SharedAlias(b.binding().file(), b.binding().offset() + alias.offset());
+            case Reach.SharedAlias x -> throw new IllegalStateException("alias of an alias");
+        };
     }
 
-    private void publish(List<SlotEntry> sorted) {
-        table = new SlotTableImpl(table.generation + 1, sorted.toArray(SlotEntry[]::new));
+    private static void release(SlotEntry e) {
+        switch (e.reach()) {
+            case Reach.Host h when h.mapping() != null -> h.mapping().close();
+            case Reach.Bound b -> b.binding().unbind();
+            default -> { }
+        }
     }
 
     private SlotEntry existing(int slotId) {
@@ -181,9 +198,7 @@ final class AddressSpace implements GuestMemory {
                         + other.slot().id() + "; remove that first");
             }
         }
-        List<SlotEntry> rest = new ArrayList<>(Arrays.asList(table.entries));
-        rest.remove(e);
-        publish(rest);
+        table = table.without(e, null);
         release(e);
     }
 
@@ -199,17 +214,13 @@ final class AddressSpace implements GuestMemory {
                     slotId, newGpa, newGpa + s.size(), clash.slot().id()));
         }
         MemSlot moved = new MemSlot(s.id(), newGpa, s.size(), s.kind(), s.readOnly(), s.backing());
-        Binding rebound = null;
-        if (e.binding() != null) {
+        Reach reach = e.reach();
+        if (reach instanceof Reach.Bound b) {
             // The range was ours a moment ago and the file lock orders us before any other binder.
-            e.binding().unbind();
-            Backing.Restricted r = (Backing.Restricted) s.backing();
-            rebound = r.file().bind(vmName, slotId, r.offset(), newGpa, s.size(), forwarder);
+            b.binding().unbind();
+            reach = new Reach.Bound(b.binding().file().bind(vmName, slotId, b.binding().offset(), newGpa, s.size(), forwarder));
         }
-        List<SlotEntry> entries = new ArrayList<>(Arrays.asList(table.entries));
-        entries.set(entries.indexOf(e), e.movedTo(moved, rebound));
-        entries.sort(Comparator.comparingLong(x -> x.slot().gpa()));
-        publish(entries);
+        table = table.without(e, e.movedTo(moved, reach));
         return moved;
     }
 
@@ -242,29 +253,42 @@ final class AddressSpace implements GuestMemory {
                 }
                 long n = Math.min(len - done, e.slot().end() - at);
                 long inSlot = at - e.slot().gpa();
-                if (e.binding() != null) {
-                    long off = e.binding().offset() + inSlot;
-                    if (pass == 0) {
-                        long first = off & ~Pages.MASK;
-                        long last = (off + n + Pages.MASK) & ~Pages.MASK;
-                        if (e.binding().file().privatePages(first, last - first) > 0) {
-                            throw new CloisterException(Errno.EACCES, String.format(
-                                    "host %s at gpa 0x%x of VM '%s' refused: private memory", write ? "write" : "read", at, vmName));
+                MemorySegment piece = buffer.asSlice(done, n);
+                switch (e.reach()) {
+                    case Reach.Host h -> {
+                        if (pass == 1) {
+                            copy(h.segment(), inSlot, piece, write);
                         }
-                    } else if (write) {
-                        e.binding().file().hostWrite(off, buffer.asSlice(done, n));
-                    } else {
-                        e.binding().file().hostRead(off, buffer.asSlice(done, n));
                     }
-                } else if (pass == 1) {
-                    if (write) {
-                        MemorySegment.copy(buffer, done, e.segment(), inSlot, n);
-                    } else {
-                        MemorySegment.copy(e.segment(), inSlot, buffer, done, n);
-                    }
+                    case Reach.Bound b -> restrictedHostAccess(b.binding().file(), b.binding().offset() + inSlot, piece, write, pass, at);
+                    case Reach.SharedAlias a -> restrictedHostAccess(a.file(), a.offset() + inSlot, piece, write, pass, at);
                 }
                 done += n;
             }
+        }
+    }
+
+    /** Pass 0 checks that no page is private; pass 1 copies (the file re-checks under its lock). */
+    private void restrictedHostAccess(RestrictedFile file, long off, MemorySegment piece, boolean write, int pass, long gpa) {
+        if (pass == 0) {
+            long first = off & ~Pages.MASK;
+            long last = (off + piece.byteSize() + Pages.MASK) & ~Pages.MASK;
+            if (file.privatePages(first, last - first) > 0) {
+                throw new CloisterException(Errno.EACCES, String.format("host %s at gpa 0x%x of VM '%s' refused: private memory",
+                        write ? "write" : "read", gpa, vmName));
+            }
+        } else if (write) {
+            file.hostWrite(off, piece);
+        } else {
+            file.hostRead(off, piece);
+        }
+    }
+
+    private static void copy(MemorySegment slotMemory, long inSlot, MemorySegment buffer, boolean write) {
+        if (write) {
+            MemorySegment.copy(buffer, 0, slotMemory, inSlot, buffer.byteSize());
+        } else {
+            MemorySegment.copy(slotMemory, inSlot, buffer, 0, buffer.byteSize());
         }
     }
 
@@ -272,7 +296,7 @@ final class AddressSpace implements GuestMemory {
     public long mappedBytes() {
         long sum = 0;
         for (SlotEntry e : table.entries) {
-            if (e.mapping() != null) {
+            if (e.reach() instanceof Reach.Host h && h.mapping() != null) {
                 sum += e.slot().size();
             }
         }
@@ -321,6 +345,69 @@ final class AddressSpace implements GuestMemory {
         }
 
         @Override
+        public String vmName() {
+            return vmName;
+        }
+
+        /** The binding of the restricted slot holding all of {@code [gpa, gpa + length)}; EFAULT otherwise. */
+        private Binding restricted(long gpa, long length) {
+            SlotEntry e = table.entryAt(gpa);
+            if (e == null || !(e.reach() instanceof Reach.Bound b) || gpa - e.slot().gpa() > e.slot().size() - length) {
+                throw new CloisterException(Errno.EFAULT, String.format(
+                        "[0x%x, +0x%x) of VM '%s' is not inside one restricted-memory slot", gpa, length, vmName));
+            }
+            return b.binding();
+        }
+
+        @Override
+        public PageState state(long gpa) {
+            Binding b = restricted(gpa & ~Pages.MASK, Pages.SIZE);
+            return b.file().state(b.offset() + ((gpa & ~Pages.MASK) - b.gpa()));
+        }
+
+        @Override
+        public long privatePages() {
+            long n = 0;
+            for (SlotEntry e : table.entries) {
+                if (e.reach() instanceof Reach.Bound b) {
+                    n += b.binding().file().privatePages(b.binding().offset(), b.binding().length());
+                }
+            }
+            return n;
+        }
+
+        @Override
+        public void convert(long gpa, long length, PageState to, ContentRule rule) {
+            Pages.checkRange("conversion", gpa, length);
+            Binding b = restricted(gpa, length);
+            b.file().convert(b.offset() + (gpa - b.gpa()), length, to, rule);
+        }
+
+        @Override
+        public void readContent(long gpa, MemorySegment dst) {
+            SlotEntry e = table.entryAt(gpa);
+            long len = dst.byteSize();
+            if (e == null || gpa - e.slot().gpa() > e.slot().size() - len) {
+                throw new CloisterException(Errno.EFAULT, String.format("[0x%x, +0x%x) of VM '%s' is not inside one slot", gpa, len, vmName));
+            }
+            if (!(e.reach() instanceof Reach.Bound b)) {
+                hostAccess(gpa, dst, false);
+                return;
+            }
+            // Page by page, in each page's current state; a conversion in between makes the read
+            // fail, and the page is read again in its new state.
+            for (long done = 0; done < len; ) {
+                long at = gpa + done;
+                long n = Math.min(len - done, Pages.SIZE - (at & Pages.MASK));
+                MemorySegment piece = dst.asSlice(done, n);
+                PageState st = b.binding().file().state(b.binding().offset() + ((at & ~Pages.MASK) - b.binding().gpa()));
+                if (b.binding().guest().read(at, piece, st)) {
+                    done += n;
+                }
+            }
+        }
+
+        @Override
         public Access read(long gpa, MemorySegment dst, PageState as) {
             return access(gpa, dst, as, false);
         }
@@ -336,26 +423,36 @@ final class AddressSpace implements GuestMemory {
             if (e == null || gpa - e.slot().gpa() > e.slot().size() - len || (write && e.slot().readOnly())) {
                 return Access.MMIO;
             }
-            if (e.binding() != null) {
-                boolean ok = write ? e.binding().guest().write(gpa, buffer, as) : e.binding().guest().read(gpa, buffer, as);
-                return ok ? Access.OK : Access.MEMORY_FAULT;
-            }
-            if (as == PageState.PRIVATE) {
-                return Access.MEMORY_FAULT; // private access to memory that has no private backing
-            }
-            long inSlot = gpa - e.slot().gpa();
-            if (write) {
-                MemorySegment.copy(buffer, 0, e.segment(), inSlot, len);
-            } else {
-                MemorySegment.copy(e.segment(), inSlot, buffer, 0, len);
-            }
-            return Access.OK;
+            return switch (e.reach()) {
+                case Reach.Bound b -> (write ? b.binding().guest().write(gpa, buffer, as) : b.binding().guest().read(gpa, buffer, as))
+                        ? Access.OK : Access.MEMORY_FAULT;
+                // Memory without a private backing: a private access is a fault, like KVM without the attribute.
+                case Reach.Host h when as == PageState.PRIVATE -> Access.MEMORY_FAULT;
+                case Reach.Host h -> {
+                    copy(h.segment(), gpa - e.slot().gpa(), buffer, write);
+                    yield Access.OK;
+                }
+                case Reach.SharedAlias a when as == PageState.PRIVATE -> Access.MEMORY_FAULT;
+                case Reach.SharedAlias a -> {
+                    try {
+                        long off = a.offset() + (gpa - e.slot().gpa());
+                        if (write) {
+                            a.file().hostWrite(off, buffer);
+                        } else {
+                            a.file().hostRead(off, buffer);
+                        }
+                        yield Access.OK;
+                    } catch (CloisterException denied) {
+                        yield Access.MEMORY_FAULT;
+                    }
+                }
+            };
         }
 
         @Override
         public MemorySegment sharedSegment(int slotId) {
             SlotEntry e = table.entry(slotId);
-            return e == null ? null : e.segment();
+            return e != null && e.reach() instanceof Reach.Host h ? h.segment() : null;
         }
 
         @Override

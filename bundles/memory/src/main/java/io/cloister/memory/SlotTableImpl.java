@@ -27,6 +27,57 @@ final class SlotTableImpl implements SlotTable {
         }
     }
 
+    private SlotTableImpl(long generation, SlotEntry[] sortedEntries, long[] starts) {
+        this.generation = generation;
+        this.entries = sortedEntries;
+        this.starts = starts;
+    }
+
+    /** A new table with {@code added} (sorted by gpa, overlapping nothing) merged in: O(n + k). */
+    SlotTableImpl with(List<SlotEntry> added) {
+        if (added.size() == 1) {
+            return with(added.get(0));
+        }
+        SlotEntry[] merged = new SlotEntry[entries.length + added.size()];
+        int i = 0, j = 0, k = 0;
+        while (i < entries.length || j < added.size()) {
+            if (j == added.size() || (i < entries.length && entries[i].slot().gpa() < added.get(j).slot().gpa())) {
+                merged[k++] = entries[i++];
+            } else {
+                merged[k++] = added.get(j++);
+            }
+        }
+        return new SlotTableImpl(generation + 1, merged);
+    }
+
+    /** One slot in: two array copies around its place, no per-entry work. */
+    private SlotTableImpl with(SlotEntry e) {
+        int at = Arrays.binarySearch(starts, e.slot().gpa());
+        at = at < 0 ? -at - 1 : at;
+        int n = entries.length;
+        SlotEntry[] es = new SlotEntry[n + 1];
+        long[] ss = new long[n + 1];
+        System.arraycopy(entries, 0, es, 0, at);
+        System.arraycopy(starts, 0, ss, 0, at);
+        es[at] = e;
+        ss[at] = e.slot().gpa();
+        System.arraycopy(entries, at, es, at + 1, n - at);
+        System.arraycopy(starts, at, ss, at + 1, n - at);
+        return new SlotTableImpl(generation + 1, es, ss);
+    }
+
+    /** A new table without {@code removed} and, if not null, with {@code replacement} in its place. */
+    SlotTableImpl without(SlotEntry removed, SlotEntry replacement) {
+        List<SlotEntry> rest = new java.util.ArrayList<>(entries.length);
+        for (SlotEntry e : entries) {
+            if (e != removed) {
+                rest.add(e);
+            }
+        }
+        SlotTableImpl t = new SlotTableImpl(generation, rest.toArray(SlotEntry[]::new));
+        return replacement == null ? new SlotTableImpl(generation + 1, t.entries) : t.with(List.of(replacement));
+    }
+
     @Override
     public long generation() {
         return generation;

@@ -149,6 +149,34 @@ class AddressSpaceTest {
         f.close(); // unbound by the close above
     }
 
+    /** QEMU's workaround in the seed, made safe: an SMRAM alias of restricted RAM reaches shared pages only. */
+    @Test
+    void aliasOfRestrictedRamIsSharedOnly() {
+        RestrictedFile f = restricted.create("vm", 0x100000, PageState.SHARED);
+        MemSlot ram = mem.add(new SlotSpec(0, 0x100000, SlotKind.RAM, false, new Backing.Restricted(f, 0)));
+        mem.add(new SlotSpec(0xfeda0000L, 0x20000, SlotKind.SMRAM_ALIAS, false, new Backing.AliasOf(ram.id(), 0xa0000)));
+        assertEquals(1, f.stats().bindings(), "an alias is not a second binding");
+        assertEquals(Access.OK, guest.write(0xa0000, bytes(8, 0x5c), PageState.SHARED));
+        MemorySegment got = bytes(8, 0);
+        assertEquals(Access.OK, guest.read(0xfeda0000L, got, PageState.SHARED));
+        assertEquals(0x5c, got.get(ValueLayout.JAVA_BYTE, 0));
+        f.convert(0xa0000, SIZE, PageState.PRIVATE, ContentRule.PRESERVE);
+        assertEquals(Access.MEMORY_FAULT, guest.read(0xfeda0000L, got, PageState.SHARED), "private page not reachable through the alias");
+        assertEquals(Access.MEMORY_FAULT, guest.read(0xfeda0000L, got, PageState.PRIVATE));
+        assertErrno(Errno.EACCES, () -> mem.read(0xfeda0000L, bytes(8, 0)));
+        mem.close();
+        f.close();
+    }
+
+    @Test
+    void overlapsInsideABatchAreRefused() {
+        CloisterException e = assertThrows(CloisterException.class, () -> mem.addAll(List.of(
+                SlotSpec.ram(0x10000, SIZE), SlotSpec.ram(0x40000, 4 * SIZE), SlotSpec.ram(0x42000, SIZE))));
+        assertEquals(Errno.EEXIST, e.errno());
+        assertTrue(e.getMessage().contains("[0x42000, 0x43000)") && e.getMessage().contains("[0x40000, 0x44000)"), e.getMessage());
+        assertEquals(0, mem.table().slots().size());
+    }
+
     @Test
     void privatePagesAreGuestOnly() {
         RestrictedFile f = restricted.create("vm", 4 * SIZE, PageState.PRIVATE);

@@ -30,6 +30,9 @@ import io.cloister.api.vm.Vmm;
 public class RunCommand implements Function<Map<String, String>, Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(RunCommand.class);
     private static final Set<String> OPTIONS = Set.of("help");
+    /** Set by the launcher: VM names the feature configures (ConfigAdmin delivers them asynchronously). */
+    static final String CONFIGURED_VMS = "cloister.configured-vms";
+    static final long SETTLE_MS = 5_000;
 
     @Reference
     Vmm vmm;
@@ -54,7 +57,7 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
     @Override
     public Integer apply(Map<String, String> options) {
         for (String key : options.keySet()) {
-            if (!OPTIONS.contains(key)) {
+            if (!OPTIONS.contains(key) && !key.equals(CONFIGURED_VMS)) {
                 throw new IllegalArgumentException("unknown option --" + key + " for 'run' (known: --feature, --verbose, --help)");
             }
         }
@@ -62,6 +65,7 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
             console.println("Usage: vmm run [--feature F] [--verbose]\n  Starts the feature's bundles and boots its guest.");
             return 0;
         }
+        awaitVms(options.getOrDefault(CONFIGURED_VMS, ""));
         LOG.info("VMM started; {} VM(s) configured", vmm.vms().size());
         console.println("Cloister VMM wiring:");
         console.println("  memory manager      " + describe(memory == null ? List.of() : List.of(memory)));
@@ -69,10 +73,33 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
         console.println("  backend policies    " + describe(names(backends, BackendPolicy::name)));
         console.println("  CPU engines         " + describe(names(engines, CpuEngine::name)));
         console.println("  devices             " + describe(names(devices, BusDevice::name)));
+        for (var vm : vmm.vms()) {
+            console.println(String.format("  VM %-15s %s, backend %s, %d/%d pages private", vm.name(), vm.state(), vm.backend(),
+                    vm.privatePages(), vm.totalPages()));
+        }
         if (engines == null || engines.isEmpty()) {
             console.println("No CPU engine is installed: no guest to boot. Stopping.");
         }
         return 0;
+    }
+
+    /** Waits until each configured VM exists and has left CREATED (adopted by its backend, or failed). */
+    private void awaitVms(String names) {
+        long deadline = System.nanoTime() + SETTLE_MS * 1_000_000;
+        for (String name : names.split(",")) {
+            if (name.isBlank()) {
+                continue;
+            }
+            while (System.nanoTime() < deadline
+                    && vmm.vm(name).map(vm -> vm.state() == io.cloister.api.vm.VmState.CREATED).orElse(true)) {
+                try {
+                    Thread.sleep(5);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
+        }
     }
 
     private static <T> List<String> names(List<T> services, Function<T, String> name) {

@@ -1,27 +1,114 @@
 package io.cloister.vmm;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 
+import org.osgi.framework.ServiceReference;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.component.annotations.ReferenceCardinality;
+import org.osgi.service.component.annotations.ReferencePolicy;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import io.cloister.api.CloisterException;
+import io.cloister.api.Errno;
+import io.cloister.api.backend.BackendPolicy;
+import io.cloister.api.memory.MemoryManager;
+import io.cloister.api.restricted.RestrictedMemoryProvider;
 import io.cloister.api.vm.VirtualMachine;
 import io.cloister.api.vm.Vmm;
 
-/** The VMs of this runtime, by name. */
-@Component(service = Vmm.class)
+/**
+ * The VMs of this runtime and the backend policies they can use. Backend services come and go
+ * (bundle update, uninstall, a new technology installed); each change is carried to the VMs that
+ * use or wait for that backend.
+ */
+@Component(service = {Vmm.class, VmRegistry.class})
 public class VmRegistry implements Vmm {
     private static final Logger LOG = LoggerFactory.getLogger(VmRegistry.class);
-    private final Map<String, VirtualMachine> vms = new ConcurrentSkipListMap<>();
+    private final Map<String, Vm> vms = new ConcurrentSkipListMap<>();
+    private final List<Backend> backends = new CopyOnWriteArrayList<>();
+
+    @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC)
+    void addBackend(BackendPolicy policy, ServiceReference<BackendPolicy> ref) {
+        Object name = ref.getProperty(BackendPolicy.PROPERTY);
+        if (!(name instanceof String n) || !n.equals(policy.name())) {
+            LOG.error("backend service of {} ignored: property {}={} does not match its name {}", ref.getBundle().getSymbolicName(),
+                    BackendPolicy.PROPERTY, name, policy.name());
+            return;
+        }
+        Backend b = new Backend(n, policy, ref.getBundle().getSymbolicName() + " " + ref.getBundle().getVersion());
+        backends.add(b);
+        LOG.debug("backend {} available from {}", n, b.bundle());
+        for (Vm vm : vms.values()) {
+            vm.offer(b);
+        }
+    }
+
+    void removeBackend(BackendPolicy policy) {
+        Backend gone = null;
+        for (Backend b : backends) {
+            if (b.policy() == policy) {
+                gone = b;
+            }
+        }
+        if (gone == null) {
+            return;
+        }
+        backends.remove(gone);
+        for (Vm vm : vms.values()) {
+            vm.policyGone(gone);
+            Backend successor = backend(gone.name());
+            if (successor != null) {
+                vm.offer(successor);
+            }
+        }
+    }
+
+    /** A registered backend of that name, or null. */
+    Backend backend(String name) {
+        for (Backend b : backends) {
+            if (b.name().equals(name)) {
+                return b;
+            }
+        }
+        return null;
+    }
+
+    List<String> backendNames() {
+        return backends.stream().map(Backend::name).distinct().sorted().toList();
+    }
+
+    Vm create(Vm.Spec spec, MemoryManager memory, RestrictedMemoryProvider restricted) {
+        Vm vm = new Vm(spec, memory, restricted);
+        vm.backendLookup(this::backend);
+        if (vms.putIfAbsent(spec.name(), vm) != null) {
+            throw new CloisterException(Errno.EEXIST, "a VM named '" + spec.name() + "' exists already");
+        }
+        Backend b = backend(spec.backend());
+        if (b == null) {
+            LOG.warn("VM {} waits for backend '{}', which is not installed (installed: {})", spec.name(), spec.backend(),
+                    backendNames().isEmpty() ? "none" : String.join(", ", backendNames()));
+        } else {
+            vm.offer(b);
+        }
+        return vm;
+    }
+
+    void destroy(Vm vm) {
+        vms.remove(vm.name(), vm);
+        vm.destroy();
+    }
 
     @Override
     public List<VirtualMachine> vms() {
-        return List.copyOf(vms.values());
+        return new ArrayList<>(vms.values());
     }
 
     @Override
@@ -31,10 +118,9 @@ public class VmRegistry implements Vmm {
 
     @Deactivate
     void deactivate() {
-        for (VirtualMachine vm : vms.values()) {
+        for (Vm vm : vms.values()) {
             LOG.info("stopping VM {} ({})", vm.name(), vm.state());
-            vm.stop();
+            destroy(vm);
         }
-        vms.clear();
     }
 }

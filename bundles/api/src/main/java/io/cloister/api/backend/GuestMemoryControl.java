@@ -1,14 +1,35 @@
 package io.cloister.api.backend;
 
+import java.lang.foreign.MemorySegment;
+
+import org.osgi.annotation.versioning.ProviderType;
+
+import io.cloister.api.memory.SlotTable;
 import io.cloister.api.restricted.ContentRule;
 import io.cloister.api.restricted.PageState;
 
-/** What a backend policy may do to the memory of the VM it serves. */
+/**
+ * What a backend policy may do to the memory of the VM it serves. Policies model hardware, so
+ * they may see content the host may not ({@link #readContent}); they never hand it out as such.
+ */
+@ProviderType
 public interface GuestMemoryControl {
     String vmName();
 
-    /** Converts guest-physical pages; EFAULT if the range is not restricted guest memory. */
+    SlotTable table();
+
+    /** State of the page at {@code gpa}; EFAULT if it is not restricted memory. */
+    PageState state(long gpa);
+
+    /** Private pages of the whole VM. */
+    long privatePages();
+
+    /**
+     * Converts {@code [gpa, gpa + length)}, which must lie in one restricted slot (EFAULT
+     * otherwise, EINVAL if unaligned); atomic, covering bindings notified.
+     */
     void convert(long gpa, long length, PageState to, ContentRule rule);
 
-    PageState state(long gpa);
+    /** Copies guest memory whatever its state: the hardware's own view, for policies only. */
+    void readContent(long gpa, MemorySegment dst);
 }

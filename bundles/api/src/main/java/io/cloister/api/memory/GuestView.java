@@ -4,6 +4,7 @@ import java.lang.foreign.MemorySegment;
 
 import org.osgi.annotation.versioning.ProviderType;
 
+import io.cloister.api.backend.GuestMemoryControl;
 import io.cloister.api.restricted.InvalidationListener;
 import io.cloister.api.restricted.PageState;
 
@@ -13,8 +14,7 @@ import io.cloister.api.restricted.PageState;
  * (the VMM), which passes it to the engine and to no one else.
  */
 @ProviderType
-public interface GuestView {
-    SlotTable table();
+public interface GuestView extends GuestMemoryControl {
 
     /**
      * Copies guest memory at {@code gpa} into {@code dst}, as a {@code as} access (the guest page

@@ -1,5 +1,7 @@
 package io.cloister.api.vm;
 
+import java.lang.foreign.MemorySegment;
+
 import org.osgi.annotation.versioning.ProviderType;
 
 import io.cloister.api.memory.GuestMemory;
@@ -13,11 +15,29 @@ public interface VirtualMachine {
     /** A human-readable reason for the current state (e.g. why it is paused or failed). */
     String status();
 
+    /** The backend the VM is configured for (it may be waiting for that policy to appear). */
     String backend();
 
     String engine();
 
     GuestMemory memory();
+
+    /** Pages of guest RAM, and how many of them are private now. */
+    long totalPages();
+
+    long privatePages();
+
+    /**
+     * Host read of guest memory (devices' DMA, the shell, dumps) as the backend allows: shared
+     * pages as they are, private pages refused (EACCES) or, under SEV, as ciphertext.
+     */
+    void hostRead(long gpa, MemorySegment dst);
+
+    /**
+     * Moves the VM to another backend at a safe point; throws (EINVAL, ENOENT) and keeps the
+     * current backend if that one is unknown or refuses the VM's memory state.
+     */
+    void switchBackend(String backend);
 
     void pause();
 

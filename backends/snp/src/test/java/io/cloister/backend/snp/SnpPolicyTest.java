@@ -1,0 +1,48 @@
+package io.cloister.backend.snp;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+import io.cloister.api.backend.GuestRequest;
+import io.cloister.api.restricted.PageState;
+import io.cloister.testkit.TestGuest;
+
+class SnpPolicyTest {
+    final SnpPolicy snp = new SnpPolicy();
+
+    @Test
+    void pagesMadePrivateMustBeValidatedBeforeUse() {
+        try (TestGuest g = new TestGuest("vm", 1 << 20, snp.initialState())) {
+            snp.adopt(g.view, g.layout);
+            assertTrue(snp.guestMayUse(g.view, 0x9000), "private at adoption: in use, so validated");
+            g.guestWriteLong(0x9000, 42);
+            assertEquals(0, snp.handle(g.view, new GuestRequest.SnpPageStateChange(0x9000, 1, false)));
+            assertEquals(PageState.SHARED, g.view.state(0x9000));
+            assertEquals(0L, g.guestReadLong(0x9000), "content destroyed");
+            assertTrue(snp.guestMayUse(g.view, 0x9000), "shared pages need no validation");
+            assertEquals(-22, snp.handle(g.view, new GuestRequest.SnpValidate(0x9000, true)), "PVALIDATE of a shared page");
+            assertEquals(0, snp.handle(g.view, new GuestRequest.MapGpaRange(0x9000, 1, GuestRequest.MapGpaRange.ATTR_ENCRYPTED)));
+            assertFalse(snp.guestMayUse(g.view, 0x9000), "private again but not validated: the access faults");
+            assertEquals(0, snp.handle(g.view, new GuestRequest.SnpValidate(0x9000, true)));
+            assertTrue(snp.guestMayUse(g.view, 0x9000));
+            assertEquals(0, snp.handle(g.view, new GuestRequest.SnpValidate(0x9000, false)));
+            assertFalse(snp.guestMayUse(g.view, 0x9000));
+        }
+    }
+
+    @Test
+    void requestsBeforeAdoptionAndForeignRequestsFail() {
+        try (TestGuest g = new TestGuest("vm", 1 << 20, snp.initialState())) {
+            assertEquals(-22, snp.handle(g.view, new GuestRequest.SnpPageStateChange(0x9000, 1, false)));
+            assertFalse(snp.guestMayUse(g.view, 0x9000));
+            snp.adopt(g.view, g.layout);
+            assertEquals(-95, snp.handle(g.view, new GuestRequest.PkvmShare(0x9000, 1)));
+            assertEquals(-14, snp.handle(g.view, new GuestRequest.SnpPageStateChange(0x100000, 1, false)));
+            snp.release("vm");
+            assertFalse(snp.guestMayUse(g.view, 0x9000), "released: no RMP");
+        }
+    }
+}

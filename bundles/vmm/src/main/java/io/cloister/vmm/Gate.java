@@ -1,0 +1,66 @@
+package io.cloister.vmm;
+
+/**
+ * The safe point of a VM. Guest activity (a vCPU run slice, a conversion request) passes the gate
+ * for its duration; closing the gate waits until nothing is inside and keeps new activity out,
+ * so a backend can be swapped or a slot changed with no request half done.
+ */
+final class Gate {
+    private boolean open;
+    private boolean dead;
+    private int inside;
+
+    /** Waits while closed; false once the VM is stopped. */
+    synchronized boolean enter() {
+        while (!open && !dead) {
+            try {
+                wait();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
+        if (dead) {
+            return false;
+        }
+        inside++;
+        return true;
+    }
+
+    synchronized void leave() {
+        if (--inside == 0) {
+            notifyAll();
+        }
+    }
+
+    /** Closes and waits until no activity is inside. */
+    synchronized void close() {
+        open = false;
+        while (inside > 0) {
+            try {
+                wait();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while waiting for a safe point");
+            }
+        }
+    }
+
+    synchronized void open() {
+        if (!dead) {
+            open = true;
+            notifyAll();
+        }
+    }
+
+    synchronized boolean isOpen() {
+        return open;
+    }
+
+    /** Closes for good; waiting activity gets false. */
+    synchronized void kill() {
+        close();
+        dead = true;
+        notifyAll();
+    }
+}
