@@ -86,6 +86,7 @@ public final class VmmRuntime implements AutoCloseable {
                 }
             }
             framework.start();
+            boolean configured = deployment.configurations().isEmpty();
             for (int i = 0; i < installed.size(); i++) {
                 Bundle bundle = installed.get(i);
                 if (bundle.getHeaders().get(Constants.FRAGMENT_HOST) != null) {
@@ -97,8 +98,16 @@ public final class VmmRuntime implements AutoCloseable {
                     throw new LaunchException(LaunchException.CONFIG, "bundle " + deployment.bundles().get(i).coordinates()
                             + " (" + bundle.getSymbolicName() + ") cannot be started: " + FeatureFile.oneLine(e), e);
                 }
+                // Configurations go in as soon as ConfigAdmin runs, so components of the bundles
+                // started after it find theirs when they start (and the shell sees the VMs).
+                if (!configured && ctx.getServiceReference(CONFIG_ADMIN) != null) {
+                    runtime.applyConfigurations(deployment);
+                    configured = true;
+                }
             }
-            runtime.applyConfigurations(deployment);
+            if (!configured) {
+                runtime.applyConfigurations(deployment);
+            }
             LOG.debug("started {} bundles of {}", installed.size(), deployment.featureId());
             return runtime;
         } catch (LaunchException e) {

@@ -1,0 +1,73 @@
+package io.cloister.distribution;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.List;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.osgi.framework.Bundle;
+
+/** Backend policies replaced 100 times under a conversion storm, in a real framework. */
+class HotSwapTest {
+    @Test
+    void hundredSwapCyclesUnderAConversionStormLoseNothing(@TempDir Path dir) throws Exception {
+        try (SwapStorm storm = new SwapStorm(dir, "sev")) {
+            assertEquals("RUNNING", storm.state());
+            storm.startStorm();
+            int updates = 0;
+            int switches = 0;
+            for (int cycle = 0; cycle < 100; cycle++) {
+                if (cycle % 2 == 0) {
+                    // Update the bundle of the policy in use: the VM pauses, the new revision adopts it.
+                    storm.bundle("io.cloister.backend." + storm.backend()).update();
+                    updates++;
+                } else {
+                    String next = SwapStorm.BACKENDS.get((SwapStorm.BACKENDS.indexOf(storm.backend()) + 1) % SwapStorm.BACKENDS.size());
+                    Reflect.call(storm.vm, "switchBackend", next);
+                    assertEquals(next, storm.backend());
+                    switches++;
+                }
+                assertEquals("RUNNING", storm.state(), "after cycle " + cycle);
+                Thread.sleep(2); // let the storm run between swaps
+            }
+            // A technology that cannot hold the VM's state is refused; the VM stays where it was.
+            String before = storm.backend();
+            RuntimeException refused = assertThrows(RuntimeException.class, () -> Reflect.call(storm.vm, "switchBackend", "plain"));
+            assertTrue(refused.getMessage().contains("stays on backend " + before), refused.getMessage());
+            assertEquals("RUNNING", storm.state());
+            storm.stopStorm();
+
+            List<String> bad = storm.mismatches();
+            assertTrue(bad.isEmpty(), bad.size() + " pages differ from the model, e.g. " + bad.subList(0, Math.min(5, bad.size())));
+            assertTrue(storm.conversions.get() > 500, "storm too small: " + storm.conversions.get());
+            long[] pauses = storm.pauses();
+            assertEquals(updates + switches + 1, pauses.length, "one pause per swap, and one for the refused switch");
+            System.out.printf("hot swap: %d updates + %d switches under %d conversions and %d host reads; paused %s%n", updates,
+                    switches, storm.conversions.get(), storm.hostReads.get(), SwapStorm.percentiles(pauses));
+        }
+    }
+
+    @Test
+    void withoutItsPolicyAVmStaysPausedAndResumesWhenOneReturns(@TempDir Path dir) throws Exception {
+        try (SwapStorm storm = new SwapStorm(dir, "tdx")) {
+            Bundle tdx = storm.bundle("io.cloister.backend.tdx");
+            tdx.stop();
+            assertEquals("PAUSED", storm.state());
+            String status = (String) Reflect.call(storm.vm, "status");
+            assertTrue(status.contains("waiting for backend 'tdx'"), status);
+            storm.startStorm(); // requests wait at the safe point, none is lost
+            Thread.sleep(50);
+            assertEquals(0, storm.conversions.get(), "no request may run without a policy");
+            tdx.start();
+            Thread.sleep(100);
+            assertEquals("RUNNING", storm.state());
+            storm.stopStorm();
+            assertTrue(storm.conversions.get() > 0);
+            assertTrue(storm.mismatches().isEmpty());
+        }
+    }
+}
