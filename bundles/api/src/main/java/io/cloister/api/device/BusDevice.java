@@ -5,8 +5,10 @@ import java.util.List;
 import org.osgi.annotation.versioning.ConsumerType;
 
 /**
- * A device on a VM's port-IO or MMIO bus (whiteboard service). The VMM attaches it to every VM
- * whose bus has room for its claims.
+ * A device on VMs' port-IO or MMIO buses, registered as an OSGi service (whiteboard): the VMM
+ * attaches it to every VM and detaches it, at a safe point, when the service goes away. One
+ * service serves all VMs; it keeps per-VM state keyed by VM name. Accesses have size 1, 2, 4 or
+ * 8 and never cross a claim; the bus isolates a device that throws or hangs.
  */
 @ConsumerType
 public interface BusDevice {
@@ -14,10 +16,11 @@ public interface BusDevice {
 
     List<Claim> claims();
 
-    /** Called once per VM before the first access. */
-    default void attach(String vmName, DmaView dma) {
+    /** Called once per VM before its first access. */
+    default void attach(DeviceContext context) {
     }
 
+    /** Called when the device leaves a VM (VM destroyed, or the device's bundle stopping). */
     default void detach(String vmName) {
     }
 

@@ -1,0 +1,17 @@
+package io.cloister.api.device;
+
+import java.io.OutputStream;
+
+/** What a device may use of the VM it is attached to. */
+public interface DeviceContext {
+    String vmName();
+
+    /** Guest memory as the backend lets devices see it (shared pages only). */
+    DmaView dma();
+
+    /** Ends the VM with this exit status (as QEMU's isa-debug-exit does). */
+    void exit(int status);
+
+    /** The VM's console: stdout, or a file by configuration. */
+    OutputStream console();
+}

@@ -1,0 +1,40 @@
+package io.cloister.devices;
+
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.metatype.annotations.AttributeDefinition;
+import org.osgi.service.metatype.annotations.Designate;
+import org.osgi.service.metatype.annotations.ObjectClassDefinition;
+
+import io.cloister.api.device.DeviceBus;
+import io.cloister.api.device.DeviceBusFactory;
+import io.cloister.api.device.DeviceContext;
+
+/** Makes VMs' buses; one watchdog serves them all. */
+@Component(configurationPid = "io.cloister.devices.bus")
+@Designate(ocd = BusFactory.Config.class)
+public class BusFactory implements DeviceBusFactory {
+    @ObjectClassDefinition(name = "Cloister device bus")
+    @interface Config {
+        @AttributeDefinition(description = "Milliseconds a device may take for one access before it is marked hung")
+        long hangMillis() default 250;
+    }
+
+    private Watchdog watchdog;
+
+    @Activate
+    void activate(Config config) {
+        watchdog = new Watchdog(config.hangMillis());
+    }
+
+    @Deactivate
+    void deactivate() {
+        watchdog.close();
+    }
+
+    @Override
+    public DeviceBus create(DeviceContext context) {
+        return new Bus(context, watchdog);
+    }
+}

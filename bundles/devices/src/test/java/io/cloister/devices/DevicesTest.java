@@ -1,0 +1,225 @@
+package io.cloister.devices;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.OutputStream;
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import io.cloister.api.CloisterException;
+import io.cloister.api.Errno;
+import io.cloister.api.device.BusDevice;
+import io.cloister.api.device.Claim;
+import io.cloister.api.device.DeviceContext;
+import io.cloister.api.device.DmaView;
+import io.cloister.api.device.Space;
+
+class DevicesTest {
+    final ByteArrayOutputStream console = new ByteArrayOutputStream();
+    final AtomicInteger exitStatus = new AtomicInteger(-1);
+    final DeviceContext context = new DeviceContext() {
+        @Override
+        public String vmName() {
+            return "vm";
+        }
+
+        @Override
+        public DmaView dma() {
+            return new DmaView() {
+                @Override
+                public void read(long gpa, MemorySegment dst) {
+                    throw new CloisterException(Errno.EFAULT, "no memory in this test");
+                }
+
+                @Override
+                public void write(long gpa, MemorySegment src) {
+                    throw new CloisterException(Errno.EFAULT, "no memory in this test");
+                }
+            };
+        }
+
+        @Override
+        public void exit(int status) {
+            exitStatus.set(status);
+        }
+
+        @Override
+        public OutputStream console() {
+            return console;
+        }
+    };
+    final Watchdog watchdog = new Watchdog(100);
+    final Bus bus = new Bus(context, watchdog);
+
+    @AfterEach
+    void close() {
+        bus.close();
+        watchdog.close();
+    }
+
+    /** A device claiming one range that answers with a constant, or misbehaves. */
+    record Fake(String name, Space space, long base, long length, Runnable behaviour) implements BusDevice {
+        @Override
+        public List<Claim> claims() {
+            return List.of(new Claim(space, base, length));
+        }
+
+        @Override
+        public long read(String vm, Space s, long address, int size) {
+            behaviour.run();
+            return 0x1234_5678_9abc_def0L;
+        }
+
+        @Override
+        public void write(String vm, Space s, long address, int size, long value) {
+            behaviour.run();
+        }
+    }
+
+    @Test
+    void overlappingClaimsAreRefusedNamingBothDevices() {
+        bus.attach(new Fake("a", Space.PIO, 0x100, 0x10, () -> { }), "bundle.a");
+        CloisterException e = assertThrows(CloisterException.class,
+                () -> bus.attach(new Fake("b", Space.PIO, 0x10f, 2, () -> { }), "bundle.b"));
+        assertEquals(Errno.EEXIST, e.errno());
+        assertTrue(e.getMessage().contains("b (bundle.b)") && e.getMessage().contains("a (bundle.a)"), e.getMessage());
+        bus.attach(new Fake("c", Space.MMIO, 0x100, 0x10, () -> { }), "bundle.c"); // other space: fine
+        assertEquals(2, bus.devices().size());
+    }
+
+    @Test
+    void accessesGoToTheRightDeviceOrReadAllOnes() {
+        for (int i = 0; i < 100; i++) {
+            long base = 0x1000 + i * 0x10;
+            long value = i;
+            bus.attach(new BusDevice() {
+                public String name() {
+                    return "d" + value;
+                }
+
+                public List<Claim> claims() {
+                    return List.of(new Claim(Space.PIO, base, 8));
+                }
+
+                public long read(String vm, Space s, long a, int size) {
+                    return value;
+                }
+
+                public void write(String vm, Space s, long a, int size, long v) {
+                }
+            }, "t");
+        }
+        assertEquals(42, bus.read(Space.PIO, 0x1000 + 42 * 0x10 + 3, 1));
+        assertEquals(0xff, bus.read(Space.PIO, 0x1000 + 42 * 0x10 + 8, 1), "gap between claims");
+        assertEquals(0xffff, bus.read(Space.PIO, 0x10, 2));
+        assertEquals(-1L, bus.read(Space.MMIO, 0x1000, 8));
+        assertEquals(0xff, bus.read(Space.PIO, 0x1000 + 7, 2) & 0xff, "crossing the claim's end");
+        assertEquals(0xffffff, bus.read(Space.PIO, 0x1000, 3), "odd size");
+    }
+
+    @Test
+    void aThrowingDeviceIsAnsweredForAndTheBusGoesOn() {
+        Fake bad = new Fake("bad", Space.PIO, 0x200, 4, () -> {
+            throw new IllegalStateException("boom");
+        });
+        bus.attach(bad, "bundle.bad");
+        assertEquals(0xffffffffL, bus.read(Space.PIO, 0x200, 4));
+        bus.write(Space.PIO, 0x200, 1, 7);
+        assertTrue(bus.devices().get(0).contains("failures=2"), bus.devices().toString());
+    }
+
+    @Test
+    void aHangingDeviceIsMarkedHungAndTheVcpuFreed() {
+        Fake slow = new Fake("slow", Space.PIO, 0x300, 4, () -> {
+            try {
+                Thread.sleep(10_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        bus.attach(slow, "bundle.slow");
+        long t0 = System.nanoTime();
+        assertEquals(0xffL, bus.read(Space.PIO, 0x300, 1));
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertTrue(ms < 2_000, "took " + ms + " ms");
+        assertTrue(!Thread.currentThread().isInterrupted(), "the interrupt must not leak into the vCPU");
+        assertTrue(bus.devices().get(0).contains("HUNG"));
+        t0 = System.nanoTime();
+        assertEquals(0xffL, bus.read(Space.PIO, 0x300, 1));
+        assertTrue((System.nanoTime() - t0) / 1_000_000 < 50, "a hung device is skipped");
+    }
+
+    @Test
+    void unalignedMmioIsIgnored() {
+        bus.attach(new Fake("m", Space.MMIO, 0x10000, 0x100, () -> { }), "t");
+        assertEquals(0x9abcdef0L, bus.read(Space.MMIO, 0x10004, 4));
+        assertEquals(0xffffffffL, bus.read(Space.MMIO, 0x10002, 4));
+    }
+
+    @Test
+    void detachedDevicesAreGone() {
+        Fake f = new Fake("f", Space.PIO, 0x80, 1, () -> { });
+        bus.attach(f, "t");
+        assertEquals(0xf0, bus.read(Space.PIO, 0x80, 1));
+        bus.detach(f);
+        assertEquals(0xff, bus.read(Space.PIO, 0x80, 1));
+        assertEquals(List.of(), bus.devices());
+    }
+
+    @Test
+    void uartTransmitsToTheConsoleAndProbesLike8250() {
+        bus.attach(new Uart16550(), "devices");
+        assertEquals(0x60, bus.read(Space.PIO, 0x3fd, 1), "LSR: THR empty, transmitter empty");
+        for (byte b : "hi\n".getBytes()) {
+            bus.write(Space.PIO, 0x3f8, 1, b);
+        }
+        assertEquals("hi\n", console.toString());
+        bus.write(Space.PIO, 0x3fb, 1, 0x80); // DLAB
+        bus.write(Space.PIO, 0x3f8, 1, 0x01);
+        bus.write(Space.PIO, 0x3f9, 1, 0x00);
+        assertEquals(0x01, bus.read(Space.PIO, 0x3f8, 1), "divisor latch low");
+        bus.write(Space.PIO, 0x3fb, 1, 0x03); // 8n1, DLAB off
+        bus.write(Space.PIO, 0x3ff, 1, 0xa5);
+        assertEquals(0xa5, bus.read(Space.PIO, 0x3ff, 1), "scratch");
+        bus.write(Space.PIO, 0x3fc, 1, 0x1a); // loopback, RTS, OUT2
+        assertEquals(0x90, bus.read(Space.PIO, 0x3fe, 1), "MSR in loopback: CTS from RTS, DCD from OUT2");
+        bus.write(Space.PIO, 0x3f8, 1, 'x');
+        assertEquals(0x61, bus.read(Space.PIO, 0x3fd, 1), "data ready");
+        assertEquals('x', bus.read(Space.PIO, 0x3f8, 1));
+        assertEquals("hi\n", console.toString(), "loopback bytes do not reach the console");
+        bus.write(Space.PIO, 0x3fa, 1, 0x01);
+        assertEquals(0xc1, bus.read(Space.PIO, 0x3fa, 1), "IIR: FIFOs on, nothing pending");
+    }
+
+    @Test
+    void debugExitEndsTheVmWithQemusStatus() {
+        bus.attach(new DebugExit(), "devices");
+        bus.write(Space.PIO, 0xf4, 1, 0x10);
+        assertEquals(0x21, exitStatus.get());
+        bus.write(Space.PIO, 0xf4, 4, 0);
+        assertEquals(1, exitStatus.get());
+    }
+
+    @Test
+    void hpetCountsOnlyWhenEnabled() throws Exception {
+        bus.attach(new Hpet(), "devices");
+        assertEquals(100_000_000L, bus.read(Space.MMIO, 0xfed00004L, 4), "period in fs, high half of capabilities");
+        assertEquals(0, bus.read(Space.MMIO, 0xfed000f0L, 8));
+        bus.write(Space.MMIO, 0xfed00010L, 8, 1);
+        Thread.sleep(20);
+        long a = bus.read(Space.MMIO, 0xfed000f0L, 8);
+        assertTrue(a >= 150_000 && a < 10_000_000, "20 ms at 10 MHz: " + a);
+        bus.write(Space.MMIO, 0xfed00010L, 8, 0);
+        long b = bus.read(Space.MMIO, 0xfed000f0L, 8);
+        Thread.sleep(5);
+        assertEquals(b, bus.read(Space.MMIO, 0xfed000f0L, 8), "stopped");
+        assertTrue(b >= a);
+    }
+}
