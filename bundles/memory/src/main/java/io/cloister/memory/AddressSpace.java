@@ -456,6 +456,19 @@ final class AddressSpace implements GuestMemory {
         }
 
         @Override
+        public MemorySegment guestSegment(int slotId) {
+            SlotEntry e = table.entry(slotId);
+            if (e == null) {
+                return null;
+            }
+            return switch (e.reach()) {
+                case Reach.Host h -> h.segment();
+                case Reach.Bound b -> b.binding().guestSegment();
+                case Reach.SharedAlias a -> null;
+            };
+        }
+
+        @Override
         public void addInvalidationListener(InvalidationListener listener) {
             listeners.add(listener);
         }

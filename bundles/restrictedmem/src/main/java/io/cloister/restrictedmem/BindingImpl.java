@@ -83,6 +83,11 @@ final class BindingImpl implements Binding, GuestPages {
     }
 
     @Override
+    public MemorySegment guestSegment() {
+        return file.memory().asSlice(offset, length);
+    }
+
+    @Override
     public void unbind() {
         file.unbind(this);
     }

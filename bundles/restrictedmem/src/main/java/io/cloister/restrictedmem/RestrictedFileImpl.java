@@ -64,6 +64,10 @@ final class RestrictedFileImpl implements io.cloister.api.restricted.RestrictedF
         }
     }
 
+    MemorySegment memory() {
+        return memory;
+    }
+
     @Override
     public long id() {
         return id;

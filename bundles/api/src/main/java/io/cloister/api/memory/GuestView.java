@@ -27,6 +27,12 @@ public interface GuestView extends GuestMemoryControl {
     /** The host memory of a slot that has no restricted backing, for engines' fast paths; null otherwise. */
     MemorySegment sharedSegment(int slotId);
 
+    /**
+     * The memory of a slot whatever its backing (host memory, or the restricted pages bound to
+     * it), for the engine's fast path; null for an alias of restricted memory.
+     */
+    MemorySegment guestSegment(int slotId);
+
     /** Told when restricted pages of this VM change state or are punched. */
     void addInvalidationListener(InvalidationListener listener);
 

@@ -21,6 +21,12 @@ public interface Binding {
     /** Guest-side access for the VM's CPU engine. */
     GuestPages guest();
 
+    /**
+     * The bound pages themselves, for the VM's CPU engine only (its fast path): the engine checks
+     * page state when it fills a translation and drops translations when told of a change.
+     */
+    java.lang.foreign.MemorySegment guestSegment();
+
     /** Releases the range so it can be bound again; the pages and their content stay in the file. */
     void unbind();
 }

@@ -1,0 +1,66 @@
+package io.cloister.cpu.x86;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+import org.osgi.service.component.annotations.Component;
+
+import io.cloister.api.cpu.CpuEngine;
+import io.cloister.api.cpu.Vcpu;
+import io.cloister.api.memory.GuestView;
+
+/** The software engine: runs everywhere, no /dev/kvm needed. */
+@Component(property = CpuEngine.PROPERTY + "=emulator")
+public class X86Engine implements CpuEngine {
+    /** What the virtual CPU reports about itself (CPUID, model-specific registers). */
+    interface Model {
+        int[] cpuid(int leaf, int subleaf);
+
+        /** The value of an MSR this model has beyond the architectural ones, or null (#GP). */
+        Long msr(int msr);
+    }
+
+    /** The default model: a 64-bit integer CPU with NX, POPCNT and LZCNT, no FPU/SSE, no APIC. */
+    static final Model DEFAULT = new Model() {
+        private final int[] vendor = words("CloisterVCPU");
+
+        @Override
+        public int[] cpuid(int leaf, int subleaf) {
+            return switch (leaf) {
+                case 0 -> new int[] {7, vendor[0], vendor[2], vendor[1]};
+                case 1 -> new int[] {0x000606a0, 0x00010800, (1 << 23) | (1 << 31),
+                        (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 15)};
+                case 0x80000000 -> new int[] {0x80000008, 0, 0, 0};
+                case 0x80000001 -> new int[] {0, 0, 1 << 5, (1 << 20) | (1 << 29)};
+                case 0x80000008 -> new int[] {0x3030, 0, 0, 0};
+                default -> new int[4];
+            };
+        }
+
+        @Override
+        public Long msr(int msr) {
+            return null;
+        }
+    };
+
+    static int[] words(String twelve) {
+        ByteBuffer b = ByteBuffer.wrap(twelve.getBytes(StandardCharsets.US_ASCII)).order(ByteOrder.LITTLE_ENDIAN);
+        return new int[] {b.getInt(0), b.getInt(4), b.getInt(8)};
+    }
+
+    @Override
+    public String name() {
+        return "emulator";
+    }
+
+    @Override
+    public String unavailableReason() {
+        return null;
+    }
+
+    @Override
+    public Vcpu createVcpu(GuestView memory, int index, long entry, long startInfo) {
+        return new X86Vcpu(index, memory, DEFAULT, entry, startInfo);
+    }
+}

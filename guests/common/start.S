@@ -1,0 +1,99 @@
+/*
+ * PVH entry for Cloister test guests. The VMM enters here in 32-bit protected mode, paging off,
+ * flat segments, %ebx = physical address of the PVH start_info. We build page tables that
+ * identity-map the first 4 GiB with 2 MiB pages, switch to long mode and call main(start_info).
+ * main's return value goes to the isa-debug-exit port (0xf4).
+ */
+#define XEN_ELFNOTE_PHYS32_ENTRY 18
+
+	.section .note.pvh, "a"
+	.align 4
+	.long 4            /* name size */
+	.long 4            /* desc size */
+	.long XEN_ELFNOTE_PHYS32_ENTRY
+	.asciz "Xen"
+	.long _start32
+
+	.section .text.boot, "ax"
+	.code32
+	.globl _start32
+_start32:
+	cli
+	cld
+	movl %ebx, %esi                 /* keep start_info */
+	movl $boot_stack_top, %esp
+
+	/* PML4[0] -> PDPT; PDPT[0..3] -> four page directories of 512 x 2 MiB pages. */
+	movl $pdpt, %eax
+	orl $0x3, %eax
+	movl %eax, pml4
+	movl $0, %ecx
+1:	movl %ecx, %eax
+	shll $12, %eax
+	addl $pd, %eax
+	orl $0x3, %eax
+	movl %eax, pdpt(,%ecx,8)
+	incl %ecx
+	cmpl $4, %ecx
+	jne 1b
+	movl $0, %ecx
+2:	movl %ecx, %eax
+	shll $21, %eax
+	orl $0x83, %eax                 /* present, writable, 2 MiB */
+	movl %eax, pd(,%ecx,8)
+	movl %ecx, %eax
+	shrl $11, %eax                  /* high 32 bits of (ecx << 21) */
+	movl %eax, pd+4(,%ecx,8)
+	incl %ecx
+	cmpl $2048, %ecx
+	jne 2b
+
+	movl $pml4, %eax
+	movl %eax, %cr3
+	movl %cr4, %eax
+	orl $0x20, %eax                 /* PAE */
+	movl %eax, %cr4
+	movl $0xc0000080, %ecx          /* EFER */
+	rdmsr
+	orl $0x100, %eax                /* LME */
+	wrmsr
+	movl %cr0, %eax
+	orl $0x80000001, %eax           /* PG, PE */
+	movl %eax, %cr0
+	lgdt gdt_desc
+	ljmp $0x08, $_start64
+
+	.code64
+_start64:
+	movw $0x10, %ax
+	movw %ax, %ds
+	movw %ax, %es
+	movw %ax, %ss
+	movq $stack_top, %rsp
+	movl %esi, %edi                 /* main(start_info) */
+	call main
+	movl %eax, %edi
+	call guest_exit
+3:	hlt
+	jmp 3b
+
+	.section .rodata
+	.align 8
+gdt:
+	.quad 0
+	.quad 0x00af9a000000ffff        /* 0x08: 64-bit code */
+	.quad 0x00cf92000000ffff        /* 0x10: data */
+gdt_desc:
+	.word gdt_desc - gdt - 1
+	.long gdt
+
+	.section .bss
+	.align 4096
+pml4:	.space 4096
+pdpt:	.space 4096
+pd:	.space 4096 * 4
+boot_stack:
+	.space 4096
+boot_stack_top:
+	.space 65536
+stack_top:
