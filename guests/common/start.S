@@ -6,6 +6,8 @@
  */
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
 
+	.file "start.S"  /* else the assembler names the temporary object, and builds differ */
+
 	.section .note.pvh, "a"
 	.align 4
 	.long 4            /* name size */

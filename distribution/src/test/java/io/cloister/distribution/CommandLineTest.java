@@ -28,17 +28,61 @@ class CommandLineTest {
     }
 
     @Test
-    void runWithDefaultsStartsListsWiringAndStops() throws Exception {
+    void runWithDefaultsBootsTheDemoGuest() throws Exception {
         Dist.Run r = Dist.vmm(null, "run");
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().contains("Cloister VMM wiring:"), r.out());
-        assertTrue(r.out().contains("memory manager      MemoryManagerImpl"), r.out());
-        assertTrue(r.out().contains("restricted memory   RestrictedMemory"), r.out());
-        assertTrue(r.out().contains("backend policies    pkvm, plain, sev, snp, tdx"), r.out());
-        assertTrue(r.out().contains("VM demo            RUNNING, backend plain, 0/16384 pages private"), r.out());
+        assertTrue(r.out().startsWith("Cloister demo guest: converting the page at 0x"), r.out());
+        assertTrue(r.out().contains("private -> shared: refused (errno 95)"), "plain refuses conversions: " + r.out());
+        assertTrue(r.out().endsWith("demo done\n"), r.out());
         // SLF4J inside OSGi reaches the console (stderr).
-        assertTrue(r.err().contains("[INFO] RunCommand - VMM started"), r.err());
+        assertTrue(r.err().contains("[INFO] Vm - VM demo: guest exited with status 0"), r.err());
         assertFalse(r.err().contains("No SLF4J providers"), r.err());
+    }
+
+    /** The demo shows each backend's semantics (issue: content kept under pkvm, destroyed under tdx). */
+    @Test
+    void eachBackendShowsItsSemantics() throws Exception {
+        for (String backend : new String[] {"pkvm", "tdx", "sev", "snp"}) {
+            Dist.Run r = Dist.vmm(null, "run", "--backend", backend);
+            assertEquals(0, r.code(), backend + ": " + r.err());
+            String content = backend.equals("pkvm") ? "kept" : "destroyed";
+            assertTrue(r.out().contains("private -> shared: ok\ncontent after sharing: " + content + "\n"
+                    + "shared -> private: ok\ncontent after unsharing: " + content + "\n"), backend + ": " + r.out());
+            assertTrue(r.out().contains("bad attributes: refused (errno 22)\noutside memory: refused (errno 14)\n"
+                    + "unaligned: refused (errno 22)\n"), backend + ": " + r.out());
+        }
+    }
+
+    @Test
+    void theGuestsExitStatusIsTheCommands() throws Exception {
+        Path workload = Dist.HOME.resolve("guests/workload.elf");
+        Dist.Run r = Dist.vmm(null, "run", "--kernel", workload.toString(), "--cmdline", "iterations=2");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().startsWith("workload: 2 iterations, checksum 0x"), r.out());
+    }
+
+    @Test
+    void aBadGuestImageFailsInOneLine() throws Exception {
+        Path notElf = Files.writeString(dir.resolve("kernel.elf"), "this is not an ELF file");
+        Dist.Run r = Dist.vmm(null, "run", "--kernel", notElf.toString());
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.err().contains("vmm: VM demo failed: failed: EINVAL: guest image " + notElf + ": not an ELF file (bad magic)"),
+                r.err());
+        assertFalse(r.err().contains("\tat "), r.err());
+        Dist.Run missing = Dist.vmm(null, "run", "--kernel", "/no/such/kernel.elf");
+        assertEquals(1, missing.code());
+        assertTrue(missing.err().contains("/no/such/kernel.elf cannot be read"), missing.err());
+    }
+
+    @Test
+    void tdxRefusesAnSmmLayoutAtCreation() throws Exception {
+        Path f = Files.writeString(dir.resolve("smm.json"), Files.readString(Dist.DEFAULT_FEATURE)
+                .replace("\"kernel\": \"guests/demo.elf\"", "\"kernel\": \"guests/demo.elf\", \"smm\": true"));
+        Dist.Run plain = Dist.vmm(null, "run", "--feature", f.toString());
+        assertEquals(0, plain.code(), "plain guests may have SMRAM: " + plain.err());
+        Dist.Run tdx = Dist.vmm(null, "run", "--feature", f.toString(), "--backend", "tdx");
+        assertEquals(1, tdx.code(), tdx.err());
+        assertTrue(tdx.err().contains("backend tdx refuses the SMRAM_ALIAS slot at gpa 0xfeda0000"), tdx.err());
     }
 
     @Test
@@ -102,7 +146,11 @@ class CommandLineTest {
 
     @Test
     void shellRunsCommandsFromTheConsole() throws Exception {
-        Dist.Run r = Dist.vmm("vmm:vms\nvmm:swap demo tdx\nvmm:swap demo nope\nlb -s io.cloister\nexit 0\n", "shell");
+        // A VM without a guest image keeps running, so the shell can swap its backend.
+        Path f = Files.writeString(dir.resolve("idle.json"), Files.readString(Dist.DEFAULT_FEATURE)
+                .replace("\"kernel\": \"guests/demo.elf\"", "\"kernel\": \"\""));
+        Dist.Run r = Dist.vmm("vmm:vms\nvmm:swap demo tdx\nvmm:swap demo nope\nlb -s io.cloister\nexit 0\n", "shell",
+                "--feature", f.toString());
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("demo: running on backend tdx"), r.out());
         assertTrue(r.out().contains("unknown backend 'nope'"), r.out());

@@ -86,6 +86,7 @@ public final class Main {
                     vmOptions.put("help", "true");
                 }
                 case "--feature" -> feature = value(args, ++i, a);
+                case "--timeout" -> vmOptions.put("timeout", value(args, ++i, a));
                 default -> {
                     if (a.startsWith("--") && "run".equals(command)) {
                         vmOptions.put(a.substring(2), value(args, ++i, a));
@@ -121,11 +122,15 @@ public final class Main {
         return args[i];
     }
 
+    /** Options of 'run' that set the feature's VM configuration rather than the run itself. */
+    static final List<String> VM_OPTIONS = List.of("backend", "engine", "memory", "kernel", "cmdline", "console", "vcpus");
+
     private static int runVmm(Path home, String feature, Map<String, String> options) throws LaunchException {
-        Deployment deployment = FeatureFile.read(featurePath(home, feature), BundleLocator.forHome(home));
+        Map<String, String> runOptions = new LinkedHashMap<>(options);
+        Deployment deployment = withVmOptions(FeatureFile.read(featurePath(home, feature), BundleLocator.forHome(home)), runOptions);
         try (VmmRuntime runtime = VmmRuntime.start(deployment, Map.of("gosh.args", "--nointeractive"))) {
             Function<Map<String, String>, Integer> entry = entry(runtime, "run", deployment);
-            Map<String, String> all = new LinkedHashMap<>(options);
+            Map<String, String> all = new LinkedHashMap<>(runOptions);
             all.put(CONFIGURED_VMS, String.join(",", deployment.configurations().stream()
                     .filter(c -> VM_FACTORY_PID.equals(c.factoryPid())).map(Deployment.Configuration::name).toList()));
             try {
@@ -133,6 +138,47 @@ public final class Main {
             } catch (IllegalArgumentException e) {
                 throw new LaunchException(LaunchException.CONFIG, FeatureFile.oneLine(e), e);
             }
+        }
+    }
+
+    /**
+     * Moves the VM options (--backend, --memory, ...) into the feature's first VM configuration,
+     * or a new one named "vm"; the other options stay for the VMM's run command.
+     */
+    static Deployment withVmOptions(Deployment d, Map<String, String> options) throws LaunchException {
+        Map<String, Object> overrides = new LinkedHashMap<>();
+        for (String key : VM_OPTIONS) {
+            String v = options.remove(key);
+            if (v != null) {
+                overrides.put(key, key.equals("vcpus") ? (Object) parseInt(key, v) : v);
+            }
+        }
+        if (overrides.isEmpty()) {
+            return d;
+        }
+        List<Deployment.Configuration> configs = new ArrayList<>(d.configurations());
+        int i = 0;
+        while (i < configs.size() && !VM_FACTORY_PID.equals(configs.get(i).factoryPid())) {
+            i++;
+        }
+        if (i == configs.size()) {
+            Map<String, Object> values = new LinkedHashMap<>(overrides);
+            values.put("name", "vm");
+            configs.add(new Deployment.Configuration(VM_FACTORY_PID + "~vm", VM_FACTORY_PID, "vm", values));
+        } else {
+            Deployment.Configuration c = configs.get(i);
+            Map<String, Object> values = new LinkedHashMap<>(c.values());
+            values.putAll(overrides);
+            configs.set(i, new Deployment.Configuration(c.pid(), c.factoryPid(), c.name(), values));
+        }
+        return new Deployment(d.featureId(), d.source(), d.bundles(), List.copyOf(configs), d.frameworkProperties());
+    }
+
+    private static Integer parseInt(String option, String v) throws LaunchException {
+        try {
+            return Integer.valueOf(v);
+        } catch (NumberFormatException e) {
+            throw new LaunchException(LaunchException.CONFIG, "option --" + option + " needs a number, not '" + v + "'");
         }
     }
 

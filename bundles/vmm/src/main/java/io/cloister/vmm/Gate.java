@@ -33,9 +33,17 @@ final class Gate {
         }
     }
 
-    /** Closes and waits until no activity is inside. */
+    /** What makes running vCPUs leave the gate soon (set by the VM once its vCPUs exist). */
+    private Runnable kick = () -> { };
+
+    synchronized void kickWith(Runnable kick) {
+        this.kick = kick;
+    }
+
+    /** Closes, kicks whatever runs inside, and waits until nothing is inside. */
     synchronized void close() {
         open = false;
+        kick.run();
         while (inside > 0) {
             try {
                 wait();

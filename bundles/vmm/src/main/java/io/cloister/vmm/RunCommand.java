@@ -29,13 +29,13 @@ import io.cloister.api.vm.Vmm;
 @Component(service = Function.class, property = "cloister.command=run")
 public class RunCommand implements Function<Map<String, String>, Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(RunCommand.class);
-    private static final Set<String> OPTIONS = Set.of("help");
+    private static final Set<String> OPTIONS = Set.of("help", "timeout");
     /** Set by the launcher: VM names the feature configures (ConfigAdmin delivers them asynchronously). */
     static final String CONFIGURED_VMS = "cloister.configured-vms";
     static final long SETTLE_MS = 5_000;
 
     @Reference
-    Vmm vmm;
+    VmRegistry vmm;
 
     @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC, policyOption = ReferencePolicyOption.GREEDY)
     volatile MemoryManager memory;
@@ -62,11 +62,24 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
             }
         }
         if (options.containsKey("help")) {
-            console.println("Usage: vmm run [--feature F] [--verbose]\n  Starts the feature's bundles and boots its guest.");
+            console.println("""
+                    Usage: vmm run [--feature F] [--backend B] [--engine E] [--memory SIZE] [--kernel ELF] [--cmdline S]
+                                   [--console stdout|file:PATH] [--timeout SECONDS] [--verbose]
+                      Starts the feature's bundles and boots its VM's guest; the exit status is the guest's
+                      (the value it wrote to the isa-debug-exit port, 0 if it halted, 1 if it failed).
+                      --backend   plain, sev, snp, tdx or pkvm      --engine  emulator, kvm or auto
+                      --memory    guest RAM, e.g. 64M or 1G         --kernel  PVH ELF image (default: the demo guest)""");
             return 0;
         }
         awaitVms(options.getOrDefault(CONFIGURED_VMS, ""));
-        LOG.info("VMM started; {} VM(s) configured", vmm.vms().size());
+        LOG.debug("VMM started; {} VM(s) configured", vmm.vms().size());
+        List<Vm> guests = new java.util.ArrayList<>();
+        for (String name : options.getOrDefault(CONFIGURED_VMS, "").split(",")) {
+            vmm.vm(name).filter(vm -> ((Vm) vm).hasGuest()).ifPresent(vm -> guests.add((Vm) vm));
+        }
+        if (!guests.isEmpty()) {
+            return runGuests(guests, options.get("timeout"));
+        }
         console.println("Cloister VMM wiring:");
         console.println("  memory manager      " + describe(memory == null ? List.of() : List.of(memory)));
         console.println("  restricted memory   " + describe(restricted == null ? List.of() : List.of(restricted)));
@@ -81,6 +94,37 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
             console.println("No CPU engine is installed: no guest to boot. Stopping.");
         }
         return 0;
+    }
+
+    /** Waits for the guests to end; the first VM's exit status is the command's. */
+    private int runGuests(List<Vm> guests, String timeout) {
+        long millis;
+        try {
+            millis = timeout == null ? Long.MAX_VALUE : Math.multiplyExact(Long.parseLong(timeout), 1000L);
+        } catch (NumberFormatException | ArithmeticException e) {
+            throw new IllegalArgumentException("bad --timeout '" + timeout + "': seconds expected");
+        }
+        Integer first = null;
+        for (Vm vm : guests) {
+            Integer code;
+            try {
+                code = vm.state() == io.cloister.api.vm.VmState.FAILED ? Integer.valueOf(1) : vm.awaitExit(millis);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                code = null;
+            }
+            if (code == null) {
+                System.err.println("vmm: VM " + vm.name() + " did not finish within " + timeout + " s; stopping it");
+                vm.stop();
+                code = 124;
+            } else if (vm.state() == io.cloister.api.vm.VmState.FAILED) {
+                System.err.println("vmm: VM " + vm.name() + " failed: " + vm.status());
+            }
+            if (first == null) {
+                first = code;
+            }
+        }
+        return first;
     }
 
     /** Waits until each configured VM exists and has left CREATED (adopted by its backend, or failed). */

@@ -13,6 +13,7 @@ import io.cloister.api.Errno;
 import io.cloister.api.backend.BackendPolicy;
 import io.cloister.api.backend.GuestRequest;
 import io.cloister.api.backend.HostAccess;
+import io.cloister.api.cpu.CpuEngine;
 import io.cloister.api.memory.Backing;
 import io.cloister.api.memory.GuestMemory;
 import io.cloister.api.memory.GuestView;
@@ -20,11 +21,13 @@ import io.cloister.api.memory.MemoryManager;
 import io.cloister.api.memory.Pages;
 import io.cloister.api.memory.SlotKind;
 import io.cloister.api.memory.SlotSpec;
+import io.cloister.api.restricted.ContentRule;
 import io.cloister.api.restricted.PageState;
 import io.cloister.api.restricted.RestrictedFile;
 import io.cloister.api.restricted.RestrictedMemoryProvider;
 import io.cloister.api.vm.VirtualMachine;
 import io.cloister.api.vm.VmState;
+import io.cloister.internal.pvh.PvhLoader;
 
 /**
  * A VM: its memory (RAM is one restricted-memory file, so any backend can adopt it), its backend
@@ -42,7 +45,22 @@ final class Vm implements VirtualMachine {
     static final long SMRAM_RAM_OFFSET = 0xa0000;
 
     /** What the configuration asks for. */
-    record Spec(String name, long memory, String backend, String engine, boolean smm, boolean autostart) {
+    record Spec(String name, long memory, String backend, String engine, boolean smm, boolean autostart, String kernel,
+            String cmdline, int vcpus, String console) {
+        Spec {
+            if (name == null || name.isBlank()) {
+                throw new IllegalArgumentException("a VM needs a name");
+            }
+            if (vcpus != 1) {
+                throw new IllegalArgumentException("VM " + name + ": vcpus=" + vcpus
+                        + " is not supported yet (secondary vCPUs need a start-up IPI the engines do not model); use 1");
+            }
+        }
+
+        /** A VM without a guest image (memory and backend only). */
+        Spec(String name, long memory, String backend) {
+            this(name, memory, backend, "auto", false, true, "", "", 1, "stdout");
+        }
     }
 
     private final Spec spec;
@@ -50,6 +68,12 @@ final class Vm implements VirtualMachine {
     private final RestrictedMemoryProvider restrictedMemory;
     private final Gate gate = new Gate();
     private final SwapStats swaps = new SwapStats();
+    private final Platform platform;
+    /** The running guest, once booted. */
+    private volatile Machine machine;
+    private volatile Integer exitCode;
+    /** The loaded guest image, if the VM has one. */
+    private PvhLoader.Loaded loaded;
 
     private volatile VmState state = VmState.CREATED;
     private volatile String status;
@@ -63,8 +87,9 @@ final class Vm implements VirtualMachine {
     /** Whether to run again once a policy takes the VM (it was running, or is to autostart). */
     private boolean runWhenAdopted;
 
-    Vm(Spec spec, MemoryManager memoryManager, RestrictedMemoryProvider restrictedMemory) {
+    Vm(Spec spec, MemoryManager memoryManager, RestrictedMemoryProvider restrictedMemory, Platform platform) {
         this.spec = spec;
+        this.platform = platform;
         this.memoryManager = memoryManager;
         this.restrictedMemory = restrictedMemory;
         this.backendName = spec.backend();
@@ -120,13 +145,17 @@ final class Vm implements VirtualMachine {
             status = "paused: backend '" + candidate.name() + "' (" + candidate.bundle() + ") refused the VM: " + e.getMessage();
             if (memory == null) {
                 state = VmState.FAILED;
-                status = "failed: backend '" + candidate.name() + "' refused the VM's memory layout: " + e.getMessage();
+                exitCode = 1;
+                status = "failed: " + e.getMessage();
             }
             LOG.error("VM {}: {}", spec.name(), status);
             return;
         }
         backend = candidate;
         if (runWhenAdopted) {
+            if (!spec.kernel().isEmpty() && machine == null && !boot()) {
+                return;
+            }
             state = VmState.RUNNING;
             status = "running on backend " + candidate.name();
             gate.open();
@@ -138,14 +167,25 @@ final class Vm implements VirtualMachine {
         LOG.info("VM {}: {} ({} MiB, {} private pages)", spec.name(), status, spec.memory() >> 20, view.privatePages());
     }
 
+    /**
+     * Creates RAM shared, loads the guest image into it, then makes it private in place if the
+     * backend starts private: the launch step of SEV/SNP/TDX, which encrypt or add the measured
+     * initial image without the host writing private memory.
+     */
     private void buildMemory(BackendPolicy policy) {
-        RestrictedFile file = restrictedMemory.create(spec.name(), spec.memory(), policy.initialState());
+        RestrictedFile file = restrictedMemory.create(spec.name(), spec.memory(), PageState.SHARED);
         MemoryManager.Created created = null;
         try {
             List<SlotSpec> planned = plannedLayout(file);
             policy.validateLayout(planned); // before any slot exists: nothing to undo
             created = memoryManager.create(spec.name());
             created.memory().addAll(planned);
+            if (!spec.kernel().isEmpty()) {
+                loaded = Machine.load(created.memory(), spec);
+            }
+            if (policy.initialState() == PageState.PRIVATE) {
+                created.guestView().convert(0, spec.memory(), PageState.PRIVATE, ContentRule.PRESERVE);
+            }
             ram = file;
             memory = created.memory();
             view = created.guestView();
@@ -157,6 +197,80 @@ final class Vm implements VirtualMachine {
             file.close();
             throw e;
         }
+    }
+
+    /**
+     * Loads the guest and makes its vCPU (not yet let through the gate). False, with the reason in
+     * the status, if there is no engine yet or the image is refused.
+     */
+    private boolean boot() {
+        CpuEngine engine = platform.engine(spec.engine());
+        if (engine == null || platform.busFactory() == null) {
+            state = VmState.PAUSED;
+            status = engine == null ? "waiting for a CPU engine (" + spec.engine() + ")" : "waiting for the device bus";
+            LOG.warn("VM {}: {}", spec.name(), status);
+            return false;
+        }
+        try {
+            machine = new Machine(this, gate, engine, platform, spec, loaded);
+        } catch (RuntimeException e) {
+            state = VmState.FAILED;
+            status = "failed: " + e.getMessage();
+            exitCode = 1;
+            LOG.error("VM {}: {}", spec.name(), status);
+            return false;
+        }
+        machine.start();
+        return true;
+    }
+
+    /** A CPU engine appeared: boot a VM that was waiting for one. */
+    synchronized void engineAvailable() {
+        if (backend != null && machine == null && runWhenAdopted && !spec.kernel().isEmpty() && state == VmState.PAUSED) {
+            Backend b = backend;
+            backend = null;
+            offer(b);
+        }
+    }
+
+    /** Called by the vCPU thread, outside the gate, when the guest has ended. */
+    void guestStopped(int code, String reason, boolean failure) {
+        synchronized (this) {
+            if (state == VmState.STOPPED || state == VmState.FAILED) {
+                return;
+            }
+            exitCode = code;
+            gate.kill();
+            state = failure ? VmState.FAILED : VmState.STOPPED;
+            status = reason;
+            notifyAll();
+        }
+        if (failure) {
+            LOG.error("VM {}: {}", spec.name(), reason);
+        } else {
+            LOG.info("VM {}: {}", spec.name(), reason);
+        }
+    }
+
+    /** Waits until the guest has ended; its exit code, or null on timeout. */
+    synchronized Integer awaitExit(long millis) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + millis;
+        while (exitCode == null && (state != VmState.STOPPED && state != VmState.FAILED)) {
+            long left = deadline - System.currentTimeMillis();
+            if (left <= 0) {
+                return null;
+            }
+            wait(Math.min(left, 100));
+        }
+        return exitCode == null ? (state == VmState.FAILED ? 1 : 0) : exitCode;
+    }
+
+    boolean hasGuest() {
+        return !spec.kernel().isEmpty();
+    }
+
+    Machine machine() {
+        return machine;
     }
 
     /** The policy's service went away: pause at a safe point and wait for a successor. */
@@ -216,23 +330,31 @@ final class Vm implements VirtualMachine {
     }
 
     /**
-     * A guest request (from a vCPU's hypercall exit): waits while the VM is paused, then asks the
-     * policy. Returns the guest's rax; a policy that throws gives -EIO and a log line, the VM goes on.
+     * A guest request from outside the vCPU loop: waits while the VM is paused, then asks the
+     * policy. Returns the guest's rax.
      */
     long guestRequest(GuestRequest request) {
         if (!gate.enter()) {
             return -Errno.EIO.code();
         }
         try {
-            Backend b = backend;
-            try {
-                return b.policy().handle(view, request);
-            } catch (RuntimeException e) {
-                LOG.error("VM {}: backend {} ({}) failed on {}: {}", spec.name(), b.name(), b.bundle(), request, e.toString());
-                return -Errno.EIO.code();
-            }
+            return requestFromVcpu(request);
         } finally {
             gate.leave();
+        }
+    }
+
+    /**
+     * A guest request from a vCPU, which is inside the gate already. A policy that throws gives
+     * the guest -EIO and the log a line naming its bundle; the VM goes on.
+     */
+    long requestFromVcpu(GuestRequest request) {
+        Backend b = backend;
+        try {
+            return b.policy().handle(view, request);
+        } catch (RuntimeException e) {
+            LOG.error("VM {}: backend {} ({}) failed on {}: {}", spec.name(), b.name(), b.bundle(), request, e.toString());
+            return -Errno.EIO.code();
         }
     }
 
@@ -281,7 +403,8 @@ final class Vm implements VirtualMachine {
 
     @Override
     public String engine() {
-        return spec.engine();
+        Machine m = machine;
+        return m == null ? spec.engine() : m.engineName;
     }
 
     @Override
@@ -300,16 +423,9 @@ final class Vm implements VirtualMachine {
         return v == null ? 0 : v.privatePages();
     }
 
-    /** Set by the registry, which knows the registered backends. */
-    private java.util.function.Function<String, Backend> backends = name -> null;
-
-    void backendLookup(java.util.function.Function<String, Backend> lookup) {
-        this.backends = lookup;
-    }
-
     @Override
     public void switchBackend(String name) {
-        Backend target = backends.apply(name);
+        Backend target = platform.backend(name);
         if (target == null) {
             throw new CloisterException(Errno.ENOENT, "unknown backend '" + name + "'");
         }
@@ -338,17 +454,21 @@ final class Vm implements VirtualMachine {
 
     @Override
     public synchronized void stop() {
-        if (state == VmState.STOPPED) {
+        if (state == VmState.STOPPED || state == VmState.FAILED) {
             return;
         }
         gate.kill();
         state = VmState.STOPPED;
         status = "stopped";
+        notifyAll();
     }
 
     /** Stops the VM and releases its memory; no page stays allocated or bound. */
     synchronized void destroy() {
         stop();
+        if (machine != null) {
+            machine.close();
+        }
         Backend b = backend;
         if (b != null) {
             b.policy().release(spec.name());
@@ -357,6 +477,40 @@ final class Vm implements VirtualMachine {
         if (memory != null) {
             memory.close();
             ram.close();
+        }
+    }
+
+    /** Attaches a device that appeared to the running guest, at a safe point. */
+    synchronized void attachDevice(Platform.Device d) {
+        Machine m = machine;
+        if (m == null || state == VmState.STOPPED || state == VmState.FAILED) {
+            return;
+        }
+        atSafePoint(() -> m.bus().attach(d.device(), d.bundle()));
+        LOG.info("VM {}: device {} from {} attached", spec.name(), d.device().name(), d.bundle());
+    }
+
+    /** Detaches a device whose service went away, at a safe point. */
+    synchronized void detachDevice(io.cloister.api.device.BusDevice device) {
+        Machine m = machine;
+        if (m == null) {
+            return;
+        }
+        atSafePoint(() -> m.bus().detach(device));
+    }
+
+    /** Runs {@code change} with the vCPUs out of the guest, then lets them back in if they were running. */
+    private void atSafePoint(Runnable change) {
+        boolean wasOpen = gate.isOpen();
+        gate.close();
+        try {
+            change.run();
+        } catch (RuntimeException e) {
+            LOG.error("VM {}: {}", spec.name(), e.getMessage());
+        } finally {
+            if (wasOpen) {
+                gate.open();
+            }
         }
     }
 

@@ -30,7 +30,8 @@ public class VmComponent {
     @Activate
     void activate(VmConfig config) {
         vm = registry.create(new Vm.Spec(config.name(), Vm.parseSize(config.memory()), config.backend(), config.engine(),
-                config.smm(), config.autostart()), memoryManager, restrictedMemory);
+                config.smm(), config.autostart(), config.kernel(), config.cmdline(), config.vcpus(), config.console()),
+                memoryManager, restrictedMemory);
     }
 
     @Deactivate

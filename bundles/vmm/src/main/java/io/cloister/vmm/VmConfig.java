@@ -23,4 +23,16 @@ import org.osgi.service.metatype.annotations.ObjectClassDefinition;
 
     @AttributeDefinition(description = "Start the VM once its backend is there")
     boolean autostart() default true;
+
+    @AttributeDefinition(description = "Guest image: a PVH ELF; relative paths are under the distribution. Empty: no guest")
+    String kernel() default "";
+
+    @AttributeDefinition(description = "Guest command line")
+    String cmdline() default "";
+
+    @AttributeDefinition(description = "Number of vCPUs")
+    int vcpus() default 1;
+
+    @AttributeDefinition(description = "Console: stdout, or file:PATH")
+    String console() default "stdout";
 }

@@ -19,6 +19,9 @@ import org.slf4j.LoggerFactory;
 import io.cloister.api.CloisterException;
 import io.cloister.api.Errno;
 import io.cloister.api.backend.BackendPolicy;
+import io.cloister.api.cpu.CpuEngine;
+import io.cloister.api.device.BusDevice;
+import io.cloister.api.device.DeviceBusFactory;
 import io.cloister.api.memory.MemoryManager;
 import io.cloister.api.restricted.RestrictedMemoryProvider;
 import io.cloister.api.vm.VirtualMachine;
@@ -30,10 +33,84 @@ import io.cloister.api.vm.Vmm;
  * use or wait for that backend.
  */
 @Component(service = {Vmm.class, VmRegistry.class})
-public class VmRegistry implements Vmm {
+public class VmRegistry implements Vmm, Platform {
     private static final Logger LOG = LoggerFactory.getLogger(VmRegistry.class);
     private final Map<String, Vm> vms = new ConcurrentSkipListMap<>();
     private final List<Backend> backends = new CopyOnWriteArrayList<>();
+    private final List<CpuEngine> engines = new CopyOnWriteArrayList<>();
+    private final List<Device> devices = new CopyOnWriteArrayList<>();
+    private volatile DeviceBusFactory busFactory;
+
+    @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC)
+    void addEngine(CpuEngine engine) {
+        engines.add(engine);
+        for (Vm vm : vms.values()) {
+            vm.engineAvailable();
+        }
+    }
+
+    void removeEngine(CpuEngine engine) {
+        engines.remove(engine);
+    }
+
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC)
+    void setBusFactory(DeviceBusFactory factory) {
+        busFactory = factory;
+        for (Vm vm : vms.values()) {
+            vm.engineAvailable();
+        }
+    }
+
+    void unsetBusFactory(DeviceBusFactory factory) {
+        if (busFactory == factory) {
+            busFactory = null;
+        }
+    }
+
+    /** Whiteboard: a device service is attached to every running VM, at a safe point. */
+    @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC)
+    void addDevice(BusDevice device, ServiceReference<BusDevice> ref) {
+        Device d = new Device(device, ref.getBundle().getSymbolicName() + " " + ref.getBundle().getVersion());
+        devices.add(d);
+        for (Vm vm : vms.values()) {
+            vm.attachDevice(d);
+        }
+    }
+
+    void removeDevice(BusDevice device) {
+        devices.removeIf(d -> d.device() == device);
+        for (Vm vm : vms.values()) {
+            vm.detachDevice(device);
+        }
+    }
+
+    /** {@code auto} prefers kvm and falls back to the emulator; a name asks for that engine only. */
+    @Override
+    public CpuEngine engine(String setting) {
+        CpuEngine fallback = null;
+        for (CpuEngine e : engines) {
+            if (e.unavailableReason() != null) {
+                continue;
+            }
+            if (e.name().equals(setting) || (setting.equals("auto") && e.name().equals("kvm"))) {
+                return e;
+            }
+            if (setting.equals("auto") && fallback == null) {
+                fallback = e;
+            }
+        }
+        return fallback;
+    }
+
+    @Override
+    public DeviceBusFactory busFactory() {
+        return busFactory;
+    }
+
+    @Override
+    public List<Device> devices() {
+        return List.copyOf(devices);
+    }
 
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC)
     void addBackend(BackendPolicy policy, ServiceReference<BackendPolicy> ref) {
@@ -72,7 +149,8 @@ public class VmRegistry implements Vmm {
     }
 
     /** A registered backend of that name, or null. */
-    Backend backend(String name) {
+    @Override
+    public Backend backend(String name) {
         for (Backend b : backends) {
             if (b.name().equals(name)) {
                 return b;
@@ -86,8 +164,7 @@ public class VmRegistry implements Vmm {
     }
 
     Vm create(Vm.Spec spec, MemoryManager memory, RestrictedMemoryProvider restricted) {
-        Vm vm = new Vm(spec, memory, restricted);
-        vm.backendLookup(this::backend);
+        Vm vm = new Vm(spec, memory, restricted, this);
         if (vms.putIfAbsent(spec.name(), vm) != null) {
             throw new CloisterException(Errno.EEXIST, "a VM named '" + spec.name() + "' exists already");
         }

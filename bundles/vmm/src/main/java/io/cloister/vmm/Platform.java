@@ -1,0 +1,23 @@
+package io.cloister.vmm;
+
+import java.util.List;
+
+import io.cloister.api.cpu.CpuEngine;
+import io.cloister.api.device.BusDevice;
+import io.cloister.api.device.DeviceBusFactory;
+
+/** The services a VM needs from the runtime, as the registry currently sees them. */
+interface Platform {
+    /** A device service and its bundle. */
+    record Device(BusDevice device, String bundle) {
+    }
+
+    Backend backend(String name);
+
+    /** The engine for a VM's setting (emulator, kvm, auto), or null if none can run here. */
+    CpuEngine engine(String setting);
+
+    DeviceBusFactory busFactory();
+
+    List<Device> devices();
+}
