@@ -26,7 +26,7 @@ import io.cloister.internal.pvh.PvhLoader;
  */
 public final class GuestRunner {
     /** How a run ended: exit status from isa-debug-exit (or -1), console text, reason. */
-    public record Result(int exitStatus, String console, String stop, long hypercalls) {
+    public record Result(int exitStatus, String console, String stop, long hypercalls, long instructions) {
     }
 
     /** The repository's guests/ directory, found from the working directory. */
@@ -85,6 +85,8 @@ public final class GuestRunner {
             try (Vcpu cpu = engine.createVcpu(g.view, 0, loaded.entry(), loaded.startInfo())) {
                 while (true) {
                     Exit e = cpu.run();
+                    String text = console.toString(StandardCharsets.UTF_8);
+                    long n = cpu.instructions();
                     switch (e) {
                         case Exit.Io io when io.port() >= 0x3f8 && io.port() < 0x400 -> {
                             if (io.write()) {
@@ -96,7 +98,7 @@ public final class GuestRunner {
                         case Exit.Io io when io.port() >= 0xf4 && io.port() < 0xf8 -> {
                             if (io.write()) {
                                 debugExit.write("runner", Space.PIO, io.port(), io.size(), io.value());
-                                return new Result(status[0], console.toString(StandardCharsets.UTF_8), "exit", calls);
+                                return new Result(status[0], console.toString(StandardCharsets.UTF_8), "exit", calls, cpu.instructions());
                             }
                             cpu.complete(-1);
                         }
@@ -115,16 +117,16 @@ public final class GuestRunner {
                             cpu.complete(hypercalls.applyAsLong(h));
                         }
                         case Exit.Halt h -> {
-                            return new Result(status[0], console.toString(StandardCharsets.UTF_8), "halt", calls);
+                            return new Result(status[0], text, "halt", calls, n);
                         }
                         case Exit.Shutdown s -> {
-                            return new Result(status[0], console.toString(StandardCharsets.UTF_8), "shutdown: " + s.reason(), calls);
+                            return new Result(status[0], text, "shutdown: " + s.reason(), calls, n);
                         }
                         case Exit.Failure f -> {
-                            return new Result(status[0], console.toString(StandardCharsets.UTF_8), "failure: " + f.reason(), calls);
+                            return new Result(status[0], text, "failure: " + f.reason(), calls, n);
                         }
                         case Exit.MemoryFault f -> {
-                            return new Result(status[0], console.toString(StandardCharsets.UTF_8), "memory fault: " + f, calls);
+                            return new Result(status[0], text, "memory fault: " + f, calls, n);
                         }
                         case Exit.Interrupted i -> {
                         }

@@ -13,6 +13,9 @@ public interface Vcpu extends AutoCloseable {
     /** Completes the last Io/Mmio read or hypercall with {@code value} (written to the guest register). */
     void complete(long value);
 
+    /** Guest instructions retired so far, or -1 where the engine cannot count them. */
+    long instructions();
+
     /** Makes a running {@link #run()} return {@link Exit.Interrupted} soon; callable from any thread. */
     void requestExit();
 

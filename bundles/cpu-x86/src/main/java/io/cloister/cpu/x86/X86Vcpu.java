@@ -200,7 +200,8 @@ final class X86Vcpu implements Vcpu {
         view.removeInvalidationListener(flushOnChange);
     }
 
-    long retired() {
+    @Override
+    public long instructions() {
         return retired;
     }
 

@@ -1,0 +1,82 @@
+package io.cloister.benchmarks;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import io.cloister.api.cpu.CpuEngine;
+import io.cloister.testkit.GuestRunner;
+
+/**
+ * benchmarks/emulator-speed: guest instructions per second of the software engine on the
+ * integer workload guest and, when qemu-system-x86_64 is installed, QEMU TCG on the same guest
+ * and iterations in the same run. QEMU's start-up is measured with 0 iterations and subtracted.
+ */
+public final class EmulatorSpeed {
+    private EmulatorSpeed() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        int iterations = args.length > 0 ? Integer.parseInt(args[0]) : 300;
+        Path elf = GuestRunner.guests().resolve("bin/workload.elf");
+        CpuEngine engine = (CpuEngine) Class.forName("io.cloister.cpu.x86.X86Engine").getConstructor().newInstance();
+        // Instructions per iteration: from a short run, so the long runs below are timed without counting twice.
+        GuestRunner.run(engine, elf, 16 << 20, "iterations=" + iterations / 10); // warm-up
+        long best = Long.MAX_VALUE;
+        long instructions = 0;
+        String console = "";
+        for (int run = 0; run < 3; run++) {
+            long t0 = System.nanoTime();
+            GuestRunner.Result r = GuestRunner.run(engine, elf, 16 << 20, "iterations=" + iterations);
+            long t = System.nanoTime() - t0;
+            best = Math.min(best, t);
+            instructions = r.instructions();
+            console = r.console().strip();
+        }
+        double mips = instructions / (best / 1e9) / 1e6;
+        System.out.printf("guest: %s%n", console);
+        System.out.printf("cloister emulator: %,d instructions in %.3f s: %.1f million instructions/s%n", instructions, best / 1e9, mips);
+        String qemu = which("qemu-system-x86_64");
+        if (qemu == null) {
+            System.out.println("qemu-system-x86_64 not installed: no QEMU comparison");
+            return;
+        }
+        long base = Long.MAX_VALUE;
+        long full = Long.MAX_VALUE;
+        for (int run = 0; run < 3; run++) {
+            base = Math.min(base, qemu(qemu, elf, 0));
+            full = Math.min(full, qemu(qemu, elf, iterations));
+        }
+        double qemuSeconds = (full - base) / 1e9;
+        double qemuMips = instructions / qemuSeconds / 1e6;
+        System.out.printf("qemu tcg (-M microvm,accel=tcg): %.3f s beyond its %.3f s start-up: %.1f million instructions/s%n",
+                qemuSeconds, base / 1e9, qemuMips);
+        System.out.printf("ratio cloister/qemu: %.2f%n", mips / qemuMips);
+    }
+
+    private static long qemu(String qemu, Path elf, int iterations) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(qemu, "-M", "microvm,accel=tcg", "-cpu", "max", "-m", "64", "-nodefaults",
+                "-nographic", "-no-reboot", "-serial", "stdio", "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel",
+                elf.toString(), "-append", "iterations=" + iterations));
+        long t0 = System.nanoTime();
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        p.getInputStream().readAllBytes();
+        if (!p.waitFor(300, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new IllegalStateException("qemu did not finish");
+        }
+        return System.nanoTime() - t0;
+    }
+
+    static String which(String tool) {
+        for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
+            Path p = Path.of(dir, tool);
+            if (Files.isExecutable(p)) {
+                return p.toString();
+            }
+        }
+        return null;
+    }
+}
