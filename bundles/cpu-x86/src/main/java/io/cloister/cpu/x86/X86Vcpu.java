@@ -647,7 +647,7 @@ final class X86Vcpu implements Vcpu {
 
     // ---------------------------------------------------------------- execution
 
-    private void step() {
+    void step() {
         ip = rip;
         opsize = 4;
         adsize = code64 ? 8 : 4;
