@@ -1,6 +1,7 @@
 package io.cloister.cpu.x86;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
 
@@ -18,6 +19,27 @@ class GuestsTest {
         GuestRunner.Result r = GuestRunner.run(engine, bin.resolve("hello.elf"), 16 << 20, "");
         assertEquals("Hello from a Cloister guest!\n", r.console(), r.stop());
         assertEquals(1, r.exitStatus(), r.stop());
+    }
+
+    @Test
+    void exceptionsAndPaging() throws Exception {
+        GuestRunner.Result r = GuestRunner.run(engine, bin.resolve("exceptions.elf"), 16 << 20, "");
+        assertEquals(1, r.exitStatus(), r.console() + r.stop());
+        assertTrue(r.console().endsWith("exceptions: 0 failures\n"), r.console());
+        assertEquals(13, r.console().lines().filter(l -> l.startsWith("ok ")).count(), r.console());
+    }
+
+    @Test
+    void aFaultWithoutAnIdtIsATripleFault() throws Exception {
+        // A two-byte guest: ud2 in 32-bit protected mode, no IDT.
+        try (io.cloister.testkit.TestGuest g = new io.cloister.testkit.TestGuest("tf", 1 << 20,
+                io.cloister.api.restricted.PageState.SHARED)) {
+            g.memory.write(0x1000, java.lang.foreign.MemorySegment.ofArray(new byte[] {0x0f, 0x0b})); // ud2
+            try (var cpu = engine.createVcpu(g.view, 0, 0x1000, 0)) {
+                var exit = cpu.run();
+                assertTrue(exit instanceof io.cloister.api.cpu.Exit.Shutdown s && s.reason().contains("triple fault"), exit.toString());
+            }
+        }
     }
 
     @Test
