@@ -174,6 +174,7 @@ final class X86Vcpu implements Vcpu {
 
     void flushTlb() {
         java.util.Arrays.fill(tlbTag, 0);
+        codeLin = -1;
     }
 
     @Override
@@ -458,9 +459,22 @@ final class X86Vcpu implements Vcpu {
         physWrite(translate(la, WRITE), size, v);
     }
 
+    /** The code page being executed: its linear base and, when it is RAM, its physical base. */
+    private long codeLin = -1;
+    private long codePhys;
+
     private int fetch8() {
-        long pa = translate(code64 ? ip : ip & 0xffffffffL, FETCH);
+        long lin = code64 ? ip : ip & 0xffffffffL;
+        if ((lin & ~0xfffL) == codeLin) {
+            ip++;
+            return ram.get(ValueLayout.JAVA_BYTE, codePhys | (lin & 0xfff)) & 0xff;
+        }
+        long pa = translate(lin, FETCH);
         ip++;
+        if (pa >= 0 && (pa | 0xfff) < ramSize) {
+            codeLin = lin & ~0xfffL;
+            codePhys = pa & ~0xfffL;
+        }
         return (int) physRead(pa, 1);
     }
 
