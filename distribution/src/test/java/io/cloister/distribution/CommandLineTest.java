@@ -75,6 +75,12 @@ class CommandLineTest {
     }
 
     @Test
+    void anUnknownBackendIsOneLineError() throws Exception {
+        assertOneLineError(Dist.vmm(null, "run", "--backend", "nope"), "backend 'nope', which is not installed",
+                "installed: pkvm, plain, sev, snp, tdx");
+    }
+
+    @Test
     void tdxRefusesAnSmmLayoutAtCreation() throws Exception {
         Path f = Files.writeString(dir.resolve("smm.json"), Files.readString(Dist.DEFAULT_FEATURE)
                 .replace("\"kernel\": \"guests/demo.elf\"", "\"kernel\": \"guests/demo.elf\", \"smm\": true"));

@@ -106,6 +106,11 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
         }
         Integer first = null;
         for (Vm vm : guests) {
+            if (vm.state() == io.cloister.api.vm.VmState.CREATED) {
+                throw new IllegalArgumentException("VM " + vm.name() + " cannot start: " + vm.status());
+            }
+        }
+        for (Vm vm : guests) {
             Integer code;
             try {
                 code = vm.state() == io.cloister.api.vm.VmState.FAILED ? Integer.valueOf(1) : vm.awaitExit(millis);

@@ -224,6 +224,13 @@ final class Vm implements VirtualMachine {
         return true;
     }
 
+    /** Says what a VM that could not start yet is waiting for. */
+    synchronized void waitingFor(String what) {
+        if (state == VmState.CREATED) {
+            status = "waiting for " + what;
+        }
+    }
+
     /** A CPU engine appeared: boot a VM that was waiting for one. */
     synchronized void engineAvailable() {
         if (backend != null && machine == null && runWhenAdopted && !spec.kernel().isEmpty() && state == VmState.PAUSED) {

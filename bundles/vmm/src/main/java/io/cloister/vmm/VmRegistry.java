@@ -170,8 +170,9 @@ public class VmRegistry implements Vmm, Platform {
         }
         Backend b = backend(spec.backend());
         if (b == null) {
-            LOG.warn("VM {} waits for backend '{}', which is not installed (installed: {})", spec.name(), spec.backend(),
-                    backendNames().isEmpty() ? "none" : String.join(", ", backendNames()));
+            vm.waitingFor("backend '" + spec.backend() + "', which is not installed (installed: "
+                    + (backendNames().isEmpty() ? "none" : String.join(", ", backendNames())) + ")");
+            LOG.warn("VM {}: {}", spec.name(), vm.status());
         } else {
             vm.offer(b);
         }

@@ -1,0 +1,107 @@
+package io.cloister.vmm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+
+import org.junit.jupiter.api.Test;
+
+import io.cloister.api.CloisterException;
+import io.cloister.api.backend.BackendPolicy;
+import io.cloister.api.backend.GuestMemoryControl;
+import io.cloister.api.backend.GuestRequest;
+import io.cloister.api.backend.HostAccess;
+import io.cloister.api.cpu.CpuEngine;
+import io.cloister.api.device.DeviceBusFactory;
+import io.cloister.api.memory.SlotSpec;
+import io.cloister.api.restricted.PageState;
+import io.cloister.api.vm.VmState;
+import io.cloister.backend.pkvm.PkvmPolicy;
+import io.cloister.memory.MemoryManagerImpl;
+import io.cloister.restrictedmem.RestrictedMemory;
+
+class VmTest {
+    final RestrictedMemory restricted = new RestrictedMemory();
+
+    /** A policy whose request handling throws: the guest gets -EIO, the VM runs on. */
+    static final class Broken implements BackendPolicy {
+        public String name() {
+            return "broken";
+        }
+
+        public void validateLayout(List<SlotSpec> layout) {
+        }
+
+        public PageState initialState() {
+            return PageState.PRIVATE;
+        }
+
+        public long handle(GuestMemoryControl memory, GuestRequest request) {
+            throw new IllegalStateException("bug in the policy bundle");
+        }
+
+        public HostAccess hostAccess() {
+            return HostAccess.DENY;
+        }
+
+        public void adopt(GuestMemoryControl memory, List<SlotSpec> layout) {
+        }
+    }
+
+    record Fixed(Backend backend) implements Platform {
+        public Backend backend(String name) {
+            return backend.name().equals(name) ? backend : null;
+        }
+
+        public CpuEngine engine(String setting) {
+            return null;
+        }
+
+        public DeviceBusFactory busFactory() {
+            return null;
+        }
+
+        public List<Device> devices() {
+            return List.of();
+        }
+    }
+
+    Vm vm(Backend b) {
+        Vm vm = new Vm(new Vm.Spec("t", 1 << 20, b.name()), new MemoryManagerImpl(), restricted, new Fixed(b));
+        vm.offer(b);
+        return vm;
+    }
+
+    @Test
+    void aThrowingPolicyGivesTheGuestEioAndTheVmRunsOn() {
+        Vm vm = vm(new Backend("broken", new Broken(), "test.bundle 1.0"));
+        assertEquals(VmState.RUNNING, vm.state());
+        assertEquals(-5, vm.guestRequest(new GuestRequest.MapGpaRange(0, 1, 0)));
+        assertEquals(VmState.RUNNING, vm.state());
+        vm.destroy();
+        assertEquals(0, restricted.stats().files());
+    }
+
+    @Test
+    void aSwitchToAnUnknownBackendIsRefusedAndChangesNothing() {
+        Vm vm = vm(new Backend("pkvm", new PkvmPolicy(), "pkvm"));
+        CloisterException e = assertThrows(CloisterException.class, () -> vm.switchBackend("nope"));
+        assertTrue(e.getMessage().contains("unknown backend 'nope'"), e.getMessage());
+        assertEquals("pkvm", vm.backend());
+        assertEquals(VmState.RUNNING, vm.state());
+        assertEquals(256, vm.privatePages());
+        vm.destroy();
+    }
+
+    @Test
+    void badSizesAndVcpuCountsAreRefusedWithTheReason() {
+        assertEquals(64L << 20, Vm.parseSize("64M"));
+        assertEquals(1L << 30, Vm.parseSize(" 1g "));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Vm.parseSize("12X"));
+        assertTrue(e.getMessage().contains("bad memory size '12X'"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> Vm.parseSize("4097"));
+        assertThrows(IllegalArgumentException.class, () -> new Vm.Spec("t", 1 << 20, "plain", "auto", false, true, "", "", 2, "stdout"));
+    }
+}
