@@ -35,6 +35,7 @@ public final class Main {
             Options:
               --feature F   Feature file: a path, or a name in the distribution's features/ (default: %s).
               --verbose     Debug logging, and stack traces with errors.
+              --device JAR  (run) Also install this device bundle.
               Other --name value options of 'run' go to the VMM (see 'vmm run --help' once the VMM is started).
 
             Exit status: 0 success, 1 VMM or guest failure, 2 bad command line, feature, bundle or configuration.
@@ -74,6 +75,7 @@ public final class Main {
         String command = null;
         String feature = DEFAULT_FEATURE;
         Map<String, String> vmOptions = new LinkedHashMap<>();
+        List<Path> devices = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             switch (a) {
@@ -87,6 +89,7 @@ public final class Main {
                 }
                 case "--feature" -> feature = value(args, ++i, a);
                 case "--timeout" -> vmOptions.put("timeout", value(args, ++i, a));
+                case "--device" -> devices.add(Path.of(value(args, ++i, a)));
                 default -> {
                     if (a.startsWith("--") && "run".equals(command)) {
                         vmOptions.put(a.substring(2), value(args, ++i, a));
@@ -108,7 +111,7 @@ public final class Main {
             return command == null ? LaunchException.CONFIG : 0;
         }
         return switch (command) {
-            case "run" -> runVmm(home(), feature, vmOptions);
+            case "run" -> runVmm(home(), feature, vmOptions, devices);
             case "shell" -> shell(home(), feature);
             case "features" -> listFeatures(home(), out);
             default -> throw new LaunchException(LaunchException.CONFIG, "unknown command '" + command + "' (see vmm --help)");
@@ -125,9 +128,10 @@ public final class Main {
     /** Options of 'run' that set the feature's VM configuration rather than the run itself. */
     static final List<String> VM_OPTIONS = List.of("backend", "engine", "memory", "kernel", "cmdline", "console", "vcpus");
 
-    private static int runVmm(Path home, String feature, Map<String, String> options) throws LaunchException {
+    private static int runVmm(Path home, String feature, Map<String, String> options, List<Path> devices) throws LaunchException {
         Map<String, String> runOptions = new LinkedHashMap<>(options);
-        Deployment deployment = withVmOptions(FeatureFile.read(featurePath(home, feature), BundleLocator.forHome(home)), runOptions);
+        Deployment deployment = withDevices(withVmOptions(FeatureFile.read(featurePath(home, feature), BundleLocator.forHome(home)),
+                runOptions), devices);
         try (VmmRuntime runtime = VmmRuntime.start(deployment, Map.of("gosh.args", "--nointeractive"))) {
             Function<Map<String, String>, Integer> entry = entry(runtime, "run", deployment);
             Map<String, String> all = new LinkedHashMap<>(runOptions);
@@ -139,6 +143,21 @@ public final class Main {
                 throw new LaunchException(LaunchException.CONFIG, FeatureFile.oneLine(e), e);
             }
         }
+    }
+
+    /** Adds device bundles (--device JAR) after the feature's bundles. */
+    static Deployment withDevices(Deployment d, List<Path> devices) throws LaunchException {
+        if (devices.isEmpty()) {
+            return d;
+        }
+        List<Deployment.BundleJar> bundles = new ArrayList<>(d.bundles());
+        for (Path jar : devices) {
+            if (!Files.isRegularFile(jar)) {
+                throw new LaunchException(LaunchException.CONFIG, "device bundle " + jar + " not found");
+            }
+            bundles.add(new Deployment.BundleJar(jar.toString(), jar.toAbsolutePath(), 0));
+        }
+        return new Deployment(d.featureId(), d.source(), List.copyOf(bundles), d.configurations(), d.frameworkProperties());
     }
 
     /**

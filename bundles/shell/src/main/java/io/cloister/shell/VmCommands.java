@@ -1,7 +1,12 @@
 package io.cloister.shell;
 
+import java.nio.file.Path;
 import java.util.List;
 
+import org.osgi.framework.Bundle;
+import org.osgi.framework.BundleContext;
+import org.osgi.framework.BundleException;
+import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
 
@@ -11,10 +16,18 @@ import io.cloister.api.vm.Vmm;
 /** Gogo commands in scope {@code vmm}: see 'help vmm' in the shell. */
 @Component(service = VmCommands.class, property = {"osgi.command.scope=vmm", "osgi.command.function=vms",
         "osgi.command.function=info", "osgi.command.function=swap", "osgi.command.function=pause",
-        "osgi.command.function=resume"})
+        "osgi.command.function=resume", "osgi.command.function=stop", "osgi.command.function=stats",
+        "osgi.command.function=devices", "osgi.command.function=install", "osgi.command.function=uninstall"})
 public class VmCommands {
     @Reference
     Vmm vmm;
+
+    private BundleContext context;
+
+    @Activate
+    void activate(BundleContext context) {
+        this.context = context;
+    }
 
     /** Lists the VMs of this runtime, one line each. */
     public String vms() {
@@ -66,6 +79,60 @@ public class VmCommands {
         VirtualMachine vm = find(name);
         vm.resume();
         return vm.name() + ": " + vm.status();
+    }
+
+    public String stop(String name) {
+        VirtualMachine vm = find(name);
+        vm.stop();
+        return vm.name() + ": " + vm.status();
+    }
+
+    /** Counters of every VM: instructions, exits, private pages; run it again to see progress. */
+    public String stats() {
+        StringBuilder sb = new StringBuilder(String.format("%-16s %-9s %16s %12s %15s%n", "NAME", "STATE", "INSTRUCTIONS", "EXITS",
+                "PRIVATE/PAGES"));
+        for (VirtualMachine vm : vmm.vms()) {
+            sb.append(String.format("%-16s %-9s %,16d %,12d %15s%n", vm.name(), vm.state(), vm.instructions(), vm.exits(),
+                    vm.privatePages() + "/" + vm.totalPages()));
+        }
+        return sb.toString().stripTrailing();
+    }
+
+    /** The devices on a VM's bus. */
+    public String devices(String name) {
+        List<String> devices = find(name).devices();
+        return devices.isEmpty() ? "no devices (the guest has not booted)" : String.join("\n", devices);
+    }
+
+    /**
+     * Installs and starts a device bundle (path or URL); its devices join every running VM at a
+     * safe point. A bundle that cannot resolve (e.g. built against another API version) is
+     * uninstalled again and the reason returned.
+     */
+    public String install(String location) throws BundleException {
+        String url = location.contains(":/") ? location : Path.of(location).toAbsolutePath().toUri().toString();
+        Bundle b = context.installBundle(url);
+        try {
+            b.start();
+        } catch (BundleException e) {
+            b.uninstall();
+            throw new IllegalArgumentException("bundle " + location + " cannot be started: " + e.getMessage().replaceAll("\\s+", " "));
+        }
+        return "installed " + b.getSymbolicName() + " " + b.getVersion() + " (id " + b.getBundleId() + ")";
+    }
+
+    /** Uninstalls a bundle by symbolic name or id; its devices leave the VMs at a safe point. */
+    public String uninstall(String which) throws BundleException {
+        for (Bundle b : context.getBundles()) {
+            if (b.getSymbolicName() != null && (b.getSymbolicName().equals(which) || String.valueOf(b.getBundleId()).equals(which))) {
+                if (b.getSymbolicName().startsWith("io.cloister.") || b.getBundleId() == 0) {
+                    throw new IllegalArgumentException(which + " is part of Cloister; uninstall device bundles only");
+                }
+                b.uninstall();
+                return "uninstalled " + b.getSymbolicName();
+            }
+        }
+        throw new IllegalArgumentException("no bundle " + which);
     }
 
     private VirtualMachine find(String name) {

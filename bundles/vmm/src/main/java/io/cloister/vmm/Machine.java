@@ -227,4 +227,8 @@ final class Machine implements DeviceContext {
     List<String> devices() {
         return bus.devices();
     }
+
+    long instructions() {
+        return vcpu.instructions();
+    }
 }

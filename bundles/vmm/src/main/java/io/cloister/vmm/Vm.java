@@ -420,6 +420,24 @@ final class Vm implements VirtualMachine {
     }
 
     @Override
+    public List<String> devices() {
+        Machine m = machine;
+        return m == null ? List.of() : m.devices();
+    }
+
+    @Override
+    public long instructions() {
+        Machine m = machine;
+        return m == null ? 0 : m.instructions();
+    }
+
+    @Override
+    public long exits() {
+        Machine m = machine;
+        return m == null ? 0 : m.exits.get();
+    }
+
+    @Override
     public long totalPages() {
         return spec.memory() >>> Pages.SHIFT;
     }

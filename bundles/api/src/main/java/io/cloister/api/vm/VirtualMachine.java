@@ -39,6 +39,14 @@ public interface VirtualMachine {
      */
     void switchBackend(String backend);
 
+    /** The devices on the VM's bus, one line each (empty before the guest boots). */
+    java.util.List<String> devices();
+
+    /** Guest instructions retired so far (-1 where the engine cannot count), and exits taken. */
+    long instructions();
+
+    long exits();
+
     void pause();
 
     void resume();
