@@ -29,7 +29,7 @@ import io.cloister.api.vm.Vmm;
 @Component(service = Function.class, property = "cloister.command=run")
 public class RunCommand implements Function<Map<String, String>, Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(RunCommand.class);
-    private static final Set<String> OPTIONS = Set.of("help", "timeout");
+    private static final Set<String> OPTIONS = Set.of("help", "timeout", "stats");
     /** Set by the launcher: VM names the feature configures (ConfigAdmin delivers them asynchronously). */
     static final String CONFIGURED_VMS = "cloister.configured-vms";
     static final long SETTLE_MS = 5_000;
@@ -64,11 +64,12 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
         if (options.containsKey("help")) {
             console.println("""
                     Usage: vmm run [--feature F] [--backend B] [--engine E] [--memory SIZE] [--kernel ELF] [--cmdline S]
-                                   [--console stdout|file:PATH] [--timeout SECONDS] [--verbose]
+                                   [--console stdout|file:PATH] [--timeout SECONDS] [--stats SECONDS] [--device JAR]
                       Starts the feature's bundles and boots its VM's guest; the exit status is the guest's
                       (the value it wrote to the isa-debug-exit port, 0 if it halted, 1 if it failed).
                       --backend   plain, sev, snp, tdx or pkvm      --engine  emulator, kvm or auto
-                      --memory    guest RAM, e.g. 64M or 1G         --kernel  PVH ELF image (default: the demo guest)""");
+                      --memory    guest RAM, e.g. 64M or 1G         --kernel  PVH ELF image (default: the demo guest)
+                      --stats     print instructions, exits and private pages to stderr every SECONDS""");
             return 0;
         }
         awaitVms(options.getOrDefault(CONFIGURED_VMS, ""));
@@ -78,7 +79,14 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
             vmm.vm(name).filter(vm -> ((Vm) vm).hasGuest()).ifPresent(vm -> guests.add((Vm) vm));
         }
         if (!guests.isEmpty()) {
-            return runGuests(guests, options.get("timeout"));
+            Thread stats = options.containsKey("stats") ? statsPrinter(guests, options.get("stats")) : null;
+            try {
+                return runGuests(guests, options.get("timeout"));
+            } finally {
+                if (stats != null) {
+                    stats.interrupt();
+                }
+            }
         }
         console.println("Cloister VMM wiring:");
         console.println("  memory manager      " + describe(memory == null ? List.of() : List.of(memory)));
@@ -94,6 +102,32 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
             console.println("No CPU engine is installed: no guest to boot. Stopping.");
         }
         return 0;
+    }
+
+    /** Prints each VM's counters to stderr every period until interrupted. */
+    private static Thread statsPrinter(List<Vm> guests, String period) {
+        long millis;
+        try {
+            millis = (long) (Double.parseDouble(period) * 1000);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("bad --stats '" + period + "': seconds expected");
+        }
+        if (millis <= 0) {
+            throw new IllegalArgumentException("bad --stats '" + period + "': must be positive");
+        }
+        return Thread.ofPlatform().daemon().name("vmm-stats").start(() -> {
+            while (!Thread.currentThread().isInterrupted()) {
+                try {
+                    Thread.sleep(millis);
+                } catch (InterruptedException e) {
+                    return;
+                }
+                for (Vm vm : guests) {
+                    System.err.printf("vmm: stats: %s %s, %,d instructions, %,d exits, %d/%d pages private%n", vm.name(), vm.state(),
+                            vm.instructions(), vm.exits(), vm.privatePages(), vm.totalPages());
+                }
+            }
+        });
     }
 
     /** Waits for the guests to end; the first VM's exit status is the command's. */
