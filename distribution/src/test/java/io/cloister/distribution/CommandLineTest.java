@@ -112,14 +112,14 @@ class CommandLineTest {
     }
 
     @Test
-    void runHelpComesFromTheVmm() throws Exception {
+    void runHasItsOwnHelp() throws Exception {
         Dist.Run r = Dist.vmm(null, "run", "--help");
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().startsWith("Usage: vmm run"), r.out());
     }
 
     @Test
-    void unknownRunOptionIsRefusedByTheVmm() throws Exception {
+    void unknownRunOptionIsRefused() throws Exception {
         assertOneLineError(Dist.vmm(null, "run", "--warp", "9"), "unknown option --warp");
     }
 

@@ -36,10 +36,22 @@ public final class Main {
               --feature F   Feature file: a path, or a name in the distribution's features/ (default: %s).
               --verbose     Debug logging, and stack traces with errors.
               --device JAR  (run) Also install this device bundle.
-              Other --name value options of 'run' go to the VMM (see 'vmm run --help' once the VMM is started).
+              See 'vmm run --help' for the options of run.
 
             Exit status: 0 success, 1 VMM or guest failure, 2 bad command line, feature, bundle or configuration.
             """.formatted(DEFAULT_FEATURE);
+
+    static final String RUN_HELP = """
+            Usage: vmm run [--feature F] [--backend B] [--engine E] [--memory SIZE] [--kernel ELF] [--cmdline S]
+                           [--console stdout|file:PATH] [--timeout SECONDS] [--stats SECONDS] [--device JAR]...
+              Starts the feature's bundles and boots its VM's guest; the exit status is the guest's (the value
+              it wrote to the isa-debug-exit port, 0 if it halted, 1 if it failed, 124 on --timeout).
+              --backend   plain, sev, snp, tdx or pkvm       --engine   emulator, kvm or auto
+              --memory    guest RAM, e.g. 64M or 1G          --kernel   PVH ELF image (default: the demo guest)
+              --cmdline   the guest's command line           --console  where the guest's serial output goes
+              --stats     print instructions, exits and private pages to stderr every SECONDS
+              --device    also install this device bundle (repeatable)
+            """;
 
     private Main() {
     }
@@ -81,11 +93,8 @@ public final class Main {
             switch (a) {
                 case "--verbose" -> { }
                 case "--help", "-h" -> {
-                    if (command == null || !command.equals("run")) {
-                        out.print(HELP);
-                        return 0;
-                    }
-                    vmOptions.put("help", "true");
+                    out.print("run".equals(command) ? RUN_HELP : HELP);
+                    return 0;
                 }
                 case "--feature" -> feature = value(args, ++i, a);
                 case "--timeout" -> vmOptions.put("timeout", value(args, ++i, a));

@@ -29,7 +29,7 @@ import io.cloister.api.vm.Vmm;
 @Component(service = Function.class, property = "cloister.command=run")
 public class RunCommand implements Function<Map<String, String>, Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(RunCommand.class);
-    private static final Set<String> OPTIONS = Set.of("help", "timeout", "stats");
+    private static final Set<String> OPTIONS = Set.of("timeout", "stats");
     /** Set by the launcher: VM names the feature configures (ConfigAdmin delivers them asynchronously). */
     static final String CONFIGURED_VMS = "cloister.configured-vms";
     static final long SETTLE_MS = 5_000;
@@ -58,19 +58,8 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
     public Integer apply(Map<String, String> options) {
         for (String key : options.keySet()) {
             if (!OPTIONS.contains(key) && !key.equals(CONFIGURED_VMS)) {
-                throw new IllegalArgumentException("unknown option --" + key + " for 'run' (known: --feature, --verbose, --help)");
+                throw new IllegalArgumentException("unknown option --" + key + " for 'run' (see vmm run --help)");
             }
-        }
-        if (options.containsKey("help")) {
-            console.println("""
-                    Usage: vmm run [--feature F] [--backend B] [--engine E] [--memory SIZE] [--kernel ELF] [--cmdline S]
-                                   [--console stdout|file:PATH] [--timeout SECONDS] [--stats SECONDS] [--device JAR]
-                      Starts the feature's bundles and boots its VM's guest; the exit status is the guest's
-                      (the value it wrote to the isa-debug-exit port, 0 if it halted, 1 if it failed).
-                      --backend   plain, sev, snp, tdx or pkvm      --engine  emulator, kvm or auto
-                      --memory    guest RAM, e.g. 64M or 1G         --kernel  PVH ELF image (default: the demo guest)
-                      --stats     print instructions, exits and private pages to stderr every SECONDS""");
-            return 0;
         }
         awaitVms(options.getOrDefault(CONFIGURED_VMS, ""));
         LOG.debug("VMM started; {} VM(s) configured", vmm.vms().size());
