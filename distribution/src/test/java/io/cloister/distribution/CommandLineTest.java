@@ -57,6 +57,21 @@ class CommandLineTest {
         }
     }
 
+    /** The guest sees its technology (CPUID, SEV_STATUS) and converts with its own instructions. */
+    @Test
+    void cocoInstructionsReachTheBackend() throws Exception {
+        String coco = Dist.HOME.resolve("guests/coco.elf").toString();
+        Dist.Run tdx = Dist.vmm(null, "run", "--backend", "tdx", "--kernel", coco);
+        assertEquals("coco: TDX\nmap shared: 0x0000000000000000\nmap private: 0x0000000000000000\n"
+                + "accept: 0x0000000000000000\naccept again: 0xc000010000000000\n", tdx.out(), tdx.err());
+        Dist.Run snp = Dist.vmm(null, "run", "--backend", "snp", "--kernel", coco);
+        assertEquals("coco: SEV-SNP, C-bit 51, SEV_STATUS 0x0000000000000007\nto shared: 0x0000000000000000\n"
+                + "pvalidate shared: 0x0000000000000001\nto private: 0x0000000000000000\npvalidate: 0x0000000000000000\n",
+                snp.out(), snp.err());
+        Dist.Run plain = Dist.vmm(null, "run", "--kernel", coco);
+        assertEquals("coco: none\n", plain.out(), plain.err());
+    }
+
     @Test
     void theGuestsExitStatusIsTheCommands() throws Exception {
         Path workload = Dist.HOME.resolve("guests/workload.elf");

@@ -82,7 +82,7 @@ public final class GuestRunner {
             uart.attach(ctx);
             debugExit.attach(ctx);
             long calls = 0;
-            try (Vcpu cpu = engine.createVcpu(g.view, 0, loaded.entry(), loaded.startInfo())) {
+            try (Vcpu cpu = engine.createVcpu(g.view, 0, loaded.entry(), loaded.startInfo(), io.cloister.api.cpu.CocoCpu.NONE)) {
                 while (true) {
                     Exit e = cpu.run();
                     String text = console.toString(StandardCharsets.UTF_8);
@@ -128,6 +128,7 @@ public final class GuestRunner {
                         case Exit.MemoryFault f -> {
                             return new Result(status[0], text, "memory fault: " + f, calls, n);
                         }
+                        case Exit.Coco c -> cpu.complete(-95); // no backend here
                         case Exit.Interrupted i -> {
                         }
                     }

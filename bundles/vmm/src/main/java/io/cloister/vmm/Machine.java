@@ -76,7 +76,7 @@ final class Machine implements DeviceContext {
                 LOG.error("VM {}: device {} not attached: {}", vm.name(), d.device().name(), e.getMessage());
             }
         }
-        this.vcpu = engine.createVcpu(vm.guestView(), 0, loaded.entry(), loaded.startInfo());
+        this.vcpu = engine.createVcpu(vm.guestView(), 0, loaded.entry(), loaded.startInfo(), vm.cocoCpu());
         gate.kickWith(vcpu::requestExit);
         this.thread = Thread.ofPlatform().name("vcpu-" + vm.name() + "-0").unstarted(this::runVcpu);
         LOG.info("VM {}: booting {} on {} (entry 0x{}, {} MiB)", vm.name(), image.getFileName(), engine.name(),
@@ -156,6 +156,7 @@ final class Machine implements DeviceContext {
                         ? vm.requestFromVcpu(new GuestRequest.MapGpaRange(h.arg0(), h.arg1(), h.arg2()))
                         : KVM_ENOSYS);
             }
+            case Exit.Coco c -> vcpu.complete(vm.requestFromVcpu(c.request()));
             case Exit.Halt h -> finish(0, "halted", false);
             case Exit.Shutdown s -> finish(1, s.reason(), true);
             case Exit.MemoryFault f -> finish(1, String.format("memory fault at gpa 0x%x (%s access to a page in the other state)",

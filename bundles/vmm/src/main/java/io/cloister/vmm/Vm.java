@@ -13,6 +13,7 @@ import io.cloister.api.Errno;
 import io.cloister.api.backend.BackendPolicy;
 import io.cloister.api.backend.GuestRequest;
 import io.cloister.api.backend.HostAccess;
+import io.cloister.api.cpu.CocoCpu;
 import io.cloister.api.cpu.CpuEngine;
 import io.cloister.api.memory.Backing;
 import io.cloister.api.memory.GuestMemory;
@@ -537,6 +538,23 @@ final class Vm implements VirtualMachine {
                 gate.open();
             }
         }
+    }
+
+    /** The CPU view of the current backend; it follows swaps. */
+    CocoCpu cocoCpu() {
+        return new CocoCpu() {
+            @Override
+            public int[] cpuid(int leaf, int subleaf) {
+                Backend b = backend;
+                return b == null ? null : b.policy().cpuid(leaf, subleaf);
+            }
+
+            @Override
+            public Long msr(int msr) {
+                Backend b = backend;
+                return b == null ? null : b.policy().msr(msr);
+            }
+        };
     }
 
     SwapStats swapStats() {

@@ -98,6 +98,17 @@ public class SevPolicy implements BackendPolicy {
         return new SecretKeySpec(k, "AES");
     }
 
+    /** CPUID 0x8000001F: SME and SEV, the C-bit at 51; SEV_STATUS: SEV enabled. */
+    @Override
+    public int[] cpuid(int leaf, int subleaf) {
+        return leaf == 0x8000001F ? new int[] {0x3, 51 | (1 << 6), 16, 1} : null;
+    }
+
+    @Override
+    public Long msr(int msr) {
+        return msr == 0xc0010131 ? 0x1L : null;
+    }
+
     @Override
     public void adopt(GuestMemoryControl memory, List<SlotSpec> layout) {
         keys.computeIfAbsent(memory.vmName(), vm -> newKey());

@@ -94,6 +94,17 @@ public class SnpPolicy implements BackendPolicy {
         return HostAccess.DENY;
     }
 
+    /** CPUID 0x8000001F: SME, SEV, SEV-ES, SEV-SNP, the C-bit at 51; SEV_STATUS: SEV, ES and SNP active. */
+    @Override
+    public int[] cpuid(int leaf, int subleaf) {
+        return leaf == 0x8000001F ? new int[] {0x1b, 51 | (1 << 6), 16, 1} : null;
+    }
+
+    @Override
+    public Long msr(int msr) {
+        return msr == 0xc0010131 ? 0x7L : null;
+    }
+
     /** Pages private at adoption were in use by the guest, so they count as validated. */
     @Override
     public void adopt(GuestMemoryControl memory, List<SlotSpec> layout) {

@@ -123,6 +123,12 @@ public class TdxPolicy implements BackendPolicy {
         return HostAccess.DENY;
     }
 
+    /** CPUID 0x21: the TDX vendor string "IntelTDX    ". */
+    @Override
+    public int[] cpuid(int leaf, int subleaf) {
+        return leaf == 0x21 && subleaf == 0 ? new int[] {0, 0x65746e49, 0x20202020, 0x5844546c} : null;
+    }
+
     /** Refuses alias layouts; private pages in use at adoption count as accepted. */
     @Override
     public void adopt(GuestMemoryControl memory, List<SlotSpec> layout) {

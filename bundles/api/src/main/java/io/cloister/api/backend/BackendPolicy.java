@@ -54,6 +54,16 @@ public interface BackendPolicy {
      */
     void adopt(GuestMemoryControl memory, List<SlotSpec> layout);
 
+    /** {eax, ebx, ecx, edx} of a CPUID leaf this technology defines (e.g. 0x8000001F, 0x21), or null. */
+    default int[] cpuid(int leaf, int subleaf) {
+        return null;
+    }
+
+    /** An MSR this technology defines (e.g. SEV_STATUS), or null. */
+    default Long msr(int msr) {
+        return null;
+    }
+
     /** Forgets a VM (destroyed, or switched to another policy). */
     default void release(String vmName) {
     }

@@ -12,6 +12,13 @@ public sealed interface Exit {
     record Hypercall(long nr, long arg0, long arg1, long arg2, long arg3) implements Exit {
     }
 
+    /**
+     * A confidential-computing request the engine decoded from an instruction (TDX tdcall
+     * MapGPA/Accept, SNP pvalidate); the VMM answers it through the backend policy.
+     */
+    record Coco(io.cloister.api.backend.GuestRequest request) implements Exit {
+    }
+
     /** The guest touched a page whose private/shared state differs from the access (KVM_EXIT_MEMORY_FAULT). */
     record MemoryFault(long gpa, long size, boolean privateAccess) implements Exit {
     }

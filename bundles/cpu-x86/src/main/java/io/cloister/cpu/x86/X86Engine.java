@@ -6,6 +6,7 @@ import java.nio.ByteOrder;
 
 import org.osgi.service.component.annotations.Component;
 
+import io.cloister.api.cpu.CocoCpu;
 import io.cloister.api.cpu.CpuEngine;
 import io.cloister.api.cpu.Vcpu;
 import io.cloister.api.memory.GuestView;
@@ -60,7 +61,7 @@ public class X86Engine implements CpuEngine {
     }
 
     @Override
-    public Vcpu createVcpu(GuestView memory, int index, long entry, long startInfo) {
-        return new X86Vcpu(index, memory, DEFAULT, entry, startInfo);
+    public Vcpu createVcpu(GuestView memory, int index, long entry, long startInfo, CocoCpu coco) {
+        return new X86Vcpu(index, memory, DEFAULT, coco, entry, startInfo);
     }
 }

@@ -15,6 +15,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.math.BigInteger;
 
+import io.cloister.api.backend.GuestRequest;
+import io.cloister.api.cpu.CocoCpu;
 import io.cloister.api.cpu.Exit;
 import io.cloister.api.cpu.Vcpu;
 import io.cloister.api.memory.Access;
@@ -83,6 +85,7 @@ final class X86Vcpu implements Vcpu {
     private final int index;
     private final GuestView view;
     private final X86Engine.Model model;
+    private final CocoCpu coco;
 
     // Architectural state
     final long[] r = new long[16];
@@ -144,10 +147,11 @@ final class X86Vcpu implements Vcpu {
 
     private final MemorySegment scratch = Arena.ofAuto().allocate(8, 8);
 
-    X86Vcpu(int index, GuestView view, X86Engine.Model model, long entry, long startInfo) {
+    X86Vcpu(int index, GuestView view, X86Engine.Model model, CocoCpu coco, long entry, long startInfo) {
         this.index = index;
         this.view = view;
         this.model = model;
+        this.coco = coco;
         // PVH: 32-bit protected mode, paging off, flat segments, %ebx = start_info.
         rip = entry;
         r[RBX] = startInfo;
@@ -191,6 +195,12 @@ final class X86Vcpu implements Vcpu {
                 mmioValue = value;
                 mmioReady = true;
             }
+            case 4 -> { // TDG.VP.VMCALL: the tdcall succeeded, the VMCALL's status goes to r10
+                r[RAX] = 0;
+                r[10] = value == 0 ? 0 : TDVMCALL_INVALID_OPERAND;
+            }
+            case 5 -> r[RAX] = value == 0 ? 0 : TDX_OPERAND_INVALID;
+            case 6 -> setReg(RAX, 4, value == 0 ? 0 : PVALIDATE_FAIL_INPUT);
             default -> { }
         }
         awaiting = 0;
@@ -1487,11 +1497,30 @@ final class X86Vcpu implements Vcpu {
         return res;
     }
 
+    static final long TDVMCALL_INVALID_OPERAND = 0x8000000000000000L;
+    static final long TDX_OPERAND_INVALID = 0xc000010000000000L;
+    static final long PVALIDATE_FAIL_INPUT = 1;
+    static final long TDVMCALL_MAP_GPA = 0x10001;
+
     private void group7() {
         int b = fetch8();
         if (b == 0xc1 || b == 0xd9) { // vmcall (Intel), vmmcall (AMD)
             awaiting = 2;
             pendingExit = new Exit.Hypercall(r[RAX], r[RBX], r[RCX], r[RDX], r[RSI]);
+            return;
+        }
+        if (b == 0xcc && opsize == 2 && coco.cpuid(0x21, 0) != null) { // tdcall, in a TD only
+            tdcall();
+            return;
+        }
+        if (b == 0xff && rep == 0xf2 && snp()) { // pvalidate rAX (a linear address), ecx = size, edx = validate
+            if ((r[RCX] & 0xffffffffL) != 0) {
+                setReg(RAX, 4, 6); // FAIL_SIZEMISMATCH: 4 KiB pages only
+                return;
+            }
+            long gpa = translate(r[RAX] & ~0xfffL, READ) & ~0xfffL;
+            awaiting = 6;
+            pendingExit = new Exit.Coco(new GuestRequest.SnpValidate(gpa, (r[RDX] & 1) != 0));
             return;
         }
         ip--;
@@ -1521,10 +1550,41 @@ final class X86Vcpu implements Vcpu {
         }
     }
 
+    private boolean snp() {
+        int[] sev = coco.cpuid(0x8000001f, 0);
+        return sev != null && (sev[0] & (1 << 4)) != 0;
+    }
+
+    /** TDG.VP.VMCALL&lt;MapGPA&gt; and TDG.MEM.PAGE.ACCEPT go to the backend; other leaves fail. */
+    private void tdcall() {
+        long leaf = r[RAX];
+        if (leaf == 0 && r[10] == 0 && r[11] == TDVMCALL_MAP_GPA) {
+            awaiting = 4;
+            pendingExit = new Exit.Coco(new GuestRequest.TdxMapGpa(r[12], r[13]));
+        } else if (leaf == 6) {
+            awaiting = 5;
+            pendingExit = new Exit.Coco(new GuestRequest.TdxAccept(r[RCX] & ~0xfffL));
+        } else if (leaf == 0) {
+            r[RAX] = 0;
+            r[10] = TDVMCALL_INVALID_OPERAND;
+        } else {
+            r[RAX] = TDX_OPERAND_INVALID;
+        }
+    }
+
     private void cpuid() {
         int leaf = (int) r[RAX];
         int sub = (int) r[RCX];
-        int[] v = model.cpuid(leaf, sub);
+        int[] v = coco.cpuid(leaf, sub);
+        if (v == null) {
+            v = model.cpuid(leaf, sub).clone();
+            // The highest leaves include those the backend adds (0x21 for TDX, 0x8000001F for SEV).
+            if (leaf == 0 && coco.cpuid(0x21, 0) != null) {
+                v[0] = Math.max(v[0], 0x21);
+            } else if (leaf == 0x80000000 && coco.cpuid(0x8000001f, 0) != null) {
+                v[0] = Math.max(v[0], 0x8000001f);
+            }
+        }
         setReg(RAX, 4, v[0]);
         setReg(RBX, 4, v[1]);
         setReg(RCX, 4, v[2]);
@@ -1547,7 +1607,10 @@ final class X86Vcpu implements Vcpu {
             case MSR_GS_BASE -> gsBase;
             case MSR_KERNEL_GS_BASE -> kernelGsBase;
             default -> {
-                Long v = model.msr(msr);
+                Long v = coco.msr(msr);
+                if (v == null) {
+                    v = model.msr(msr);
+                }
                 if (v == null) {
                     throw fault(VEC_GP, 0);
                 }

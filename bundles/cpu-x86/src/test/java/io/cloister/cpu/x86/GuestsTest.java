@@ -35,7 +35,7 @@ class GuestsTest {
         try (io.cloister.testkit.TestGuest g = new io.cloister.testkit.TestGuest("tf", 1 << 20,
                 io.cloister.api.restricted.PageState.SHARED)) {
             g.memory.write(0x1000, java.lang.foreign.MemorySegment.ofArray(new byte[] {0x0f, 0x0b})); // ud2
-            try (var cpu = engine.createVcpu(g.view, 0, 0x1000, 0)) {
+            try (var cpu = engine.createVcpu(g.view, 0, 0x1000, 0, io.cloister.api.cpu.CocoCpu.NONE)) {
                 var exit = cpu.run();
                 assertTrue(exit instanceof io.cloister.api.cpu.Exit.Shutdown s && s.reason().contains("triple fault"), exit.toString());
             }

@@ -1,0 +1,89 @@
+/*
+ * Finds out which confidential-computing technology it runs under (CPUID 0x21 for TDX, 0x8000001F
+ * and the SEV_STATUS MSR for SEV/SNP) and converts a page with that technology's own requests:
+ * TDX tdcall MapGPA and Accept, SNP MAP_GPA_RANGE and pvalidate, SEV MAP_GPA_RANGE.
+ */
+#include "../common/guest.h"
+
+static volatile u64 page[512] __attribute__((aligned(4096)));
+
+static void cpuid(u32 leaf, u32 *a, u32 *b, u32 *c, u32 *d) {
+	__asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(0));
+}
+
+static u64 rdmsr(u32 msr) {
+	u32 lo, hi;
+	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+	return (u64)hi << 32 | lo;
+}
+
+/* TDG.VP.VMCALL<MapGPA>: returns the VMCALL status (r10). */
+static u64 td_map_gpa(u64 gpa, u64 size) {
+	register u64 r10 __asm__("r10") = 0;
+	register u64 r11 __asm__("r11") = 0x10001;
+	register u64 r12 __asm__("r12") = gpa;
+	register u64 r13 __asm__("r13") = size;
+	u64 rax = 0;
+	__asm__ volatile(".byte 0x66, 0x0f, 0x01, 0xcc" : "+a"(rax), "+r"(r10), "+r"(r11), "+r"(r12), "+r"(r13) : : "memory");
+	return r10;
+}
+
+/* TDG.MEM.PAGE.ACCEPT: returns the TDX status (rax). */
+static u64 td_accept(u64 gpa) {
+	u64 rax = 6;
+	__asm__ volatile(".byte 0x66, 0x0f, 0x01, 0xcc" : "+a"(rax) : "c"(gpa) : "memory");
+	return rax;
+}
+
+/* PVALIDATE: returns eax (0 = success). */
+static u32 pvalidate(u64 va, int validate) {
+	u32 rc;
+	__asm__ volatile(".byte 0xf2, 0x0f, 0x01, 0xff" : "=a"(rc) : "a"(va), "c"(0), "d"(validate) : "memory", "cc");
+	return rc;
+}
+
+static void say(const char *what, u64 v) {
+	puts(what);
+	put_hex(v);
+	putc('\n');
+}
+
+int main(void) {
+	u32 a, b, c, d;
+	u64 gpa = (u64)page;
+	cpuid(0, &a, &b, &c, &d);
+	u32 max = a;
+	u32 ta = 0, tb = 0, tc = 0, td = 0;
+	if (max >= 0x21)
+		cpuid(0x21, &ta, &tb, &tc, &td);
+	cpuid(0x80000000, &a, &b, &c, &d);
+	u32 sev = 0, cbit = 0;
+	if (a >= 0x8000001f) {
+		cpuid(0x8000001f, &a, &b, &c, &d);
+		sev = a;
+		cbit = b & 63;
+	}
+	if (tb == 0x65746e49 && td == 0x5844546c && tc == 0x20202020) {
+		puts("coco: TDX\n");
+		say("map shared: ", td_map_gpa(gpa | (1ul << 47), 4096));
+		say("map private: ", td_map_gpa(gpa, 4096));
+		say("accept: ", td_accept(gpa));
+		say("accept again: ", td_accept(gpa));
+	} else if (sev & (1 << 4)) {
+		puts("coco: SEV-SNP, C-bit ");
+		put_dec(cbit);
+		say(", SEV_STATUS ", rdmsr(0xc0010131));
+		say("to shared: ", (u64)hypercall3(KVM_HC_MAP_GPA_RANGE, gpa, 1, 0));
+		say("pvalidate shared: ", pvalidate(gpa, 1));
+		say("to private: ", (u64)hypercall3(KVM_HC_MAP_GPA_RANGE, gpa, 1, MAP_GPA_ENCRYPTED));
+		say("pvalidate: ", pvalidate(gpa, 1));
+	} else if (sev & (1 << 1)) {
+		puts("coco: SEV, C-bit ");
+		put_dec(cbit);
+		say(", SEV_STATUS ", rdmsr(0xc0010131));
+		say("to shared: ", (u64)hypercall3(KVM_HC_MAP_GPA_RANGE, gpa, 1, 0));
+	} else {
+		puts("coco: none\n");
+	}
+	return 0;
+}
