@@ -1,0 +1,147 @@
+package io.cloister.cpu.kvm;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+
+/** The few libc calls KVM needs (open, ioctl, mmap, close), with errno, through FFM. */
+final class Sys {
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final StructLayout STATE = Linker.Option.captureStateLayout();
+    private static final VarHandle ERRNO = STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+    private static final MethodHandle OPEN = handle("open", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), 2);
+    private static final MethodHandle IOCTL_LONG = handle("ioctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), 2);
+    private static final MethodHandle IOCTL_PTR = handle("ioctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), 2);
+    private static final MethodHandle MMAP = handle("mmap",
+            FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG), -1);
+    private static final MethodHandle CLOSE = handle("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT), -1);
+
+    static final int O_RDWR = 2;
+    static final int O_CLOEXEC = 0x80000;
+
+    /** A failed call: the call's name and errno. */
+    static final class SysException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+        final int errno;
+
+        SysException(String call, int errno) {
+            super(call + " failed: errno " + errno + " (" + name(errno) + ")");
+            this.errno = errno;
+        }
+    }
+
+    private Sys() {
+    }
+
+    private static MethodHandle handle(String name, FunctionDescriptor fd, int firstVariadic) {
+        MemorySegment symbol = LINKER.defaultLookup().find(name).orElseThrow(() -> new UnsatisfiedLinkError(name));
+        return firstVariadic < 0 ? LINKER.downcallHandle(symbol, fd, Linker.Option.captureCallState("errno"))
+                : LINKER.downcallHandle(symbol, fd, Linker.Option.captureCallState("errno"), Linker.Option.firstVariadicArg(firstVariadic));
+    }
+
+    static String name(int errno) {
+        return switch (errno) {
+            case 1 -> "EPERM";
+            case 2 -> "ENOENT";
+            case 4 -> "EINTR";
+            case 9 -> "EBADF";
+            case 12 -> "ENOMEM";
+            case 13 -> "EACCES";
+            case 14 -> "EFAULT";
+            case 16 -> "EBUSY";
+            case 17 -> "EEXIST";
+            case 19 -> "ENODEV";
+            case 22 -> "EINVAL";
+            case 25 -> "ENOTTY";
+            case 95 -> "EOPNOTSUPP";
+            default -> "errno " + errno;
+        };
+    }
+
+    static int open(String path, int flags) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(STATE);
+            int fd = (int) OPEN.invokeExact(st, arena.allocateFrom(path), flags, 0);
+            if (fd < 0) {
+                throw new SysException("open(" + path + ")", (int) ERRNO.get(st, 0L));
+            }
+            return fd;
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /** ioctl with an integer argument; returns the result, throws naming {@code what} on failure. */
+    static int ioctl(int fd, long request, long arg, String what, MemorySegment state) {
+        try {
+            int rc = (int) IOCTL_LONG.invokeExact(state, fd, request, arg);
+            if (rc < 0) {
+                throw new SysException(what, (int) ERRNO.get(state, 0L));
+            }
+            return rc;
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    static int ioctl(int fd, long request, MemorySegment arg, String what, MemorySegment state) {
+        try {
+            int rc = (int) IOCTL_PTR.invokeExact(state, fd, request, arg);
+            if (rc < 0) {
+                throw new SysException(what, (int) ERRNO.get(state, 0L));
+            }
+            return rc;
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /** errno of the last call made with {@code state}, without throwing (for EINTR-tolerant loops). */
+    static int errno(MemorySegment state) {
+        return (int) ERRNO.get(state, 0L);
+    }
+
+    static MemorySegment callState(Arena arena) {
+        return arena.allocate(STATE);
+    }
+
+    static MemorySegment mmapShared(int fd, long size) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(STATE);
+            MemorySegment p = (MemorySegment) MMAP.invokeExact(st, MemorySegment.NULL, size, 3, 1, fd, 0L);
+            if (p.address() == -1L) {
+                throw new SysException("mmap(kvm_run)", (int) ERRNO.get(st, 0L));
+            }
+            return p.reinterpret(size);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    static void close(int fd) {
+        try (Arena arena = Arena.ofConfined()) {
+            int ignored = (int) CLOSE.invokeExact(arena.allocate(STATE), fd);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+}
