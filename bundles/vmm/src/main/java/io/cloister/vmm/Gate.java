@@ -65,10 +65,29 @@ final class Gate {
         return open;
     }
 
-    /** Closes for good; waiting activity gets false. */
-    synchronized void kill() {
-        close();
+    /**
+     * Closes for good; waiting activity gets false. Waits at most {@code millis} for activity
+     * inside to leave (a vCPU that cannot be kicked out of its engine is left to notice later);
+     * returns whether everything left.
+     */
+    synchronized boolean kill(long millis) {
+        open = false;
         dead = true;
+        kick.run();
         notifyAll();
+        long deadline = System.currentTimeMillis() + millis;
+        while (inside > 0) {
+            long left = deadline - System.currentTimeMillis();
+            if (left <= 0) {
+                return false;
+            }
+            try {
+                wait(left);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
+        return true;
     }
 }

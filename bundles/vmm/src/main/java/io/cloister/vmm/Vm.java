@@ -248,7 +248,7 @@ final class Vm implements VirtualMachine {
                 return;
             }
             exitCode = code;
-            gate.kill();
+            gate.kill(0); // called by the vCPU itself, outside the gate
             state = failure ? VmState.FAILED : VmState.STOPPED;
             status = reason;
             notifyAll();
@@ -483,7 +483,9 @@ final class Vm implements VirtualMachine {
         if (state == VmState.STOPPED || state == VmState.FAILED) {
             return;
         }
-        gate.kill();
+        if (!gate.kill(2_000)) {
+            LOG.warn("VM {}: its vCPU did not leave the guest within 2 s (an engine that cannot be kicked); stopped anyway", spec.name());
+        }
         state = VmState.STOPPED;
         status = "stopped";
         notifyAll();
