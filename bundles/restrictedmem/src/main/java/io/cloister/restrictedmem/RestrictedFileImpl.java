@@ -161,12 +161,17 @@ final class RestrictedFileImpl implements io.cloister.api.restricted.RestrictedF
         }
     }
 
+    /** Like fallocate(PUNCH_HOLE) on guest_memfd: the range may run past the end, which is clamped. */
     @Override
-    public void punch(long offset, long length) {
-        checkRange("punch", offset, length);
+    public void punch(long offset, long requested) {
+        Pages.checkRange("punch", offset, requested);
+        long length = Math.min(requested, Math.max(0, size - offset));
         lock.writeLock().lock();
         try {
             checkOpen();
+            if (length == 0) {
+                return;
+            }
             long first = offset >>> Pages.SHIFT;
             long end = (offset + length) >>> Pages.SHIFT;
             notifyOwners(first, end, Change.PUNCHED);

@@ -24,6 +24,9 @@ final class Sys {
     private static final MethodHandle MMAP = handle("mmap",
             FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG), -1);
     private static final MethodHandle CLOSE = handle("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT), -1);
+    private static final MethodHandle FALLOCATE = handle("fallocate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), -1);
+    static final int FALLOC_FL_KEEP_SIZE = 1;
+    static final int FALLOC_FL_PUNCH_HOLE = 2;
 
     static final int O_RDWR = 2;
     static final int O_CLOEXEC = 0x80000;
@@ -50,6 +53,7 @@ final class Sys {
 
     static String name(int errno) {
         return switch (errno) {
+            case 0 -> "ok";
             case 1 -> "EPERM";
             case 2 -> "ENOENT";
             case 4 -> "EINTR";
@@ -128,6 +132,19 @@ final class Sys {
                 throw new SysException("mmap(kvm_run)", (int) ERRNO.get(st, 0L));
             }
             return p.reinterpret(size);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /** fallocate(2); returns 0 or the errno (no exception: callers compare errnos). */
+    static int fallocate(int fd, int mode, long offset, long length) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(STATE);
+            int rc = (int) FALLOCATE.invokeExact(st, fd, mode, offset, length);
+            return rc == 0 ? 0 : (int) ERRNO.get(st, 0L);
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {
