@@ -103,6 +103,34 @@ class CommandLineTest {
     }
 
     @Test
+    void theShellShowsRegistersAndStatsOfARunningGuest() throws Exception {
+        // guests/rng waits for its device forever: a guest that is running while the shell looks.
+        Path f = Files.writeString(dir.resolve("busy.json"), Files.readString(Dist.DEFAULT_FEATURE)
+                .replace("\"kernel\": \"guests/demo.elf\"", "\"kernel\": \"guests/rng.elf\""));
+        Dist.Run r = Dist.vmm("vmm:registers demo\nvmm:stats\nvmm:devices demo\nexit 0\n", "shell", "--feature", f.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().matches("(?s).*rip    0000000000[0-9a-f]{6}.*cr0    0000000080000011.*"), r.out());
+        assertTrue(r.out().matches("(?s).*demo +RUNNING +[0-9,]+ +[0-9,]+ +0/16384.*"), r.out());
+        assertTrue(r.out().contains("uart16550 (io.cloister.devices 0.1.0) PIO[0x3f8-0x400)"), r.out());
+    }
+
+    /** Two VMs in one runtime, each with its own backend, memory and console. */
+    @Test
+    void twoVmsRunSideBySide() throws Exception {
+        Path a = dir.resolve("a.txt");
+        Path b = dir.resolve("b.txt");
+        Path f = Files.writeString(dir.resolve("two.json"), Files.readString(Dist.DEFAULT_FEATURE).replace(
+                "\"io.cloister.vm~demo\": { \"name\": \"demo\", \"memory\": \"64M\", \"backend\": \"plain\", \"engine\": \"auto\", \"kernel\": \"guests/demo.elf\" }",
+                "\"io.cloister.vm~a\": { \"name\": \"a\", \"memory\": \"32M\", \"backend\": \"pkvm\", \"kernel\": \"guests/demo.elf\", \"console\": \"file:" + a + "\" },"
+                        + "\"io.cloister.vm~b\": { \"name\": \"b\", \"memory\": \"16M\", \"backend\": \"tdx\", \"kernel\": \"guests/demo.elf\", \"console\": \"file:" + b + "\" }"));
+        Dist.Run r = Dist.vmm(null, "run", "--feature", f.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(Files.readString(a).contains("content after sharing: kept"), Files.readString(a));
+        assertTrue(Files.readString(b).contains("content after sharing: destroyed"), Files.readString(b));
+        assertTrue(r.err().contains("VM a: guest exited with status 0") && r.err().contains("VM b: guest exited with status 0"), r.err());
+    }
+
+    @Test
     void anUnknownBackendIsOneLineError() throws Exception {
         assertOneLineError(Dist.vmm(null, "run", "--backend", "nope"), "backend 'nope', which is not installed",
                 "installed: pkvm, plain, sev, snp, tdx");

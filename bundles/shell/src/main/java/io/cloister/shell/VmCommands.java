@@ -17,7 +17,7 @@ import io.cloister.api.vm.Vmm;
 @Component(service = VmCommands.class, property = {"osgi.command.scope=vmm", "osgi.command.function=vms",
         "osgi.command.function=info", "osgi.command.function=swap", "osgi.command.function=pause",
         "osgi.command.function=resume", "osgi.command.function=stop", "osgi.command.function=stats",
-        "osgi.command.function=devices", "osgi.command.function=install", "osgi.command.function=uninstall"})
+        "osgi.command.function=devices", "osgi.command.function=registers", "osgi.command.function=install", "osgi.command.function=uninstall"})
 public class VmCommands {
     @Reference
     Vmm vmm;
@@ -94,6 +94,20 @@ public class VmCommands {
         for (VirtualMachine vm : vmm.vms()) {
             sb.append(String.format("%-16s %-9s %,16d %,12d %15s%n", vm.name(), vm.state(), vm.instructions(), vm.exits(),
                     vm.privatePages() + "/" + vm.totalPages()));
+        }
+        return sb.toString().stripTrailing();
+    }
+
+    /** The vCPU's registers, read at a safe point. */
+    public String registers(String name) {
+        java.util.Map<String, Long> regs = find(name).registers();
+        if (regs.isEmpty()) {
+            return "no registers (the guest has not booted)";
+        }
+        StringBuilder sb = new StringBuilder();
+        int col = 0;
+        for (var e : regs.entrySet()) {
+            sb.append(String.format("%-6s %016x%s", e.getKey(), e.getValue(), ++col % 4 == 0 ? "\n" : "   "));
         }
         return sb.toString().stripTrailing();
     }

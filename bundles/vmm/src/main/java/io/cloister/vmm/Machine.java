@@ -232,4 +232,8 @@ final class Machine implements DeviceContext {
     long instructions() {
         return vcpu.instructions();
     }
+
+    java.util.Map<String, Long> registers() {
+        return vcpu.registers();
+    }
 }

@@ -426,6 +426,22 @@ final class Vm implements VirtualMachine {
         return m == null ? List.of() : m.devices();
     }
 
+    /** Read with the vCPU out of the guest (a safe point), so the values belong together. */
+    @Override
+    public synchronized java.util.Map<String, Long> registers() {
+        Machine m = machine;
+        if (m == null) {
+            return java.util.Map.of();
+        }
+        java.util.Map<String, Long> regs = new java.util.LinkedHashMap<>();
+        if (state == VmState.RUNNING) {
+            atSafePoint(() -> regs.putAll(m.registers()));
+        } else {
+            regs.putAll(m.registers());
+        }
+        return regs;
+    }
+
     @Override
     public long instructions() {
         Machine m = machine;

@@ -13,6 +13,12 @@ public interface Vcpu extends AutoCloseable {
     /** Completes the last Io/Mmio read or hypercall with {@code value} (written to the guest register). */
     void complete(long value);
 
+    /**
+     * The architectural registers by name (rax..r15, rip, rflags, cr0, cr3, cr4, efer); only
+     * meaningful while {@link #run()} is not running (the VMM asks at a safe point).
+     */
+    java.util.Map<String, Long> registers();
+
     /** Guest instructions retired so far, or -1 where the engine cannot count them. */
     long instructions();
 

@@ -42,6 +42,9 @@ public interface VirtualMachine {
     /** The devices on the VM's bus, one line each (empty before the guest boots). */
     java.util.List<String> devices();
 
+    /** The vCPU's registers, read at a safe point (empty before the guest boots). */
+    java.util.Map<String, Long> registers();
+
     /** Guest instructions retired so far (-1 where the engine cannot count), and exits taken. */
     long instructions();
 

@@ -138,9 +138,7 @@ final class KvmVcpu implements Vcpu {
     }
 
     private long rip() {
-        MemorySegment regs = arena.allocate(Kvm.REGS_SIZE);
-        Sys.ioctl(fd, Kvm.GET_REGS, regs, "KVM_GET_REGS", state);
-        return regs.get(ValueLayout.JAVA_LONG, Kvm.REG_RIP);
+        return registers().get("rip");
     }
 
     private long read(long offset, int size) {
@@ -170,6 +168,26 @@ final class KvmVcpu implements Vcpu {
             default -> { }
         }
         awaiting = 0;
+    }
+
+    static final String[] NAMES = {"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8", "r9", "r10", "r11", "r12", "r13",
+        "r14", "r15", "rip", "rflags"};
+
+    @Override
+    public java.util.Map<String, Long> registers() {
+        java.util.Map<String, Long> m = new java.util.LinkedHashMap<>();
+        MemorySegment regs = arena.allocate(Kvm.REGS_SIZE);
+        Sys.ioctl(fd, Kvm.GET_REGS, regs, "KVM_GET_REGS", state);
+        for (int i = 0; i < NAMES.length; i++) {
+            m.put(NAMES[i], regs.get(ValueLayout.JAVA_LONG, i * 8L));
+        }
+        MemorySegment sregs = arena.allocate(Kvm.SREGS_SIZE);
+        Sys.ioctl(fd, Kvm.GET_SREGS, sregs, "KVM_GET_SREGS", state);
+        m.put("cr0", sregs.get(ValueLayout.JAVA_LONG_UNALIGNED, Kvm.SREG_CR0));
+        m.put("cr3", sregs.get(ValueLayout.JAVA_LONG_UNALIGNED, Kvm.SREG_CR3));
+        m.put("cr4", sregs.get(ValueLayout.JAVA_LONG_UNALIGNED, Kvm.SREG_CR4));
+        m.put("efer", sregs.get(ValueLayout.JAVA_LONG_UNALIGNED, Kvm.SREG_EFER));
+        return m;
     }
 
     @Override

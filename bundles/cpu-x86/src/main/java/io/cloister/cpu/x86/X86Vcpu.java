@@ -38,6 +38,8 @@ import io.cloister.api.restricted.PageState;
 final class X86Vcpu implements Vcpu {
     // Control register bits
     static final long CR0_PE = 1;
+    /** Extension type: hardwired to one since the 486. */
+    static final long CR0_ET = 1L << 4;
     static final long CR0_WP = 1L << 16;
     static final long CR0_PG = 1L << 31;
     static final long CR4_PAE = 1L << 5;
@@ -91,7 +93,7 @@ final class X86Vcpu implements Vcpu {
     final long[] r = new long[16];
     long rip;
     long rflags = Flags.FIXED;
-    long cr0 = CR0_PE;
+    long cr0 = CR0_PE | CR0_ET;
     long cr2;
     long cr3;
     long cr4;
@@ -209,6 +211,25 @@ final class X86Vcpu implements Vcpu {
     @Override
     public void close() {
         view.removeInvalidationListener(flushOnChange);
+    }
+
+    static final String[] NAMES = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13",
+        "r14", "r15"};
+
+    @Override
+    public java.util.Map<String, Long> registers() {
+        java.util.Map<String, Long> m = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < 16; i++) {
+            m.put(NAMES[i], r[i]);
+        }
+        m.put("rip", rip);
+        m.put("rflags", flags());
+        m.put("cr0", cr0);
+        m.put("cr2", cr2);
+        m.put("cr3", cr3);
+        m.put("cr4", cr4);
+        m.put("efer", efer);
+        return m;
     }
 
     @Override
@@ -1318,7 +1339,7 @@ final class X86Vcpu implements Vcpu {
                 long v = r[modRm];
                 switch (modReg) {
                     case 0 -> {
-                        cr0 = v;
+                        cr0 = v | CR0_ET;
                         if ((cr0 & CR0_PG) != 0 && (efer & EFER_LME) != 0 && (cr4 & CR4_PAE) != 0) {
                             efer |= EFER_LMA;
                         } else if ((cr0 & CR0_PG) == 0) {
