@@ -133,7 +133,7 @@ final class Vm implements VirtualMachine {
      * use, asks the policy to adopt it, and runs the VM if it should. A refusal is kept in the status.
      */
     synchronized void offer(Backend candidate) {
-        if (backend != null || state == VmState.STOPPED || !candidate.name().equals(backendName)) {
+        if (backend != null || state == VmState.STOPPED || state == VmState.FAILED || !candidate.name().equals(backendName)) {
             return;
         }
         try {
