@@ -36,8 +36,11 @@ public final class PvhLoader {
 
     public static Loaded load(String name, byte[] elf, GuestMemory memory, long ramSize, String cmdline) {
         ByteBuffer b = ByteBuffer.wrap(elf).order(ByteOrder.LITTLE_ENDIAN);
-        if (elf.length < 64 || b.getInt(0) != 0x464c457f) {
-            throw bad(name, elf.length < 4 ? "too short to be an ELF file" : "not an ELF file (bad magic)");
+        if (elf.length < 4 || b.getInt(0) != 0x464c457f) {
+            throw bad(name, "not an ELF file (bad magic)");
+        }
+        if (elf.length < 64) {
+            throw bad(name, "truncated: " + elf.length + " bytes, an ELF header needs 64");
         }
         if (elf[4] != 2) {
             throw bad(name, "ELF class " + elf[4] + " is not ELFCLASS64");
