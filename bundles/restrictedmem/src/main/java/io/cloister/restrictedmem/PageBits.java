@@ -24,43 +24,33 @@ final class PageBits {
 
     /** Sets bits {@code [from, to)}; returns how many were clear. */
     long set(long from, long to) {
-        long changed = 0;
-        for (long p = from; p < to; ) {
-            int w = (int) (p >>> 6);
-            long end = Math.min(to, ((long) w + 1) << 6);
-            long mask = mask(p, end);
-            long old;
-            do {
-                old = words.get(w);
-                if ((old & mask) == mask) {
-                    break;
-                }
-            } while (!words.compareAndSet(w, old, old | mask));
-            changed += Long.bitCount(~old & mask);
-            p = end;
-        }
-        count.addAndGet(changed);
-        return changed;
+        return change(from, to, true);
     }
 
     /** Clears bits {@code [from, to)}; returns how many were set. */
     long clear(long from, long to) {
+        return change(from, to, false);
+    }
+
+    private long change(long from, long to, boolean set) {
         long changed = 0;
         for (long p = from; p < to; ) {
             int w = (int) (p >>> 6);
             long end = Math.min(to, ((long) w + 1) << 6);
             long mask = mask(p, end);
             long old;
+            long flipped;
             do {
                 old = words.get(w);
-                if ((old & mask) == 0) {
+                flipped = (set ? ~old : old) & mask;
+                if (flipped == 0) {
                     break;
                 }
-            } while (!words.compareAndSet(w, old, old & ~mask));
-            changed += Long.bitCount(old & mask);
+            } while (!words.compareAndSet(w, old, set ? old | mask : old & ~mask));
+            changed += Long.bitCount(flipped);
             p = end;
         }
-        count.addAndGet(-changed);
+        count.addAndGet(set ? changed : -changed);
         return changed;
     }
 

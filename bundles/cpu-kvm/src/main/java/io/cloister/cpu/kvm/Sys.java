@@ -89,11 +89,7 @@ final class Sys {
     /** ioctl with an integer argument; returns the result, throws naming {@code what} on failure. */
     static int ioctl(int fd, long request, long arg, String what, MemorySegment state) {
         try {
-            int rc = (int) IOCTL_LONG.invokeExact(state, fd, request, arg);
-            if (rc < 0) {
-                throw new SysException(what, (int) ERRNO.get(state, 0L));
-            }
-            return rc;
+            return checked((int) IOCTL_LONG.invokeExact(state, fd, request, arg), what, state);
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {
@@ -101,18 +97,22 @@ final class Sys {
         }
     }
 
+    /** ioctl with a pointer argument (a struct); as above. */
     static int ioctl(int fd, long request, MemorySegment arg, String what, MemorySegment state) {
         try {
-            int rc = (int) IOCTL_PTR.invokeExact(state, fd, request, arg);
-            if (rc < 0) {
-                throw new SysException(what, (int) ERRNO.get(state, 0L));
-            }
-            return rc;
+            return checked((int) IOCTL_PTR.invokeExact(state, fd, request, arg), what, state);
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }
+    }
+
+    private static int checked(int rc, String what, MemorySegment state) {
+        if (rc < 0) {
+            throw new SysException(what, (int) ERRNO.get(state, 0L));
+        }
+        return rc;
     }
 
     /** errno of the last call made with {@code state}, without throwing (for EINTR-tolerant loops). */
