@@ -35,6 +35,17 @@ static u64 td_accept(u64 gpa) {
 	return rax;
 }
 
+/* SNP page-state change through the GHCB MSR protocol; returns the response's error code. */
+static u64 ghcb_psc(u64 gpa, int to_private) {
+	u64 req = 0x014 | (gpa & 0x000ffffffffff000ul) | ((u64)(to_private ? 1 : 2) << 52);
+	__asm__ volatile("wrmsr" : : "c"(0xc0010130), "a"((u32)req), "d"((u32)(req >> 32)));
+	__asm__ volatile("rep; vmmcall" : : : "memory");
+	u32 lo, hi;
+	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(0xc0010130));
+	u64 resp = (u64)hi << 32 | lo;
+	return (resp & 0xfff) == 0x015 ? resp >> 32 : ~0ul;
+}
+
 /* PVALIDATE: returns eax (0 = success). */
 static u32 pvalidate(u64 va, int validate) {
 	u32 rc;
@@ -77,6 +88,9 @@ int main(void) {
 		say("pvalidate shared: ", pvalidate(gpa, 1));
 		say("to private: ", (u64)hypercall3(KVM_HC_MAP_GPA_RANGE, gpa, 1, MAP_GPA_ENCRYPTED));
 		say("pvalidate: ", pvalidate(gpa, 1));
+		say("ghcb to shared: ", ghcb_psc(gpa, 0));
+		say("ghcb to private: ", ghcb_psc(gpa, 1));
+		say("pvalidate again: ", pvalidate(gpa, 1));
 	} else if (sev & (1 << 1)) {
 		puts("coco: SEV, C-bit ");
 		put_dec(cbit);

@@ -66,7 +66,8 @@ class CommandLineTest {
                 + "accept: 0x0000000000000000\naccept again: 0xc000010000000000\n", tdx.out(), tdx.err());
         Dist.Run snp = Dist.vmm(null, "run", "--backend", "snp", "--kernel", coco);
         assertEquals("coco: SEV-SNP, C-bit 51, SEV_STATUS 0x0000000000000007\nto shared: 0x0000000000000000\n"
-                + "pvalidate shared: 0x0000000000000001\nto private: 0x0000000000000000\npvalidate: 0x0000000000000000\n",
+                + "pvalidate shared: 0x0000000000000001\nto private: 0x0000000000000000\npvalidate: 0x0000000000000000\n"
+                + "ghcb to shared: 0x0000000000000000\nghcb to private: 0x0000000000000000\npvalidate again: 0x0000000000000000\n",
                 snp.out(), snp.err());
         Dist.Run plain = Dist.vmm(null, "run", "--kernel", coco);
         assertEquals("coco: none\n", plain.out(), plain.err());

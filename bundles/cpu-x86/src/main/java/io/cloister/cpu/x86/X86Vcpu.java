@@ -203,6 +203,7 @@ final class X86Vcpu implements Vcpu {
             }
             case 5 -> r[RAX] = value == 0 ? 0 : TDX_OPERAND_INVALID;
             case 6 -> setReg(RAX, 4, value == 0 ? 0 : PVALIDATE_FAIL_INPUT);
+            case 7 -> ghcbMsr = GHCB_PSC_RESPONSE | (value == 0 ? 0 : 1L << 32); // error code in bits 63:32
             default -> { }
         }
         awaiting = 0;
@@ -1523,8 +1524,18 @@ final class X86Vcpu implements Vcpu {
     static final long PVALIDATE_FAIL_INPUT = 1;
     static final long TDVMCALL_MAP_GPA = 0x10001;
 
+    /** The SEV-ES/SNP GHCB MSR: the guest's requests in the MSR protocol, and our answers. */
+    static final int MSR_GHCB = 0xc0010130;
+    static final long GHCB_PSC_REQUEST = 0x014;
+    static final long GHCB_PSC_RESPONSE = 0x015;
+    private long ghcbMsr;
+
     private void group7() {
         int b = fetch8();
+        if (b == 0xd9 && rep == 0xf3 && snp()) { // VMGEXIT (rep vmmcall): GHCB MSR protocol
+            vmgexit();
+            return;
+        }
         if (b == 0xc1 || b == 0xd9) { // vmcall (Intel), vmmcall (AMD)
             awaiting = 2;
             pendingExit = new Exit.Hypercall(r[RAX], r[RBX], r[RCX], r[RDX], r[RSI]);
@@ -1569,6 +1580,25 @@ final class X86Vcpu implements Vcpu {
             case 7 -> flushTlb(); // invlpg: drop everything, the TLB is small
             default -> throw ud();
         }
+    }
+
+    /**
+     * The page-state change request of the GHCB MSR protocol: bits 51:12 the frame, 55:52 the
+     * operation (1 private, 2 shared). Other requests are answered with an error response.
+     */
+    private void vmgexit() {
+        if ((ghcbMsr & 0xfff) != GHCB_PSC_REQUEST) {
+            ghcbMsr = 0xfff; // "unsupported request" in the protocol's terms
+            return;
+        }
+        long gpa = ghcbMsr & 0x000ffffffffff000L;
+        int operation = (int) ((ghcbMsr >>> 52) & 0xf);
+        if (operation != 1 && operation != 2) {
+            ghcbMsr = GHCB_PSC_RESPONSE | (1L << 32);
+            return;
+        }
+        awaiting = 7;
+        pendingExit = new Exit.Coco(new GuestRequest.SnpPageStateChange(gpa, 1, operation == 1));
     }
 
     private boolean snp() {
@@ -1627,6 +1657,12 @@ final class X86Vcpu implements Vcpu {
             case MSR_FS_BASE -> fsBase;
             case MSR_GS_BASE -> gsBase;
             case MSR_KERNEL_GS_BASE -> kernelGsBase;
+            case MSR_GHCB -> {
+                if (!snp()) {
+                    throw fault(VEC_GP, 0);
+                }
+                yield ghcbMsr;
+            }
             default -> {
                 Long v = coco.msr(msr);
                 if (v == null) {
@@ -1649,6 +1685,12 @@ final class X86Vcpu implements Vcpu {
             case MSR_FS_BASE -> fsBase = v;
             case MSR_GS_BASE -> gsBase = v;
             case MSR_KERNEL_GS_BASE -> kernelGsBase = v;
+            case MSR_GHCB -> {
+                if (!snp()) {
+                    throw fault(VEC_GP, 0);
+                }
+                ghcbMsr = v;
+            }
             case MSR_TSC, MSR_APIC_BASE -> { }
             default -> {
                 if (model.msr(msr) == null) {
