@@ -132,6 +132,23 @@ class CommandLineTest {
     }
 
     @Test
+    void theConsoleCanGoToASocket() throws Exception {
+        try (java.net.ServerSocket server = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            var received = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                try (java.net.Socket s = server.accept()) {
+                    return new String(s.getInputStream().readAllBytes());
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            Dist.Run r = Dist.vmm(null, "run", "--console", "tcp:127.0.0.1:" + server.getLocalPort());
+            assertEquals(0, r.code(), r.err());
+            assertEquals("", r.out());
+            assertTrue(received.get(30, java.util.concurrent.TimeUnit.SECONDS).endsWith("demo done\n"));
+        }
+    }
+
+    @Test
     void anUnknownBackendIsOneLineError() throws Exception {
         assertOneLineError(Dist.vmm(null, "run", "--backend", "nope"), "backend 'nope', which is not installed",
                 "installed: pkvm, plain, sev, snp, tdx");

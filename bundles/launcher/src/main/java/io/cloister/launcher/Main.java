@@ -43,7 +43,7 @@ public final class Main {
 
     static final String RUN_HELP = """
             Usage: vmm run [--feature F] [--backend B] [--engine E] [--memory SIZE] [--kernel ELF] [--cmdline S]
-                           [--console stdout|file:PATH] [--timeout SECONDS] [--stats SECONDS] [--device JAR]...
+                           [--console stdout|file:PATH|tcp:HOST:PORT] [--timeout SECONDS] [--stats SECONDS] [--device JAR]...
               Starts the feature's bundles and boots its VM's guest; the exit status is the guest's (the value
               it wrote to the isa-debug-exit port, 0 if it halted, 1 if it failed, 124 on --timeout).
               --backend   plain, sev, snp, tdx or pkvm       --engine   emulator, kvm or auto

@@ -100,7 +100,24 @@ final class Machine implements DeviceContext {
                 throw new CloisterException(Errno.ENOENT, "console " + spec + " cannot be opened: " + e.getMessage());
             }
         }
-        throw new CloisterException(Errno.EINVAL, "console '" + spec + "' is neither stdout nor file:PATH");
+        if (spec.startsWith("tcp:")) {
+            // Like QEMU's -serial tcp:HOST:PORT: connect to a listener (e.g. nc -l PORT).
+            int colon = spec.lastIndexOf(':');
+            String host = colon > 4 ? spec.substring(4, colon) : "127.0.0.1";
+            try {
+                java.net.Socket socket = new java.net.Socket(host, Integer.parseInt(spec.substring(colon + 1)));
+                return new java.io.BufferedOutputStream(socket.getOutputStream(), 256) {
+                    @Override
+                    public void close() throws IOException {
+                        super.close();
+                        socket.close();
+                    }
+                };
+            } catch (IOException | NumberFormatException e) {
+                throw new CloisterException(Errno.ENOENT, "console " + spec + " cannot be reached: " + e.getMessage());
+            }
+        }
+        throw new CloisterException(Errno.EINVAL, "console '" + spec + "' is none of stdout, file:PATH, tcp:HOST:PORT");
     }
 
     void start() {
@@ -212,7 +229,7 @@ final class Machine implements DeviceContext {
         }
     }
 
-    /** Ends the vCPU thread (the gate is dead by now) and releases the bus. */
+    /** Ends the vCPU thread (the gate is dead by now) and releases the bus and console. */
     void close() {
         vcpu.requestExit();
         try {
@@ -223,6 +240,13 @@ final class Machine implements DeviceContext {
         vcpu.close();
         bus.close();
         flushConsole();
+        if (!(console instanceof PrintStream)) {
+            try {
+                console.close();
+            } catch (IOException e) {
+                LOG.debug("console close: {}", e.toString());
+            }
+        }
     }
 
     List<String> devices() {

@@ -33,6 +33,6 @@ import org.osgi.service.metatype.annotations.ObjectClassDefinition;
     @AttributeDefinition(description = "Number of vCPUs")
     int vcpus() default 1;
 
-    @AttributeDefinition(description = "Console: stdout, or file:PATH")
+    @AttributeDefinition(description = "Console: stdout, file:PATH, or tcp:HOST:PORT (connects to a listener)")
     String console() default "stdout";
 }
