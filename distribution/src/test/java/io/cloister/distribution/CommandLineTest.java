@@ -229,10 +229,12 @@ class CommandLineTest {
         // A VM without a guest image keeps running, so the shell can swap its backend.
         Path f = Files.writeString(dir.resolve("idle.json"), Files.readString(Dist.DEFAULT_FEATURE)
                 .replace("\"kernel\": \"guests/demo.elf\"", "\"kernel\": \"\""));
-        Dist.Run r = Dist.vmm("vmm:vms\nvmm:swap demo tdx\nvmm:swap demo nope\nlb -s io.cloister\nexit 0\n", "shell",
-                "--feature", f.toString());
+        Dist.Run r = Dist.vmm("vmm:vms\nvmm:swap demo tdx\nvmm:swap demo nope\nlb -s io.cloister\nvmm:events demo\nexit 0\n",
+                "shell", "--feature", f.toString());
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("demo: running on backend tdx"), r.out());
+        assertTrue(r.out().matches("(?s).*[0-9:.]+ running on backend plain\n[0-9:.]+ running on backend tdx\n"
+                + "[0-9:.]+ switched from backend plain to tdx.*"), r.out());
         assertTrue(r.out().contains("unknown backend 'nope'"), r.out());
         assertTrue(r.out().contains("io.cloister.shell"), r.out());
     }

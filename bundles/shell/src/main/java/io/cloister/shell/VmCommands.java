@@ -17,7 +17,7 @@ import io.cloister.api.vm.Vmm;
 @Component(service = VmCommands.class, property = {"osgi.command.scope=vmm", "osgi.command.function=vms",
         "osgi.command.function=info", "osgi.command.function=swap", "osgi.command.function=pause",
         "osgi.command.function=resume", "osgi.command.function=stop", "osgi.command.function=stats",
-        "osgi.command.function=devices", "osgi.command.function=registers", "osgi.command.function=install", "osgi.command.function=uninstall"})
+        "osgi.command.function=devices", "osgi.command.function=registers", "osgi.command.function=events", "osgi.command.function=install", "osgi.command.function=uninstall"})
 public class VmCommands {
     @Reference
     Vmm vmm;
@@ -96,6 +96,11 @@ public class VmCommands {
                     vm.privatePages() + "/" + vm.totalPages()));
         }
         return sb.toString().stripTrailing();
+    }
+
+    /** What happened to a VM: state changes, backend swaps, devices, with times. */
+    public String events(String name) {
+        return String.join("\n", find(name).events());
     }
 
     /** The vCPU's registers, read at a safe point. */

@@ -78,6 +78,8 @@ final class Vm implements VirtualMachine {
 
     private volatile VmState state = VmState.CREATED;
     private volatile String status;
+    /** The last state changes, oldest first; guarded by this object's monitor. */
+    private final java.util.ArrayDeque<String> events = new java.util.ArrayDeque<>();
     private volatile String backendName;
     /** Read by guest requests inside the gate; written only with the gate closed. */
     private volatile Backend backend;
@@ -95,7 +97,7 @@ final class Vm implements VirtualMachine {
         this.restrictedMemory = restrictedMemory;
         this.backendName = spec.backend();
         this.runWhenAdopted = spec.autostart();
-        this.status = "waiting for backend '" + spec.backend() + "'";
+        status("created, waiting for backend '" + spec.backend() + "'");
     }
 
     static long parseSize(String text) {
@@ -143,11 +145,11 @@ final class Vm implements VirtualMachine {
             candidate.policy().validateLayout(layout);
             candidate.policy().adopt(view, layout);
         } catch (RuntimeException e) {
-            status = "paused: backend '" + candidate.name() + "' (" + candidate.bundle() + ") refused the VM: " + e.getMessage();
+            status("paused: backend '" + candidate.name() + "' (" + candidate.bundle() + ") refused the VM: " + e.getMessage());
             if (memory == null) {
                 state = VmState.FAILED;
                 exitCode = 1;
-                status = "failed: " + e.getMessage();
+                status("failed: " + e.getMessage());
             }
             LOG.error("VM {}: {}", spec.name(), status);
             return;
@@ -158,11 +160,11 @@ final class Vm implements VirtualMachine {
                 return;
             }
             state = VmState.RUNNING;
-            status = "running on backend " + candidate.name();
+            status("running on backend " + candidate.name());
             gate.open();
         } else {
             state = VmState.PAUSED;
-            status = "paused on backend " + candidate.name();
+            status("paused on backend " + candidate.name());
         }
         swaps.resumed();
         LOG.info("VM {}: {} ({} MiB, {} private pages)", spec.name(), status, spec.memory() >> 20, view.privatePages());
@@ -208,7 +210,7 @@ final class Vm implements VirtualMachine {
         CpuEngine engine = platform.engine(spec.engine());
         if (engine == null || platform.busFactory() == null) {
             state = VmState.PAUSED;
-            status = engine == null ? "waiting for a CPU engine (" + spec.engine() + ")" : "waiting for the device bus";
+            status(engine == null ? "waiting for a CPU engine (" + spec.engine() + ")" : "waiting for the device bus");
             LOG.warn("VM {}: {}", spec.name(), status);
             return false;
         }
@@ -216,7 +218,7 @@ final class Vm implements VirtualMachine {
             machine = new Machine(this, gate, engine, platform, spec, loaded);
         } catch (RuntimeException e) {
             state = VmState.FAILED;
-            status = "failed: " + e.getMessage();
+            status("failed: " + e.getMessage());
             exitCode = 1;
             LOG.error("VM {}: {}", spec.name(), status);
             return false;
@@ -225,10 +227,27 @@ final class Vm implements VirtualMachine {
         return true;
     }
 
+    private void status(String text) {
+        status = text;
+        event(text);
+    }
+
+    private synchronized void event(String text) {
+        if (events.size() == 100) {
+            events.removeFirst();
+        }
+        events.addLast(java.time.LocalTime.now().truncatedTo(java.time.temporal.ChronoUnit.MILLIS) + " " + text);
+    }
+
+    @Override
+    public synchronized List<String> events() {
+        return List.copyOf(events);
+    }
+
     /** Says what a VM that could not start yet is waiting for. */
     synchronized void waitingFor(String what) {
         if (state == VmState.CREATED) {
-            status = "waiting for " + what;
+            status("waiting for " + what);
         }
     }
 
@@ -250,7 +269,7 @@ final class Vm implements VirtualMachine {
             exitCode = code;
             gate.kill(0); // called by the vCPU itself, outside the gate
             state = failure ? VmState.FAILED : VmState.STOPPED;
-            status = reason;
+            status(reason);
             notifyAll();
         }
         if (failure) {
@@ -291,7 +310,7 @@ final class Vm implements VirtualMachine {
         gate.close();
         backend = null;
         state = VmState.PAUSED;
-        status = "paused: waiting for backend '" + backendName + "' (" + gone.bundle() + " went away)";
+        status("paused: waiting for backend '" + backendName + "' (" + gone.bundle() + " went away)");
         LOG.info("VM {}: {}", spec.name(), status);
     }
 
@@ -329,11 +348,12 @@ final class Vm implements VirtualMachine {
         current.policy().release(spec.name());
         backend = target;
         backendName = target.name();
-        status = (wasRunning ? "running" : "paused") + " on backend " + target.name();
+        status((wasRunning ? "running" : "paused") + " on backend " + target.name());
         if (wasRunning) {
             gate.open();
         }
         swaps.resumed();
+        event("switched from backend " + current.name() + " to " + target.name());
         LOG.info("VM {}: switched from {} to {}", spec.name(), current.name(), target.name());
     }
 
@@ -481,7 +501,7 @@ final class Vm implements VirtualMachine {
         }
         gate.close();
         state = VmState.PAUSED;
-        status = "paused by request";
+        status("paused by request");
     }
 
     @Override
@@ -490,7 +510,7 @@ final class Vm implements VirtualMachine {
             throw new CloisterException(Errno.EBUSY, "VM '" + spec.name() + "' cannot resume: " + status);
         }
         state = VmState.RUNNING;
-        status = "running on backend " + backend.name();
+        status("running on backend " + backend.name());
         gate.open();
     }
 
@@ -503,7 +523,7 @@ final class Vm implements VirtualMachine {
             LOG.warn("VM {}: its vCPU did not leave the guest within 2 s (an engine that cannot be kicked); stopped anyway", spec.name());
         }
         state = VmState.STOPPED;
-        status = "stopped";
+        status("stopped");
         notifyAll();
     }
 
@@ -531,6 +551,7 @@ final class Vm implements VirtualMachine {
             return;
         }
         atSafePoint(() -> m.bus().attach(d.device(), d.bundle()));
+        event("device " + d.device().name() + " from " + d.bundle() + " attached");
         LOG.info("VM {}: device {} from {} attached", spec.name(), d.device().name(), d.bundle());
     }
 
@@ -541,6 +562,7 @@ final class Vm implements VirtualMachine {
             return;
         }
         atSafePoint(() -> m.bus().detach(device));
+        event("device " + device.name() + " detached");
     }
 
     /** Runs {@code change} with the vCPUs out of the guest, then lets them back in if they were running. */

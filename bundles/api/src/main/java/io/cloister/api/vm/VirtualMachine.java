@@ -39,6 +39,9 @@ public interface VirtualMachine {
      */
     void switchBackend(String backend);
 
+    /** The VM's recent events (state changes, swaps, devices), oldest first, with times. */
+    java.util.List<String> events();
+
     /** The devices on the VM's bus, one line each (empty before the guest boots). */
     java.util.List<String> devices();
 
