@@ -141,7 +141,10 @@ public final class Main {
         Map<String, String> runOptions = new LinkedHashMap<>(options);
         Deployment deployment = withDevices(withVmOptions(FeatureFile.read(featurePath(home, feature), BundleLocator.forHome(home)),
                 runOptions), devices);
-        try (VmmRuntime runtime = VmmRuntime.start(deployment, Map.of("gosh.args", "--nointeractive"))) {
+        // No console shell in 'run': the guest owns the console, and a shell starting while a
+        // short run already stops the framework only prints Gogo's complaints.
+        try (VmmRuntime runtime = VmmRuntime.start(deployment, Map.of("gosh.args", "--nointeractive"),
+                java.util.Set.of("org.apache.felix.gogo.shell"))) {
             Function<Map<String, String>, Integer> entry = entry(runtime, "run", deployment);
             Map<String, String> all = new LinkedHashMap<>(runOptions);
             all.put(CONFIGURED_VMS, String.join(",", deployment.configurations().stream()

@@ -54,6 +54,12 @@ public final class VmmRuntime implements AutoCloseable {
      * framework properties. On failure everything started is stopped again.
      */
     public static VmmRuntime start(Deployment deployment, Map<String, String> properties) throws LaunchException {
+        return start(deployment, properties, java.util.Set.of());
+    }
+
+    /** As above; bundles whose symbolic name is in {@code leaveStopped} are installed but not started. */
+    public static VmmRuntime start(Deployment deployment, Map<String, String> properties, java.util.Set<String> leaveStopped)
+            throws LaunchException {
         Path storage;
         try {
             storage = Files.createTempDirectory("cloister-osgi-");
@@ -89,7 +95,7 @@ public final class VmmRuntime implements AutoCloseable {
             boolean configured = deployment.configurations().isEmpty();
             for (int i = 0; i < installed.size(); i++) {
                 Bundle bundle = installed.get(i);
-                if (bundle.getHeaders().get(Constants.FRAGMENT_HOST) != null) {
+                if (bundle.getHeaders().get(Constants.FRAGMENT_HOST) != null || leaveStopped.contains(bundle.getSymbolicName())) {
                     continue;
                 }
                 try {
