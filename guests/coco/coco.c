@@ -4,12 +4,9 @@
  * TDX tdcall MapGPA and Accept, SNP MAP_GPA_RANGE and pvalidate, SEV MAP_GPA_RANGE.
  */
 #include "../common/guest.h"
+#include "../common/coco.h"
 
 static volatile u64 page[512] __attribute__((aligned(4096)));
-
-static void cpuid(u32 leaf, u32 *a, u32 *b, u32 *c, u32 *d) {
-	__asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(0));
-}
 
 static u64 rdmsr(u32 msr) {
 	u32 lo, hi;
@@ -28,13 +25,6 @@ static u64 td_map_gpa(u64 gpa, u64 size) {
 	return r10;
 }
 
-/* TDG.MEM.PAGE.ACCEPT: returns the TDX status (rax). */
-static u64 td_accept(u64 gpa) {
-	u64 rax = 6;
-	__asm__ volatile(".byte 0x66, 0x0f, 0x01, 0xcc" : "+a"(rax) : "c"(gpa) : "memory");
-	return rax;
-}
-
 /* SNP page-state change through the GHCB MSR protocol; returns the response's error code. */
 static u64 ghcb_psc(u64 gpa, int to_private) {
 	u64 req = 0x014 | (gpa & 0x000ffffffffff000ul) | ((u64)(to_private ? 1 : 2) << 52);
@@ -46,13 +36,6 @@ static u64 ghcb_psc(u64 gpa, int to_private) {
 	return (resp & 0xfff) == 0x015 ? resp >> 32 : ~0ul;
 }
 
-/* PVALIDATE: returns eax (0 = success). */
-static u32 pvalidate(u64 va, int validate) {
-	u32 rc;
-	__asm__ volatile(".byte 0xf2, 0x0f, 0x01, 0xff" : "=a"(rc) : "a"(va), "c"(0), "d"(validate) : "memory", "cc");
-	return rc;
-}
-
 static void say(const char *what, u64 v) {
 	puts(what);
 	put_hex(v);
@@ -60,27 +43,16 @@ static void say(const char *what, u64 v) {
 }
 
 int main(void) {
-	u32 a, b, c, d;
 	u64 gpa = (u64)page;
-	cpuid(0, &a, &b, &c, &d);
-	u32 max = a;
-	u32 ta = 0, tb = 0, tc = 0, td = 0;
-	if (max >= 0x21)
-		cpuid(0x21, &ta, &tb, &tc, &td);
-	cpuid(0x80000000, &a, &b, &c, &d);
-	u32 sev = 0, cbit = 0;
-	if (a >= 0x8000001f) {
-		cpuid(0x8000001f, &a, &b, &c, &d);
-		sev = a;
-		cbit = b & 63;
-	}
-	if (tb == 0x65746e49 && td == 0x5844546c && tc == 0x20202020) {
+	u32 cbit = 0;
+	enum coco kind = coco_kind(&cbit);
+	if (kind == COCO_TDX) {
 		puts("coco: TDX\n");
 		say("map shared: ", td_map_gpa(gpa | (1ul << 47), 4096));
 		say("map private: ", td_map_gpa(gpa, 4096));
 		say("accept: ", td_accept(gpa));
 		say("accept again: ", td_accept(gpa));
-	} else if (sev & (1 << 4)) {
+	} else if (kind == COCO_SNP) {
 		puts("coco: SEV-SNP, C-bit ");
 		put_dec(cbit);
 		say(", SEV_STATUS ", rdmsr(0xc0010131));
@@ -91,7 +63,7 @@ int main(void) {
 		say("ghcb to shared: ", ghcb_psc(gpa, 0));
 		say("ghcb to private: ", ghcb_psc(gpa, 1));
 		say("pvalidate again: ", pvalidate(gpa, 1));
-	} else if (sev & (1 << 1)) {
+	} else if (kind == COCO_SEV) {
 		puts("coco: SEV, C-bit ");
 		put_dec(cbit);
 		say(", SEV_STATUS ", rdmsr(0xc0010131));

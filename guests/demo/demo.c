@@ -1,10 +1,12 @@
 /*
  * The demo guest: it prints to the console, converts one of its pages between private and shared
- * through the backend (KVM_HC_MAP_GPA_RANGE), and reports what it observed. Run it with each
+ * through the backend (KVM_HC_MAP_GPA_RANGE; on SNP and TDX it validates/accepts the page it takes
+ * back, as the hardware requires), and reports what it observed. Run it with each
  * backend to see their semantics: plain refuses conversions, pkvm keeps the content, sev, snp and
  * tdx destroy it.
  */
 #include "../common/guest.h"
+#include "../common/coco.h"
 
 static volatile u64 page[512] __attribute__((aligned(4096)));
 
@@ -26,6 +28,8 @@ static const char *content(u64 expected) {
 
 int main(void) {
 	u64 gpa = (u64)page;
+	u32 cbit = 0;
+	enum coco kind = coco_kind(&cbit);
 	puts("Cloister demo guest: converting the page at ");
 	put_hex(gpa);
 	putc('\n');
@@ -42,6 +46,7 @@ int main(void) {
 		page[511] = ~0xabcdeful;
 		rc = hypercall3(KVM_HC_MAP_GPA_RANGE, gpa, 1, MAP_GPA_ENCRYPTED);
 		report("shared -> private", rc);
+		coco_take_back(kind, gpa); /* SNP: pvalidate, TDX: accept; touching it before faults */
 		puts("content after unsharing: ");
 		puts(content(0xabcdef));
 		putc('\n');

@@ -594,6 +594,22 @@ final class Vm implements VirtualMachine {
                 Backend b = backend;
                 return b == null ? null : b.policy().msr(msr);
             }
+
+            @Override
+            public boolean mayAccess(long gpa) {
+                Backend b = backend;
+                try {
+                    return b == null || b.policy().guestMayUse(view, gpa);
+                } catch (CloisterException e) {
+                    return true; // not restricted memory (MMIO, ROM): not the policy's to refuse
+                }
+            }
+
+            @Override
+            public int accessFaultVector() {
+                Backend b = backend;
+                return b == null ? 29 : b.policy().accessFaultVector();
+            }
         };
     }
 

@@ -123,6 +123,12 @@ public class TdxPolicy implements BackendPolicy {
         return HostAccess.DENY;
     }
 
+    /** A private page touched before it is accepted raises a virtualization exception. */
+    @Override
+    public int accessFaultVector() {
+        return 20;
+    }
+
     /** CPUID 0x21: the TDX vendor string "IntelTDX    ". */
     @Override
     public int[] cpuid(int leaf, int subleaf) {

@@ -59,6 +59,11 @@ public interface BackendPolicy {
         return null;
     }
 
+    /** The vector the guest gets when {@link #guestMayUse} says no: #VE (20) on TDX, #VC (29) on SNP. */
+    default int accessFaultVector() {
+        return 29;
+    }
+
     /** An MSR this technology defines (e.g. SEV_STATUS), or null. */
     default Long msr(int msr) {
         return null;

@@ -24,4 +24,17 @@ public interface CocoCpu {
 
     /** The value of an MSR the backend defines, or null. */
     Long msr(int msr);
+
+    /**
+     * Whether the guest may touch the page at {@code gpa} now (false for an SNP page not yet
+     * validated or a TDX page not yet accepted); the engine asks when it fills a translation.
+     */
+    default boolean mayAccess(long gpa) {
+        return true;
+    }
+
+    /** The exception vector a refused access raises in the guest (#VE = 20 for TDX, #VC = 29 for SNP). */
+    default int accessFaultVector() {
+        return 29;
+    }
 }

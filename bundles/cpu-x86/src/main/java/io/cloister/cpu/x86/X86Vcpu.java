@@ -202,7 +202,10 @@ final class X86Vcpu implements Vcpu {
                 r[10] = value == 0 ? 0 : TDVMCALL_INVALID_OPERAND;
             }
             case 5 -> r[RAX] = value == 0 ? 0 : TDX_OPERAND_INVALID;
-            case 6 -> setReg(RAX, 4, value == 0 ? 0 : PVALIDATE_FAIL_INPUT);
+            case 6 -> {
+                setReg(RAX, 4, value == 0 ? 0 : PVALIDATE_FAIL_INPUT);
+                flushTlb(); // a rescinded page may still be cached as usable
+            }
             case 7 -> ghcbMsr = GHCB_PSC_RESPONSE | (value == 0 ? 0 : 1L << 32); // error code in bits 63:32
             default -> { }
         }
@@ -408,6 +411,10 @@ final class X86Vcpu implements Vcpu {
                 physWrite(entryAddr, 8, want);
             }
             table = e & PTE_ADDR;
+        }
+        if (checkCoco && !coco.mayAccess(pageBase)) {
+            // SNP: not validated; TDX: not accepted. The guest gets #VC / #VE, as the hardware raises.
+            throw fault(coco.accessFaultVector(), 0);
         }
         tlbTag[slot] = (la >>> 12) + 1;
         tlbPhys[slot] = pageBase;
@@ -1524,6 +1531,9 @@ final class X86Vcpu implements Vcpu {
     static final long PVALIDATE_FAIL_INPUT = 1;
     static final long TDVMCALL_MAP_GPA = 0x10001;
 
+    /** False while PVALIDATE translates its operand: validating a page must not need it valid. */
+    private boolean checkCoco = true;
+
     /** The SEV-ES/SNP GHCB MSR: the guest's requests in the MSR protocol, and our answers. */
     static final int MSR_GHCB = 0xc0010130;
     static final long GHCB_PSC_REQUEST = 0x014;
@@ -1550,7 +1560,13 @@ final class X86Vcpu implements Vcpu {
                 setReg(RAX, 4, 6); // FAIL_SIZEMISMATCH: 4 KiB pages only
                 return;
             }
-            long gpa = translate(r[RAX] & ~0xfffL, READ) & ~0xfffL;
+            long gpa;
+            checkCoco = false;
+            try {
+                gpa = translate(r[RAX] & ~0xfffL, READ) & ~0xfffL;
+            } finally {
+                checkCoco = true;
+            }
             awaiting = 6;
             pendingExit = new Exit.Coco(new GuestRequest.SnpValidate(gpa, (r[RDX] & 1) != 0));
             return;

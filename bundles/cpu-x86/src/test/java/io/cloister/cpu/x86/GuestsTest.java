@@ -42,6 +42,44 @@ class GuestsTest {
         }
     }
 
+    /**
+     * A page the backend says the guest may not use yet (SNP: not validated, TDX: not accepted)
+     * faults on first touch: here the page holding hello's stack, so it cannot even print.
+     */
+    @Test
+    void aPageTheBackendRefusesFaultsOnTouch() throws Exception {
+        java.util.List<Long> asked = new java.util.ArrayList<>();
+        io.cloister.api.cpu.CocoCpu refuseStack = new io.cloister.api.cpu.CocoCpu() {
+            public int[] cpuid(int leaf, int subleaf) {
+                return null;
+            }
+
+            public Long msr(int msr) {
+                return null;
+            }
+
+            public boolean mayAccess(long gpa) {
+                asked.add(gpa);
+                return gpa != 0x117000; // the page below hello's initial stack pointer 0x118000
+            }
+
+            public int accessFaultVector() {
+                return 20;
+            }
+        };
+        X86Engine refusing = new X86Engine() {
+            @Override
+            public io.cloister.api.cpu.Vcpu createVcpu(io.cloister.api.memory.GuestView memory, int index, long entry, long startInfo,
+                    io.cloister.api.cpu.CocoCpu coco) {
+                return super.createVcpu(memory, index, entry, startInfo, refuseStack);
+            }
+        };
+        GuestRunner.Result r = GuestRunner.run(refusing, bin.resolve("hello.elf"), 16 << 20, "");
+        assertEquals("", r.console());
+        assertTrue(r.stop().startsWith("shutdown: triple fault"), r.stop());
+        assertTrue(asked.contains(0x117000L), "the engine asks the backend when it maps a page: " + asked);
+    }
+
     @Test
     void workloadMatchesTheNativeChecksum() throws Exception {
         GuestRunner.Result r = GuestRunner.run(engine, bin.resolve("workload.elf"), 16 << 20, "iterations=10");
