@@ -51,6 +51,47 @@ class HotSwapTest {
         }
     }
 
+    /**
+     * Swaps under a running guest: the vCPU is kicked out of the emulator at each safe point and
+     * goes on afterwards; the workload's checksum (checked against the same C compiled for the
+     * host, see guests/workload/native.c) shows that no instruction or byte was lost.
+     */
+    @Test
+    void swapsUnderARunningGuestLoseNothing(@TempDir Path dir) throws Exception {
+        Path console = dir.resolve("console.txt");
+        Path feature = java.nio.file.Files.writeString(dir.resolve("busy.json"), java.nio.file.Files.readString(Dist.DEFAULT_FEATURE)
+                .replace("\"backend\": \"plain\", \"engine\": \"auto\", \"kernel\": \"guests/demo.elf\"",
+                        "\"backend\": \"sev\", \"engine\": \"auto\", \"kernel\": \"guests/workload.elf\", \"cmdline\": \"iterations=800\", "
+                                + "\"console\": \"file:" + console + "\""));
+        try (io.cloister.launcher.VmmRuntime rt = io.cloister.launcher.VmmRuntime.start(
+                io.cloister.launcher.FeatureFile.read(feature, io.cloister.launcher.BundleLocator.forHome(Dist.HOME)),
+                java.util.Map.of("gosh.args", "--nointeractive"))) {
+            Object vmm = rt.awaitService("(objectClass=io.cloister.api.vm.Vmm)", 5000);
+            Object vm = null;
+            long deadline = System.currentTimeMillis() + 10_000;
+            while (vm == null && System.currentTimeMillis() < deadline) {
+                var opt = (java.util.Optional<?>) Reflect.call(vmm, "vm", "demo");
+                vm = opt.filter(v -> String.valueOf(Reflect.call(v, "state")).equals("RUNNING")).orElse(null);
+                Thread.sleep(5);
+            }
+            assertTrue(vm != null, "the guest did not start");
+            int swaps = 0;
+            String[] order = {"snp", "tdx", "pkvm", "sev"};
+            while (String.valueOf(Reflect.call(vm, "state")).equals("RUNNING") && swaps < 40) {
+                Reflect.call(vm, "switchBackend", order[swaps % order.length]);
+                swaps++;
+                Thread.sleep(10);
+            }
+            deadline = System.currentTimeMillis() + 60_000;
+            while (!String.valueOf(Reflect.call(vm, "state")).equals("STOPPED") && System.currentTimeMillis() < deadline) {
+                Thread.sleep(10);
+            }
+            assertEquals("guest exited with status 0", Reflect.call(vm, "status"));
+            assertEquals("workload: 800 iterations, checksum 0x000000009c247ffe\n", java.nio.file.Files.readString(console));
+            assertTrue(swaps >= 10, "only " + swaps + " swaps happened while the guest ran");
+        }
+    }
+
     @Test
     void withoutItsPolicyAVmStaysPausedAndResumesWhenOneReturns(@TempDir Path dir) throws Exception {
         try (SwapStorm storm = new SwapStorm(dir, "tdx")) {
