@@ -67,7 +67,10 @@ int main(void) {
 		puts("coco: SEV, C-bit ");
 		put_dec(cbit);
 		say(", SEV_STATUS ", rdmsr(0xc0010131));
-		say("to shared: ", (u64)hypercall3(KVM_HC_MAP_GPA_RANGE, gpa, 1, 0));
+		say("to private: ", (u64)hypercall3(KVM_HC_MAP_GPA_RANGE, gpa, 1, MAP_GPA_ENCRYPTED));
+		page[7] = 0x5eed;
+		/* A shared access to a private page: the VMM converts it (content destroyed) and the read goes on. */
+		say("implicit shared read: ", shared_view(kind, gpa)[7]);
 	} else {
 		puts("coco: none\n");
 	}

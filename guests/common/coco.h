@@ -44,6 +44,30 @@ static inline u32 pvalidate(u64 va, int validate) {
 	return rc;
 }
 
+extern u32 cbit_high;
+
+static u64 alias_pd[512] __attribute__((aligned(4096)));
+static u64 alias_pt[512] __attribute__((aligned(4096)));
+
+/*
+ * A mapping through which the guest reaches a page as shared: at 5 GiB, a 4 KiB page without
+ * the C-bit (SEV/SNP) or at the GPA with the shared bit 47 (TDX). Elsewhere the page itself.
+ */
+static inline volatile u64 *shared_view(enum coco kind, u64 gpa) {
+	if (kind == COCO_NONE)
+		return (volatile u64 *)gpa;
+	u64 cr3;
+	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
+	u64 *pml4 = (u64 *)(cr3 & 0xfffff000ul);
+	u64 *pdpt = (u64 *)(pml4[0] & 0xfffff000ul);
+	u64 cbit = (u64)cbit_high << 32;
+	alias_pt[0] = (gpa & ~0xffful) | (kind == COCO_TDX ? 1ul << 47 : 0) | 0x3;
+	alias_pd[0] = (u64)alias_pt | cbit | 0x3;
+	pdpt[5] = (u64)alias_pd | cbit | 0x3;
+	__asm__ volatile("mov %0, %%cr3" : : "r"(cr3) : "memory");
+	return (volatile u64 *)0x140000000ul;
+}
+
 /* After a page became private again: SNP validates it, TDX accepts it, before touching it. */
 static inline void coco_take_back(enum coco kind, u64 gpa) {
 	if (kind == COCO_SNP)

@@ -50,6 +50,36 @@ _start32:
 	cmpl $2048, %ecx
 	jne 2b
 
+	/*
+	 * SEV/SNP: our memory is private, so every mapping carries the C-bit. Like Linux: CPUID
+	 * 0x8000001F must offer SEV and the SEV_STATUS MSR say it is active; the bit position is
+	 * CPUID 0x8000001F EBX[5:0].
+	 */
+	movl $0x80000000, %eax
+	cpuid
+	cmpl $0x8000001f, %eax
+	jb 4f
+	movl $0x8000001f, %eax
+	cpuid
+	testl $2, %eax
+	jz 4f
+	movl %ebx, %edi
+	movl $0xc0010131, %ecx
+	rdmsr
+	testl $1, %eax
+	jz 4f
+	movl %edi, %ecx
+	andl $63, %ecx
+	subl $32, %ecx
+	movl $1, %edx
+	shll %cl, %edx                  /* the C-bit within the high half of an entry */
+	movl %edx, cbit_high
+	xorl %ecx, %ecx
+3:	orl %edx, pd+4(,%ecx,8)
+	incl %ecx
+	cmpl $2048, %ecx
+	jne 3b
+4:
 	movl $pml4, %eax
 	movl %eax, %cr3
 	movl %cr4, %eax
@@ -88,6 +118,12 @@ gdt:
 gdt_desc:
 	.word gdt_desc - gdt - 1
 	.long gdt
+
+	.data
+	.globl cbit_high
+	.align 4
+cbit_high:
+	.long 0                         /* the C-bit in the high half of a page-table entry, or 0 */
 
 	.section .bss
 	.align 4096

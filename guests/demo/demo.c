@@ -22,8 +22,8 @@ static void report(const char *what, s64 rc) {
 	putc('\n');
 }
 
-static const char *content(u64 expected) {
-	return page[0] == expected && page[511] == ~expected ? "kept" : page[0] == 0 && page[511] == 0 ? "destroyed" : "changed";
+static const char *content(volatile u64 *p, u64 expected) {
+	return p[0] == expected && p[511] == ~expected ? "kept" : p[0] == 0 && p[511] == 0 ? "destroyed" : "changed";
 }
 
 int main(void) {
@@ -39,16 +39,18 @@ int main(void) {
 	s64 rc = hypercall3(KVM_HC_MAP_GPA_RANGE, gpa, 1, 0);
 	report("private -> shared", rc);
 	if (rc == 0) {
+		/* A shared page is reached through a shared mapping (no C-bit; TDX: the shared bit). */
+		volatile u64 *shared = shared_view(kind, gpa);
 		puts("content after sharing: ");
-		puts(content(0x1122334455667788ul));
+		puts(content(shared, 0x1122334455667788ul));
 		putc('\n');
-		page[0] = 0xabcdef;
-		page[511] = ~0xabcdeful;
+		shared[0] = 0xabcdef;
+		shared[511] = ~0xabcdeful;
 		rc = hypercall3(KVM_HC_MAP_GPA_RANGE, gpa, 1, MAP_GPA_ENCRYPTED);
 		report("shared -> private", rc);
 		coco_take_back(kind, gpa); /* SNP: pvalidate, TDX: accept; touching it before faults */
 		puts("content after unsharing: ");
-		puts(content(0xabcdef));
+		puts(content(page, 0xabcdef));
 		putc('\n');
 	}
 	report("bad attributes", hypercall3(KVM_HC_MAP_GPA_RANGE, gpa, 1, 1 << 2));

@@ -69,6 +69,11 @@ class CommandLineTest {
                 + "pvalidate shared: 0x0000000000000001\nto private: 0x0000000000000000\npvalidate: 0x0000000000000000\n"
                 + "ghcb to shared: 0x0000000000000000\nghcb to private: 0x0000000000000000\npvalidate again: 0x0000000000000000\n",
                 snp.out(), snp.err());
+        // SEV: a shared access (no C-bit) to a private page is a memory fault; the VMM converts the
+        // page through the backend (content destroyed) and the access goes on.
+        Dist.Run sev = Dist.vmm(null, "run", "--backend", "sev", "--kernel", coco);
+        assertEquals("coco: SEV, C-bit 51, SEV_STATUS 0x0000000000000001\nto private: 0x0000000000000000\n"
+                + "implicit shared read: 0x0000000000000000\n", sev.out(), sev.err());
         Dist.Run plain = Dist.vmm(null, "run", "--kernel", coco);
         assertEquals("coco: none\n", plain.out(), plain.err());
     }

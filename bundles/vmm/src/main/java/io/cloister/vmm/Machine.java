@@ -176,8 +176,16 @@ final class Machine implements DeviceContext {
             case Exit.Coco c -> vcpu.complete(vm.requestFromVcpu(c.request()));
             case Exit.Halt h -> finish(0, "halted", false);
             case Exit.Shutdown s -> finish(1, s.reason(), true);
-            case Exit.MemoryFault f -> finish(1, String.format("memory fault at gpa 0x%x (%s access to a page in the other state)",
-                    f.gpa(), f.privateAccess() ? "private" : "shared"), true);
+            case Exit.MemoryFault f -> {
+                // As QEMU does for KVM_EXIT_MEMORY_FAULT: convert the page to what the guest used,
+                // through the backend (its content rule applies), then let the access run again.
+                long rc = vm.requestFromVcpu(new GuestRequest.MapGpaRange(f.gpa() & ~0xfffL, 1,
+                        f.privateAccess() ? GuestRequest.MapGpaRange.ATTR_ENCRYPTED : 0));
+                if (rc != 0) {
+                    finish(1, String.format("memory fault at gpa 0x%x (%s access to a page in the other state) and the backend "
+                            + "refused to convert it (%d)", f.gpa(), f.privateAccess() ? "private" : "shared", rc), true);
+                }
+            }
             case Exit.Failure f -> finish(1, f.reason(), true);
             case Exit.Interrupted i -> { }
         }

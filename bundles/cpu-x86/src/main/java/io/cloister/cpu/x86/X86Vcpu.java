@@ -380,10 +380,13 @@ final class X86Vcpu implements Vcpu {
         if ((la << 16 >> 16) != la) {
             throw fault(VEC_GP, 0); // non-canonical
         }
-        long table = cr3 & PTE_ADDR;
+        long cbit = sevCbit(); // never part of an address under SEV/SNP
+        long addr = PTE_ADDR & ~cbit;
+        long table = cr3 & addr;
         boolean writable = true;
         boolean noExec = false;
         long pageBase = 0;
+        long leafEntry = 0;
         for (int level = 3; level >= 0; level--) {
             long entryAddr = table + ((la >>> (12 + 9 * level)) & 511) * 8;
             long e = physRead(entryAddr, 8);
@@ -404,14 +407,16 @@ final class X86Vcpu implements Vcpu {
                     physWrite(entryAddr, 8, want);
                 }
                 long size = 1L << (12 + 9 * level);
-                pageBase = (e & PTE_ADDR & ~(size - 1)) | (la & (size - 1) & ~0xfffL);
+                pageBase = (e & addr & ~(size - 1)) | (la & (size - 1) & ~0xfffL);
+                leafEntry = e;
                 break;
             }
             if (want != e) {
                 physWrite(entryAddr, 8, want);
             }
-            table = e & PTE_ADDR;
+            table = e & addr;
         }
+        pageBase = privateSharedCheck(leafEntry, pageBase, cbit);
         if (checkCoco && !coco.mayAccess(pageBase)) {
             // SNP: not validated; TDX: not accepted. The guest gets #VC / #VE, as the hardware raises.
             throw fault(coco.accessFaultVector(), 0);
@@ -419,6 +424,46 @@ final class X86Vcpu implements Vcpu {
         tlbTag[slot] = (la >>> 12) + 1;
         tlbPhys[slot] = pageBase;
         return pageBase | (la & 0xfff);
+    }
+
+    /**
+     * The confidential-computing meaning of a leaf entry: under SEV/SNP its C-bit says private,
+     * under TDX the shared bit (47) of the address says shared; both bits are stripped from the
+     * physical address. An access whose kind differs from the page's state is a memory-fault exit
+     * (KVM_EXIT_MEMORY_FAULT), and the instruction runs again once the VMM has answered.
+     */
+    private long privateSharedCheck(long entry, long pageBase, long cbit) {
+        boolean privateAccess;
+        if (cbit != 0) {
+            privateAccess = (entry & cbit) != 0;
+        } else if (coco.cpuid(0x21, 0) != null) {
+            privateAccess = (pageBase & TDX_SHARED_BIT) == 0;
+            pageBase &= ~TDX_SHARED_BIT;
+        } else {
+            return pageBase;
+        }
+        if (!checkCoco) {
+            return pageBase; // PVALIDATE names a page, it does not access it
+        }
+        PageState state;
+        try {
+            state = view.state(pageBase);
+        } catch (io.cloister.api.CloisterException notRestricted) {
+            return pageBase; // MMIO, ROM: no private/shared state
+        }
+        if ((state == PageState.PRIVATE) != privateAccess) {
+            pendingExit = new Exit.MemoryFault(pageBase, 4096, privateAccess);
+            throw retry;
+        }
+        return pageBase;
+    }
+
+    static final long TDX_SHARED_BIT = 1L << 47;
+
+    /** The C-bit mask under SEV/SNP (CPUID 0x8000001F EBX[5:0]), else 0. */
+    private long sevCbit() {
+        int[] sev = coco.cpuid(0x8000001f, 0);
+        return sev == null || (sev[0] & 2) == 0 ? 0 : 1L << (sev[1] & 63);
     }
 
     long physRead(long pa, int size) {
@@ -1531,7 +1576,10 @@ final class X86Vcpu implements Vcpu {
     static final long PVALIDATE_FAIL_INPUT = 1;
     static final long TDVMCALL_MAP_GPA = 0x10001;
 
-    /** False while PVALIDATE translates its operand: validating a page must not need it valid. */
+    /**
+     * False while PVALIDATE translates its operand: it names a page without touching it, so neither
+     * validation nor the private/shared state is checked.
+     */
     private boolean checkCoco = true;
 
     /** The SEV-ES/SNP GHCB MSR: the guest's requests in the MSR protocol, and our answers. */
