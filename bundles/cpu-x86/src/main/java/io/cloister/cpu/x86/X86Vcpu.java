@@ -30,10 +30,12 @@ import io.cloister.api.restricted.PageState;
  * code needs no care), translates addresses through 4-level paging with a software TLB, and
  * reaches guest RAM (the slot at guest-physical 0) directly; other slots and MMIO go through the
  * guest view and exits. Faults are delivered through the guest's IDT; a fault while delivering
- * one ends the VM (triple fault).
+ * one ends the VM (triple fault). When a translation is filled, the access kind (private or
+ * shared, from the C-bit or the TDX shared bit) is checked against the page's state, and the
+ * backend says whether the guest may use the page yet (SNP validation, TDX accept).
  *
- * Not yet: the private/shared bit of guest page tables (every access uses the page's current
- * state), SMM, real-mode and 16-bit addressing, x87/SSE, interrupts from devices.
+ * Not yet: SMM, real-mode and 16-bit addressing, x87/SSE, interrupts from devices, a decoded-block
+ * cache.
  */
 final class X86Vcpu implements Vcpu {
     // Control register bits
