@@ -20,6 +20,8 @@ final class KvmVcpu implements Vcpu {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment state = Sys.callState(arena);
     private volatile boolean exitRequested;
+    /** The kernel thread id running this vCPU, or 0 when it is not in run(). */
+    private volatile int tid;
     /** What complete() answers: 1 port IN, 2 MMIO read, 3 hypercall. */
     private int awaiting;
     private int awaitSize;
@@ -27,6 +29,7 @@ final class KvmVcpu implements Vcpu {
     KvmVcpu(KvmVm vm, int index, long entry, long startInfo, MemorySegment cpuid) {
         this.vm = vm;
         this.index = index;
+        Sys.installKickHandler();
         fd = Sys.ioctl(vm.vmFd, Kvm.CREATE_VCPU, index, "KVM_CREATE_VCPU", state);
         run = Sys.mmapShared(fd, vm.runSize);
         Sys.ioctl(fd, Kvm.SET_CPUID2, cpuid, "KVM_SET_CPUID2", state);
@@ -59,6 +62,15 @@ final class KvmVcpu implements Vcpu {
 
     @Override
     public Exit run() {
+        tid = Sys.gettid();
+        try {
+            return runLoop();
+        } finally {
+            tid = 0;
+        }
+    }
+
+    private Exit runLoop() {
         while (true) {
             if (exitRequested) {
                 exitRequested = false;
@@ -196,13 +208,17 @@ final class KvmVcpu implements Vcpu {
     }
 
     /**
-     * Takes effect at the vCPU's next exit (KVM_RUN returns at once while immediate_exit is set);
-     * a guest that never exits is not interrupted, since no signal is sent to the vCPU thread.
+     * immediate_exit makes the next KVM_RUN return at once; the kick signal interrupts one that
+     * is running (it fails with EINTR), so even a guest that never exits comes out.
      */
     @Override
     public void requestExit() {
         exitRequested = true;
         run.set(ValueLayout.JAVA_BYTE, Kvm.RUN_IMMEDIATE_EXIT, (byte) 1);
+        int t = tid;
+        if (t != 0) {
+            Sys.kick(t);
+        }
     }
 
     @Override

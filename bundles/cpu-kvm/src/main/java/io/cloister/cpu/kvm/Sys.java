@@ -28,6 +28,14 @@ final class Sys {
     static final int FALLOC_FL_KEEP_SIZE = 1;
     static final int FALLOC_FL_PUNCH_HOLE = 2;
 
+    private static final MethodHandle GETTID = handle("gettid", FunctionDescriptor.of(JAVA_INT), -1);
+    private static final MethodHandle GETPID = handle("getpid", FunctionDescriptor.of(JAVA_INT), -1);
+    private static final MethodHandle TGKILL = handle("tgkill", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), -1);
+    private static final MethodHandle SIGACTION = handle("sigaction", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), -1);
+
+    /** The signal that kicks a vCPU thread out of KVM_RUN (a real-time one: HotSpot and glibc leave it alone). */
+    static final int KICK_SIGNAL = 40;
+
     static final int O_RDWR = 2;
     static final int O_CLOEXEC = 0x80000;
 
@@ -145,6 +153,58 @@ final class Sys {
             MemorySegment st = arena.allocate(STATE);
             int rc = (int) FALLOCATE.invokeExact(st, fd, mode, offset, length);
             return rc == 0 ? 0 : (int) ERRNO.get(st, 0L);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    static int gettid() {
+        try (Arena arena = Arena.ofConfined()) {
+            return (int) GETTID.invokeExact(arena.allocate(STATE));
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /** Sends the kick signal to thread {@code tid} of this process. */
+    static void kick(int tid) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(STATE);
+            int pid = (int) GETPID.invokeExact(st);
+            int ignored = (int) TGKILL.invokeExact(st, pid, tid, KICK_SIGNAL);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    private static volatile boolean kickHandlerInstalled;
+
+    /**
+     * Installs a handler for the kick signal, once. The signal only has to interrupt the KVM_RUN
+     * system call (which then fails with EINTR, and immediate_exit makes the vCPU return); the
+     * handler does nothing: it is libc's getpid, harmless with any argument, so no Java code runs
+     * in signal context.
+     */
+    static synchronized void installKickHandler() {
+        if (kickHandlerInstalled) {
+            return;
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment action = arena.allocate(152); // struct sigaction on x86-64 glibc
+            action.set(ADDRESS, 0, LINKER.defaultLookup().find("getpid").orElseThrow());
+            // sa_mask empty, sa_flags 0: no SA_RESTART, so KVM_RUN is not restarted
+            MemorySegment st = arena.allocate(STATE);
+            int rc = (int) SIGACTION.invokeExact(st, KICK_SIGNAL, action, MemorySegment.NULL);
+            if (rc != 0) {
+                throw new SysException("sigaction(" + KICK_SIGNAL + ")", (int) ERRNO.get(st, 0L));
+            }
+            kickHandlerInstalled = true;
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {
