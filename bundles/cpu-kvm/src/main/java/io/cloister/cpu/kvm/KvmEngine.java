@@ -2,7 +2,6 @@ package io.cloister.cpu.kvm;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.Map;
 import java.util.WeakHashMap;
 
@@ -104,9 +103,5 @@ public class KvmEngine implements CpuEngine {
     static long slotAddress(GuestView view, MemSlot slot) {
         MemorySegment seg = view.guestSegment(slot.id());
         return seg == null ? 0 : seg.address();
-    }
-
-    static void putLong(MemorySegment s, long offset, long v) {
-        s.set(ValueLayout.JAVA_LONG_UNALIGNED, offset, v);
     }
 }

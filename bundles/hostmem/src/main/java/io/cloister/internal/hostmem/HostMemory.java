@@ -38,7 +38,6 @@ public final class HostMemory {
     private static final MethodHandle MADVISE = downcall("madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
 
     private static final AtomicLong LIVE_MAPPINGS = new AtomicLong();
-    private static final AtomicLong LIVE_BYTES = new AtomicLong();
 
     private HostMemory() {
     }
@@ -58,7 +57,6 @@ public final class HostMemory {
         private Mapping(MemorySegment segment) {
             this.segment = segment;
             LIVE_MAPPINGS.incrementAndGet();
-            LIVE_BYTES.addAndGet(segment.byteSize());
         }
 
         public MemorySegment segment() {
@@ -111,7 +109,6 @@ public final class HostMemory {
                 throw new IllegalStateException(t);
             } finally {
                 LIVE_MAPPINGS.decrementAndGet();
-                LIVE_BYTES.addAndGet(-segment.byteSize());
             }
         }
     }
@@ -155,9 +152,5 @@ public final class HostMemory {
     /** Mappings made and not yet closed, in this class loader (for leak tests). */
     public static long liveMappings() {
         return LIVE_MAPPINGS.get();
-    }
-
-    public static long liveBytes() {
-        return LIVE_BYTES.get();
     }
 }
