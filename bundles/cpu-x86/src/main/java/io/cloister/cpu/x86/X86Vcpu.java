@@ -438,7 +438,7 @@ final class X86Vcpu implements Vcpu {
         boolean privateAccess;
         if (cbit != 0) {
             privateAccess = (entry & cbit) != 0;
-        } else if (coco.cpuid(0x21, 0) != null) {
+        } else if (tdx()) {
             privateAccess = (pageBase & TDX_SHARED_BIT) == 0;
             pageBase &= ~TDX_SHARED_BIT;
         } else {
@@ -1601,7 +1601,7 @@ final class X86Vcpu implements Vcpu {
             pendingExit = new Exit.Hypercall(r[RAX], r[RBX], r[RCX], r[RDX], r[RSI]);
             return;
         }
-        if (b == 0xcc && opsize == 2 && coco.cpuid(0x21, 0) != null) { // tdcall, in a TD only
+        if (b == 0xcc && opsize == 2 && tdx()) { // tdcall, in a TD only
             tdcall();
             return;
         }
@@ -1667,6 +1667,11 @@ final class X86Vcpu implements Vcpu {
         pendingExit = new Exit.Coco(new GuestRequest.SnpPageStateChange(gpa, 1, operation == 1));
     }
 
+    /** A TD: the backend defines CPUID leaf 0x21. */
+    private boolean tdx() {
+        return coco.cpuid(0x21, 0) != null;
+    }
+
     private boolean snp() {
         int[] sev = coco.cpuid(0x8000001f, 0);
         return sev != null && (sev[0] & (1 << 4)) != 0;
@@ -1696,7 +1701,7 @@ final class X86Vcpu implements Vcpu {
         if (v == null) {
             v = model.cpuid(leaf, sub).clone();
             // The highest leaves include those the backend adds (0x21 for TDX, 0x8000001F for SEV).
-            if (leaf == 0 && coco.cpuid(0x21, 0) != null) {
+            if (leaf == 0 && tdx()) {
                 v[0] = Math.max(v[0], 0x21);
             } else if (leaf == 0x80000000 && coco.cpuid(0x8000001f, 0) != null) {
                 v[0] = Math.max(v[0], 0x8000001f);
