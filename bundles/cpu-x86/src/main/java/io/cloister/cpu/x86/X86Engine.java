@@ -50,6 +50,17 @@ public class X86Engine implements CpuEngine {
         return new int[] {b.getInt(0), b.getInt(4), b.getInt(8)};
     }
 
+    private final boolean decodedCache;
+
+    public X86Engine() {
+        this(true);
+    }
+
+    /** With {@code decodedCache} false every instruction is decoded each time: the baseline of benchmarks. */
+    public X86Engine(boolean decodedCache) {
+        this.decodedCache = decodedCache;
+    }
+
     @Override
     public String name() {
         return "emulator";
@@ -62,6 +73,6 @@ public class X86Engine implements CpuEngine {
 
     @Override
     public Vcpu createVcpu(GuestView memory, int index, long entry, long startInfo, CocoCpu coco) {
-        return new X86Vcpu(index, memory, DEFAULT, coco, entry, startInfo);
+        return new X86Vcpu(index, memory, DEFAULT, coco, entry, startInfo, decodedCache);
     }
 }

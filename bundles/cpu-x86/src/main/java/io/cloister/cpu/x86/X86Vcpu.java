@@ -121,7 +121,31 @@ final class X86Vcpu implements Vcpu {
     private final long[] tlbTag = new long[TLB * 3];
     private final long[] tlbPhys = new long[TLB * 3];
     private volatile boolean tlbFlushRequested;
-    private final InvalidationListener flushOnChange = (binding, gpa, length, change) -> tlbFlushRequested = true;
+    private final InvalidationListener flushOnChange = (binding, gpa, length, change) -> {
+        tlbFlushRequested = true;
+        codeFlushRequested = true; // a conversion may destroy or replace the bytes
+    };
+
+    // Decoded-instruction cache: per physical RAM page, the instructions decoded at each offset.
+    // Invariant: a page has decoded entries only while its bit in codeBits is set, and every vCPU
+    // write to such a page drops them (physWrite), so an entry always matches the bytes in RAM.
+    private final boolean decodedCache;
+    private Insn[][] codePages = new Insn[0][];
+    private long[] codeBits = new long[0];
+    private volatile boolean codeFlushRequested;
+    private Insn[] codePage;
+    private long codePageLin = -1;
+    private long codePagePhys;
+
+    // Lazy arithmetic flags of the decoded path: the last ADD, SUB/CMP or logic operation, whose
+    // flags are computed only when read. LAZY_NONE means rflags holds them; everything outside
+    // the decoded path sees exact rflags (materialize() runs before it).
+    static final int LAZY_NONE = 0, LAZY_ADD = 1, LAZY_SUB = 2, LAZY_LOGIC = 3;
+    private int lazyOp;
+    private long lazyA;
+    private long lazyB;
+    private long lazyRes;
+    private int lazySize;
 
     // Per-instruction decode state
     private long ip;
@@ -152,6 +176,11 @@ final class X86Vcpu implements Vcpu {
     private final MemorySegment scratch = Arena.ofAuto().allocate(8, 8);
 
     X86Vcpu(int index, GuestView view, X86Engine.Model model, CocoCpu coco, long entry, long startInfo) {
+        this(index, view, model, coco, entry, startInfo, true);
+    }
+
+    X86Vcpu(int index, GuestView view, X86Engine.Model model, CocoCpu coco, long entry, long startInfo, boolean decodedCache) {
+        this.decodedCache = decodedCache;
         this.index = index;
         this.view = view;
         this.model = model;
@@ -178,11 +207,30 @@ final class X86Vcpu implements Vcpu {
         ramSize = ram == null ? 0 : slot.size();
         ramGeneration = gen;
         flushTlb();
+        int pages = (int) ((ramSize + 4095) >>> 12);
+        codePages = new Insn[pages][];
+        codeBits = new long[(pages + 63) >>> 6];
     }
 
     void flushTlb() {
         java.util.Arrays.fill(tlbTag, 0);
         codeLin = -1;
+        codePageLin = -1;
+    }
+
+    private void flushCode() {
+        java.util.Arrays.fill(codePages, null);
+        java.util.Arrays.fill(codeBits, 0);
+        codePageLin = -1;
+    }
+
+    /** A write to a page with decoded instructions: they are dropped and decoded again when run. */
+    private void dropCode(int pfn) {
+        codePages[pfn] = null;
+        codeBits[pfn >>> 6] &= ~(1L << pfn);
+        if (codePagePhys >>> 12 == pfn) {
+            codePageLin = -1;
+        }
     }
 
     @Override
@@ -254,28 +302,40 @@ final class X86Vcpu implements Vcpu {
                 tlbFlushRequested = false;
                 flushTlb();
             }
+            if (codeFlushRequested) {
+                codeFlushRequested = false;
+                flushCode();
+            }
             if (view.table().generation() != ramGeneration) {
                 refreshRam();
             }
             for (int n = 0; n < 8192; n++) {
                 try {
-                    step();
+                    if (decodedCache) {
+                        stepDecoded();
+                    } else {
+                        step();
+                    }
                 } catch (Fault f) {
+                    materialize();
                     Exit shutdown = deliver(f.vector, f.error, f.hasError);
                     if (shutdown != null) {
                         return shutdown;
                     }
                 } catch (Retry again) {
+                    materialize();
                     Exit e = pendingExit;
                     pendingExit = null;
                     return e;
                 }
                 if (pendingExit != null) {
+                    materialize();
                     Exit e = pendingExit;
                     pendingExit = null;
                     return e;
                 }
             }
+            materialize(); // rflags exact whenever run() may return
         }
     }
 
@@ -503,6 +563,10 @@ final class X86Vcpu implements Vcpu {
                 case 2 -> ram.set(ValueLayout.JAVA_SHORT_UNALIGNED, pa, (short) v);
                 case 4 -> ram.set(ValueLayout.JAVA_INT_UNALIGNED, pa, (int) v);
                 default -> ram.set(ValueLayout.JAVA_LONG_UNALIGNED, pa, v);
+            }
+            int pfn = (int) (pa >>> 12);
+            if ((codeBits[pfn >>> 6] & (1L << pfn)) != 0) {
+                dropCode(pfn);
             }
             return;
         }
@@ -787,6 +851,274 @@ final class X86Vcpu implements Vcpu {
                 }
             }
         }
+    }
+
+    // ---------------------------------------------------------------- decoded path
+
+    /** One instruction through the decoded-instruction cache; forms it lacks run in step(). */
+    private void stepDecoded() {
+        long lin = code64 ? rip : rip & 0xffffffffL;
+        Insn[] page = codePage;
+        if ((lin & ~0xfffL) != codePageLin) {
+            page = enterCodePage(lin);
+            if (page == null) {
+                materialize();
+                step(); // code outside RAM (ROM, MMIO): never cached
+                return;
+            }
+        }
+        int off = (int) (lin & 0xfff);
+        Insn in = page[off];
+        if (in == null || in.code64 != code64) {
+            in = Insn.decode(ram, codePagePhys | off, code64);
+            page[off] = in;
+        }
+        execDecoded(in);
+    }
+
+    private Insn[] enterCodePage(long lin) {
+        long pa = translate(lin, FETCH);
+        if (pa < 0 || (pa | 0xfff) >= ramSize) {
+            return null;
+        }
+        int pfn = (int) (pa >>> 12);
+        Insn[] page = codePages[pfn];
+        if (page == null) {
+            page = new Insn[4096];
+            codePages[pfn] = page;
+            codeBits[pfn >>> 6] |= 1L << pfn;
+        }
+        codePage = page;
+        codePageLin = lin & ~0xfffL;
+        codePagePhys = pa & ~0xfffL;
+        return page;
+    }
+
+    /** For tests: decodes the instruction at rip afresh (paging off) and runs it decoded. */
+    void stepDecodedUncached() {
+        execDecoded(Insn.decode(ram, rip, code64));
+        materialize();
+    }
+
+    private void execDecoded(Insn in) {
+        long next = rip + in.len;
+        int size = in.size;
+        rexPresent = in.rex;
+        switch (in.kind) {
+            case Insn.MOV_STORE -> storeRm(in, size, getReg(in.reg, size), next);
+            case Insn.MOV_LOAD -> setReg(in.reg, size, loadRm(in, size, next));
+            case Insn.MOV_IMM -> storeRm(in, size, in.imm, next);
+            case Insn.ALU_RM_R -> {
+                if (in.rm >= 0) {
+                    long res = aluFast(in.sub, getReg(in.rm, size), getReg(in.reg, size), size);
+                    if (in.sub != 7) {
+                        setReg(in.rm, size, res);
+                    }
+                } else {
+                    long ea = in.ea(r, next, segBase(in.seg));
+                    long res = aluFast(in.sub, rd(ea, size), getReg(in.reg, size), size);
+                    if (in.sub != 7) {
+                        wr(ea, size, res);
+                    }
+                }
+            }
+            case Insn.ALU_R_RM -> {
+                long res = aluFast(in.sub, getReg(in.reg, size), loadRm(in, size, next), size);
+                if (in.sub != 7) {
+                    setReg(in.reg, size, res);
+                }
+            }
+            case Insn.ALU_RM_IMM -> {
+                if (in.rm >= 0) {
+                    long res = aluFast(in.sub, getReg(in.rm, size), in.imm, size);
+                    if (in.sub != 7) {
+                        setReg(in.rm, size, res);
+                    }
+                } else {
+                    long ea = in.ea(r, next, segBase(in.seg));
+                    long res = aluFast(in.sub, rd(ea, size), in.imm, size);
+                    if (in.sub != 7) {
+                        wr(ea, size, res);
+                    }
+                }
+            }
+            case Insn.TEST_RM_R -> aluFast(4, loadRm(in, size, next), getReg(in.reg, size), size);
+            case Insn.TEST_RM_IMM -> aluFast(4, loadRm(in, size, next), in.imm, size);
+            case Insn.JCC -> {
+                if (condFast(in.sub)) {
+                    next = target(next + in.imm);
+                }
+            }
+            case Insn.JMP -> next = target(next + in.imm);
+            case Insn.CALL -> {
+                push(next, size);
+                next = target(next + in.imm);
+            }
+            case Insn.RET -> next = target(pop(size));
+            case Insn.PUSH -> push(getReg(in.reg, size), size);
+            case Insn.POP -> {
+                long v = pop(size);
+                setReg(in.reg, size, v);
+            }
+            case Insn.LEA -> setReg(in.reg, size, in.ea(r, next, 0));
+            case Insn.MOVZX -> setReg(in.reg, size, loadRm(in, in.sub, next));
+            case Insn.MOVSX -> setReg(in.reg, size, Flags.sext(loadRm(in, in.sub, next), in.sub));
+            case Insn.IMUL -> {
+                long a;
+                long b;
+                if (in.hasImm) {
+                    a = Flags.sext(loadRm(in, size, next), size);
+                    b = in.imm;
+                } else {
+                    a = Flags.sext(getReg(in.reg, size), size);
+                    b = Flags.sext(loadRm(in, size, next), size);
+                }
+                materialize();
+                setReg(in.reg, size, imul(a, b, size));
+            }
+            case Insn.SHIFT -> {
+                int count = in.hasImm ? (int) in.imm : (int) (r[RCX] & 0xff);
+                if (in.rm >= 0) {
+                    long v = getReg(in.rm, size);
+                    materialize();
+                    setReg(in.rm, size, shift(in.sub, v, count, size));
+                } else {
+                    long ea = in.ea(r, next, segBase(in.seg));
+                    long v = rd(ea, size);
+                    materialize();
+                    long res = shift(in.sub, v, count, size);
+                    wr(ea, size, res);
+                }
+            }
+            case Insn.SETCC -> storeRm(in, 1, condFast(in.sub) ? 1 : 0, next);
+            case Insn.CMOVCC -> {
+                long v = loadRm(in, size, next);
+                if (condFast(in.sub)) {
+                    setReg(in.reg, size, v);
+                } else if (size == 4) {
+                    setReg(in.reg, 4, getReg(in.reg, 4)); // a 32-bit cmov zero-extends even when false
+                }
+            }
+            case Insn.NOP -> { }
+            default -> {
+                materialize();
+                step();
+                return;
+            }
+        }
+        retired++;
+        rip = next;
+    }
+
+    private long target(long t) {
+        return code64 ? t : t & 0xffffffffL;
+    }
+
+    private long segBase(int s) {
+        return s == SEG_FS ? fsBase : s == SEG_GS ? gsBase : 0;
+    }
+
+    private long loadRm(Insn in, int size, long next) {
+        return in.rm >= 0 ? getReg(in.rm, size) : rd(in.ea(r, next, segBase(in.seg)), size);
+    }
+
+    private void storeRm(Insn in, int size, long v, long next) {
+        if (in.rm >= 0) {
+            setReg(in.rm, size, v);
+        } else {
+            wr(in.ea(r, next, segBase(in.seg)), size, v);
+        }
+    }
+
+    /** The ALU with lazy flags; ADC and SBB read CF, so they take the exact path. */
+    private long aluFast(int op, long a, long b, int size) {
+        long m = Flags.mask(size);
+        long res;
+        switch (op) {
+            case 0 -> {
+                res = (a + b) & m;
+                lazyOp = LAZY_ADD;
+            }
+            case 1 -> {
+                res = (a | b) & m;
+                lazyOp = LAZY_LOGIC;
+            }
+            case 4 -> {
+                res = a & b & m;
+                lazyOp = LAZY_LOGIC;
+            }
+            case 5, 7 -> {
+                res = (a - b) & m;
+                lazyOp = LAZY_SUB;
+            }
+            case 6 -> {
+                res = (a ^ b) & m;
+                lazyOp = LAZY_LOGIC;
+            }
+            default -> {
+                materialize();
+                return alu(op, a, b, size);
+            }
+        }
+        lazyA = a & m;
+        lazyB = b & m;
+        lazyRes = res;
+        lazySize = size;
+        return res;
+    }
+
+    /** Puts the pending lazy flags into rflags. */
+    void materialize() {
+        switch (lazyOp) {
+            case LAZY_NONE -> {
+                return;
+            }
+            case LAZY_ADD -> setFlags(Flags.add(lazyA, lazyB, 0, lazySize));
+            case LAZY_SUB -> setFlags(Flags.sub(lazyA, lazyB, 0, lazySize));
+            default -> setFlags(Flags.logic(lazyRes, lazySize));
+        }
+        lazyOp = LAZY_NONE;
+    }
+
+    /** A condition code, read from the lazy flags where the common ones allow it. */
+    private boolean condFast(int cc) {
+        int op = lazyOp;
+        boolean v;
+        if (op == LAZY_SUB) {
+            long a = lazyA;
+            long b = lazyB;
+            switch (cc >>> 1) {
+                case 1 -> v = Long.compareUnsigned(a, b) < 0;
+                case 2 -> v = a == b;
+                case 3 -> v = Long.compareUnsigned(a, b) <= 0;
+                case 4 -> v = (lazyRes & Flags.signBit(lazySize)) != 0;
+                case 6 -> v = Flags.sext(a, lazySize) < Flags.sext(b, lazySize);
+                case 7 -> v = Flags.sext(a, lazySize) <= Flags.sext(b, lazySize);
+                default -> {
+                    materialize();
+                    return cond(cc);
+                }
+            }
+        } else if (op == LAZY_LOGIC) {
+            long res = lazyRes;
+            boolean sign = (res & Flags.signBit(lazySize)) != 0;
+            switch (cc >>> 1) {
+                case 0, 1 -> v = false; // OF = CF = 0
+                case 2, 3 -> v = res == 0;
+                case 4, 6 -> v = sign; // SF != OF with OF = 0
+                case 7 -> v = res == 0 || sign;
+                default -> {
+                    materialize();
+                    return cond(cc);
+                }
+            }
+        } else if (op == LAZY_ADD && (cc >>> 1 == 2 || cc >>> 1 == 4)) {
+            v = cc >>> 1 == 2 ? lazyRes == 0 : (lazyRes & Flags.signBit(lazySize)) != 0;
+        } else {
+            materialize();
+            return cond(cc);
+        }
+        return (cc & 1) == 0 ? v : !v;
     }
 
     private void execute(int op) {

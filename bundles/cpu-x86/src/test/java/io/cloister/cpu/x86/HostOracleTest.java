@@ -46,7 +46,8 @@ class HostOracleTest {
         try (TestGuest g = new TestGuest("oracle", 1 << 20, PageState.SHARED)) {
             X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, io.cloister.api.cpu.CocoCpu.NONE, 0x1000, 0);
             cpu.code64 = true; // long-mode decoding; paging stays off, so addresses are physical
-            for (String line : lines) {
+            // Each line runs twice: through the interpreter and through the decoded path (lazy flags).
+            for (String line : lines) for (boolean decoded : new boolean[] {false, true}) {
                 String[] f = line.split(" ");
                 byte[] code = HexFormat.of().parseHex(f[1]);
                 long[] in = new long[5];
@@ -64,16 +65,21 @@ class HostOracleTest {
                 cpu.r[X86Vcpu.RCX] = in[2];
                 cpu.r[X86Vcpu.RDX] = in[3];
                 cpu.rflags = in[4];
-                cpu.step();
+                if (decoded) {
+                    cpu.stepDecodedUncached();
+                } else {
+                    cpu.step();
+                }
                 long[] got = {cpu.r[X86Vcpu.RAX], cpu.r[X86Vcpu.RBX], cpu.r[X86Vcpu.RCX], cpu.r[X86Vcpu.RDX]};
                 StringBuilder bad = new StringBuilder();
                 for (int i = 0; i < 4; i++) {
                     if ((regMask & (1 << i)) != 0 && got[i] != out[i]) {
-                        bad.append(String.format(" r%d=%x want %x", i, got[i], out[i]));
+                        bad.append(String.format(" r%d=%x want %x%s", i, got[i], out[i], decoded ? " (decoded)" : ""));
                     }
                 }
                 if ((cpu.rflags & flagMask) != (out[4] & flagMask)) {
-                    bad.append(String.format(" flags=%x want %x (mask %x)", cpu.rflags & flagMask, out[4] & flagMask, flagMask));
+                    bad.append(String.format(" flags=%x want %x (mask %x)%s", cpu.rflags & flagMask, out[4] & flagMask, flagMask,
+                            decoded ? " (decoded)" : ""));
                 }
                 assertEquals(0x1000 + code.length, cpu.rip, line);
                 if (!bad.isEmpty() && mismatches.size() < 40) {
