@@ -21,23 +21,15 @@ public final class EmulatorSpeed {
     public static void main(String[] args) throws Exception {
         int iterations = args.length > 0 ? Integer.parseInt(args[0]) : 300;
         Path elf = GuestRunner.guests().resolve("bin/workload.elf");
-        CpuEngine engine = (CpuEngine) Class.forName("io.cloister.cpu.x86.X86Engine").getConstructor().newInstance();
-        // Instructions per iteration: from a short run, so the long runs below are timed without counting twice.
-        GuestRunner.run(engine, elf, 16 << 20, "iterations=" + iterations / 10); // warm-up
-        long best = Long.MAX_VALUE;
-        long instructions = 0;
-        String console = "";
-        for (int run = 0; run < 3; run++) {
-            long t0 = System.nanoTime();
-            GuestRunner.Result r = GuestRunner.run(engine, elf, 16 << 20, "iterations=" + iterations);
-            long t = System.nanoTime() - t0;
-            best = Math.min(best, t);
-            instructions = r.instructions();
-            console = r.console().strip();
-        }
-        double mips = instructions / (best / 1e9) / 1e6;
-        System.out.printf("guest: %s%n", console);
-        System.out.printf("cloister emulator: %,d instructions in %.3f s: %.1f million instructions/s%n", instructions, best / 1e9, mips);
+        Class<?> x86 = Class.forName("io.cloister.cpu.x86.X86Engine");
+        // Baseline in the same run: the plain interpreter, which decodes every instruction each time.
+        CpuEngine interpreter = (CpuEngine) x86.getConstructor(boolean.class).newInstance(false);
+        CpuEngine engine = (CpuEngine) x86.getConstructor().newInstance();
+        double baseMips = mips(interpreter, elf, iterations, "interpreter (baseline, decodes every time)")[0];
+        double[] m = mips(engine, elf, iterations, "cloister emulator (decoded cache + compiled blocks)");
+        double mips = m[0];
+        long instructions = (long) m[1];
+        System.out.printf("speed-up over the interpreter: %.1fx%n", mips / baseMips);
         String qemu = which("qemu-system-x86_64");
         if (qemu == null) {
             System.out.println("qemu-system-x86_64 not installed: no QEMU comparison");
@@ -54,6 +46,26 @@ public final class EmulatorSpeed {
         System.out.printf("qemu tcg (-M microvm,accel=tcg): %.3f s beyond its %.3f s start-up: %.1f million instructions/s%n",
                 qemuSeconds, base / 1e9, qemuMips);
         System.out.printf("ratio cloister/qemu: %.2f%n", mips / qemuMips);
+    }
+
+    /** Best of three runs after a warm-up: million instructions per second and the instruction count. */
+    private static double[] mips(CpuEngine engine, Path elf, int iterations, String label) throws Exception {
+        GuestRunner.run(engine, elf, 16 << 20, "iterations=" + Math.max(1, iterations / 10)); // warm-up
+        long best = Long.MAX_VALUE;
+        long instructions = 0;
+        String console = "";
+        for (int run = 0; run < 3; run++) {
+            long t0 = System.nanoTime();
+            GuestRunner.Result r = GuestRunner.run(engine, elf, 16 << 20, "iterations=" + iterations);
+            long t = System.nanoTime() - t0;
+            best = Math.min(best, t);
+            instructions = r.instructions();
+            console = r.console().strip();
+        }
+        double mips = instructions / (best / 1e9) / 1e6;
+        System.out.printf("%s: %s%n", label, console);
+        System.out.printf("%s: %,d instructions in %.3f s: %.1f million instructions/s%n", label, instructions, best / 1e9, mips);
+        return new double[] {mips, instructions};
     }
 
     private static long qemu(String qemu, Path elf, int iterations) throws Exception {

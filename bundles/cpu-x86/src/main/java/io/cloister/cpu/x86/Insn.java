@@ -54,6 +54,10 @@ final class Insn {
     int seg;
     long imm;
     boolean hasImm;
+    /** Times run through the decoded path; past a threshold its block is compiled. */
+    int heat;
+    /** The compiled block starting here, if any; dropped with this entry. */
+    Block block;
 
     private Insn(int kind, int len, int flags) {
         this.kind = kind;

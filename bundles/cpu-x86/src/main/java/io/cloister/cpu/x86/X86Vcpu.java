@@ -34,8 +34,14 @@ import io.cloister.api.restricted.PageState;
  * shared, from the C-bit or the TDX shared bit) is checked against the page's state, and the
  * backend says whether the guest may use the page yet (SNP validation, TDX accept).
  *
- * Not yet: SMM, real-mode and 16-bit addressing, x87/SSE, interrupts from devices, a decoded-block
- * cache.
+ * Three ways to run an instruction, same semantics: {@link #step} decodes from guest memory each
+ * time (the reference, checked against the host CPU); the decoded path runs the common forms from
+ * a per-physical-page cache of {@link Insn} with lazy flags; and a run of decoded instructions that
+ * stays hot is compiled to bytecode ({@link BlockCompiler}). vCPU writes into decoded bytes drop the
+ * page's entries; conversions drop them all.
+ *
+ * Not yet: SMM, real-mode and 16-bit addressing, x87/SSE, interrupts from devices; device DMA into
+ * code pages is not seen by the decoded cache (no device writes code today).
  */
 final class X86Vcpu implements Vcpu {
     // Control register bits
@@ -127,11 +133,12 @@ final class X86Vcpu implements Vcpu {
     };
 
     // Decoded-instruction cache: per physical RAM page, the instructions decoded at each offset.
-    // Invariant: a page has decoded entries only while its bit in codeBits is set, and every vCPU
-    // write to such a page drops them (physWrite), so an entry always matches the bytes in RAM.
+    // Invariant: every 64-byte chunk holding bytes of a decoded entry has its bit in codeChunks,
+    // and a vCPU write touching such a chunk drops the page's entries (physWrite), so an entry
+    // always matches the bytes in RAM. Data next to code on a page costs nothing.
     private final boolean decodedCache;
     private Insn[][] codePages = new Insn[0][];
-    private long[] codeBits = new long[0];
+    private long[] codeChunks = new long[0]; // per page, one bit per 64 bytes holding decoded bytes
     private volatile boolean codeFlushRequested;
     private Insn[] codePage;
     private long codePageLin = -1;
@@ -147,11 +154,19 @@ final class X86Vcpu implements Vcpu {
     private long lazyRes;
     private int lazySize;
 
+    // Compiled blocks (BlockCompiler): pos counts the instructions a block completed; blockStop
+    // ends a block after a write that hit code or MMIO.
+    int compileThreshold = 256; // runs of a decoded instruction before its block is compiled
+    int pos;
+    boolean blockStop;
+    private Block currentBlock;
+    private long blockRip;
+
     // Per-instruction decode state
     private long ip;
     private int opsize;
     private int adsize;
-    private boolean rexPresent;
+    boolean rexPresent;
     private int rexW;
     private int rexR;
     private int rexX;
@@ -209,7 +224,7 @@ final class X86Vcpu implements Vcpu {
         flushTlb();
         int pages = (int) ((ramSize + 4095) >>> 12);
         codePages = new Insn[pages][];
-        codeBits = new long[(pages + 63) >>> 6];
+        codeChunks = new long[pages];
     }
 
     void flushTlb() {
@@ -220,14 +235,15 @@ final class X86Vcpu implements Vcpu {
 
     private void flushCode() {
         java.util.Arrays.fill(codePages, null);
-        java.util.Arrays.fill(codeBits, 0);
+        java.util.Arrays.fill(codeChunks, 0);
         codePageLin = -1;
     }
 
     /** A write to a page with decoded instructions: they are dropped and decoded again when run. */
     private void dropCode(int pfn) {
         codePages[pfn] = null;
-        codeBits[pfn >>> 6] &= ~(1L << pfn);
+        codeChunks[pfn] = 0;
+        blockStop = true;
         if (codePagePhys >>> 12 == pfn) {
             codePageLin = -1;
         }
@@ -317,12 +333,14 @@ final class X86Vcpu implements Vcpu {
                         step();
                     }
                 } catch (Fault f) {
+                    unwindBlock();
                     materialize();
                     Exit shutdown = deliver(f.vector, f.error, f.hasError);
                     if (shutdown != null) {
                         return shutdown;
                     }
                 } catch (Retry again) {
+                    unwindBlock();
                     materialize();
                     Exit e = pendingExit;
                     pendingExit = null;
@@ -565,7 +583,7 @@ final class X86Vcpu implements Vcpu {
                 default -> ram.set(ValueLayout.JAVA_LONG_UNALIGNED, pa, v);
             }
             int pfn = (int) (pa >>> 12);
-            if ((codeBits[pfn >>> 6] & (1L << pfn)) != 0) {
+            if ((codeChunks[pfn] & ((1L << (pa >>> 6)) | (1L << ((pa + size - 1) >>> 6)))) != 0) {
                 dropCode(pfn);
             }
             return;
@@ -581,6 +599,7 @@ final class X86Vcpu implements Vcpu {
         }
         // An MMIO write completes the instruction; the exit is taken after it.
         pendingExit = new Exit.Mmio(pa, size, true, v & Flags.mask(size));
+        blockStop = true;
     }
 
     long rd(long la, int size) {
@@ -732,13 +751,13 @@ final class X86Vcpu implements Vcpu {
         }
     }
 
-    private void push(long v, int size) {
+    void push(long v, int size) {
         long sp = r[RSP] - size;
         wr(code64 ? sp : sp & 0xffffffffL, size, v);
         r[RSP] = code64 ? sp : (r[RSP] & ~0xffffffffL) | (sp & 0xffffffffL);
     }
 
-    private long pop(int size) {
+    long pop(int size) {
         long sp = r[RSP];
         long v = rd(code64 ? sp : sp & 0xffffffffL, size);
         r[RSP] = sp + size;
@@ -872,8 +891,75 @@ final class X86Vcpu implements Vcpu {
         if (in == null || in.code64 != code64) {
             in = Insn.decode(ram, codePagePhys | off, code64);
             page[off] = in;
+            markCode(off, in.len);
+        }
+        Block b = in.block;
+        if (b != null) {
+            runBlock(b);
+            return;
+        }
+        if (++in.heat == compileThreshold && in.kind != Insn.GENERIC) {
+            b = BlockCompiler.compile(ram, codePagePhys | off, code64, BlockCompiler.MAX);
+            if (b != null) {
+                in.block = b;
+                markCode(off, b.offsets[b.offsets.length - 1]);
+                runBlock(b);
+                return;
+            }
         }
         execDecoded(in);
+    }
+
+    /** Writes into these bytes drop the page's entries and blocks (a write never spans pages here). */
+    private void markCode(int off, int len) {
+        if (len > 0) {
+            long bits = 0;
+            for (int c = off >>> 6; c <= (off + len - 1) >>> 6; c++) {
+                bits |= 1L << c;
+            }
+            codeChunks[(int) (codePagePhys >>> 12)] |= bits;
+        }
+    }
+
+    private void runBlock(Block b) {
+        blockStop = false;
+        pos = 0;
+        currentBlock = b;
+        blockRip = rip;
+        long next = b.run(this, r, rip);
+        currentBlock = null;
+        retired += pos;
+        rip = next;
+    }
+
+    /** A fault or exit inside a block: rip and the count resume at the instruction that did not complete. */
+    private void unwindBlock() {
+        Block b = currentBlock;
+        if (b != null) {
+            currentBlock = null;
+            rip = code64 ? blockRip + b.offsets[pos] : (blockRip + b.offsets[pos]) & 0xffffffffL;
+            retired += pos;
+        }
+    }
+
+    /** For tests: compiles up to {@code max} instructions at rip (paging off) and runs them as a block. */
+    void stepCompiledUncached(int max) {
+        Block b = BlockCompiler.compile(ram, rip, code64, max);
+        if (b == null) {
+            step();
+            return;
+        }
+        runBlock(b);
+    }
+
+    long imulNow(long a, long b, int size) {
+        materialize();
+        return imul(a, b, size);
+    }
+
+    long shiftNow(int which, long v, int count, int size) {
+        materialize();
+        return shift(which, v, count, size);
     }
 
     private Insn[] enterCodePage(long lin) {
@@ -886,7 +972,6 @@ final class X86Vcpu implements Vcpu {
         if (page == null) {
             page = new Insn[4096];
             codePages[pfn] = page;
-            codeBits[pfn >>> 6] |= 1L << pfn;
         }
         codePage = page;
         codePageLin = lin & ~0xfffL;
@@ -894,10 +979,9 @@ final class X86Vcpu implements Vcpu {
         return page;
     }
 
-    /** For tests: decodes the instruction at rip afresh (paging off) and runs it decoded. */
+    /** For tests: decodes the instruction at rip afresh (paging off) and runs it decoded; flags may stay lazy. */
     void stepDecodedUncached() {
         execDecoded(Insn.decode(ram, rip, code64));
-        materialize();
     }
 
     private void execDecoded(Insn in) {
@@ -1010,11 +1094,11 @@ final class X86Vcpu implements Vcpu {
         rip = next;
     }
 
-    private long target(long t) {
+    long target(long t) {
         return code64 ? t : t & 0xffffffffL;
     }
 
-    private long segBase(int s) {
+    long segBase(int s) {
         return s == SEG_FS ? fsBase : s == SEG_GS ? gsBase : 0;
     }
 
@@ -1031,7 +1115,7 @@ final class X86Vcpu implements Vcpu {
     }
 
     /** The ALU with lazy flags; ADC and SBB read CF, so they take the exact path. */
-    private long aluFast(int op, long a, long b, int size) {
+    long aluFast(int op, long a, long b, int size) {
         long m = Flags.mask(size);
         long res;
         switch (op) {
@@ -1081,7 +1165,7 @@ final class X86Vcpu implements Vcpu {
     }
 
     /** A condition code, read from the lazy flags where the common ones allow it. */
-    private boolean condFast(int cc) {
+    boolean condFast(int cc) {
         int op = lazyOp;
         boolean v;
         if (op == LAZY_SUB) {

@@ -46,8 +46,9 @@ class HostOracleTest {
         try (TestGuest g = new TestGuest("oracle", 1 << 20, PageState.SHARED)) {
             X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, io.cloister.api.cpu.CocoCpu.NONE, 0x1000, 0);
             cpu.code64 = true; // long-mode decoding; paging stays off, so addresses are physical
-            // Each line runs twice: through the interpreter and through the decoded path (lazy flags).
-            for (String line : lines) for (boolean decoded : new boolean[] {false, true}) {
+            // Each line runs three times: interpreted, decoded (lazy flags), and compiled to bytecode.
+            for (String line : lines) for (int mode = 0; mode < 3; mode++) {
+                String decoded = new String[] {"", " (decoded)", " (compiled)"}[mode];
                 String[] f = line.split(" ");
                 byte[] code = HexFormat.of().parseHex(f[1]);
                 long[] in = new long[5];
@@ -65,21 +66,22 @@ class HostOracleTest {
                 cpu.r[X86Vcpu.RCX] = in[2];
                 cpu.r[X86Vcpu.RDX] = in[3];
                 cpu.rflags = in[4];
-                if (decoded) {
-                    cpu.stepDecodedUncached();
-                } else {
-                    cpu.step();
+                switch (mode) {
+                    case 0 -> cpu.step();
+                    case 1 -> cpu.stepDecodedUncached();
+                    default -> cpu.stepCompiledUncached(1);
                 }
+                cpu.materialize();
                 long[] got = {cpu.r[X86Vcpu.RAX], cpu.r[X86Vcpu.RBX], cpu.r[X86Vcpu.RCX], cpu.r[X86Vcpu.RDX]};
                 StringBuilder bad = new StringBuilder();
                 for (int i = 0; i < 4; i++) {
                     if ((regMask & (1 << i)) != 0 && got[i] != out[i]) {
-                        bad.append(String.format(" r%d=%x want %x%s", i, got[i], out[i], decoded ? " (decoded)" : ""));
+                        bad.append(String.format(" r%d=%x want %x%s", i, got[i], out[i], decoded));
                     }
                 }
                 if ((cpu.rflags & flagMask) != (out[4] & flagMask)) {
                     bad.append(String.format(" flags=%x want %x (mask %x)%s", cpu.rflags & flagMask, out[4] & flagMask, flagMask,
-                            decoded ? " (decoded)" : ""));
+                            decoded));
                 }
                 assertEquals(0x1000 + code.length, cpu.rip, line);
                 if (!bad.isEmpty() && mismatches.size() < 40) {

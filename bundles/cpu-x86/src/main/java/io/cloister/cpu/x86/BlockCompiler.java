@@ -1,0 +1,417 @@
+package io.cloister.cpu.x86;
+
+import static java.lang.constant.ConstantDescs.CD_boolean;
+import static java.lang.constant.ConstantDescs.CD_int;
+import static java.lang.constant.ConstantDescs.CD_long;
+import static java.lang.constant.ConstantDescs.CD_void;
+
+import java.lang.classfile.ClassFile;
+import java.lang.classfile.ClassHierarchyResolver;
+import java.lang.classfile.CodeBuilder;
+import java.lang.classfile.Label;
+import java.lang.classfile.TypeKind;
+import java.lang.constant.ClassDesc;
+import java.lang.constant.ConstantDescs;
+import java.lang.constant.MethodTypeDesc;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandles;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Compiles a run of decoded instructions into a hidden class whose {@code run} does what
+ * {@code X86Vcpu.execDecoded} would do for each, with every decoded field a constant. Register
+ * operands of 4 and 8 bytes become array accesses; the rest calls the vCPU's own small helpers
+ * (memory through the TLB, lazy flags, stack), which the JIT inlines at these hot call sites. A
+ * block ends at a control transfer, at a form left to the interpreter, at the page's end or after
+ * {@link #MAX} instructions; a write that hits code or MMIO stops it after that instruction.
+ */
+final class BlockCompiler {
+    static final int MAX = 48;
+
+    private static final MethodHandles.Lookup LOOKUP = MethodHandles.lookup();
+    private static final AtomicLong IDS = new AtomicLong();
+    private static final ClassDesc CPU = ClassDesc.of(X86Vcpu.class.getName());
+    private static final ClassDesc BLOCK = ClassDesc.of(Block.class.getName());
+    private static final ClassDesc LONGS = CD_long.arrayType();
+    private static final MethodTypeDesc RUN = MethodTypeDesc.of(CD_long, CPU, LONGS, CD_long);
+    private static final ClassFile CF = ClassFile.of(ClassFile.ClassHierarchyResolverOption.of(
+            ClassHierarchyResolver.ofClassLoading(BlockCompiler.class.getClassLoader())));
+
+    private static final MethodTypeDesc J_II = MethodTypeDesc.of(CD_long, CD_int, CD_int);
+    private static final MethodTypeDesc V_IIJ = MethodTypeDesc.of(CD_void, CD_int, CD_int, CD_long);
+    private static final MethodTypeDesc J_JI = MethodTypeDesc.of(CD_long, CD_long, CD_int);
+    private static final MethodTypeDesc V_JIJ = MethodTypeDesc.of(CD_void, CD_long, CD_int, CD_long);
+    private static final MethodTypeDesc J_IJJI = MethodTypeDesc.of(CD_long, CD_int, CD_long, CD_long, CD_int);
+    private static final MethodTypeDesc Z_I = MethodTypeDesc.of(CD_boolean, CD_int);
+    private static final MethodTypeDesc V_JI = MethodTypeDesc.of(CD_void, CD_long, CD_int);
+    private static final MethodTypeDesc J_I = MethodTypeDesc.of(CD_long, CD_int);
+    private static final MethodTypeDesc J_J = MethodTypeDesc.of(CD_long, CD_long);
+    private static final MethodTypeDesc J_JJI = MethodTypeDesc.of(CD_long, CD_long, CD_long, CD_int);
+    private static final MethodTypeDesc J_IJII = MethodTypeDesc.of(CD_long, CD_int, CD_long, CD_int, CD_int);
+
+    private BlockCompiler() {
+    }
+
+    /** Whether the decoded path has a compiled form of this kind (the first must have one). */
+    static boolean compiles(Insn in) {
+        return in.kind != Insn.GENERIC;
+    }
+
+    private static boolean ends(Insn in) {
+        return in.kind == Insn.JCC || in.kind == Insn.JMP || in.kind == Insn.CALL || in.kind == Insn.RET;
+    }
+
+    /** Decodes from physical {@code pa} (RAM) and compiles; null when the first instruction cannot be. */
+    static Block compile(MemorySegment ram, long pa, boolean code64, int max) {
+        List<Insn> insns = new ArrayList<>();
+        int off = (int) (pa & 0xfff);
+        while (insns.size() < max && off < 4096) {
+            Insn in = Insn.decode(ram, (pa & ~0xfffL) | off, code64);
+            if (!compiles(in)) {
+                break;
+            }
+            insns.add(in);
+            off += in.len;
+            if (ends(in)) {
+                break;
+            }
+        }
+        if (insns.isEmpty()) {
+            return null;
+        }
+        ClassDesc name = ClassDesc.of(BlockCompiler.class.getPackageName() + ".Block$" + IDS.incrementAndGet());
+        byte[] bytes = CF.build(name, cb -> {
+            cb.withSuperclass(BLOCK);
+            cb.withFlags(ClassFile.ACC_FINAL | ClassFile.ACC_SUPER);
+            cb.withMethodBody(ConstantDescs.INIT_NAME, ConstantDescs.MTD_void, 0, code -> code.aload(0)
+                    .invokespecial(BLOCK, ConstantDescs.INIT_NAME, ConstantDescs.MTD_void).return_());
+            cb.withMethodBody("run", RUN, ClassFile.ACC_FINAL, code -> new Emitter(code, code64).block(insns));
+        });
+        try {
+            Class<?> c = LOOKUP.defineHiddenClass(bytes, true).lookupClass();
+            Block b = (Block) c.getDeclaredConstructor().newInstance();
+            int[] offsets = new int[insns.size() + 1];
+            for (int i = 0; i < insns.size(); i++) {
+                offsets[i + 1] = offsets[i] + insns.get(i).len;
+            }
+            b.offsets = offsets;
+            b.code64 = code64;
+            return b;
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("block compilation failed", e);
+        }
+    }
+
+    private static final class Emitter {
+        private static final int CPU_SLOT = 1;
+        private static final int REGS = 2;
+        private static final int RIP = 3;
+        private final CodeBuilder code;
+        private final boolean code64;
+        private final int next;
+        private final int ea;
+        private final int tmp;
+        private final int tmp2;
+
+        Emitter(CodeBuilder code, boolean code64) {
+            this.code = code;
+            this.code64 = code64;
+            next = code.allocateLocal(TypeKind.LONG);
+            ea = code.allocateLocal(TypeKind.LONG);
+            tmp = code.allocateLocal(TypeKind.LONG);
+            tmp2 = code.allocateLocal(TypeKind.LONG);
+        }
+
+        void block(List<Insn> insns) {
+            int off = 0;
+            for (int k = 0; k < insns.size(); k++) {
+                Insn in = insns.get(k);
+                off += in.len;
+                // next = rip + end of this instruction
+                code.lload(RIP).loadConstant((long) off).ladd().lstore(next);
+                if (mayFaultOrExit(in)) {
+                    code.aload(CPU_SLOT).loadConstant(k).putfield(CPU, "pos", CD_int);
+                }
+                if (usesByteRegisters(in)) {
+                    code.aload(CPU_SLOT).loadConstant(in.rex ? 1 : 0).putfield(CPU, "rexPresent", CD_boolean);
+                }
+                insn(in, k);
+            }
+            finish(insns.size());
+            code.lload(next).lreturn();
+        }
+
+        private static boolean mayFaultOrExit(Insn in) {
+            return in.rm < 0 && in.kind != Insn.LEA && in.kind != Insn.NOP || in.kind == Insn.PUSH || in.kind == Insn.POP
+                    || in.kind == Insn.CALL || in.kind == Insn.RET;
+        }
+
+        private static boolean usesByteRegisters(Insn in) {
+            return in.size == 1 || ((in.kind == Insn.MOVZX || in.kind == Insn.MOVSX) && in.sub == 1);
+        }
+
+        /** Records how many instructions completed. */
+        private void finish(int count) {
+            code.aload(CPU_SLOT).loadConstant(count).putfield(CPU, "pos", CD_int);
+        }
+
+        private void target(long disp) {
+            code.lload(next).loadConstant(disp).ladd();
+            if (!code64) {
+                code.loadConstant(0xffffffffL).land();
+            }
+        }
+
+        private void getReg(int reg, int size) {
+            if (size == 8 || size == 4) {
+                code.aload(REGS).loadConstant(reg).laload();
+                if (size == 4) {
+                    code.loadConstant(0xffffffffL).land();
+                }
+            } else {
+                code.aload(CPU_SLOT).loadConstant(reg).loadConstant(size).invokevirtual(CPU, "getReg", J_II);
+            }
+        }
+
+        /** Stores the long on the stack into a register. */
+        private void setReg(int reg, int size) {
+            if (size == 8 || size == 4) {
+                if (size == 4) {
+                    code.loadConstant(0xffffffffL).land();
+                }
+                code.lstore(tmp).aload(REGS).loadConstant(reg).lload(tmp).lastore();
+            } else {
+                code.lstore(tmp).aload(CPU_SLOT).loadConstant(reg).loadConstant(size).lload(tmp).invokevirtual(CPU, "setReg", V_IIJ);
+            }
+        }
+
+        /** Computes the effective address into the {@code ea} local. */
+        private void ea(Insn in, boolean withSegment) {
+            code.loadConstant(in.disp);
+            if (in.base >= 0) {
+                code.aload(REGS).loadConstant(in.base).laload().ladd();
+            } else if (in.ripRelative) {
+                code.lload(next).ladd();
+            }
+            if (in.index >= 0) {
+                code.aload(REGS).loadConstant(in.index).laload().loadConstant(in.scale).lshl().ladd();
+            }
+            if (in.addr32) {
+                code.loadConstant(0xffffffffL).land();
+            }
+            if (withSegment && in.seg != X86Vcpu.SEG_NONE) {
+                code.aload(CPU_SLOT).loadConstant(in.seg).invokevirtual(CPU, "segBase", J_I).ladd();
+            }
+            code.lstore(ea);
+        }
+
+        private void load(int size) {
+            code.aload(CPU_SLOT).lload(ea).loadConstant(size).invokevirtual(CPU, "rd", J_JI);
+        }
+
+        /** Writes the long on the stack to memory at {@code ea}; stops the block if that hit code or MMIO. */
+        private void store(int size, int k) {
+            code.lstore(tmp).aload(CPU_SLOT).lload(ea).loadConstant(size).lload(tmp).invokevirtual(CPU, "wr", V_JIJ);
+            stopCheck(k);
+        }
+
+        /** After a write: if it hit code or MMIO, the block ends after instruction {@code k}. */
+        private void stopCheck(int k) {
+            Label go = code.newLabel();
+            code.aload(CPU_SLOT).getfield(CPU, "blockStop", CD_boolean).ifeq(go);
+            finish(k + 1);
+            code.lload(next).lreturn();
+            code.labelBinding(go);
+        }
+
+        /** Loads the r/m operand; for memory, leaves its address in {@code ea}. */
+        private void loadRm(Insn in, int size) {
+            if (in.rm >= 0) {
+                getReg(in.rm, size);
+            } else {
+                ea(in, true);
+                load(size);
+            }
+        }
+
+        private void storeRm(Insn in, int size, int k) {
+            if (in.rm >= 0) {
+                setReg(in.rm, size);
+            } else {
+                store(size, k);
+            }
+        }
+
+        private void alu(int op, int size) {
+            // stack: a, b -> result
+            code.lstore(tmp2).lstore(tmp).aload(CPU_SLOT).loadConstant(op).lload(tmp).lload(tmp2).loadConstant(size)
+                    .invokevirtual(CPU, "aluFast", J_IJJI);
+        }
+
+        private void insn(Insn in, int k) {
+            int size = in.size;
+            switch (in.kind) {
+                case Insn.MOV_STORE -> {
+                    if (in.rm < 0) {
+                        ea(in, true);
+                    }
+                    getReg(in.reg, size);
+                    storeRm(in, size, k);
+                }
+                case Insn.MOV_LOAD -> {
+                    loadRm(in, size);
+                    setReg(in.reg, size);
+                }
+                case Insn.MOV_IMM -> {
+                    if (in.rm < 0) {
+                        ea(in, true);
+                    }
+                    code.loadConstant(in.imm);
+                    storeRm(in, size, k);
+                }
+                case Insn.ALU_RM_R, Insn.ALU_RM_IMM -> {
+                    loadRm(in, size);
+                    if (in.kind == Insn.ALU_RM_R) {
+                        getReg(in.reg, size);
+                    } else {
+                        code.loadConstant(in.imm);
+                    }
+                    alu(in.sub, size);
+                    if (in.sub == 7) {
+                        code.pop2();
+                    } else {
+                        storeRm(in, size, k);
+                    }
+                }
+                case Insn.ALU_R_RM -> {
+                    getReg(in.reg, size);
+                    loadRm(in, size);
+                    alu(in.sub, size);
+                    if (in.sub == 7) {
+                        code.pop2();
+                    } else {
+                        setReg(in.reg, size);
+                    }
+                }
+                case Insn.TEST_RM_R, Insn.TEST_RM_IMM -> {
+                    loadRm(in, size);
+                    if (in.kind == Insn.TEST_RM_R) {
+                        getReg(in.reg, size);
+                    } else {
+                        code.loadConstant(in.imm);
+                    }
+                    alu(4, size);
+                    code.pop2();
+                }
+                case Insn.JCC -> {
+                    Label taken = code.newLabel();
+                    code.aload(CPU_SLOT).loadConstant(in.sub).invokevirtual(CPU, "condFast", Z_I).ifne(taken);
+                    finish(k + 1);
+                    code.lload(next).lreturn();
+                    code.labelBinding(taken);
+                    target(in.imm);
+                    code.lstore(next);
+                }
+                case Insn.JMP -> {
+                    target(in.imm);
+                    code.lstore(next);
+                }
+                case Insn.CALL -> {
+                    code.aload(CPU_SLOT).lload(next).loadConstant(size).invokevirtual(CPU, "push", V_JI);
+                    stopCheck(k);
+                    target(in.imm);
+                    code.lstore(next);
+                }
+                case Insn.RET -> {
+                    code.aload(CPU_SLOT).aload(CPU_SLOT).loadConstant(size).invokevirtual(CPU, "pop", J_I)
+                            .invokevirtual(CPU, "target", J_J).lstore(next);
+                }
+                case Insn.PUSH -> {
+                    getReg(in.reg, size);
+                    code.lstore(tmp2).aload(CPU_SLOT).lload(tmp2).loadConstant(size).invokevirtual(CPU, "push", V_JI);
+                    stopCheck(k);
+                }
+                case Insn.POP -> {
+                    code.aload(CPU_SLOT).loadConstant(size).invokevirtual(CPU, "pop", J_I);
+                    setReg(in.reg, size);
+                }
+                case Insn.LEA -> {
+                    ea(in, false);
+                    code.lload(ea);
+                    setReg(in.reg, size);
+                }
+                case Insn.MOVZX -> {
+                    loadRm(in, in.sub);
+                    setReg(in.reg, size);
+                }
+                case Insn.MOVSX -> {
+                    loadRm(in, in.sub);
+                    signExtend(in.sub);
+                    setReg(in.reg, size);
+                }
+                case Insn.IMUL -> {
+                    if (in.hasImm) {
+                        loadRm(in, size);
+                        signExtend(size);
+                        code.loadConstant(in.imm);
+                    } else {
+                        getReg(in.reg, size);
+                        signExtend(size);
+                        loadRm(in, size);
+                        signExtend(size);
+                    }
+                    code.lstore(tmp2).lstore(tmp).aload(CPU_SLOT).lload(tmp).lload(tmp2).loadConstant(size)
+                            .invokevirtual(CPU, "imulNow", J_JJI);
+                    setReg(in.reg, size);
+                }
+                case Insn.SHIFT -> {
+                    loadRm(in, size);
+                    code.lstore(tmp2).aload(CPU_SLOT).loadConstant(in.sub).lload(tmp2);
+                    if (in.hasImm) {
+                        code.loadConstant((int) in.imm);
+                    } else {
+                        code.aload(REGS).loadConstant(X86Vcpu.RCX).laload().l2i().loadConstant(0xff).iand();
+                    }
+                    code.loadConstant(size).invokevirtual(CPU, "shiftNow", J_IJII);
+                    storeRm(in, size, k);
+                }
+                case Insn.SETCC -> {
+                    if (in.rm < 0) {
+                        ea(in, true);
+                    }
+                    code.aload(CPU_SLOT).loadConstant(in.sub).invokevirtual(CPU, "condFast", Z_I).i2l();
+                    storeRm(in, 1, k);
+                }
+                case Insn.CMOVCC -> {
+                    loadRm(in, size);
+                    code.lstore(tmp2);
+                    Label no = code.newLabel();
+                    Label done = code.newLabel();
+                    code.aload(CPU_SLOT).loadConstant(in.sub).invokevirtual(CPU, "condFast", Z_I).ifeq(no);
+                    code.lload(tmp2);
+                    setReg(in.reg, size);
+                    code.goto_(done);
+                    code.labelBinding(no);
+                    if (size == 4) { // a 32-bit cmov zero-extends even when false
+                        getReg(in.reg, 4);
+                        setReg(in.reg, 4);
+                    }
+                    code.labelBinding(done);
+                }
+                case Insn.NOP -> { }
+                default -> throw new IllegalArgumentException("kind " + in.kind);
+            }
+        }
+
+        private void signExtend(int size) {
+            switch (size) {
+                case 1 -> code.l2i().i2b().i2l();
+                case 2 -> code.l2i().i2s().i2l();
+                case 4 -> code.l2i().i2l();
+                default -> { }
+            }
+        }
+    }
+}

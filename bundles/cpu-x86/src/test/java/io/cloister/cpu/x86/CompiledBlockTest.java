@@ -1,0 +1,82 @@
+package io.cloister.cpu.x86;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.MemorySegment;
+
+import org.junit.jupiter.api.Test;
+
+import io.cloister.api.cpu.CocoCpu;
+import io.cloister.api.cpu.Exit;
+import io.cloister.api.restricted.PageState;
+import io.cloister.testkit.TestGuest;
+
+/** Compiled blocks keep the interpreter's semantics where a block is cut short. */
+class CompiledBlockTest {
+    private static byte[] bytes(int... b) {
+        byte[] out = new byte[b.length];
+        for (int i = 0; i < b.length; i++) {
+            out[i] = (byte) b[i];
+        }
+        return out;
+    }
+
+    private static X86Vcpu cpu(TestGuest g, byte[] code, boolean decodedCache) {
+        g.memory.write(0x1000, MemorySegment.ofArray(code));
+        X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, 0x1000, 0, decodedCache);
+        cpu.compileThreshold = 1; // compile every block on first sight
+        return cpu;
+    }
+
+    /** A loop whose store rewrites the immediate of an instruction in its own block. */
+    @Test
+    void selfModifyingCodeIsSeenOnTheNextRun() throws Exception {
+        byte[] code = bytes(
+                0xb9, 0xe8, 0x03, 0x00, 0x00, // 1000: mov ecx, 1000
+                0xb8, 0x00, 0x00, 0x00, 0x00, // 1005: mov eax, imm32 (imm at 0x1006)
+                0x01, 0xc2, // 100a: add edx, eax
+                0x89, 0x0d, 0x06, 0x10, 0x00, 0x00, // 100c: mov [0x1006], ecx
+                0x49, // 1012: dec ecx
+                0x75, 0xf0, // 1013: jnz 1005
+                0xf4); // 1015: hlt
+        for (boolean decoded : new boolean[] {false, true}) {
+            try (TestGuest g = new TestGuest("smc", 1 << 20, PageState.SHARED)) {
+                X86Vcpu cpu = cpu(g, code, decoded);
+                Exit e = cpu.run();
+                assertTrue(e instanceof Exit.Halt, e.toString());
+                // iteration i > 0 reads the count stored by iteration i - 1: 1000 + 999 + ... + 2
+                assertEquals(500_499L, cpu.r[X86Vcpu.RDX], decoded ? "decoded and compiled" : "interpreted");
+                assertEquals(1 + 5 * 1000 + 1, cpu.instructions());
+            }
+        }
+    }
+
+    /** An MMIO read in the middle of a block exits there; earlier instructions stay done. */
+    @Test
+    void anExitInsideABlockResumesAtThatInstruction() throws Exception {
+        byte[] code = bytes(
+                0xb8, 0x05, 0x00, 0x00, 0x00, // 1000: mov eax, 5
+                0x8b, 0x1d, 0x00, 0x00, 0xd0, 0xfe, // 1005: mov ebx, [0xfed00000]
+                0x01, 0xd8, // 100b: add eax, ebx
+                0x89, 0x05, 0x00, 0x00, 0xd0, 0xfe, // 100d: mov [0xfed00000], eax
+                0xb9, 0x07, 0x00, 0x00, 0x00, // 1013: mov ecx, 7
+                0xf4); // 1018: hlt
+        try (TestGuest g = new TestGuest("mmio", 1 << 20, PageState.SHARED)) {
+            X86Vcpu cpu = cpu(g, code, true);
+            Exit e = cpu.run();
+            assertEquals(new Exit.Mmio(0xfed00000L, 4, false, 0), e);
+            assertEquals(5, cpu.r[X86Vcpu.RAX]);
+            assertEquals(0x1005, cpu.rip);
+            assertEquals(1, cpu.instructions());
+            cpu.complete(37);
+            e = cpu.run();
+            assertEquals(new Exit.Mmio(0xfed00000L, 4, true, 42), e, "the write exits after its instruction");
+            assertEquals(0, cpu.r[X86Vcpu.RCX], "nothing after the MMIO write ran yet");
+            assertEquals(4, cpu.instructions());
+            e = cpu.run();
+            assertTrue(e instanceof Exit.Halt, e.toString());
+            assertEquals(7, cpu.r[X86Vcpu.RCX]);
+        }
+    }
+}
