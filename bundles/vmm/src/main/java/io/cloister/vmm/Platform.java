@@ -17,6 +17,9 @@ interface Platform {
     /** The engine for a VM's setting (emulator, kvm, auto), or null if none can run here. */
     CpuEngine engine(String setting);
 
+    /** Why {@link #engine} has none for this setting: the engine's own reason, or which engines exist. */
+    String engineMissing(String setting);
+
     DeviceBusFactory busFactory();
 
     List<Device> devices();

@@ -210,7 +210,7 @@ final class Vm implements VirtualMachine {
         CpuEngine engine = platform.engine(spec.engine());
         if (engine == null || platform.busFactory() == null) {
             state = VmState.PAUSED;
-            status(engine == null ? "waiting for a CPU engine (" + spec.engine() + ")" : "waiting for the device bus");
+            status(engine == null ? "waiting for a CPU engine (" + platform.engineMissing(spec.engine()) + ")" : "waiting for the device bus");
             LOG.warn("VM {}: {}", spec.name(), status);
             return false;
         }

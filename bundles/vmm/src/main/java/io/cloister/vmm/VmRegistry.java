@@ -99,7 +99,31 @@ public class VmRegistry implements Vmm, Platform {
                 fallback = e;
             }
         }
+        if (fallback != null && !fallbackLogged) {
+            fallbackLogged = true;
+            for (CpuEngine e : engines) {
+                if (e.name().equals("kvm")) {
+                    LOG.info("engine auto: kvm unavailable ({}); using {}", e.unavailableReason(), fallback.name());
+                }
+            }
+        }
         return fallback;
+    }
+
+    private volatile boolean fallbackLogged;
+
+    @Override
+    public String engineMissing(String setting) {
+        java.util.List<String> names = new java.util.ArrayList<>();
+        for (CpuEngine e : engines) {
+            String why = e.unavailableReason();
+            if (why != null && (e.name().equals(setting) || setting.equals("auto"))) {
+                return e.name() + " unavailable: " + why;
+            }
+            names.add(e.name());
+        }
+        return names.isEmpty() ? setting + ": no CPU engine bundle is active"
+                : "no engine '" + setting + "'; installed: " + String.join(", ", names) + ", or auto";
     }
 
     @Override

@@ -59,6 +59,10 @@ class VmTest {
             return null;
         }
 
+        public String engineMissing(String setting) {
+            return "none in this test";
+        }
+
         public DeviceBusFactory busFactory() {
             return null;
         }
@@ -72,6 +76,36 @@ class VmTest {
         Vm vm = new Vm(new Vm.Spec("t", 1 << 20, b.name()), new MemoryManagerImpl(), restricted, new Fixed(b));
         vm.offer(b);
         return vm;
+    }
+
+    static CpuEngine engine(String name, String unavailable) {
+        return new CpuEngine() {
+            public String name() {
+                return name;
+            }
+
+            public String unavailableReason() {
+                return unavailable;
+            }
+
+            public io.cloister.api.cpu.Vcpu createVcpu(io.cloister.api.memory.GuestView memory, int index, long entry, long startInfo,
+                    io.cloister.api.cpu.CocoCpu coco) {
+                throw new UnsupportedOperationException();
+            }
+        };
+    }
+
+    @Test
+    void autoFallsBackToTheEmulatorAndAMissingEngineSaysWhy() {
+        VmRegistry registry = new VmRegistry();
+        CpuEngine emulator = engine("emulator", null);
+        registry.addEngine(engine("kvm", "KVM_CREATE_VM failed: errno 13 (permission denied)"));
+        registry.addEngine(emulator);
+        assertEquals(emulator, registry.engine("auto"));
+        assertEquals(emulator, registry.engine("emulator"));
+        assertEquals(null, registry.engine("kvm"));
+        assertEquals("kvm unavailable: KVM_CREATE_VM failed: errno 13 (permission denied)", registry.engineMissing("kvm"));
+        assertEquals("no engine 'kvn'; installed: kvm, emulator, or auto", registry.engineMissing("kvn"));
     }
 
     @Test
