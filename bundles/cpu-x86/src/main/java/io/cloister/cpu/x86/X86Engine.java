@@ -51,6 +51,8 @@ public class X86Engine implements CpuEngine {
     }
 
     private final boolean decodedCache;
+    /** The vCPUs of one VM (one guest view) share what they know of decoded code. */
+    private final java.util.Map<GuestView, CodeMap> codeMaps = java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
 
     public X86Engine() {
         this(true);
@@ -73,6 +75,7 @@ public class X86Engine implements CpuEngine {
 
     @Override
     public Vcpu createVcpu(GuestView memory, int index, long entry, long startInfo, CocoCpu coco) {
-        return new X86Vcpu(index, memory, DEFAULT, coco, entry, startInfo, decodedCache);
+        return new X86Vcpu(index, memory, DEFAULT, coco, entry, startInfo, decodedCache,
+                codeMaps.computeIfAbsent(memory, CodeMap::forView));
     }
 }

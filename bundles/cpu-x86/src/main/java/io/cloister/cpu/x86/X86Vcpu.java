@@ -13,6 +13,7 @@ import static io.cloister.cpu.x86.Flags.ZF;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
 import java.math.BigInteger;
 
 import io.cloister.api.backend.GuestRequest;
@@ -133,12 +134,14 @@ final class X86Vcpu implements Vcpu {
     };
 
     // Decoded-instruction cache: per physical RAM page, the instructions decoded at each offset.
-    // Invariant: every 64-byte chunk holding bytes of a decoded entry has its bit in codeChunks,
-    // and a vCPU write touching such a chunk drops the page's entries (physWrite), so an entry
-    // always matches the bytes in RAM. Data next to code on a page costs nothing.
+    // Invariant: every 64-byte chunk holding bytes of a decoded entry has its bit in the VM's
+    // CodeMap, and a write touching such a chunk drops the writer's entries for the page at once
+    // (codeWritten) and the other vCPUs' at their next serializing point (syncCode), so an entry
+    // matches the bytes in RAM whenever x86 says it must. Data next to code costs nothing.
     private final boolean decodedCache;
     private Insn[][] codePages = new Insn[0][];
-    private long[] codeChunks = new long[0]; // per page, one bit per 64 bytes holding decoded bytes
+    private final CodeMap codeMap;
+    private long seenEpoch;
     private volatile boolean codeFlushRequested;
     private Insn[] codePage;
     private long codePageLin = -1;
@@ -195,7 +198,15 @@ final class X86Vcpu implements Vcpu {
     }
 
     X86Vcpu(int index, GuestView view, X86Engine.Model model, CocoCpu coco, long entry, long startInfo, boolean decodedCache) {
+        this(index, view, model, coco, entry, startInfo, decodedCache, CodeMap.forView(view));
+    }
+
+    X86Vcpu(int index, GuestView view, X86Engine.Model model, CocoCpu coco, long entry, long startInfo, boolean decodedCache,
+            CodeMap codeMap) {
         this.decodedCache = decodedCache;
+        this.codeMap = codeMap;
+        codeMap.vcpus.incrementAndGet();
+        seenEpoch = codeMap.epoch.get();
         this.index = index;
         this.view = view;
         this.model = model;
@@ -222,9 +233,7 @@ final class X86Vcpu implements Vcpu {
         ramSize = ram == null ? 0 : slot.size();
         ramGeneration = gen;
         flushTlb();
-        int pages = (int) ((ramSize + 4095) >>> 12);
-        codePages = new Insn[pages][];
-        codeChunks = new long[pages];
+        codePages = new Insn[Math.min((int) ((ramSize + 4095) >>> 12), codeMap.chunks.length())][];
     }
 
     void flushTlb() {
@@ -235,17 +244,39 @@ final class X86Vcpu implements Vcpu {
 
     private void flushCode() {
         java.util.Arrays.fill(codePages, null);
-        java.util.Arrays.fill(codeChunks, 0);
-        codePageLin = -1;
+        codePageLin = -1; // the chunk bits stay: a later write there only drops an empty page
     }
 
-    /** A write to a page with decoded instructions: they are dropped and decoded again when run. */
-    private void dropCode(int pfn) {
-        codePages[pfn] = null;
-        codeChunks[pfn] = 0;
-        blockStop = true;
-        if (codePagePhys >>> 12 == pfn) {
-            codePageLin = -1;
+    /** A serializing point: code another vCPU wrote since the last one must be decoded afresh. */
+    private void syncCode() {
+        long e = codeMap.epoch.get();
+        if (e != seenEpoch) {
+            seenEpoch = e;
+            flushCode();
+        }
+    }
+
+    /**
+     * A write into RAM: if it touches decoded bytes, this vCPU's entries for the page are dropped
+     * and decoded again when run, and the epoch tells the other vCPUs.
+     */
+    private void codeWritten(long pa, int size) {
+        int pfn = (int) (pa >>> 12);
+        long bits = CodeMap.bits(pa, size);
+        if (pfn < codeMap.chunks.length() && (codeMap.chunks.getPlain(pfn) & bits) != 0) {
+            codePages[pfn] = null;
+            blockStop = true;
+            if (codePagePhys >>> 12 == pfn) {
+                codePageLin = -1;
+            }
+            if (codeMap.vcpus.get() == 1) {
+                codeMap.chunks.setPlain(pfn, 0); // the only holder dropped them
+            } else {
+                long prev = codeMap.epoch.getAndIncrement();
+                if (prev == seenEpoch) {
+                    seenEpoch = prev + 1; // our own write: nothing more to drop here
+                }
+            }
         }
     }
 
@@ -322,6 +353,7 @@ final class X86Vcpu implements Vcpu {
                 codeFlushRequested = false;
                 flushCode();
             }
+            syncCode();
             if (view.table().generation() != ramGeneration) {
                 refreshRam();
             }
@@ -582,10 +614,7 @@ final class X86Vcpu implements Vcpu {
                 case 4 -> ram.set(ValueLayout.JAVA_INT_UNALIGNED, pa, (int) v);
                 default -> ram.set(ValueLayout.JAVA_LONG_UNALIGNED, pa, v);
             }
-            int pfn = (int) (pa >>> 12);
-            if ((codeChunks[pfn] & ((1L << (pa >>> 6)) | (1L << ((pa + size - 1) >>> 6)))) != 0) {
-                dropCode(pfn);
-            }
+            codeWritten(pa, size);
             return;
         }
         scratch.set(ValueLayout.JAVA_LONG, 0, v);
@@ -740,15 +769,92 @@ final class X86Vcpu implements Vcpu {
     }
 
     long rm(int size) {
-        return modIsReg ? getReg(modRm, size) : rd(ea, size);
+        if (modIsReg) {
+            return getReg(modRm, size);
+        }
+        return atomic ? lockedRead(ea, size) : rd(ea, size);
     }
 
     void setRm(int size, long v) {
         if (modIsReg) {
             setReg(modRm, size, v);
+        } else if (lockedPa >= 0) {
+            lockedWrite(v);
         } else {
             wr(ea, size, v);
         }
+    }
+
+    // ---------------------------------------------------------------- locked operations
+
+    /** A preallocated signal: the locked operand changed under us; the instruction runs again. */
+    static final class Restart extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        Restart() {
+            super(null, null, false, false);
+        }
+    }
+
+    private static final VarHandle INT = ValueLayout.JAVA_INT.varHandle();
+    private static final VarHandle LONG = ValueLayout.JAVA_LONG.varHandle();
+    private final Restart restart = new Restart();
+    /** LOCK prefix, XCHG, XADD, CMPXCHG with a memory operand: its read-modify-write is atomic. */
+    private boolean atomic;
+    private long lockedPa = -1;
+    private int lockedSize;
+    private long lockedOld;
+
+    /**
+     * Reads the operand of a locked instruction. An aligned RAM operand is read atomically and
+     * written back by compare-and-set (so other vCPUs' plain stores are never lost); MMIO and split
+     * (unaligned) operands take the plain path, as no other vCPU can see them change mid-way here.
+     */
+    private long lockedRead(long la, int size) {
+        if ((la & (size - 1)) != 0) {
+            return rd(la, size);
+        }
+        long pa = translate(la, WRITE); // a locked access needs write permission, also when it fails
+        if (pa < 0 || pa + size > ramSize) {
+            return physRead(pa, size);
+        }
+        long v = switch (size) {
+            case 8 -> (long) LONG.getVolatile(ram, pa);
+            case 4 -> (int) INT.getVolatile(ram, pa) & 0xffffffffL;
+            default -> ((int) INT.getVolatile(ram, pa & ~3L) >>> (8 * (pa & 3))) & Flags.mask(size);
+        };
+        lockedPa = pa;
+        lockedSize = size;
+        lockedOld = v;
+        return v;
+    }
+
+    private void lockedWrite(long v) {
+        long pa = lockedPa;
+        int size = lockedSize;
+        boolean done = switch (size) {
+            case 8 -> LONG.compareAndSet(ram, pa, lockedOld, v);
+            case 4 -> INT.compareAndSet(ram, pa, (int) lockedOld, (int) v);
+            default -> {
+                long base = pa & ~3L;
+                int shift = (int) (8 * (pa & 3));
+                int m = (int) Flags.mask(size) << shift;
+                while (true) {
+                    int cur = (int) INT.getVolatile(ram, base);
+                    if ((cur & m) != ((int) lockedOld << shift & m)) {
+                        yield false;
+                    }
+                    if (INT.compareAndSet(ram, base, cur, (cur & ~m) | ((int) v << shift & m))) {
+                        yield true; // bytes beside ours may change meanwhile; only ours must not
+                    }
+                }
+            }
+        };
+        lockedPa = -1;
+        if (!done) {
+            throw restart;
+        }
+        codeWritten(pa, size);
     }
 
     void push(long v, int size) {
@@ -838,6 +944,8 @@ final class X86Vcpu implements Vcpu {
         rexW = rexR = rexX = rexB = 0;
         rep = 0;
         seg = SEG_NONE;
+        atomic = false;
+        lockedPa = -1;
         int op;
         while (true) {
             op = fetch8();
@@ -845,7 +953,8 @@ final class X86Vcpu implements Vcpu {
                 case 0x66 -> opsize = 2;
                 case 0x67 -> adsize = code64 ? 4 : 2;
                 case 0xf2, 0xf3 -> rep = op;
-                case 0xf0, 0x2e, 0x3e, 0x26, 0x36 -> { }
+                case 0xf0 -> atomic = true;
+                case 0x2e, 0x3e, 0x26, 0x36 -> { }
                 case 0x64 -> seg = SEG_FS;
                 case 0x65 -> seg = SEG_GS;
                 default -> {
@@ -863,7 +972,20 @@ final class X86Vcpu implements Vcpu {
                     if (rexW == 1) {
                         opsize = 8;
                     }
-                    execute(op);
+                    long opIp = ip;
+                    long flagsBefore = rflags;
+                    while (true) {
+                        try {
+                            execute(op);
+                            break;
+                        } catch (Restart again) {
+                            // Another vCPU changed the locked operand between our read and write.
+                            ip = opIp;
+                            rflags = flagsBefore;
+                            lockedPa = -1;
+                        }
+                    }
+                    atomic = false;
                     retired++;
                     rip = ip;
                     return;
@@ -917,7 +1039,10 @@ final class X86Vcpu implements Vcpu {
             for (int c = off >>> 6; c <= (off + len - 1) >>> 6; c++) {
                 bits |= 1L << c;
             }
-            codeChunks[(int) (codePagePhys >>> 12)] |= bits;
+            int pfn = (int) (codePagePhys >>> 12);
+            if ((codeMap.chunks.getPlain(pfn) & bits) != bits) {
+                codeMap.chunks.getAndAccumulate(pfn, bits, (a, b) -> a | b);
+            }
         }
     }
 
@@ -968,6 +1093,9 @@ final class X86Vcpu implements Vcpu {
             return null;
         }
         int pfn = (int) (pa >>> 12);
+        if (pfn >= codePages.length) {
+            return null;
+        }
         Insn[] page = codePages[pfn];
         if (page == null) {
             page = new Insn[4096];
@@ -1289,6 +1417,7 @@ final class X86Vcpu implements Vcpu {
             }
             case 0x86, 0x87 -> {
                 int s = op == 0x86 ? 1 : size;
+                atomic = true; // xchg with memory is always locked
                 modrm(0);
                 long a = rm(s);
                 long b = getReg(modReg, s);
@@ -1879,6 +2008,7 @@ final class X86Vcpu implements Vcpu {
             }
             case 0xb0, 0xb1 -> {
                 int s = op == 0xb0 ? 1 : size;
+                atomic = true;
                 modrm(0);
                 long dest = rm(s);
                 long acc = getReg(RAX, s);
@@ -1887,7 +2017,7 @@ final class X86Vcpu implements Vcpu {
                     setRm(s, getReg(modReg, s));
                 } else {
                     if (!modIsReg) {
-                        wr(ea, s, dest); // the locked cycle writes back what it read
+                        setRm(s, dest); // the locked cycle writes back what it read
                     }
                     setReg(RAX, s, dest);
                 }
@@ -1928,12 +2058,13 @@ final class X86Vcpu implements Vcpu {
             }
             case 0xc0, 0xc1 -> {
                 int s = op == 0xc0 ? 1 : size;
+                atomic = true;
                 modrm(0);
                 long dest = rm(s);
                 long src = getReg(modReg, s);
                 long sum = alu(0, dest, src, s);
+                setRm(s, sum); // first: a fault or a lost race must leave the register as it was
                 setReg(modReg, s, dest);
-                setRm(s, sum);
             }
             case 0xc8, 0xc9, 0xca, 0xcb, 0xcc, 0xcd, 0xce, 0xcf -> {
                 int reg = (op & 7) | (rexB << 3);
@@ -2111,11 +2242,15 @@ final class X86Vcpu implements Vcpu {
     }
 
     private void cpuid() {
+        syncCode(); // CPUID serializes: code other vCPUs wrote is seen from here on
         int leaf = (int) r[RAX];
         int sub = (int) r[RCX];
         int[] v = coco.cpuid(leaf, sub);
         if (v == null) {
             v = model.cpuid(leaf, sub).clone();
+            if (leaf == 1) {
+                v[1] = (v[1] & 0x00ffffff) | (index << 24); // initial APIC ID: the vCPU's index
+            }
             // The highest leaves include those the backend adds (0x21 for TDX, 0x8000001F for SEV).
             if (leaf == 0 && tdx()) {
                 v[0] = Math.max(v[0], 0x21);
