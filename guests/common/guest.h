@@ -25,6 +25,8 @@ static inline s64 hypercall3(u64 nr, u64 a0, u64 a1, u64 a2) {
 	return ret;
 }
 #define KVM_HC_MAP_GPA_RANGE 12
+/* Cloister: start vCPU a0 at 32-bit entry a1 (paging off) with %ebx = a2; 0, -EINVAL (no such vCPU) or -EEXIST. */
+#define HC_START_VCPU 0x434c0001UL
 #define MAP_GPA_ENCRYPTED (1 << 4)
 
 #endif

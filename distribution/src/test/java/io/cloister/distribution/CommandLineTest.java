@@ -86,6 +86,21 @@ class CommandLineTest {
         assertTrue(r.out().startsWith("workload: 2 iterations, checksum 0x"), r.out());
     }
 
+    /** Four vCPUs on four threads count together with locked instructions and a spinlock. */
+    @Test
+    void severalVcpusShareTheGuest() throws Exception {
+        String smp = Dist.HOME.resolve("guests/smp.elf").toString();
+        Dist.Run four = Dist.vmm(null, "run", "--kernel", smp, "--vcpus", "4");
+        assertEquals(0, four.code(), four.out() + four.err());
+        assertEquals("smp: 4 vCPUs\nsmp: locked adds 80000, increments under the lock 80000 (want 80000)\nsmp: ok\n", four.out());
+        assertTrue(four.err().contains("vCPU 3 started at 0x"), four.err());
+        Dist.Run one = Dist.vmm(null, "run", "--kernel", smp);
+        assertEquals(0, one.code(), one.err());
+        assertTrue(one.out().startsWith("smp: 1 vCPU\n"), one.out());
+        assertOneLineError(Dist.vmm(null, "run", "--kernel", smp, "--vcpus", "0"), "vcpus=0 is outside 1..64");
+        assertOneLineError(Dist.vmm(null, "run", "--memory", "12X"), "bad memory size '12X'");
+    }
+
     @Test
     void aBadGuestImageFailsInOneLine() throws Exception {
         Path notElf = Files.writeString(dir.resolve("kernel.elf"), "this is not an ELF file");

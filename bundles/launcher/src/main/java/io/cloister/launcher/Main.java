@@ -42,12 +42,14 @@ public final class Main {
             """.formatted(DEFAULT_FEATURE);
 
     static final String RUN_HELP = """
-            Usage: vmm run [--feature F] [--backend B] [--engine E] [--memory SIZE] [--kernel ELF] [--cmdline S]
-                           [--console stdout|file:PATH|tcp:HOST:PORT] [--timeout SECONDS] [--stats SECONDS] [--device JAR]...
+            Usage: vmm run [--feature F] [--backend B] [--engine E] [--memory SIZE] [--vcpus N] [--kernel ELF]
+                           [--cmdline S] [--console stdout|file:PATH|tcp:HOST:PORT] [--timeout SECONDS] [--stats SECONDS]
+                           [--device JAR]...
               Starts the feature's bundles and boots its VM's guest; the exit status is the guest's (the value
               it wrote to the isa-debug-exit port, 0 if it halted, 1 if it failed, 124 on --timeout).
               --backend   plain, sev, snp, tdx or pkvm       --engine   emulator, kvm or auto
               --memory    guest RAM, e.g. 64M or 1G          --kernel   PVH ELF image (default: the demo guest)
+              --vcpus     vCPUs, 1 to 64 (the guest starts vCPUs 1.. with the START_VCPU hypercall)
               --cmdline   the guest's command line           --console  where the guest's serial output goes
               --stats     print instructions, exits and private pages to stderr every SECONDS
               --device    also install this device bundle (repeatable)

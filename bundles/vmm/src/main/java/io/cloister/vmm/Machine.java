@@ -27,21 +27,37 @@ import io.cloister.api.memory.GuestMemory;
 import io.cloister.internal.pvh.PvhLoader;
 
 /**
- * A VM's running guest: its vCPU thread, its device bus and the dispatch of exits. The vCPU runs
- * inside the VM's gate, so a safe point (pause, backend swap, device change) waits for it to
- * leave; it is kicked out of the engine with requestExit.
+ * A VM's running guest: its vCPU threads, its device bus and the dispatch of exits. vCPU 0 starts
+ * at the image's entry; the guest starts the others with the START_VCPU hypercall (PVH-style: at a
+ * 32-bit entry, paging off, %ebx = an argument), as Xen PVH guests do with VCPUOP_up. Each vCPU
+ * runs inside the VM's gate, so a safe point (pause, backend swap, device change) waits for all
+ * of them to leave; they are kicked out of the engine with requestExit. Device accesses are
+ * serialized on the bus, like QEMU's big lock. A vCPU that halts stops (no interrupts come); the
+ * guest has ended when all have halted, or at once on a debug exit or a fault.
  */
 final class Machine implements DeviceContext {
     private static final Logger LOG = LoggerFactory.getLogger(Machine.class);
     /** KVM's answer to a hypercall it does not know. */
     static final long KVM_ENOSYS = -1000;
 
+    /** Hypercall: start vCPU arg0 at 32-bit entry arg1 with %ebx = arg2; 0, -EINVAL or -EEXIST. */
+    static final long HC_START_VCPU = 0x434c0001L;
+    static final int MAX_VCPUS = 64;
+
+    /** A started vCPU and its thread. */
+    private record Started(Vcpu vcpu, Thread thread) {
+    }
+
     private final Vm vm;
     private final Gate gate;
-    private final Vcpu vcpu;
+    private final CpuEngine engine;
+    private final int vcpuCount;
+    private final java.util.List<Started> vcpus = new java.util.concurrent.CopyOnWriteArrayList<>();
+    /** vCPUs that have not halted yet. */
+    private final java.util.concurrent.atomic.AtomicInteger active = new java.util.concurrent.atomic.AtomicInteger();
+    private final java.util.concurrent.atomic.AtomicBoolean reported = new java.util.concurrent.atomic.AtomicBoolean();
     private final DeviceBus bus;
     private final OutputStream console;
-    private final Thread thread;
     final String engineName;
     final AtomicLong exits = new AtomicLong();
     final AtomicLong hypercalls = new AtomicLong();
@@ -65,6 +81,8 @@ final class Machine implements DeviceContext {
     Machine(Vm vm, Gate gate, CpuEngine engine, Platform platform, Vm.Spec spec, PvhLoader.Loaded loaded) {
         this.vm = vm;
         this.gate = gate;
+        this.engine = engine;
+        this.vcpuCount = spec.vcpus();
         this.engineName = engine.name();
         this.console = openConsole(spec.console());
         Path image = resolve(spec.kernel());
@@ -76,11 +94,12 @@ final class Machine implements DeviceContext {
                 LOG.error("VM {}: device {} not attached: {}", vm.name(), d.device().name(), e.getMessage());
             }
         }
-        this.vcpu = engine.createVcpu(vm.guestView(), 0, loaded.entry(), loaded.startInfo(), vm.cocoCpu());
-        gate.kickWith(vcpu::requestExit);
-        this.thread = Thread.ofPlatform().name("vcpu-" + vm.name() + "-0").unstarted(this::runVcpu);
-        LOG.info("VM {}: booting {} on {} (entry 0x{}, {} MiB)", vm.name(), image.getFileName(), engine.name(),
-                Long.toHexString(loaded.entry()), spec.memory() >> 20);
+        Vcpu boot = engine.createVcpu(vm.guestView(), 0, loaded.entry(), loaded.startInfo(), vm.cocoCpu());
+        vcpus.add(new Started(boot, Thread.ofPlatform().name("vcpu-" + vm.name() + "-0").unstarted(() -> runVcpu(boot))));
+        active.set(1);
+        gate.kickWith(() -> vcpus.forEach(v -> v.vcpu().requestExit()));
+        LOG.info("VM {}: booting {} on {} (entry 0x{}, {} MiB, {} vCPU{})", vm.name(), image.getFileName(), engine.name(),
+                Long.toHexString(loaded.entry()), spec.memory() >> 20, vcpuCount, vcpuCount == 1 ? "" : "s");
     }
 
     static Path resolve(String kernel) {
@@ -121,60 +140,92 @@ final class Machine implements DeviceContext {
     }
 
     void start() {
-        thread.start();
+        vcpus.get(0).thread().start();
+    }
+
+    /** START_VCPU from a running vCPU (inside the gate). */
+    private synchronized long startVcpu(long index, long entry, long arg) {
+        if (index < 1 || index >= vcpuCount || entry < 0 || entry > 0xffffffffL) {
+            return -Errno.EINVAL.code();
+        }
+        for (Started s : vcpus) {
+            if (s.vcpu().index() == index) {
+                return -Errno.EEXIST.code();
+            }
+        }
+        Vcpu v = engine.createVcpu(vm.guestView(), (int) index, entry, arg, vm.cocoCpu());
+        Thread t = Thread.ofPlatform().name("vcpu-" + vm.name() + "-" + index).unstarted(() -> runVcpu(v));
+        active.incrementAndGet();
+        vcpus.add(new Started(v, t));
+        LOG.info("VM {}: vCPU {} started at 0x{}", vm.name(), index, Long.toHexString(entry));
+        t.start();
+        return 0;
     }
 
     DeviceBus bus() {
         return bus;
     }
 
-    private void runVcpu() {
+    private void runVcpu(Vcpu vcpu) {
+        boolean halted = false;
         try {
-            while (exitCode == null && gate.enter()) {
+            while (!halted && exitCode == null && gate.enter()) {
                 try {
                     Exit e = vcpu.run();
                     exits.incrementAndGet();
-                    dispatch(e);
+                    halted = dispatch(vcpu, e);
                 } finally {
                     gate.leave();
                 }
             }
         } catch (RuntimeException | Error e) {
-            failed = true;
-            stopReason = "engine failed: " + e;
-            exitCode = 1;
-            LOG.error("VM {}: vCPU 0 failed", vm.name(), e);
+            LOG.error("VM {}: vCPU {} failed", vm.name(), vcpu.index(), e);
+            finish(1, "engine failed on vCPU " + vcpu.index() + ": " + e, true);
+        }
+        if (halted && active.decrementAndGet() == 0) {
+            finish(0, vcpuCount == 1 ? "halted" : "all vCPUs halted", false);
         }
         flushConsole();
-        if (exitCode != null) {
+        if (exitCode != null && reported.compareAndSet(false, true)) {
             vm.guestStopped(exitCode, stopReason, failed);
         }
     }
 
-    private void dispatch(Exit e) {
+    /** Handles one exit; true when the vCPU halted. */
+    private boolean dispatch(Vcpu vcpu, Exit e) {
         switch (e) {
             case Exit.Io io -> {
-                if (io.write()) {
-                    bus.write(Space.PIO, io.port(), io.size(), io.value());
-                } else {
-                    vcpu.complete(bus.read(Space.PIO, io.port(), io.size()));
+                synchronized (bus) {
+                    if (io.write()) {
+                        bus.write(Space.PIO, io.port(), io.size(), io.value());
+                    } else {
+                        vcpu.complete(bus.read(Space.PIO, io.port(), io.size()));
+                    }
                 }
             }
             case Exit.Mmio m -> {
-                if (m.write()) {
-                    bus.write(Space.MMIO, m.gpa(), m.size(), m.value());
-                } else {
-                    vcpu.complete(bus.read(Space.MMIO, m.gpa(), m.size()));
+                synchronized (bus) {
+                    if (m.write()) {
+                        bus.write(Space.MMIO, m.gpa(), m.size(), m.value());
+                    } else {
+                        vcpu.complete(bus.read(Space.MMIO, m.gpa(), m.size()));
+                    }
                 }
             }
             case Exit.Hypercall h -> {
                 hypercalls.incrementAndGet();
-                vcpu.complete(h.nr() == GuestRequest.HC_MAP_GPA_RANGE
-                        ? vm.requestFromVcpu(new GuestRequest.MapGpaRange(h.arg0(), h.arg1(), h.arg2()))
-                        : KVM_ENOSYS);
+                if (h.nr() == GuestRequest.HC_MAP_GPA_RANGE) {
+                    vcpu.complete(vm.requestFromVcpu(new GuestRequest.MapGpaRange(h.arg0(), h.arg1(), h.arg2())));
+                } else if (h.nr() == HC_START_VCPU) {
+                    vcpu.complete(startVcpu(h.arg0(), h.arg1(), h.arg2()));
+                } else {
+                    vcpu.complete(KVM_ENOSYS);
+                }
             }
             case Exit.Coco c -> vcpu.complete(vm.requestFromVcpu(c.request()));
-            case Exit.Halt h -> finish(0, "halted", false);
+            case Exit.Halt h -> {
+                return true;
+            }
             case Exit.Shutdown s -> finish(1, s.reason(), true);
             case Exit.MemoryFault f -> {
                 // As QEMU does for KVM_EXIT_MEMORY_FAULT: convert the page to what the guest used,
@@ -189,19 +240,24 @@ final class Machine implements DeviceContext {
             case Exit.Failure f -> finish(1, f.reason(), true);
             case Exit.Interrupted i -> { }
         }
+        return false;
     }
 
-    private void finish(int code, String reason, boolean failure) {
+    /** The guest has ended; the first reason wins, and every vCPU is kicked out. */
+    private synchronized void finish(int code, String reason, boolean failure) {
+        if (exitCode != null) {
+            return;
+        }
         stopReason = reason;
         failed = failure;
         exitCode = code;
+        vcpus.forEach(v -> v.vcpu().requestExit());
     }
 
     /** isa-debug-exit: the guest wrote v; QEMU exits with (v << 1) | 1, Cloister with v. */
     @Override
     public void exit(int status) {
         finish(status >>> 1, "guest exited with status " + (status >>> 1), false);
-        vcpu.requestExit();
     }
 
     @Override
@@ -239,13 +295,15 @@ final class Machine implements DeviceContext {
 
     /** Ends the vCPU thread (the gate is dead by now) and releases the bus and console. */
     void close() {
-        vcpu.requestExit();
-        try {
-            thread.join(5_000);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+        vcpus.forEach(v -> v.vcpu().requestExit());
+        for (Started s : vcpus) {
+            try {
+                s.thread().join(5_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            s.vcpu().close();
         }
-        vcpu.close();
         bus.close();
         flushConsole();
         if (!(console instanceof PrintStream)) {
@@ -262,10 +320,25 @@ final class Machine implements DeviceContext {
     }
 
     long instructions() {
-        return vcpu.instructions();
+        long n = 0;
+        for (Started s : vcpus) {
+            n += s.vcpu().instructions();
+        }
+        return n;
     }
 
+    /** vCPU 0's registers; of the others, their rip (as vcpuN.rip). */
     java.util.Map<String, Long> registers() {
-        return vcpu.registers();
+        java.util.Map<String, Long> regs = new java.util.LinkedHashMap<>(vcpus.get(0).vcpu().registers());
+        for (Started s : vcpus) {
+            if (s.vcpu().index() != 0) {
+                regs.put("vcpu" + s.vcpu().index() + ".rip", s.vcpu().registers().get("rip"));
+            }
+        }
+        return regs;
+    }
+
+    int startedVcpus() {
+        return vcpus.size();
     }
 }

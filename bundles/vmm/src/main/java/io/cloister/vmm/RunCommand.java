@@ -63,6 +63,12 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
         }
         awaitVms(options.getOrDefault(CONFIGURED_VMS, ""));
         LOG.debug("VMM started; {} VM(s) configured", vmm.vms().size());
+        for (String name : options.getOrDefault(CONFIGURED_VMS, "").split(",")) {
+            String error = vmm.configurationError(name);
+            if (error != null) {
+                throw new IllegalArgumentException(error);
+            }
+        }
         List<Vm> guests = new java.util.ArrayList<>();
         for (String name : options.getOrDefault(CONFIGURED_VMS, "").split(",")) {
             vmm.vm(name).filter(vm -> ((Vm) vm).hasGuest()).ifPresent(vm -> guests.add((Vm) vm));
@@ -162,7 +168,7 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
             if (name.isBlank()) {
                 continue;
             }
-            while (System.nanoTime() < deadline
+            while (System.nanoTime() < deadline && vmm.configurationError(name) == null
                     && vmm.vm(name).map(vm -> vm.state() == io.cloister.api.vm.VmState.CREATED).orElse(true)) {
                 try {
                     Thread.sleep(5);

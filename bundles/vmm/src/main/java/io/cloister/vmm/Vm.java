@@ -52,9 +52,8 @@ final class Vm implements VirtualMachine {
             if (name == null || name.isBlank()) {
                 throw new IllegalArgumentException("a VM needs a name");
             }
-            if (vcpus != 1) {
-                throw new IllegalArgumentException("VM " + name + ": vcpus=" + vcpus
-                        + " is not supported yet (secondary vCPUs need a start-up IPI the engines do not model); use 1");
+            if (vcpus < 1 || vcpus > Machine.MAX_VCPUS) {
+                throw new IllegalArgumentException("VM " + name + ": vcpus=" + vcpus + " is outside 1.." + Machine.MAX_VCPUS);
             }
         }
 

@@ -29,9 +29,16 @@ public class VmComponent {
 
     @Activate
     void activate(VmConfig config) {
-        vm = registry.create(new Vm.Spec(config.name(), Vm.parseSize(config.memory()), config.backend(), config.engine(),
-                config.smm(), config.autostart(), config.kernel(), config.cmdline(), config.vcpus(), config.console()),
-                memoryManager, restrictedMemory);
+        Vm.Spec spec;
+        try {
+            spec = new Vm.Spec(config.name(), Vm.parseSize(config.memory()), config.backend(), config.engine(), config.smm(),
+                    config.autostart(), config.kernel(), config.cmdline(), config.vcpus(), config.console());
+        } catch (IllegalArgumentException e) {
+            // A bad value is the user's mistake, not a component failure: one line, no trace.
+            registry.configurationFailed(config.name(), e.getMessage());
+            return;
+        }
+        vm = registry.create(spec, memoryManager, restrictedMemory);
     }
 
     @Deactivate

@@ -112,6 +112,19 @@ public class VmRegistry implements Vmm, Platform {
 
     private volatile boolean fallbackLogged;
 
+    /** VM configurations that were refused, by VM name: what was wrong. */
+    private final Map<String, String> configurationErrors = new java.util.concurrent.ConcurrentHashMap<>();
+
+    void configurationFailed(String name, String why) {
+        LOG.error("VM {}: configuration refused: {}", name, why);
+        configurationErrors.put(name == null ? "" : name, why);
+    }
+
+    /** Why the configuration of the VM of this name was refused, or null. */
+    String configurationError(String name) {
+        return configurationErrors.get(name);
+    }
+
     @Override
     public String engineMissing(String setting) {
         java.util.List<String> names = new java.util.ArrayList<>();

@@ -136,6 +136,9 @@ class VmTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Vm.parseSize("12X"));
         assertTrue(e.getMessage().contains("bad memory size '12X'"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> Vm.parseSize("4097"));
-        assertThrows(IllegalArgumentException.class, () -> new Vm.Spec("t", 1 << 20, "plain", "auto", false, true, "", "", 2, "stdout"));
+        new Vm.Spec("t", 1 << 20, "plain", "auto", false, true, "", "", 4, "stdout");
+        e = assertThrows(IllegalArgumentException.class, () -> new Vm.Spec("t", 1 << 20, "plain", "auto", false, true, "", "", 0, "stdout"));
+        assertTrue(e.getMessage().contains("vcpus=0 is outside 1..64"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> new Vm.Spec("t", 1 << 20, "plain", "auto", false, true, "", "", 65, "stdout"));
     }
 }
