@@ -14,7 +14,7 @@ import io.cloister.testkit.TestGuest;
 /**
  * benchmarks/kvm-exits: nanoseconds per exit round trip (guest `out` to a port, back into the
  * guest) on Cloister's KVM engine; the script runs the same loop from a C program
- * (src/main/c/kvm_exit_loop.c) in the same run. Prints "exits ns_per_exit".
+ * (src/main/c/kvm_exit_loop.c) in the same run. Prints "exits ns_per_exit bytes_allocated_per_exit".
  */
 public final class KvmExits {
     private KvmExits() {
@@ -30,6 +30,8 @@ public final class KvmExits {
         }
         double best = Double.MAX_VALUE;
         long exits = 0;
+        double bytesPerExit = 0;
+        com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
         for (int round = 0; round < 3; round++) { // the first rounds warm up the JIT
             try (TestGuest g = new TestGuest("exits", 1 << 20, PageState.SHARED)) {
                 // mov $n, %ecx; 1: out %al, $0xf0; loop 1b; hlt
@@ -38,6 +40,7 @@ public final class KvmExits {
                 g.memory.write(0x1000, MemorySegment.ofArray(code));
                 try (Vcpu cpu = kvm.createVcpu(g.view, 0, 0x1000, 0, CocoCpu.NONE)) {
                     long count = 0;
+                    long a0 = threads.getCurrentThreadAllocatedBytes();
                     long t0 = System.nanoTime();
                     while (true) {
                         Exit e = cpu.run();
@@ -50,11 +53,12 @@ public final class KvmExits {
                         }
                     }
                     long t = System.nanoTime() - t0;
+                    bytesPerExit = (double) (threads.getCurrentThreadAllocatedBytes() - a0) / count; // of the last round
                     best = Math.min(best, (double) t / count);
                     exits = count;
                 }
             }
         }
-        System.out.printf("%d %.1f%n", exits, best);
+        System.out.printf("%d %.1f %.1f%n", exits, best, bytesPerExit);
     }
 }

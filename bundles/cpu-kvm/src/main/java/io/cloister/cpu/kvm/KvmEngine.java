@@ -87,7 +87,11 @@ public class KvmEngine implements CpuEngine {
         }
         KvmVm vm;
         synchronized (vms) {
-            vm = vms.computeIfAbsent(memory, KvmVm::new);
+            vm = vms.computeIfAbsent(memory, view -> new KvmVm(view, () -> {
+                synchronized (vms) {
+                    vms.remove(view);
+                }
+            }));
         }
         return vm.createVcpu(index, entry, startInfo);
     }
@@ -97,6 +101,13 @@ public class KvmEngine implements CpuEngine {
         synchronized (vms) {
             vms.values().forEach(KvmVm::close);
             vms.clear();
+        }
+    }
+
+    /** For tests: the KVM VM of a guest view, while it has vCPUs. */
+    KvmVm vm(GuestView view) {
+        synchronized (vms) {
+            return vms.get(view);
         }
     }
 

@@ -75,7 +75,7 @@ final class KvmVcpu implements Vcpu {
             if (exitRequested) {
                 exitRequested = false;
                 run.set(ValueLayout.JAVA_BYTE, Kvm.RUN_IMMEDIATE_EXIT, (byte) 0);
-                return new Exit.Interrupted();
+                return INTERRUPTED;
             }
             try {
                 Sys.ioctl(fd, Kvm.RUN, 0, "KVM_RUN", state);
@@ -98,22 +98,22 @@ final class KvmVcpu implements Vcpu {
                         return new Exit.Failure("string port IO (count " + count + ") at port 0x" + Integer.toHexString(port));
                     }
                     if (out) {
-                        return new Exit.Io(port, size, true, read(data, size));
+                        return io(port, size, true, read(data, size));
                     }
                     awaiting = 1;
                     awaitSize = size;
-                    return new Exit.Io(port, size, false, 0);
+                    return io(port, size, false, 0);
                 }
                 case Kvm.EXIT_MMIO -> {
                     long gpa = run.get(ValueLayout.JAVA_LONG, u);
                     int len = run.get(ValueLayout.JAVA_INT, u + 16);
                     boolean write = run.get(ValueLayout.JAVA_BYTE, u + 20) != 0;
                     if (write) {
-                        return new Exit.Mmio(gpa, len, true, read(u + 8, len));
+                        return mmio(gpa, len, true, read(u + 8, len));
                     }
                     awaiting = 2;
                     awaitSize = len;
-                    return new Exit.Mmio(gpa, len, false, 0);
+                    return mmio(gpa, len, false, 0);
                 }
                 case Kvm.EXIT_HYPERCALL -> {
                     awaiting = 3;
@@ -122,7 +122,7 @@ final class KvmVcpu implements Vcpu {
                             run.get(ValueLayout.JAVA_LONG, u + 32));
                 }
                 case Kvm.EXIT_HLT -> {
-                    return new Exit.Halt();
+                    return HALT;
                 }
                 case Kvm.EXIT_SHUTDOWN -> {
                     return new Exit.Shutdown("KVM_EXIT_SHUTDOWN (triple fault)");
@@ -211,6 +211,31 @@ final class KvmVcpu implements Vcpu {
      * immediate_exit makes the next KVM_RUN return at once; the kick signal interrupts one that
      * is running (it fails with EINTR), so even a guest that never exits comes out.
      */
+    private static final Exit.Interrupted INTERRUPTED = new Exit.Interrupted();
+    private static final Exit.Halt HALT = new Exit.Halt();
+    // The last IO and MMIO exits: exits are values, so an equal one is returned again instead of a
+    // new record. Port polling (every IN of a port) and repeated writes then allocate nothing.
+    private Exit.Io lastIo = new Exit.Io(-1, 0, false, 0);
+    private Exit.Mmio lastMmio = new Exit.Mmio(-1, 0, false, 0);
+
+    private Exit.Io io(int port, int size, boolean write, long value) {
+        Exit.Io e = lastIo;
+        if (e.port() != port || e.size() != size || e.write() != write || e.value() != value) {
+            e = new Exit.Io(port, size, write, value);
+            lastIo = e;
+        }
+        return e;
+    }
+
+    private Exit.Mmio mmio(long gpa, int size, boolean write, long value) {
+        Exit.Mmio e = lastMmio;
+        if (e.gpa() != gpa || e.size() != size || e.write() != write || e.value() != value) {
+            e = new Exit.Mmio(gpa, size, write, value);
+            lastMmio = e;
+        }
+        return e;
+    }
+
     @Override
     public void requestExit() {
         exitRequested = true;
@@ -224,5 +249,6 @@ final class KvmVcpu implements Vcpu {
     @Override
     public void close() {
         Sys.close(fd);
+        vm.vcpuClosed();
     }
 }

@@ -49,6 +49,30 @@ class KvmEngineTest {
         }
     }
 
+    /**
+     * Restricted RAM is bound to a real guest_memfd whose allocation follows the provider's
+     * conversions: private pages allocated, shared or punched ones punched, every call accepted by
+     * the kernel.
+     */
+    @org.junit.jupiter.api.Test
+    void guestMemfdFollowsConversions() throws Exception {
+        try (io.cloister.testkit.TestGuest g = new io.cloister.testkit.TestGuest("gmem", 1 << 20,
+                io.cloister.api.restricted.PageState.PRIVATE)) {
+            io.cloister.api.cpu.Vcpu cpu = KVM.createVcpu(g.view, 0, 0x1000, 0, io.cloister.api.cpu.CocoCpu.NONE);
+            KvmVm vm = KVM.vm(g.view);
+            assertEquals(1 << 20, vm.gmemAllocated(0), "all private at start");
+            g.ram.convert(0x4000, 0x2000, io.cloister.api.restricted.PageState.SHARED, io.cloister.api.restricted.ContentRule.DESTROY);
+            assertEquals((1 << 20) - 0x2000, vm.gmemAllocated(0), "two pages shared: punched in the guest_memfd");
+            g.ram.convert(0x4000, 0x1000, io.cloister.api.restricted.PageState.PRIVATE, io.cloister.api.restricted.ContentRule.DESTROY);
+            assertEquals((1 << 20) - 0x1000, vm.gmemAllocated(0), "one page private again: allocated");
+            g.ram.punch(0x8000, 0x1000);
+            assertEquals((1 << 20) - 0x2000, vm.gmemAllocated(0), "punched in the provider: punched in the kernel");
+            assertEquals(0, vm.mirrorFailures, "the kernel accepted every guest_memfd call");
+            cpu.close();
+            assertEquals(null, KVM.vm(g.view), "the last vCPU closed its VM and guest_memfd");
+        }
+    }
+
     @ParameterizedTest
     @CsvSource({"hello.elf,''"})
     void sameOutputAsTheEmulator(String guest, String cmdline) throws Exception {
