@@ -1,18 +1,19 @@
 /*
- * Several vCPUs over one memory. vCPU 0 starts the others with START_VCPU until the VMM says
+ * Several vCPUs over one memory (iterations=N on the command line, default 20000). vCPU 0 starts the others with START_VCPU until the VMM says
  * there are no more; each counts with LOCK ADD, increments a plain counter under a spinlock
  * (XCHG to take it, a plain store to release it), checks its APIC ID and does private work.
  * Lost updates or a broken lock show in the totals. Exit status 0 when everything adds up.
  */
 #include "../common/guest.h"
+#include "../common/pvh.h"
 
 #define MAX_VCPUS 8
-#define ITERATIONS 20000
 
 extern char ap_start32[];
 u64 ap_cr3;                                           /* read by ap.S */
 u8 ap_stacks[MAX_VCPUS][16384] __attribute__((aligned(16)));
 
+static u64 iterations = 20000;                       /* iterations=N on the command line */
 static volatile u32 lock;
 static volatile u64 counter;
 static volatile u64 guarded;
@@ -39,12 +40,12 @@ static void spin_unlock(volatile u32 *l) {
 static void work(u32 id) {
 	apic_of[id] = apic_id();
 	u64 s = 0;
-	for (u32 i = 0; i < ITERATIONS; i++) {
+	for (u64 i = 0; i < iterations; i++) {
 		__atomic_fetch_add(&counter, 1, __ATOMIC_SEQ_CST);
 		spin_lock(&lock);
 		guarded = guarded + 1;
 		spin_unlock(&lock);
-		s += (u64)i * (id + 1);
+		s += i * (id + 1);
 	}
 	sums[id] = s;
 	__atomic_fetch_add(&arrived, 1, __ATOMIC_SEQ_CST);
@@ -54,7 +55,8 @@ void ap_main(u32 id) {
 	work(id);
 }
 
-int main(void) {
+int main(const struct hvm_start_info *si) {
+	iterations = cmdline_u64(si, "iterations", iterations);
 	u64 cr3;
 	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
 	ap_cr3 = cr3;
@@ -69,7 +71,7 @@ int main(void) {
 		__asm__ volatile("pause");
 	int bad = 0;
 	for (u32 i = 0; i < n; i++) {
-		if (apic_of[i] != i || sums[i] != (u64)(i + 1) * ITERATIONS * (ITERATIONS - 1) / 2) {
+		if (apic_of[i] != i || sums[i] != (u64)(i + 1) * iterations * (iterations - 1) / 2) {
 			puts("smp: vCPU ");
 			put_dec(i);
 			puts(" reported APIC ID ");
@@ -83,9 +85,9 @@ int main(void) {
 	puts(", increments under the lock ");
 	put_dec(guarded);
 	puts(" (want ");
-	put_dec((u64)n * ITERATIONS);
+	put_dec(n * iterations);
 	puts(")\n");
-	if (counter != (u64)n * ITERATIONS || guarded != (u64)n * ITERATIONS)
+	if (counter != n * iterations || guarded != n * iterations)
 		bad = 1;
 	puts(bad ? "smp: FAILED\n" : "smp: ok\n");
 	return bad;

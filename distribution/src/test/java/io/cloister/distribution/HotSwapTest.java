@@ -98,6 +98,62 @@ class HotSwapTest {
         }
     }
 
+    /**
+     * Four vCPUs count together (locked adds, a spinlock) while the VM is paused, switched between
+     * SEV and SNP and has its policy bundle updated: every safe point must take all four out of the
+     * guest, and the totals show that no locked update or lock hand-over was lost.
+     */
+    @Test
+    void swapsUnderFourRunningVcpusLoseNothing(@TempDir Path dir) throws Exception {
+        Path console = dir.resolve("console.txt");
+        Path feature = java.nio.file.Files.writeString(dir.resolve("smp.json"), java.nio.file.Files.readString(Dist.DEFAULT_FEATURE)
+                .replace("\"backend\": \"plain\", \"engine\": \"auto\", \"kernel\": \"guests/demo.elf\"",
+                        "\"backend\": \"sev\", \"engine\": \"auto\", \"kernel\": \"guests/smp.elf\", \"cmdline\": \"iterations=300000\", "
+                                + "\"vcpus:Integer\": 4, \"console\": \"file:" + console + "\""));
+        try (io.cloister.launcher.VmmRuntime rt = io.cloister.launcher.VmmRuntime.start(
+                io.cloister.launcher.FeatureFile.read(feature, io.cloister.launcher.BundleLocator.forHome(Dist.HOME)),
+                java.util.Map.of("gosh.args", "--nointeractive"))) {
+            Object vmm = rt.awaitService("(objectClass=io.cloister.api.vm.Vmm)", 5000);
+            Object vm = null;
+            long deadline = System.currentTimeMillis() + 10_000;
+            while (vm == null && System.currentTimeMillis() < deadline) {
+                var opt = (java.util.Optional<?>) Reflect.call(vmm, "vm", "demo");
+                vm = opt.filter(v -> String.valueOf(Reflect.call(v, "state")).equals("RUNNING")).orElse(null);
+                Thread.sleep(5);
+            }
+            assertTrue(vm != null, "the guest did not start");
+            int swaps = 0;
+            boolean pausedStill = true;
+            while (String.valueOf(Reflect.call(vm, "state")).equals("RUNNING") && swaps < 40) {
+                switch (swaps % 4) {
+                    case 3 -> {
+                        String bsn = "io.cloister.backend." + Reflect.call(vm, "backend");
+                        rt.bundles().stream().filter(bd -> bd.getSymbolicName().equals(bsn)).findFirst().orElseThrow().update();
+                    }
+                    case 2 -> {
+                        Reflect.call(vm, "pause");
+                        long n0 = (Long) Reflect.call(vm, "instructions");
+                        Thread.sleep(20);
+                        pausedStill &= n0 == (Long) Reflect.call(vm, "instructions");
+                        Reflect.call(vm, "resume");
+                    }
+                    default -> Reflect.call(vm, "switchBackend", swaps % 2 == 0 ? "snp" : "sev");
+                }
+                swaps++;
+                Thread.sleep(10);
+            }
+            deadline = System.currentTimeMillis() + 120_000;
+            while (!String.valueOf(Reflect.call(vm, "state")).equals("STOPPED") && System.currentTimeMillis() < deadline) {
+                Thread.sleep(10);
+            }
+            assertEquals("guest exited with status 0", Reflect.call(vm, "status"), java.nio.file.Files.readString(console));
+            assertEquals("smp: 4 vCPUs\nsmp: locked adds 1200000, increments under the lock 1200000 (want 1200000)\nsmp: ok\n",
+                    java.nio.file.Files.readString(console));
+            assertTrue(pausedStill, "a paused VM executed instructions: some vCPU stayed in the guest");
+            assertTrue(swaps >= 8, "only " + swaps + " swaps happened while the guest ran");
+        }
+    }
+
     @Test
     void withoutItsPolicyAVmStaysPausedAndResumesWhenOneReturns(@TempDir Path dir) throws Exception {
         try (SwapStorm storm = new SwapStorm(dir, "tdx")) {
