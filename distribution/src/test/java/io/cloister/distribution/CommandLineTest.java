@@ -99,6 +99,7 @@ class CommandLineTest {
         assertTrue(one.out().startsWith("smp: 1 vCPU\n"), one.out());
         assertOneLineError(Dist.vmm(null, "run", "--kernel", smp, "--vcpus", "0"), "vcpus=0 is outside 1..64");
         assertOneLineError(Dist.vmm(null, "run", "--memory", "12X"), "bad memory size '12X'");
+        assertOneLineError(Dist.vmm(null, "run", "--engine", "kvm"), "VM demo cannot start: waiting for a CPU engine (no engine 'kvm'");
     }
 
     @Test

@@ -138,6 +138,19 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
             if (vm.state() == io.cloister.api.vm.VmState.CREATED) {
                 throw new IllegalArgumentException("VM " + vm.name() + " cannot start: " + vm.status());
             }
+            // Every bundle of the run has started: an engine still missing will not come.
+            long deadline = System.nanoTime() + 1_000_000_000L;
+            while (vm.status().startsWith("waiting for a CPU engine") && System.nanoTime() < deadline) {
+                try {
+                    Thread.sleep(10);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
+            }
+            if (vm.status().startsWith("waiting for a CPU engine")) {
+                throw new IllegalArgumentException("VM " + vm.name() + " cannot start: " + vm.status());
+            }
         }
         for (Vm vm : guests) {
             Integer code;
