@@ -92,8 +92,9 @@ public class VmCommands {
         StringBuilder sb = new StringBuilder(String.format("%-16s %-9s %16s %12s %15s%n", "NAME", "STATE", "INSTRUCTIONS", "EXITS",
                 "PRIVATE/PAGES"));
         for (VirtualMachine vm : vmm.vms()) {
-            sb.append(String.format("%-16s %-9s %,16d %,12d %15s%n", vm.name(), vm.state(), vm.instructions(), vm.exits(),
-                    vm.privatePages() + "/" + vm.totalPages()));
+            long n = vm.instructions(); // -1: the engine cannot count (KVM)
+            sb.append(String.format("%-16s %-9s %16s %,12d %15s%n", vm.name(), vm.state(), n < 0 ? "n/a" : String.format("%,d", n),
+                    vm.exits(), vm.privatePages() + "/" + vm.totalPages()));
         }
         return sb.toString().stripTrailing();
     }

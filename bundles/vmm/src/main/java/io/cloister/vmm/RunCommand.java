@@ -118,8 +118,9 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
                     return;
                 }
                 for (Vm vm : guests) {
-                    System.err.printf("vmm: stats: %s %s, %,d instructions, %,d exits, %d/%d pages private%n", vm.name(), vm.state(),
-                            vm.instructions(), vm.exits(), vm.privatePages(), vm.totalPages());
+                    long n = vm.instructions(); // an engine that cannot count (KVM) says -1
+                    System.err.printf("vmm: stats: %s %s, %s instructions, %,d exits, %d/%d pages private%n", vm.name(), vm.state(),
+                            n < 0 ? "n/a" : String.format("%,d", n), vm.exits(), vm.privatePages(), vm.totalPages());
                 }
             }
         });
