@@ -5,6 +5,7 @@
  * main's return value goes to the isa-debug-exit port (0xf4).
  */
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
+#include "longmode.h"
 
 	.file "start.S"  /* else the assembler names the temporary object, and builds differ */
 
@@ -81,26 +82,11 @@ _start32:
 	jne 3b
 4:
 	movl $pml4, %eax
-	movl %eax, %cr3
-	movl %cr4, %eax
-	orl $0x20, %eax                 /* PAE */
-	movl %eax, %cr4
-	movl $0xc0000080, %ecx          /* EFER */
-	rdmsr
-	orl $0x100, %eax                /* LME */
-	wrmsr
-	movl %cr0, %eax
-	orl $0x80000001, %eax           /* PG, PE */
-	movl %eax, %cr0
-	lgdt gdt_desc
-	ljmp $0x08, $_start64
+	ENTER_LONG_MODE gdt_desc, _start64
 
 	.code64
 _start64:
-	movw $0x10, %ax
-	movw %ax, %ds
-	movw %ax, %es
-	movw %ax, %ss
+	FLAT_DATA_SEGMENTS
 	movq $stack_top, %rsp
 	movl %esi, %edi                 /* main(start_info) */
 	call main

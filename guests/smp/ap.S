@@ -4,6 +4,7 @@
  * page tables vCPU 0 built (ap_cr3), enters long mode and calls ap_main(index) on its own stack.
  */
 	.file "ap.S"
+#include "../common/longmode.h"
 
 	.section .text, "ax"
 	.code32
@@ -13,26 +14,11 @@ ap_start32:
 	cld
 	movl %ebx, %esi                 /* vCPU index */
 	movl ap_cr3, %eax
-	movl %eax, %cr3
-	movl %cr4, %eax
-	orl $0x20, %eax                 /* PAE */
-	movl %eax, %cr4
-	movl $0xc0000080, %ecx          /* EFER */
-	rdmsr
-	orl $0x100, %eax                /* LME */
-	wrmsr
-	movl %cr0, %eax
-	orl $0x80000001, %eax           /* PG, PE */
-	movl %eax, %cr0
-	lgdt ap_gdt_desc
-	ljmp $0x08, $ap_start64
+	ENTER_LONG_MODE ap_gdt_desc, ap_start64
 
 	.code64
 ap_start64:
-	movw $0x10, %ax
-	movw %ax, %ds
-	movw %ax, %es
-	movw %ax, %ss
+	FLAT_DATA_SEGMENTS
 	movl %esi, %eax
 	incl %eax
 	shlq $14, %rax                  /* 16 KiB of ap_stacks per vCPU; the stack grows down */

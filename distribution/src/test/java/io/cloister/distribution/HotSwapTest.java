@@ -61,22 +61,12 @@ class HotSwapTest {
     @Test
     void swapsUnderARunningGuestLoseNothing(@TempDir Path dir) throws Exception {
         Path console = dir.resolve("console.txt");
-        Path feature = java.nio.file.Files.writeString(dir.resolve("busy.json"), java.nio.file.Files.readString(Dist.DEFAULT_FEATURE)
-                .replace("\"backend\": \"plain\", \"engine\": \"auto\", \"kernel\": \"guests/demo.elf\"",
-                        "\"backend\": \"sev\", \"engine\": \"auto\", \"kernel\": \"guests/workload.elf\", \"cmdline\": \"iterations=800\", "
-                                + "\"console\": \"file:" + console + "\""));
+        Path feature = demoVmAs(dir, "\"backend\": \"sev\", \"engine\": \"auto\", \"kernel\": \"guests/workload.elf\", "
+                + "\"cmdline\": \"iterations=800\", \"console\": \"file:" + console + "\"");
         try (io.cloister.launcher.VmmRuntime rt = io.cloister.launcher.VmmRuntime.start(
                 io.cloister.launcher.FeatureFile.read(feature, io.cloister.launcher.BundleLocator.forHome(Dist.HOME)),
                 java.util.Map.of("gosh.args", "--nointeractive"))) {
-            Object vmm = rt.awaitService("(objectClass=io.cloister.api.vm.Vmm)", 5000);
-            Object vm = null;
-            long deadline = System.currentTimeMillis() + 10_000;
-            while (vm == null && System.currentTimeMillis() < deadline) {
-                var opt = (java.util.Optional<?>) Reflect.call(vmm, "vm", "demo");
-                vm = opt.filter(v -> String.valueOf(Reflect.call(v, "state")).equals("RUNNING")).orElse(null);
-                Thread.sleep(5);
-            }
-            assertTrue(vm != null, "the guest did not start");
+            Object vm = awaitRunning(rt, "demo");
             int swaps = 0;
             while (String.valueOf(Reflect.call(vm, "state")).equals("RUNNING") && swaps < 40) {
                 if (swaps % 4 == 3) {
@@ -88,10 +78,7 @@ class HotSwapTest {
                 swaps++;
                 Thread.sleep(10);
             }
-            deadline = System.currentTimeMillis() + 60_000;
-            while (!String.valueOf(Reflect.call(vm, "state")).equals("STOPPED") && System.currentTimeMillis() < deadline) {
-                Thread.sleep(10);
-            }
+            awaitStopped(vm, 60_000);
             assertEquals("guest exited with status 0", Reflect.call(vm, "status"));
             assertEquals("workload: 800 iterations, checksum 0x000000009c247ffe\n", java.nio.file.Files.readString(console));
             assertTrue(swaps >= 10, "only " + swaps + " swaps happened while the guest ran");
@@ -106,22 +93,12 @@ class HotSwapTest {
     @Test
     void swapsUnderFourRunningVcpusLoseNothing(@TempDir Path dir) throws Exception {
         Path console = dir.resolve("console.txt");
-        Path feature = java.nio.file.Files.writeString(dir.resolve("smp.json"), java.nio.file.Files.readString(Dist.DEFAULT_FEATURE)
-                .replace("\"backend\": \"plain\", \"engine\": \"auto\", \"kernel\": \"guests/demo.elf\"",
-                        "\"backend\": \"sev\", \"engine\": \"auto\", \"kernel\": \"guests/smp.elf\", \"cmdline\": \"iterations=300000\", "
-                                + "\"vcpus:Integer\": 4, \"console\": \"file:" + console + "\""));
+        Path feature = demoVmAs(dir, "\"backend\": \"sev\", \"engine\": \"auto\", \"kernel\": \"guests/smp.elf\", "
+                + "\"cmdline\": \"iterations=300000\", \"vcpus:Integer\": 4, \"console\": \"file:" + console + "\"");
         try (io.cloister.launcher.VmmRuntime rt = io.cloister.launcher.VmmRuntime.start(
                 io.cloister.launcher.FeatureFile.read(feature, io.cloister.launcher.BundleLocator.forHome(Dist.HOME)),
                 java.util.Map.of("gosh.args", "--nointeractive"))) {
-            Object vmm = rt.awaitService("(objectClass=io.cloister.api.vm.Vmm)", 5000);
-            Object vm = null;
-            long deadline = System.currentTimeMillis() + 10_000;
-            while (vm == null && System.currentTimeMillis() < deadline) {
-                var opt = (java.util.Optional<?>) Reflect.call(vmm, "vm", "demo");
-                vm = opt.filter(v -> String.valueOf(Reflect.call(v, "state")).equals("RUNNING")).orElse(null);
-                Thread.sleep(5);
-            }
-            assertTrue(vm != null, "the guest did not start");
+            Object vm = awaitRunning(rt, "demo");
             int swaps = 0;
             boolean pausedStill = true;
             while (String.valueOf(Reflect.call(vm, "state")).equals("RUNNING") && swaps < 40) {
@@ -142,10 +119,7 @@ class HotSwapTest {
                 swaps++;
                 Thread.sleep(10);
             }
-            deadline = System.currentTimeMillis() + 120_000;
-            while (!String.valueOf(Reflect.call(vm, "state")).equals("STOPPED") && System.currentTimeMillis() < deadline) {
-                Thread.sleep(10);
-            }
+            awaitStopped(vm, 120_000);
             assertEquals("guest exited with status 0", Reflect.call(vm, "status"), java.nio.file.Files.readString(console));
             assertEquals("smp: 4 vCPUs\nsmp: locked adds 1200000, increments under the lock 1200000 (want 1200000)\nsmp: ok\n",
                     java.nio.file.Files.readString(console));
@@ -171,6 +145,34 @@ class HotSwapTest {
             storm.stopStorm();
             assertTrue(storm.conversions.get() > 0);
             assertTrue(storm.mismatches().isEmpty());
+        }
+    }
+
+    /** The default feature with its demo VM's backend, engine and kernel replaced by {@code settings}. */
+    static Path demoVmAs(Path dir, String settings) throws java.io.IOException {
+        return java.nio.file.Files.writeString(dir.resolve("feature.json"), java.nio.file.Files.readString(Dist.DEFAULT_FEATURE)
+                .replace("\"backend\": \"plain\", \"engine\": \"auto\", \"kernel\": \"guests/demo.elf\"", settings));
+    }
+
+    /** The VM of this name once it runs (its guest booted). */
+    static Object awaitRunning(io.cloister.launcher.VmmRuntime rt, String name) throws Exception {
+        Object vmm = rt.awaitService("(objectClass=io.cloister.api.vm.Vmm)", 5000);
+        long deadline = System.currentTimeMillis() + 10_000;
+        while (System.currentTimeMillis() < deadline) {
+            var vm = ((java.util.Optional<?>) Reflect.call(vmm, "vm", name))
+                    .filter(v -> String.valueOf(Reflect.call(v, "state")).equals("RUNNING"));
+            if (vm.isPresent()) {
+                return vm.get();
+            }
+            Thread.sleep(5);
+        }
+        throw new AssertionError("the guest of VM " + name + " did not start");
+    }
+
+    static void awaitStopped(Object vm, long millis) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + millis;
+        while (!String.valueOf(Reflect.call(vm, "state")).equals("STOPPED") && System.currentTimeMillis() < deadline) {
+            Thread.sleep(10);
         }
     }
 }

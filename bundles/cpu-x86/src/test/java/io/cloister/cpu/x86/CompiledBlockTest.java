@@ -1,5 +1,7 @@
 package io.cloister.cpu.x86;
 
+import static io.cloister.cpu.x86.Code.bytes;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -14,14 +16,6 @@ import io.cloister.testkit.TestGuest;
 
 /** Compiled blocks keep the interpreter's semantics where a block is cut short. */
 class CompiledBlockTest {
-    private static byte[] bytes(int... b) {
-        byte[] out = new byte[b.length];
-        for (int i = 0; i < b.length; i++) {
-            out[i] = (byte) b[i];
-        }
-        return out;
-    }
-
     private static X86Vcpu cpu(TestGuest g, byte[] code, boolean decodedCache) {
         g.memory.write(0x1000, MemorySegment.ofArray(code));
         X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, 0x1000, 0, decodedCache);

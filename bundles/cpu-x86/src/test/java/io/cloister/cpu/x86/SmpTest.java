@@ -1,5 +1,7 @@
 package io.cloister.cpu.x86;
 
+import static io.cloister.cpu.x86.Code.bytes;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -18,14 +20,6 @@ import io.cloister.testkit.TestGuest;
 
 /** Several vCPUs, one thread each, over one guest memory: locked instructions are atomic. */
 class SmpTest {
-    private static byte[] bytes(int... b) {
-        byte[] out = new byte[b.length];
-        for (int i = 0; i < b.length; i++) {
-            out[i] = (byte) b[i];
-        }
-        return out;
-    }
-
     /**
      * Each vCPU adds 1 to a counter with LOCK XADD, and increments a second counter with a plain
      * INC inside a spinlock taken with LOCK CMPXCHG and released with a plain store. Lost updates
