@@ -129,11 +129,12 @@ class CommandLineTest {
         // guests/rng waits for its device forever: a guest that is running while the shell looks.
         Path f = Files.writeString(dir.resolve("busy.json"), Files.readString(Dist.DEFAULT_FEATURE)
                 .replace("\"kernel\": \"guests/demo.elf\"", "\"kernel\": \"guests/rng.elf\""));
-        Dist.Run r = Dist.vmm("vmm:registers demo\nvmm:stats\nvmm:devices demo\nexit 0\n", "shell", "--feature", f.toString());
+        Dist.Run r = Dist.vmm("vmm:registers demo\nvmm:stats\nvmm:devices demo\nvmm:info demo\nexit 0\n", "shell", "--feature", f.toString());
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().matches("(?s).*rip    0000000000[0-9a-f]{6}.*cr0    0000000080000011.*"), r.out());
         assertTrue(r.out().matches("(?s).*demo +RUNNING +[0-9,]+ +[0-9,]+ +0/16384.*"), r.out());
         assertTrue(r.out().contains("uart16550 (io.cloister.devices 0.1.0) PIO[0x3f8-0x400)"), r.out());
+        assertTrue(r.out().contains("vcpus    1 of 1 started"), r.out());
     }
 
     /** Two VMs in one runtime, each with its own backend, memory and console. */

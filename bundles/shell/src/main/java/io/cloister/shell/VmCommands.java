@@ -52,6 +52,7 @@ public class VmCommands {
         sb.append("state    ").append(vm.state()).append(" (").append(vm.status()).append(")\n");
         sb.append("backend  ").append(vm.backend()).append('\n');
         sb.append("engine   ").append(vm.engine()).append('\n');
+        sb.append("vcpus    ").append(vm.startedVcpus()).append(" of ").append(vm.vcpus()).append(" started\n");
         sb.append("pages    ").append(vm.privatePages()).append(" private, ").append(vm.totalPages() - vm.privatePages())
                 .append(" shared\n");
         if (vm.memory() == null) {

@@ -462,6 +462,17 @@ final class Vm implements VirtualMachine {
     }
 
     @Override
+    public int vcpus() {
+        return spec.vcpus();
+    }
+
+    @Override
+    public int startedVcpus() {
+        Machine m = machine;
+        return m == null ? 0 : m.startedVcpus();
+    }
+
+    @Override
     public long instructions() {
         Machine m = machine;
         return m == null ? 0 : m.instructions();

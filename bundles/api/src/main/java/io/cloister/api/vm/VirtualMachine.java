@@ -45,8 +45,18 @@ public interface VirtualMachine {
     /** The devices on the VM's bus, one line each (empty before the guest boots). */
     java.util.List<String> devices();
 
-    /** The vCPU's registers, read at a safe point (empty before the guest boots). */
+    /** vCPU 0's registers and the other vCPUs' rip, read at a safe point (empty before the guest boots). */
     java.util.Map<String, Long> registers();
+
+    /** The vCPUs configured; the guest starts those beyond the first. */
+    default int vcpus() {
+        return 1;
+    }
+
+    /** The vCPUs started so far (0 before the guest boots). */
+    default int startedVcpus() {
+        return 0;
+    }
 
     /** Guest instructions retired so far (-1 where the engine cannot count), and exits taken. */
     long instructions();
