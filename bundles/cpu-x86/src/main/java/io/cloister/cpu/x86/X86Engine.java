@@ -60,8 +60,16 @@ public class X86Engine implements CpuEngine {
 
     /** With {@code decodedCache} false every instruction is decoded each time: the baseline of benchmarks. */
     public X86Engine(boolean decodedCache) {
-        this.decodedCache = decodedCache;
+        this(decodedCache, 256);
     }
+
+    /** For tests: blocks compiled after {@code compileThreshold} runs of their first instruction. */
+    X86Engine(boolean decodedCache, int compileThreshold) {
+        this.decodedCache = decodedCache;
+        this.compileThreshold = compileThreshold;
+    }
+
+    private final int compileThreshold;
 
     @Override
     public String name() {
@@ -75,7 +83,9 @@ public class X86Engine implements CpuEngine {
 
     @Override
     public Vcpu createVcpu(GuestView memory, int index, long entry, long startInfo, CocoCpu coco) {
-        return new X86Vcpu(index, memory, DEFAULT, coco, entry, startInfo, decodedCache,
+        X86Vcpu v = new X86Vcpu(index, memory, DEFAULT, coco, entry, startInfo, decodedCache,
                 codeMaps.computeIfAbsent(memory, CodeMap::forView));
+        v.compileThreshold = compileThreshold;
+        return v;
     }
 }

@@ -80,6 +80,22 @@ class GuestsTest {
         assertTrue(asked.contains(0x117000L), "the engine asks the backend when it maps a page: " + asked);
     }
 
+    /**
+     * The interpreter, and the decoded path with every block compiled on first sight (faults and
+     * exits land inside blocks), run whole guests to the same console, exit status and retired
+     * instruction count.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"hello.elf,''", "workload.elf,iterations=20", "exceptions.elf,''", "demo.elf,''"})
+    void compiledBlocksRetireWhatTheInterpreterRetires(String guest, String cmdline) throws Exception {
+        GuestRunner.Result interpreted = GuestRunner.run(new X86Engine(false), bin.resolve(guest), 16 << 20, cmdline);
+        GuestRunner.Result compiled = GuestRunner.run(new X86Engine(true, 1), bin.resolve(guest), 16 << 20, cmdline);
+        assertEquals(interpreted.console(), compiled.console());
+        assertEquals(interpreted.exitStatus(), compiled.exitStatus());
+        assertEquals(interpreted.instructions(), compiled.instructions(), "retired instructions");
+        assertTrue(interpreted.instructions() > 1000, interpreted.toString());
+    }
+
     @Test
     void workloadMatchesTheNativeChecksum() throws Exception {
         GuestRunner.Result r = GuestRunner.run(engine, bin.resolve("workload.elf"), 16 << 20, "iterations=10");
