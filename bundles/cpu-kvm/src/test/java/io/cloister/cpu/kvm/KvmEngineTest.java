@@ -73,9 +73,82 @@ class KvmEngineTest {
         }
     }
 
+    /**
+     * What this host's KVM cannot do, found by a few-instruction guest each: null if it can. The KVM
+     * of the machine kind Cloister is developed on (nested, software) never leaves the guest on
+     * vmcall (it even rewrites vmmcall into vmcall, then stays at it), and stops with an emulation
+     * failure at popcnt and int3; guests that need those are skipped there, with this reason.
+     */
+    static synchronized String cannot(String what) throws Exception {
+        if (!PROBED.containsKey(what)) {
+            PROBED.put(what, probe(what));
+        }
+        return PROBED.get(what);
+    }
+
+    private static final java.util.Map<String, String> PROBED = new java.util.HashMap<>();
+
+    private static String probe(String what) throws Exception {
+        byte[] code;
+        Class<?> expected;
+        switch (what) {
+            case "vmcall" -> {
+                code = new byte[] {(byte) 0xb8, 12, 0, 0, 0, (byte) 0xbb, 0, 0x20, 0, 0, (byte) 0xb9, 1, 0, 0, 0, 0x31, (byte) 0xd2, 0x0f, 0x01,
+                    (byte) 0xc1, (byte) 0xf4};
+                expected = io.cloister.api.cpu.Exit.Hypercall.class;
+            }
+            case "popcnt" -> {
+                code = new byte[] {(byte) 0xf3, 0x0f, (byte) 0xb8, (byte) 0xc0, (byte) 0xf4};
+                expected = io.cloister.api.cpu.Exit.Halt.class;
+            }
+            default -> { // int3 without an IDT: a triple fault
+                code = new byte[] {(byte) 0xcc, (byte) 0xf4};
+                expected = io.cloister.api.cpu.Exit.Shutdown.class;
+            }
+        }
+        try (io.cloister.testkit.TestGuest g = new io.cloister.testkit.TestGuest("probe", 1 << 20,
+                io.cloister.api.restricted.PageState.SHARED)) {
+            g.memory.write(0x1000, java.lang.foreign.MemorySegment.ofArray(code));
+            try (io.cloister.api.cpu.Vcpu cpu = KVM.createVcpu(g.view, 0, 0x1000, 0, io.cloister.api.cpu.CocoCpu.NONE)) {
+                var run = java.util.concurrent.CompletableFuture.supplyAsync(cpu::run);
+                io.cloister.api.cpu.Exit e;
+                try {
+                    e = run.get(2, java.util.concurrent.TimeUnit.SECONDS);
+                } catch (java.util.concurrent.TimeoutException t) {
+                    cpu.requestExit();
+                    run.get(5, java.util.concurrent.TimeUnit.SECONDS);
+                    return "this host's KVM never exits on " + what + " (the guest stays at it)";
+                }
+                return expected.isInstance(e) ? null : "this host's KVM answers " + what + " with " + e;
+            }
+        }
+    }
+
+    /** A vmcall reaches the VMM as KVM_EXIT_HYPERCALL with its arguments; the answer lands in rax. */
+    @org.junit.jupiter.api.Test
+    void hypercallsReachTheVmm() throws Exception {
+        String why = cannot("vmcall");
+        assumeTrue(why == null, why);
+        try (io.cloister.testkit.TestGuest g = new io.cloister.testkit.TestGuest("hc", 1 << 20,
+                io.cloister.api.restricted.PageState.SHARED)) {
+            g.memory.write(0x1000, java.lang.foreign.MemorySegment.ofArray(new byte[] {(byte) 0xb8, 12, 0, 0, 0, (byte) 0xbb, 0, 0x20, 0, 0,
+                (byte) 0xb9, 1, 0, 0, 0, 0x31, (byte) 0xd2, 0x0f, 0x01, (byte) 0xc1, (byte) 0xf4}));
+            try (io.cloister.api.cpu.Vcpu cpu = KVM.createVcpu(g.view, 0, 0x1000, 0, io.cloister.api.cpu.CocoCpu.NONE)) {
+                assertEquals(new io.cloister.api.cpu.Exit.Hypercall(12, 0x2000, 1, 0, 0), cpu.run());
+                cpu.complete(-22);
+                assertEquals(io.cloister.api.cpu.Exit.Halt.class, cpu.run().getClass());
+                assertEquals(-22L, (long) (int) (long) cpu.registers().get("rax"));
+            }
+        }
+    }
+
     @ParameterizedTest
-    @CsvSource({"hello.elf,''"})
-    void sameOutputAsTheEmulator(String guest, String cmdline) throws Exception {
+    @CsvSource({"hello.elf,'',", "demo.elf,'',vmcall", "workload.elf,iterations=2,popcnt", "exceptions.elf,'',int3"})
+    void sameOutputAsTheEmulator(String guest, String cmdline, String needs) throws Exception {
+        if (needs != null) {
+            String why = cannot(needs);
+            assumeTrue(why == null, guest + " needs " + needs + ": " + why);
+        }
         Path elf = GuestRunner.guests().resolve("bin").resolve(guest);
         GuestRunner.Result kvm = GuestRunner.run(KVM, elf, 16 << 20, cmdline);
         io.cloister.api.cpu.CpuEngine emulator = (io.cloister.api.cpu.CpuEngine) Class.forName("io.cloister.cpu.x86.X86Engine")
