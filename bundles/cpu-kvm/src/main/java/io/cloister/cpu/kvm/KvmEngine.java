@@ -54,11 +54,17 @@ public class KvmEngine implements CpuEngine {
 
     /** Null if /dev/kvm works here, else why not (naming the call and errno). */
     static String probe() {
+        return probe(DEVICE);
+    }
+
+    static String probe(String device) {
         int fd;
         try {
-            fd = Sys.open(DEVICE, Sys.O_RDWR | Sys.O_CLOEXEC);
+            fd = Sys.open(device, Sys.O_RDWR | Sys.O_CLOEXEC);
         } catch (Sys.SysException e) {
-            return e.errno == 2 ? "no " + DEVICE + " on this host" : e.getMessage();
+            return e.errno == 2 ? "no " + device + " on this host"
+                    : e.errno == 13 ? "no permission to open " + device + " (errno 13, EACCES): add the user to the kvm group"
+                    : e.getMessage();
         } catch (UnsatisfiedLinkError e) {
             return "no libc: " + e.getMessage();
         }
