@@ -135,6 +135,7 @@ class CommandLineTest {
         assertTrue(r.out().matches("(?s).*demo +RUNNING +[0-9,]+ +[0-9,]+ +0/16384.*"), r.out());
         assertTrue(r.out().contains("uart16550 (io.cloister.devices 0.1.0) PIO[0x3f8-0x400)"), r.out());
         assertTrue(r.out().contains("vcpus    1 of 1 started"), r.out());
+        assertFalse(r.err().contains("internal error"), "the shell's exit cleans up once: " + r.err());
     }
 
     /** Two VMs in one runtime, each with its own backend, memory and console. */

@@ -239,6 +239,11 @@ public final class Main {
             Thread.currentThread().interrupt();
         }
         runtime.close();
+        try {
+            Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException exiting) {
+            // Gogo's 'exit' ends the JVM itself: the hook is running or ran, and close is idempotent.
+        }
         return 0;
     }
 

@@ -230,12 +230,17 @@ public final class VmmRuntime implements AutoCloseable {
     }
 
     /** Blocks until the framework stops (e.g. 'exit' in the shell). */
+    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
+
     public void awaitStop() throws InterruptedException {
         framework.waitForStop(0);
     }
 
     @Override
     public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return; // closed already (e.g. by the shell's exit and then the shutdown hook)
+        }
         try {
             if ((framework.getState() & (Bundle.STARTING | Bundle.ACTIVE | Bundle.STOPPING)) != 0) {
                 framework.stop();
@@ -254,7 +259,7 @@ public final class VmmRuntime implements AutoCloseable {
     private static void deleteTree(Path root) {
         try (Stream<Path> walk = Files.walk(root)) {
             walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (IOException e) {
+        } catch (IOException | java.io.UncheckedIOException e) {
             LOG.debug("cannot delete {}: {}", root, e.toString());
         }
     }
