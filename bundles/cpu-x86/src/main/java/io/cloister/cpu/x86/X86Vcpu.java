@@ -27,8 +27,7 @@ import io.cloister.api.restricted.InvalidationListener;
 import io.cloister.api.restricted.PageState;
 
 /**
- * One x86-64 vCPU, interpreted. It decodes each instruction from guest memory (so self-modifying
- * code needs no care), translates addresses through 4-level paging with a software TLB, and
+ * One x86-64 vCPU. It translates addresses through 4-level paging with a software TLB, and
  * reaches guest RAM (the slot at guest-physical 0) directly; other slots and MMIO go through the
  * guest view and exits. Faults are delivered through the guest's IDT; a fault while delivering
  * one ends the VM (triple fault). When a translation is filled, the access kind (private or
@@ -40,6 +39,10 @@ import io.cloister.api.restricted.PageState;
  * a per-physical-page cache of {@link Insn} with lazy flags; and a run of decoded instructions that
  * stays hot is compiled to bytecode ({@link BlockCompiler}). vCPU writes into decoded bytes drop the
  * page's entries; conversions drop them all.
+ *
+ * Several vCPUs of a VM run on their own threads over the same RAM: locked read-modify-writes are
+ * compare-and-set on it, and what one vCPU writes into code the others drop at their next
+ * serializing point ({@link CodeMap}).
  *
  * Not yet: SMM, real-mode and 16-bit addressing, x87/SSE, interrupts from devices; device DMA into
  * code pages is not seen by the decoded cache (no device writes code today).
