@@ -583,12 +583,15 @@ final class X86Vcpu implements Vcpu {
 
     long physRead(long pa, int size) {
         if (pa >= 0 && pa + size <= ramSize) {
-            return switch (size) {
+            long v = switch (size) {
                 case 1 -> ram.get(ValueLayout.JAVA_BYTE, pa) & 0xffL;
                 case 2 -> ram.get(ValueLayout.JAVA_SHORT_UNALIGNED, pa) & 0xffffL;
                 case 4 -> ram.get(ValueLayout.JAVA_INT_UNALIGNED, pa) & 0xffffffffL;
                 default -> ram.get(ValueLayout.JAVA_LONG_UNALIGNED, pa);
             };
+            // x86 orders a load before later loads and stores (TSO); keep the JIT from moving them.
+            VarHandle.acquireFence();
+            return v;
         }
         if (mmioReady && mmioGpa == pa) {
             mmioReady = false;
@@ -611,6 +614,7 @@ final class X86Vcpu implements Vcpu {
 
     void physWrite(long pa, int size, long v) {
         if (pa >= 0 && pa + size <= ramSize) {
+            VarHandle.releaseFence(); // x86 orders a store after earlier loads and stores (TSO)
             switch (size) {
                 case 1 -> ram.set(ValueLayout.JAVA_BYTE, pa, (byte) v);
                 case 2 -> ram.set(ValueLayout.JAVA_SHORT_UNALIGNED, pa, (short) v);
