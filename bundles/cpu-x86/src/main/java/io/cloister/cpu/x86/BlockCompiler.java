@@ -50,6 +50,8 @@ final class BlockCompiler {
     private static final MethodTypeDesc J_J = MethodTypeDesc.of(CD_long, CD_long);
     private static final MethodTypeDesc J_JJI = MethodTypeDesc.of(CD_long, CD_long, CD_long, CD_int);
     private static final MethodTypeDesc J_IJII = MethodTypeDesc.of(CD_long, CD_int, CD_long, CD_int, CD_int);
+    private static final MethodTypeDesc J_IJI = MethodTypeDesc.of(CD_long, CD_int, CD_long, CD_int);
+    private static final MethodTypeDesc V_II = MethodTypeDesc.of(CD_void, CD_int, CD_int);
 
     private BlockCompiler() {
     }
@@ -60,7 +62,10 @@ final class BlockCompiler {
     }
 
     private static boolean ends(Insn in) {
-        return in.kind == Insn.JCC || in.kind == Insn.JMP || in.kind == Insn.CALL || in.kind == Insn.RET;
+        return switch (in.kind) {
+            case Insn.JCC, Insn.JMP, Insn.CALL, Insn.RET, Insn.JMP_IND, Insn.CALL_IND -> true;
+            default -> false;
+        };
     }
 
     /** Decodes from physical {@code pa} (RAM) and compiles; null when the first instruction cannot be. */
@@ -144,8 +149,8 @@ final class BlockCompiler {
         }
 
         private static boolean mayFaultOrExit(Insn in) {
-            return in.rm < 0 && in.kind != Insn.LEA && in.kind != Insn.NOP || in.kind == Insn.PUSH || in.kind == Insn.POP
-                    || in.kind == Insn.CALL || in.kind == Insn.RET;
+            return in.rm < 0 && in.kind != Insn.LEA && in.kind != Insn.NOP && in.kind != Insn.CONVERT || in.kind == Insn.PUSH
+                    || in.kind == Insn.POP || in.kind == Insn.CALL || in.kind == Insn.RET || in.kind == Insn.CALL_IND;
         }
 
         private static boolean usesByteRegisters(Insn in) {
@@ -319,10 +324,10 @@ final class BlockCompiler {
                     code.lstore(next);
                 }
                 case Insn.CALL -> {
-                    code.aload(CPU_SLOT).lload(next).loadConstant(size).invokevirtual(CPU, "push", V_JI);
-                    stopCheck(k);
                     target(in.imm);
-                    code.lstore(next);
+                    code.lstore(tmp2).aload(CPU_SLOT).lload(next).loadConstant(size).invokevirtual(CPU, "push", V_JI);
+                    code.lload(tmp2).lstore(next); // before the check: a block ended by the push goes on at the target
+                    stopCheck(k);
                 }
                 case Insn.RET -> {
                     code.aload(CPU_SLOT).aload(CPU_SLOT).loadConstant(size).invokevirtual(CPU, "pop", J_I)
@@ -401,6 +406,23 @@ final class BlockCompiler {
                     code.labelBinding(done);
                 }
                 case Insn.NOP -> { }
+                case Insn.INC_DEC -> {
+                    loadRm(in, size);
+                    code.lstore(tmp2).aload(CPU_SLOT).loadConstant(in.sub).lload(tmp2).loadConstant(size)
+                            .invokevirtual(CPU, "incDecFast", J_IJI);
+                    storeRm(in, size, k);
+                }
+                case Insn.JMP_IND -> {
+                    loadRm(in, size);
+                    code.lstore(tmp2).aload(CPU_SLOT).lload(tmp2).invokevirtual(CPU, "target", J_J).lstore(next);
+                }
+                case Insn.CALL_IND -> {
+                    loadRm(in, size);
+                    code.lstore(tmp2).aload(CPU_SLOT).lload(next).loadConstant(size).invokevirtual(CPU, "push", V_JI);
+                    code.aload(CPU_SLOT).lload(tmp2).invokevirtual(CPU, "target", J_J).lstore(next);
+                    stopCheck(k);
+                }
+                case Insn.CONVERT -> code.aload(CPU_SLOT).loadConstant(in.sub).loadConstant(size).invokevirtual(CPU, "convert", V_II);
                 default -> throw new IllegalArgumentException("kind " + in.kind);
             }
         }

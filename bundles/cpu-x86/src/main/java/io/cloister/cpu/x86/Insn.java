@@ -34,6 +34,10 @@ final class Insn {
     static final int SETCC = 20;
     static final int CMOVCC = 21;
     static final int NOP = 22;
+    static final int INC_DEC = 23; // sub 0 inc, 1 dec
+    static final int JMP_IND = 24; // jmp r/m
+    static final int CALL_IND = 25; // call r/m
+    static final int CONVERT = 26; // sub 0: cbw/cwde/cdqe, 1: cwd/cdq/cqo
 
     static final Insn UNDECODED = new Insn(GENERIC, 0, 0);
 
@@ -207,6 +211,10 @@ final class Insn {
             kind = op < 0x58 ? PUSH : POP;
             reg = (op & 7) | (rexB << 3);
             size = code64 ? (opsize == 2 ? 2 : 8) : opsize;
+        } else if (!code64 && op >= 0x40 && op <= 0x4f) {
+            kind = INC_DEC; // one-byte inc/dec r32, outside 64-bit mode (there: REX)
+            sub = op < 0x48 ? 0 : 1;
+            f.rm = op & 7;
         } else if (op >= 0x70 && op <= 0x7f) {
             kind = JCC;
             sub = op & 0xf;
@@ -270,6 +278,24 @@ final class Insn {
                         return generic(code64); // xchg r8, rax
                     }
                     kind = NOP;
+                }
+                case 0x98, 0x99 -> {
+                    kind = CONVERT;
+                    sub = op - 0x98;
+                }
+                case 0xfe, 0xff -> {
+                    size = op == 0xfe ? 1 : opsize;
+                    f.modrm();
+                    int r = f.reg & 7;
+                    if (r <= 1) {
+                        kind = INC_DEC;
+                        sub = r;
+                    } else if (op == 0xff && (r == 2 || r == 4) && opsize != 2) {
+                        kind = r == 2 ? CALL_IND : JMP_IND;
+                        size = code64 ? 8 : opsize; // the target's size, and the pushed return address's
+                    } else {
+                        return generic(code64); // push r/m, far forms, 16-bit near forms
+                    }
                 }
                 case 0xa8, 0xa9 -> {
                     size = op == 0xa8 ? 1 : opsize;

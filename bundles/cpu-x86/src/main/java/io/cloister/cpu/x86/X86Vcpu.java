@@ -153,7 +153,7 @@ final class X86Vcpu implements Vcpu {
     // Lazy arithmetic flags of the decoded path: the last ADD, SUB/CMP or logic operation, whose
     // flags are computed only when read. LAZY_NONE means rflags holds them; everything outside
     // the decoded path sees exact rflags (materialize() runs before it).
-    static final int LAZY_NONE = 0, LAZY_ADD = 1, LAZY_SUB = 2, LAZY_LOGIC = 3;
+    static final int LAZY_NONE = 0, LAZY_ADD = 1, LAZY_SUB = 2, LAZY_LOGIC = 3, LAZY_INC = 4, LAZY_DEC = 5;
     private int lazyOp;
     private long lazyA;
     private long lazyB;
@@ -1219,6 +1219,22 @@ final class X86Vcpu implements Vcpu {
                 }
             }
             case Insn.NOP -> { }
+            case Insn.INC_DEC -> {
+                if (in.rm >= 0) {
+                    setReg(in.rm, size, incDecFast(in.sub, getReg(in.rm, size), size));
+                } else {
+                    long ea = in.ea(r, next, segBase(in.seg));
+                    long res = incDecFast(in.sub, rd(ea, size), size);
+                    wr(ea, size, res);
+                }
+            }
+            case Insn.JMP_IND -> next = target(loadRm(in, size, next));
+            case Insn.CALL_IND -> {
+                long t = loadRm(in, size, next);
+                push(next, size);
+                next = target(t);
+            }
+            case Insn.CONVERT -> convert(in.sub, size);
             default -> {
                 materialize();
                 step();
@@ -1286,6 +1302,40 @@ final class X86Vcpu implements Vcpu {
         return res;
     }
 
+    /** INC/DEC with lazy flags; CF stays what it was, so it is kept in lazyB. */
+    long incDecFast(int which, long a, int size) {
+        long m = Flags.mask(size);
+        long carry = carry();
+        a &= m;
+        long res = (which == 0 ? a + 1 : a - 1) & m;
+        lazyOp = which == 0 ? LAZY_INC : LAZY_DEC;
+        lazyA = a;
+        lazyB = carry;
+        lazyRes = res;
+        lazySize = size;
+        return res;
+    }
+
+    /** CF as it stands, without computing the other flags. */
+    private long carry() {
+        return switch (lazyOp) {
+            case LAZY_NONE -> rflags & CF;
+            case LAZY_ADD -> Long.compareUnsigned(lazyRes, lazyA) < 0 ? 1 : 0;
+            case LAZY_SUB -> Long.compareUnsigned(lazyA, lazyB) < 0 ? 1 : 0;
+            case LAZY_LOGIC -> 0;
+            default -> lazyB;
+        };
+    }
+
+    /** CBW/CWDE/CDQE (0) and CWD/CDQ/CQO (1). */
+    void convert(int which, int size) {
+        if (which == 0) {
+            setReg(RAX, size, Flags.sext(getReg(RAX, size / 2), size / 2));
+        } else {
+            setReg(RDX, size, (Flags.sext(getReg(RAX, size), size) < 0) ? -1 : 0);
+        }
+    }
+
     /** Puts the pending lazy flags into rflags. */
     void materialize() {
         switch (lazyOp) {
@@ -1294,6 +1344,8 @@ final class X86Vcpu implements Vcpu {
             }
             case LAZY_ADD -> setFlags(Flags.add(lazyA, lazyB, 0, lazySize));
             case LAZY_SUB -> setFlags(Flags.sub(lazyA, lazyB, 0, lazySize));
+            case LAZY_INC -> setFlags((Flags.add(lazyA, 1, 0, lazySize) & ~CF) | lazyB);
+            case LAZY_DEC -> setFlags((Flags.sub(lazyA, 1, 0, lazySize) & ~CF) | lazyB);
             default -> setFlags(Flags.logic(lazyRes, lazySize));
         }
         lazyOp = LAZY_NONE;
@@ -1333,6 +1385,13 @@ final class X86Vcpu implements Vcpu {
             }
         } else if (op == LAZY_ADD && (cc >>> 1 == 2 || cc >>> 1 == 4)) {
             v = cc >>> 1 == 2 ? lazyRes == 0 : (lazyRes & Flags.signBit(lazySize)) != 0;
+        } else if ((op == LAZY_INC || op == LAZY_DEC) && cc >>> 1 >= 1 && cc >>> 1 <= 4) {
+            v = switch (cc >>> 1) {
+                case 1 -> lazyB != 0; // CF, kept from before
+                case 2 -> lazyRes == 0;
+                case 3 -> lazyB != 0 || lazyRes == 0;
+                default -> (lazyRes & Flags.signBit(lazySize)) != 0;
+            };
         } else {
             materialize();
             return cond(cc);

@@ -46,6 +46,28 @@ class CompiledBlockTest {
         }
     }
 
+    /** A call whose push lands in decoded code ends its block, and the guest goes on at the callee. */
+    @Test
+    void aCallThatWritesIntoCodeStillCalls() throws Exception {
+        byte[] code = bytes(
+                0xbc, 0x40, 0x10, 0x00, 0x00, // 1000: mov esp, 0x1040 (the stack is in the code's 64 bytes)
+                0xe8, 0x06, 0x00, 0x00, 0x00, // 1005: call 1010
+                0xb9, 0x01, 0x00, 0x00, 0x00, // 100a: mov ecx, 1
+                0xf4, // 100f: hlt
+                0xb8, 0x07, 0x00, 0x00, 0x00, // 1010: mov eax, 7
+                0xc3); // 1015: ret
+        long[][] seen = new long[2][];
+        for (int mode = 0; mode < 2; mode++) {
+            try (TestGuest g = new TestGuest("call", 1 << 20, PageState.SHARED)) {
+                X86Vcpu cpu = cpu(g, code, mode == 1);
+                assertTrue(cpu.run() instanceof Exit.Halt);
+                seen[mode] = new long[] {cpu.r[X86Vcpu.RAX], cpu.r[X86Vcpu.RCX], cpu.instructions()};
+            }
+        }
+        assertEquals(7, seen[1][0], "the callee ran");
+        assertEquals(java.util.Arrays.toString(seen[0]), java.util.Arrays.toString(seen[1]));
+    }
+
     /** An MMIO read in the middle of a block exits there; earlier instructions stay done. */
     @Test
     void anExitInsideABlockResumesAtThatInstruction() throws Exception {
