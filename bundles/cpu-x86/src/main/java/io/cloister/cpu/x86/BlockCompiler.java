@@ -24,8 +24,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@code X86Vcpu.execDecoded} would do for each, with every decoded field a constant. Register
  * operands of 4 and 8 bytes become array accesses; the rest calls the vCPU's own small helpers
  * (memory through the TLB, lazy flags, stack), which the JIT inlines at these hot call sites. A
- * block ends at a control transfer, at a form left to the interpreter, at the page's end or after
- * {@link #MAX} instructions; a write that hits code or MMIO stops it after that instruction.
+ * block ends at an unconditional control transfer, at a form left to the interpreter, at the
+ * page's end or after {@link #MAX} instructions; a conditional branch leaves it only when taken.
+ * A write that hits code or MMIO stops it after that instruction.
  */
 final class BlockCompiler {
     static final int MAX = 48;
@@ -63,7 +64,7 @@ final class BlockCompiler {
 
     private static boolean ends(Insn in) {
         return switch (in.kind) {
-            case Insn.JCC, Insn.JMP, Insn.CALL, Insn.RET, Insn.JMP_IND, Insn.CALL_IND -> true;
+            case Insn.JMP, Insn.CALL, Insn.RET, Insn.JMP_IND, Insn.CALL_IND -> true;
             default -> false;
         };
     }
@@ -311,13 +312,13 @@ final class BlockCompiler {
                     code.pop2();
                 }
                 case Insn.JCC -> {
-                    Label taken = code.newLabel();
-                    code.aload(CPU_SLOT).loadConstant(in.sub).invokevirtual(CPU, "condFast", Z_I).ifne(taken);
+                    // A taken branch leaves the block; a branch not taken goes on in it (a superblock).
+                    Label notTaken = code.newLabel();
+                    code.aload(CPU_SLOT).loadConstant(in.sub).invokevirtual(CPU, "condFast", Z_I).ifeq(notTaken);
                     finish(k + 1);
-                    code.lload(next).lreturn();
-                    code.labelBinding(taken);
                     target(in.imm);
-                    code.lstore(next);
+                    code.lreturn();
+                    code.labelBinding(notTaken);
                 }
                 case Insn.JMP -> {
                     target(in.imm);
