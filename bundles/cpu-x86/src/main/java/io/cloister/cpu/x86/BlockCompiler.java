@@ -380,7 +380,7 @@ final class BlockCompiler {
                     } else {
                         code.aload(REGS).loadConstant(X86Vcpu.RCX).laload().l2i().loadConstant(0xff).iand();
                     }
-                    code.loadConstant(size).invokevirtual(CPU, "shiftNow", J_IJII);
+                    code.loadConstant(size).invokevirtual(CPU, "shiftFast", J_IJII);
                     storeRm(in, size, k);
                 }
                 case Insn.SETCC -> {

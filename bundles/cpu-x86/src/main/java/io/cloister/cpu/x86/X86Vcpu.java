@@ -153,7 +153,7 @@ final class X86Vcpu implements Vcpu {
     // Lazy arithmetic flags of the decoded path: the last ADD, SUB/CMP or logic operation, whose
     // flags are computed only when read. LAZY_NONE means rflags holds them; everything outside
     // the decoded path sees exact rflags (materialize() runs before it).
-    static final int LAZY_NONE = 0, LAZY_ADD = 1, LAZY_SUB = 2, LAZY_LOGIC = 3, LAZY_INC = 4, LAZY_DEC = 5;
+    static final int LAZY_NONE = 0, LAZY_ADD = 1, LAZY_SUB = 2, LAZY_LOGIC = 3, LAZY_INC = 4, LAZY_DEC = 5, LAZY_SHIFT = 6;
     private int lazyOp;
     private long lazyA;
     private long lazyB;
@@ -1089,9 +1089,46 @@ final class X86Vcpu implements Vcpu {
         return imul(a, b, size);
     }
 
-    long shiftNow(int which, long v, int count, int size) {
-        materialize();
-        return shift(which, v, count, size);
+    /**
+     * SHL/SHR/SAR with lazy flags: CF and OF are known at once (kept in lazyB), ZF/SF/PF come from
+     * the result when read. Rotates and a zero count take the exact path.
+     */
+    long shiftFast(int which, long v, int count, int size) {
+        int bits = size * 8;
+        count &= size == 8 ? 63 : 31;
+        if (count == 0 || which < 4) {
+            materialize();
+            return shift(which, v, count, size);
+        }
+        long m = Flags.mask(size);
+        long sign = Flags.signBit(size);
+        v &= m;
+        long res;
+        long cf;
+        long of;
+        switch (which) {
+            case 4, 6 -> {
+                res = count >= bits ? 0 : (v << count) & m;
+                cf = count > bits ? 0 : (v >>> (bits - count)) & 1;
+                of = ((res & sign) != 0 ? 1 : 0) ^ cf;
+            }
+            case 5 -> {
+                res = count >= bits ? 0 : v >>> count;
+                cf = count > bits ? 0 : (v >>> (count - 1)) & 1;
+                of = (v & sign) != 0 ? 1 : 0;
+            }
+            default -> {
+                long sv = Flags.sext(v, size);
+                res = (sv >> Math.min(count, bits - 1)) & m;
+                cf = (sv >> Math.min(count - 1, bits - 1)) & 1;
+                of = 0;
+            }
+        }
+        lazyOp = LAZY_SHIFT;
+        lazyB = cf | (count == 1 && of != 0 ? OF : 0); // OF only for a count of 1, as shift() does
+        lazyRes = res;
+        lazySize = size;
+        return res;
     }
 
     private Insn[] enterCodePage(long lin) {
@@ -1198,14 +1235,10 @@ final class X86Vcpu implements Vcpu {
             case Insn.SHIFT -> {
                 int count = in.hasImm ? (int) in.imm : (int) (r[RCX] & 0xff);
                 if (in.rm >= 0) {
-                    long v = getReg(in.rm, size);
-                    materialize();
-                    setReg(in.rm, size, shift(in.sub, v, count, size));
+                    setReg(in.rm, size, shiftFast(in.sub, getReg(in.rm, size), count, size));
                 } else {
                     long ea = in.ea(r, next, segBase(in.seg));
-                    long v = rd(ea, size);
-                    materialize();
-                    long res = shift(in.sub, v, count, size);
+                    long res = shiftFast(in.sub, rd(ea, size), count, size);
                     wr(ea, size, res);
                 }
             }
@@ -1323,6 +1356,7 @@ final class X86Vcpu implements Vcpu {
             case LAZY_ADD -> Long.compareUnsigned(lazyRes, lazyA) < 0 ? 1 : 0;
             case LAZY_SUB -> Long.compareUnsigned(lazyA, lazyB) < 0 ? 1 : 0;
             case LAZY_LOGIC -> 0;
+            case LAZY_SHIFT -> lazyB & CF;
             default -> lazyB;
         };
     }
@@ -1346,6 +1380,7 @@ final class X86Vcpu implements Vcpu {
             case LAZY_SUB -> setFlags(Flags.sub(lazyA, lazyB, 0, lazySize));
             case LAZY_INC -> setFlags((Flags.add(lazyA, 1, 0, lazySize) & ~CF) | lazyB);
             case LAZY_DEC -> setFlags((Flags.sub(lazyA, 1, 0, lazySize) & ~CF) | lazyB);
+            case LAZY_SHIFT -> setFlags(lazyB | Flags.szp(lazyRes, lazySize));
             default -> setFlags(Flags.logic(lazyRes, lazySize));
         }
         lazyOp = LAZY_NONE;
@@ -1385,6 +1420,18 @@ final class X86Vcpu implements Vcpu {
             }
         } else if (op == LAZY_ADD && (cc >>> 1 == 2 || cc >>> 1 == 4)) {
             v = cc >>> 1 == 2 ? lazyRes == 0 : (lazyRes & Flags.signBit(lazySize)) != 0;
+        } else if (op == LAZY_SHIFT && cc >>> 1 != 5) {
+            boolean sign = (lazyRes & Flags.signBit(lazySize)) != 0;
+            boolean of = (lazyB & OF) != 0;
+            v = switch (cc >>> 1) {
+                case 0 -> of;
+                case 1 -> (lazyB & CF) != 0;
+                case 2 -> lazyRes == 0;
+                case 3 -> (lazyB & CF) != 0 || lazyRes == 0;
+                case 4 -> sign;
+                case 6 -> sign != of;
+                default -> lazyRes == 0 || sign != of;
+            };
         } else if ((op == LAZY_INC || op == LAZY_DEC) && cc >>> 1 >= 1 && cc >>> 1 <= 4) {
             v = switch (cc >>> 1) {
                 case 1 -> lazyB != 0; // CF, kept from before
