@@ -151,7 +151,8 @@ final class BlockCompiler {
 
         private static boolean mayFaultOrExit(Insn in) {
             return in.rm < 0 && in.kind != Insn.LEA && in.kind != Insn.NOP && in.kind != Insn.CONVERT || in.kind == Insn.PUSH
-                    || in.kind == Insn.POP || in.kind == Insn.CALL || in.kind == Insn.RET || in.kind == Insn.CALL_IND;
+                    || in.kind == Insn.POP || in.kind == Insn.CALL || in.kind == Insn.RET || in.kind == Insn.CALL_IND
+                    || in.kind == Insn.GROUP3 && in.sub >= 6; // #DE
         }
 
         private static boolean usesByteRegisters(Insn in) {
@@ -424,6 +425,16 @@ final class BlockCompiler {
                     stopCheck(k);
                 }
                 case Insn.CONVERT -> code.aload(CPU_SLOT).loadConstant(in.sub).loadConstant(size).invokevirtual(CPU, "convert", V_II);
+                case Insn.GROUP3 -> {
+                    loadRm(in, size);
+                    code.lstore(tmp2).aload(CPU_SLOT).loadConstant(in.sub).lload(tmp2).loadConstant(size)
+                            .invokevirtual(CPU, "group3Fast", J_IJI);
+                    if (in.sub <= 3) {
+                        storeRm(in, size, k);
+                    } else {
+                        code.pop2();
+                    }
+                }
                 default -> throw new IllegalArgumentException("kind " + in.kind);
             }
         }

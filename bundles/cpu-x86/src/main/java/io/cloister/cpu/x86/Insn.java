@@ -38,6 +38,7 @@ final class Insn {
     static final int JMP_IND = 24; // jmp r/m
     static final int CALL_IND = 25; // call r/m
     static final int CONVERT = 26; // sub 0: cbw/cwde/cdqe, 1: cwd/cdq/cqo
+    static final int GROUP3 = 27; // sub 2 not, 3 neg, 4 mul, 5 imul, 6 div, 7 idiv (of the accumulator)
 
     static final Insn UNDECODED = new Insn(GENERIC, 0, 0);
 
@@ -343,10 +344,12 @@ final class Insn {
                     size = op == 0xf6 ? 1 : opsize;
                     f.modrm();
                     if ((f.reg & 7) > 1) {
-                        return generic(code64); // not, neg, mul, div: the interpreter's group 3
+                        kind = GROUP3;
+                        sub = f.reg & 7;
+                    } else {
+                        kind = TEST_RM_IMM;
+                        imm = b.s(Math.min(size, 4)) & Flags.mask(size);
                     }
-                    kind = TEST_RM_IMM;
-                    imm = b.s(Math.min(size, 4)) & Flags.mask(size);
                 }
                 default -> {
                     return generic(code64);

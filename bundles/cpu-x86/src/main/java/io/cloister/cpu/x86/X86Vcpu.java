@@ -1268,6 +1268,20 @@ final class X86Vcpu implements Vcpu {
                 next = target(t);
             }
             case Insn.CONVERT -> convert(in.sub, size);
+            case Insn.GROUP3 -> {
+                if (in.rm >= 0) {
+                    long res = group3Fast(in.sub, getReg(in.rm, size), size);
+                    if (in.sub <= 3) {
+                        setReg(in.rm, size, res);
+                    }
+                } else {
+                    long ea = in.ea(r, next, segBase(in.seg));
+                    long res = group3Fast(in.sub, rd(ea, size), size);
+                    if (in.sub <= 3) {
+                        wr(ea, size, res);
+                    }
+                }
+            }
             default -> {
                 materialize();
                 step();
@@ -1359,6 +1373,37 @@ final class X86Vcpu implements Vcpu {
             case LAZY_SHIFT -> lazyB & CF;
             default -> lazyB;
         };
+    }
+
+    /**
+     * Group 3 on an operand already read: NOT and NEG return the value to write back (NEG with
+     * lazy flags, as 0 - v); MUL/IMUL/DIV/IDIV work on the accumulator (a divide error faults
+     * before anything changes) and return 0.
+     */
+    long group3Fast(int which, long v, int size) {
+        long m = Flags.mask(size);
+        switch (which) {
+            case 2 -> {
+                return ~v & m;
+            }
+            case 3 -> {
+                lazyOp = LAZY_SUB;
+                lazyA = 0;
+                lazyB = v & m;
+                lazyRes = -v & m;
+                lazySize = size;
+                return lazyRes;
+            }
+            case 4, 5 -> {
+                materialize();
+                mulAcc(which == 5, v, size);
+            }
+            default -> {
+                materialize();
+                divAcc(which == 7, v, size);
+            }
+        }
+        return 0;
     }
 
     /** CBW/CWDE/CDQE (0) and CWD/CDQ/CQO (1). */
