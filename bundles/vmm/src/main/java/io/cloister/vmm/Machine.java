@@ -276,6 +276,9 @@ final class Machine implements DeviceContext {
             @Override
             public void write(long gpa, MemorySegment src) {
                 vm.memory().write(gpa, src);
+                for (Started s : vcpus) {
+                    s.vcpu().memoryWritten(gpa, src.byteSize()); // decoded code there is stale now
+                }
             }
         };
     }

@@ -25,6 +25,14 @@ public interface Vcpu extends AutoCloseable {
     /** Makes a running {@link #run()} return {@link Exit.Interrupted} soon; callable from any thread. */
     void requestExit();
 
+    /**
+     * Guest memory was written from outside the vCPUs (a device's DMA): an engine that caches
+     * decoded guest code drops what the range held before it runs it again. Callable from any
+     * thread.
+     */
+    default void memoryWritten(long gpa, long length) {
+    }
+
     @Override
     void close();
 }

@@ -1,5 +1,5 @@
 @Export
-@Version("1.0.0")
+@Version("1.1.0")
 package io.cloister.api.cpu;
 
 import org.osgi.annotation.bundle.Export;

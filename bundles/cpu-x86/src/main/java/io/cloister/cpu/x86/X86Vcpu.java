@@ -44,8 +44,8 @@ import io.cloister.api.restricted.PageState;
  * compare-and-set on it, and what one vCPU writes into code the others drop at their next
  * serializing point ({@link CodeMap}).
  *
- * Not yet: SMM, real-mode and 16-bit addressing, x87/SSE, interrupts from devices; device DMA into
- * code pages is not seen by the decoded cache (no device writes code today).
+ * Not yet: SMM, real-mode and 16-bit addressing, x87/SSE, interrupts from devices. Device DMA
+ * reaches the decoded cache through {@link #memoryWritten}.
  */
 final class X86Vcpu implements Vcpu {
     // Control register bits
@@ -286,6 +286,29 @@ final class X86Vcpu implements Vcpu {
     @Override
     public void requestExit() {
         exitRequested = true;
+    }
+
+    /** DMA into RAM: if it touched decoded code, every vCPU of the VM drops its decoded code before running again. */
+    @Override
+    public void memoryWritten(long gpa, long length) {
+        for (long pa = gpa & ~0xfffL; pa < gpa + length; pa += 4096) {
+            long from = Math.max(pa, gpa);
+            long to = Math.min(pa + 4096, gpa + length);
+            int pfn = (int) (pa >>> 12);
+            if (pa >= 0 && pfn < codeMap.chunks.length() && to > from && (codeMap.chunks.get(pfn) & chunkRange(from, to)) != 0) {
+                codeMap.epoch.incrementAndGet(); // every vCPU, this one included, syncs at its next slice
+                return;
+            }
+        }
+    }
+
+    /** The chunk bits of [from, to) within one page. */
+    private static long chunkRange(long from, long to) {
+        long bits = 0;
+        for (long c = (from & 0xfff) >>> 6; c <= ((to - 1) & 0xfff) >>> 6; c++) {
+            bits |= 1L << c;
+        }
+        return bits;
     }
 
     @Override

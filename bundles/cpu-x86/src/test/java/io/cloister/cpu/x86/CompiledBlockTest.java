@@ -68,6 +68,24 @@ class CompiledBlockTest {
         assertEquals(java.util.Arrays.toString(seen[0]), java.util.Arrays.toString(seen[1]));
     }
 
+    /** Code changed by a device (DMA, outside the vCPU) runs as changed from the next run on. */
+    @Test
+    void codeWrittenByDmaIsSeen() throws Exception {
+        byte[] code = bytes(
+                0xb8, 0x01, 0x00, 0x00, 0x00, // 1000: mov eax, 1 (the device rewrites the 1)
+                0xe6, 0xf0, // 1005: out 0xf0, al
+                0xeb, 0xf7); // 1007: jmp 1000
+        try (TestGuest g = new TestGuest("dma", 1 << 20, PageState.SHARED)) {
+            X86Vcpu cpu = cpu(g, code, true);
+            for (int i = 0; i < 300; i++) { // hot enough to be decoded and compiled
+                assertEquals(new Exit.Io(0xf0, 1, true, 1), cpu.run());
+            }
+            g.memory.write(0x1001, MemorySegment.ofArray(bytes(0x2a))); // as DmaView.write does
+            cpu.memoryWritten(0x1001, 1);
+            assertEquals(new Exit.Io(0xf0, 1, true, 42), cpu.run(), "the next run decodes the new bytes");
+        }
+    }
+
     /** An MMIO read in the middle of a block exits there; earlier instructions stay done. */
     @Test
     void anExitInsideABlockResumesAtThatInstruction() throws Exception {
