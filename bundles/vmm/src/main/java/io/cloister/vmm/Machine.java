@@ -158,6 +158,7 @@ final class Machine implements DeviceContext {
         active.incrementAndGet();
         vcpus.add(new Started(v, t));
         LOG.info("VM {}: vCPU {} started at 0x{}", vm.name(), index, Long.toHexString(entry));
+        vm.event("vCPU " + index + " started at 0x" + Long.toHexString(entry));
         t.start();
         return 0;
     }

@@ -231,16 +231,21 @@ final class Vm implements VirtualMachine {
         event(text);
     }
 
-    private synchronized void event(String text) {
-        if (events.size() == 100) {
-            events.removeFirst();
+    /** Records an event; its own lock, so a vCPU thread may record while the VM's is held at a safe point. */
+    void event(String text) {
+        synchronized (events) {
+            if (events.size() == 100) {
+                events.removeFirst();
+            }
+            events.addLast(java.time.LocalTime.now().truncatedTo(java.time.temporal.ChronoUnit.MILLIS) + " " + text);
         }
-        events.addLast(java.time.LocalTime.now().truncatedTo(java.time.temporal.ChronoUnit.MILLIS) + " " + text);
     }
 
     @Override
-    public synchronized List<String> events() {
-        return List.copyOf(events);
+    public List<String> events() {
+        synchronized (events) {
+            return List.copyOf(events);
+        }
     }
 
     /** Says what a VM that could not start yet is waiting for. */
