@@ -1174,6 +1174,15 @@ final class X86Vcpu implements Vcpu {
         return page;
     }
 
+    /** For tests: the exit an instruction left pending (MMIO, IO, halt), cleared. */
+    Exit takePendingExit() {
+        Exit e = pendingExit;
+        pendingExit = null;
+        awaiting = 0;
+        mmioReady = false;
+        return e;
+    }
+
     /** For tests: decodes the instruction at rip afresh (paging off) and runs it decoded; flags may stay lazy. */
     void stepDecodedUncached() {
         execDecoded(Insn.decode(ram, rip, code64));
