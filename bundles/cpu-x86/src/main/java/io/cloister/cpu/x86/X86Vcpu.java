@@ -1104,7 +1104,12 @@ final class X86Vcpu implements Vcpu {
             step();
             return;
         }
-        runBlock(b);
+        try {
+            runBlock(b);
+        } catch (Fault | Retry e) {
+            unwindBlock(); // as run() does
+            throw e;
+        }
     }
 
     long imulNow(long a, long b, int size) {
@@ -1172,6 +1177,11 @@ final class X86Vcpu implements Vcpu {
         codePageLin = lin & ~0xfffL;
         codePagePhys = pa & ~0xfffL;
         return page;
+    }
+
+    /** For tests: whether an instruction left an exit pending. */
+    boolean takePendingExitPeek() {
+        return pendingExit != null;
     }
 
     /** For tests: the exit an instruction left pending (MMIO, IO, halt), cleared. */

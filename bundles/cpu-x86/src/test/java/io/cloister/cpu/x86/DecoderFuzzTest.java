@@ -100,6 +100,98 @@ class DecoderFuzzTest {
         assertTrue(bad.isEmpty(), bad.size() + " differences:\n" + String.join("\n", bad));
     }
 
+    /**
+     * Runs of two to five decodable instructions (control transfers only last): the lazy flags of
+     * one meet the next (a shift's CF read by INC, a CMP's by SETcc...), and a fault or exit in the
+     * middle of a compiled block must leave what the interpreter leaves.
+     */
+    @Test
+    void runsOfInstructionsMatchTheInterpreter() {
+        Random rnd = new Random(2027);
+        List<String> bad = new ArrayList<>();
+        int compared = 0;
+        try (TestGuest g = new TestGuest("fuzz", RAM, PageState.SHARED)) {
+            X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, 0x1000, 0);
+            byte[] image = new byte[RAM];
+            MemorySegment ram = g.view.guestSegment(g.view.table().slotAt(0).id());
+            for (int n = 0; n < 8_000 && bad.size() < 20; n++) {
+                boolean code64 = rnd.nextInt(4) != 0;
+                rnd.nextBytes(image);
+                int count = 2 + rnd.nextInt(4);
+                int at = 0x1000;
+                int built = 0;
+                while (built < count) {
+                    byte[] insn = instruction(rnd, code64);
+                    System.arraycopy(insn, 0, image, at, insn.length);
+                    g.memory.write(0, MemorySegment.ofArray(image));
+                    Insn in = Insn.decode(ram, at, code64);
+                    boolean transfer = switch (in.kind) {
+                        case Insn.JCC, Insn.JMP, Insn.CALL, Insn.RET, Insn.JMP_IND, Insn.CALL_IND -> true;
+                        default -> false;
+                    };
+                    if (in.kind == Insn.GENERIC || transfer && built < count - 1) {
+                        continue; // draw again
+                    }
+                    at += in.len;
+                    built++;
+                }
+                long[] regs = new long[16];
+                for (int i = 0; i < 16; i++) {
+                    regs[i] = rnd.nextInt(3) == 0 ? rnd.nextLong() : 0x2000 + rnd.nextInt(RAM - 0x4000);
+                }
+                long flags = Flags.FIXED | (rnd.nextLong() & Flags.ARITH);
+                String[] outcome = new String[3];
+                for (int mode = 0; mode < 3; mode++) {
+                    g.memory.write(0, MemorySegment.ofArray(image));
+                    System.arraycopy(regs, 0, cpu.r, 0, 16);
+                    cpu.rflags = flags;
+                    cpu.rip = 0x1000;
+                    cpu.code64 = code64;
+                    long retired0 = cpu.instructions();
+                    String event = "completed";
+                    try {
+                        if (mode == 2) {
+                            cpu.stepCompiledUncached(count);
+                        } else {
+                            for (int i = 0; i < count; i++) {
+                                if (mode == 0) {
+                                    cpu.step();
+                                } else {
+                                    cpu.stepDecodedUncached();
+                                }
+                                if (cpu.takePendingExitPeek()) {
+                                    break; // an exit ends the run, as it ends a block
+                                }
+                            }
+                        }
+                    } catch (X86Vcpu.Fault f) {
+                        event = "fault " + f.vector;
+                    } catch (X86Vcpu.Retry r) {
+                        event = "retry";
+                    }
+                    cpu.materialize();
+                    var exit = cpu.takePendingExit();
+                    byte[] mem = new byte[RAM];
+                    g.memory.read(0, MemorySegment.ofArray(mem));
+                    outcome[mode] = event + " exit=" + exit + " retired=" + (cpu.instructions() - retired0) + " rip="
+                            + Long.toHexString(cpu.rip) + " flags=" + Long.toHexString(cpu.rflags) + " regs=" + Arrays.toString(cpu.r)
+                            + " mem=" + Arrays.hashCode(mem);
+                }
+                compared++;
+                for (int mode = 1; mode < 3; mode++) {
+                    if (!outcome[0].equals(outcome[mode])) {
+                        byte[] code = Arrays.copyOfRange(image, 0x1000, at);
+                        bad.add((code64 ? "64-bit " : "32-bit ") + HexFormat.of().formatHex(code) + "\n  interpreter " + outcome[0] + "\n  "
+                                + (mode == 1 ? "decoded     " : "compiled    ") + outcome[mode]);
+                        break;
+                    }
+                }
+            }
+            assertTrue(compared > 5_000, "only " + compared + " runs compared");
+        }
+        assertTrue(bad.isEmpty(), bad.size() + " differences:\n" + String.join("\n", bad));
+    }
+
     /** Prefixes, a REX byte (64-bit mode), an opcode the decoder knows, then random bytes. */
     private static byte[] instruction(Random rnd, boolean code64) {
         byte[] b = new byte[15];
