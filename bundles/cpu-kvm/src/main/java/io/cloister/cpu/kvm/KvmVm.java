@@ -168,10 +168,6 @@ final class KvmVm {
         }
     }
 
-    GuestView view() {
-        return view;
-    }
-
     synchronized void close() {
         if (!gmems.isEmpty()) {
             view.removeInvalidationListener(mirror);

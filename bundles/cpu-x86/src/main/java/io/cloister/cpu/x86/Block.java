@@ -10,7 +10,6 @@ package io.cloister.cpu.x86;
 abstract class Block {
     /** Byte offset of each instruction from the block's start. */
     int[] offsets;
-    boolean code64;
 
     Block() {
     }

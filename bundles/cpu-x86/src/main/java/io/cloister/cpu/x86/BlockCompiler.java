@@ -57,11 +57,6 @@ final class BlockCompiler {
     private BlockCompiler() {
     }
 
-    /** Whether the decoded path has a compiled form of this kind (the first must have one). */
-    static boolean compiles(Insn in) {
-        return in.kind != Insn.GENERIC;
-    }
-
     private static boolean ends(Insn in) {
         return switch (in.kind) {
             case Insn.JMP, Insn.CALL, Insn.RET, Insn.JMP_IND, Insn.CALL_IND -> true;
@@ -75,8 +70,8 @@ final class BlockCompiler {
         int off = (int) (pa & 0xfff);
         while (insns.size() < max && off < 4096) {
             Insn in = Insn.decode(ram, (pa & ~0xfffL) | off, code64);
-            if (!compiles(in)) {
-                break;
+            if (in.kind == Insn.GENERIC) {
+                break; // the interpreter's: the block ends before it
             }
             insns.add(in);
             off += in.len;
@@ -103,7 +98,6 @@ final class BlockCompiler {
                 offsets[i + 1] = offsets[i] + insns.get(i).len;
             }
             b.offsets = offsets;
-            b.code64 = code64;
             return b;
         } catch (ReflectiveOperationException e) {
             throw new IllegalStateException("block compilation failed", e);

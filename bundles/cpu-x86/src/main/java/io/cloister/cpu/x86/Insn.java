@@ -40,8 +40,6 @@ final class Insn {
     static final int CONVERT = 26; // sub 0: cbw/cwde/cdqe, 1: cwd/cdq/cqo
     static final int GROUP3 = 27; // sub 2 not, 3 neg, 4 mul, 5 imul, 6 div, 7 idiv (of the accumulator)
 
-    static final Insn UNDECODED = new Insn(GENERIC, 0, 0);
-
     final int kind;
     final int len;
     final boolean code64;
