@@ -27,8 +27,10 @@ final class CodeMap {
         return new CodeMap(ram == null ? 0 : ram.size());
     }
 
-    /** The bits of the 64-byte chunks that [pa, pa + size) touches (within one page). */
-    static long bits(long pa, int size) {
-        return (1L << (pa >>> 6)) | (1L << ((pa + size - 1) >>> 6));
+    /** The bits of the 64-byte chunks that [pa, pa + length) touches; the range lies within one page. */
+    static long bits(long pa, long length) {
+        int first = (int) ((pa & 0xfff) >>> 6);
+        int last = (int) (((pa + length - 1) & 0xfff) >>> 6);
+        return (-1L >>> (63 - last)) & (-1L << first);
     }
 }

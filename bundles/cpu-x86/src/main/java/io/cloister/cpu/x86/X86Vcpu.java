@@ -295,20 +295,11 @@ final class X86Vcpu implements Vcpu {
             long from = Math.max(pa, gpa);
             long to = Math.min(pa + 4096, gpa + length);
             int pfn = (int) (pa >>> 12);
-            if (pa >= 0 && pfn < codeMap.chunks.length() && to > from && (codeMap.chunks.get(pfn) & chunkRange(from, to)) != 0) {
+            if (pa >= 0 && pfn < codeMap.chunks.length() && to > from && (codeMap.chunks.get(pfn) & CodeMap.bits(from, to - from)) != 0) {
                 codeMap.epoch.incrementAndGet(); // every vCPU, this one included, syncs at its next slice
                 return;
             }
         }
-    }
-
-    /** The chunk bits of [from, to) within one page. */
-    private static long chunkRange(long from, long to) {
-        long bits = 0;
-        for (long c = (from & 0xfff) >>> 6; c <= ((to - 1) & 0xfff) >>> 6; c++) {
-            bits |= 1L << c;
-        }
-        return bits;
     }
 
     @Override
@@ -1065,10 +1056,7 @@ final class X86Vcpu implements Vcpu {
     /** Writes into these bytes drop the page's entries and blocks (a write never spans pages here). */
     private void markCode(int off, int len) {
         if (len > 0) {
-            long bits = 0;
-            for (int c = off >>> 6; c <= (off + len - 1) >>> 6; c++) {
-                bits |= 1L << c;
-            }
+            long bits = CodeMap.bits(off, len);
             int pfn = (int) (codePagePhys >>> 12);
             if ((codeMap.chunks.getPlain(pfn) & bits) != bits) {
                 codeMap.chunks.getAndAccumulate(pfn, bits, (a, b) -> a | b);
