@@ -1816,17 +1816,11 @@ final class X86Vcpu implements Vcpu {
 
     private void incDec(int which, int size) {
         long a = rm(size);
-        long carry = rflags & CF;
-        long res;
-        if (which == 0) {
-            res = a + 1;
-            setFlags((Flags.add(a, 1, 0, size) & ~CF) | carry);
-        } else if (which == 1) {
-            res = a - 1;
-            setFlags((Flags.sub(a, 1, 0, size) & ~CF) | carry);
-        } else {
+        if (which > 1) {
             throw ud();
         }
+        long res = incDecFast(which, a, size);
+        materialize(); // the interpreter keeps rflags exact
         setRm(size, res);
     }
 
@@ -1986,6 +1980,11 @@ final class X86Vcpu implements Vcpu {
         if (count == 0) {
             return v;
         }
+        if (which >= 4) { // SHL SHR SAL SAR: computed once, in shiftFast
+            long res = shiftFast(which, v, count, size);
+            materialize(); // the interpreter keeps rflags exact
+            return res;
+        }
         long sign = Flags.signBit(size);
         long f = rflags;
         long res;
@@ -2003,7 +2002,7 @@ final class X86Vcpu implements Vcpu {
                 boolean msb2 = (res & (sign >>> 1)) != 0;
                 f = (f & ~(CF | OF)) | (msb ? CF : 0) | (msb != msb2 ? OF : 0);
             }
-            case 2, 3 -> { // RCL, RCR: rotate through carry, size+1 bits
+            default -> { // RCL, RCR (2, 3): rotate through carry, size+1 bits
                 int c = size <= 2 ? count % (bits + 1) : count;
                 long carry = f & CF;
                 res = v;
@@ -2022,26 +2021,6 @@ final class X86Vcpu implements Vcpu {
                 long of = which == 2 ? ((msb ? 1 : 0) ^ carry) : (msb != ((res & (sign >>> 1)) != 0) ? 1 : 0);
                 f = (f & ~(CF | OF)) | carry | (of != 0 ? OF : 0);
             }
-            case 4, 6 -> { // SHL
-                res = count >= bits ? 0 : (v << count) & m;
-                long cf = count > bits ? 0 : (v >>> (bits - count)) & 1;
-                f = (f & ~Flags.ARITH) | cf | Flags.szp(res, size) | ((((res & sign) != 0 ? 1 : 0) ^ cf) != 0 ? OF : 0);
-            }
-            case 5 -> { // SHR
-                res = count >= bits ? 0 : v >>> count;
-                long cf = count > bits ? 0 : (v >>> (count - 1)) & 1;
-                f = (f & ~Flags.ARITH) | cf | Flags.szp(res, size) | ((v & sign) != 0 ? OF : 0);
-            }
-            default -> { // SAR
-                long sv = Flags.sext(v, size);
-                res = (sv >> Math.min(count, bits - 1)) & m;
-                long cf = (sv >> Math.min(count - 1, bits - 1)) & 1;
-                f = (f & ~Flags.ARITH) | cf | Flags.szp(res, size);
-            }
-        }
-        if (count != 1 && which >= 4) {
-            // OF is defined for count 1 only; keep what the hardware keeps for larger counts (Intel: undefined).
-            f &= ~OF;
         }
         rflags = f;
         return res;
