@@ -97,7 +97,7 @@ final class Machine implements DeviceContext {
         Vcpu boot = engine.createVcpu(vm.guestView(), 0, loaded.entry(), loaded.startInfo(), vm.cocoCpu());
         vcpus.add(new Started(boot, Thread.ofPlatform().name("vcpu-" + vm.name() + "-0").unstarted(() -> runVcpu(boot))));
         active.set(1);
-        gate.kickWith(() -> vcpus.forEach(v -> v.vcpu().requestExit()));
+        gate.kickWith(this::kickAll);
         LOG.info("VM {}: booting {} on {} (entry 0x{}, {} MiB, {} vCPU{})", vm.name(), image.getFileName(), engine.name(),
                 Long.toHexString(loaded.entry()), spec.memory() >> 20, vcpuCount, vcpuCount == 1 ? "" : "s");
     }
@@ -137,6 +137,11 @@ final class Machine implements DeviceContext {
             }
         }
         throw new CloisterException(Errno.EINVAL, "console '" + spec + "' is none of stdout, file:PATH, tcp:HOST:PORT");
+    }
+
+    /** Makes every started vCPU leave the guest soon. */
+    private void kickAll() {
+        vcpus.forEach(v -> v.vcpu().requestExit());
     }
 
     void start() {
@@ -252,7 +257,7 @@ final class Machine implements DeviceContext {
         stopReason = reason;
         failed = failure;
         exitCode = code;
-        vcpus.forEach(v -> v.vcpu().requestExit());
+        kickAll();
     }
 
     /** isa-debug-exit: the guest wrote v; QEMU exits with (v << 1) | 1, Cloister with v. */
@@ -299,7 +304,7 @@ final class Machine implements DeviceContext {
 
     /** Ends the vCPU thread (the gate is dead by now) and releases the bus and console. */
     void close() {
-        vcpus.forEach(v -> v.vcpu().requestExit());
+        kickAll();
         for (Started s : vcpus) {
             try {
                 s.thread().join(5_000);

@@ -141,7 +141,7 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
             }
             // Every bundle of the run has started: an engine still missing will not come.
             long deadline = System.nanoTime() + 1_000_000_000L;
-            while (vm.status().startsWith("waiting for a CPU engine") && System.nanoTime() < deadline) {
+            while (vm.engineMissing() != null && System.nanoTime() < deadline) {
                 try {
                     Thread.sleep(10);
                 } catch (InterruptedException e) {
@@ -149,7 +149,7 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
                     break;
                 }
             }
-            if (vm.status().startsWith("waiting for a CPU engine")) {
+            if (vm.engineMissing() != null) {
                 throw new IllegalArgumentException("VM " + vm.name() + " cannot start: " + vm.status());
             }
         }

@@ -466,6 +466,12 @@ final class Vm implements VirtualMachine {
         return regs;
     }
 
+    /** Why the guest waits for a CPU engine (the engine's reason, or which exist), or null if it does not. */
+    String engineMissing() {
+        return machine == null && !spec.kernel().isEmpty() && platform.engine(spec.engine()) == null
+                ? platform.engineMissing(spec.engine()) : null;
+    }
+
     @Override
     public int vcpus() {
         return spec.vcpus();
