@@ -88,13 +88,16 @@ class KvmEngineTest {
 
     private static final java.util.Map<String, String> PROBED = new java.util.HashMap<>();
 
+    /** mov eax, 12 (KVM_HC_MAP_GPA_RANGE); mov ebx, 0x2000; mov ecx, 1; xor edx, edx; vmcall; hlt */
+    private static final byte[] MAP_GPA_RANGE_VMCALL = {(byte) 0xb8, 12, 0, 0, 0, (byte) 0xbb, 0, 0x20, 0, 0, (byte) 0xb9, 1, 0, 0, 0, 0x31,
+        (byte) 0xd2, 0x0f, 0x01, (byte) 0xc1, (byte) 0xf4};
+
     private static String probe(String what) throws Exception {
         byte[] code;
         Class<?> expected;
         switch (what) {
             case "vmcall" -> {
-                code = new byte[] {(byte) 0xb8, 12, 0, 0, 0, (byte) 0xbb, 0, 0x20, 0, 0, (byte) 0xb9, 1, 0, 0, 0, 0x31, (byte) 0xd2, 0x0f, 0x01,
-                    (byte) 0xc1, (byte) 0xf4};
+                code = MAP_GPA_RANGE_VMCALL;
                 expected = io.cloister.api.cpu.Exit.Hypercall.class;
             }
             case "popcnt" -> {
@@ -131,8 +134,7 @@ class KvmEngineTest {
         assumeTrue(why == null, why);
         try (io.cloister.testkit.TestGuest g = new io.cloister.testkit.TestGuest("hc", 1 << 20,
                 io.cloister.api.restricted.PageState.SHARED)) {
-            g.memory.write(0x1000, java.lang.foreign.MemorySegment.ofArray(new byte[] {(byte) 0xb8, 12, 0, 0, 0, (byte) 0xbb, 0, 0x20, 0, 0,
-                (byte) 0xb9, 1, 0, 0, 0, 0x31, (byte) 0xd2, 0x0f, 0x01, (byte) 0xc1, (byte) 0xf4}));
+            g.memory.write(0x1000, java.lang.foreign.MemorySegment.ofArray(MAP_GPA_RANGE_VMCALL));
             try (io.cloister.api.cpu.Vcpu cpu = KVM.createVcpu(g.view, 0, 0x1000, 0, io.cloister.api.cpu.CocoCpu.NONE)) {
                 assertEquals(new io.cloister.api.cpu.Exit.Hypercall(12, 0x2000, 1, 0, 0), cpu.run());
                 cpu.complete(-22);

@@ -1168,7 +1168,7 @@ final class X86Vcpu implements Vcpu {
     }
 
     /** For tests: whether an instruction left an exit pending. */
-    boolean takePendingExitPeek() {
+    boolean hasPendingExit() {
         return pendingExit != null;
     }
 

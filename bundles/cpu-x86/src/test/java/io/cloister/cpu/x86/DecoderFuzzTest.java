@@ -9,6 +9,8 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Random;
 
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 import io.cloister.api.cpu.CocoCpu;
@@ -32,71 +34,48 @@ class DecoderFuzzTest {
     private static final int[] TWO_BYTE = {0x1f, 0x44, 0x4c, 0x84, 0x8f, 0x94, 0x9c, 0xaf, 0xb6, 0xb7, 0xbe, 0xbf};
     private static final int[] PREFIXES = {0x66, 0x67, 0x64, 0x65, 0x2e, 0x3e};
 
+    private TestGuest guest;
+    private X86Vcpu cpu;
+    private MemorySegment ram;
+    private final byte[] image = new byte[RAM];
+    private final List<String> bad = new ArrayList<>();
+    private int compared;
+
+    @BeforeEach
+    void guest() {
+        guest = new TestGuest("fuzz", RAM, PageState.SHARED);
+        cpu = new X86Vcpu(0, guest.view, X86Engine.DEFAULT, CocoCpu.NONE, 0x1000, 0);
+        ram = guest.view.guestSegment(guest.view.table().slotAt(0).id());
+    }
+
+    @AfterEach
+    void close() {
+        guest.close();
+    }
+
     @Test
     void decodedAndCompiledDoWhatTheInterpreterDoes() {
         Random rnd = new Random(2026);
-        List<String> bad = new ArrayList<>();
-        int compared = 0;
-        try (TestGuest g = new TestGuest("fuzz", RAM, PageState.SHARED)) {
-            X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, 0x1000, 0);
-            byte[] image = new byte[RAM];
-            MemorySegment ram = g.view.guestSegment(g.view.table().slotAt(0).id());
-            for (int n = 0; n < 30_000 && bad.size() < 20; n++) {
-                boolean code64 = rnd.nextInt(4) != 0;
-                byte[] code = instruction(rnd, code64);
-                rnd.nextBytes(image);
-                System.arraycopy(code, 0, image, 0x1000, code.length);
-                long[] regs = new long[16];
-                for (int i = 0; i < 16; i++) {
-                    regs[i] = switch (rnd.nextInt(4)) {
-                        case 0 -> rnd.nextLong();
-                        case 1 -> rnd.nextInt(16);
-                        default -> 0x2000 + rnd.nextInt(RAM - 0x4000); // into RAM
-                    };
-                }
-                long flags = Flags.FIXED | (rnd.nextLong() & Flags.ARITH);
-                g.memory.write(0, MemorySegment.ofArray(image));
-                Insn in = Insn.decode(ram, 0x1000, code64);
-                if (in.kind == Insn.GENERIC) {
-                    continue;
-                }
-                String[] outcome = new String[3];
-                for (int mode = 0; mode < 3; mode++) {
-                    g.memory.write(0, MemorySegment.ofArray(image));
-                    System.arraycopy(regs, 0, cpu.r, 0, 16);
-                    cpu.rflags = flags;
-                    cpu.rip = 0x1000;
-                    cpu.code64 = code64;
-                    String event = "completed";
-                    try {
-                        switch (mode) {
-                            case 0 -> cpu.step();
-                            case 1 -> cpu.stepDecodedUncached();
-                            default -> cpu.stepCompiledUncached(1);
-                        }
-                    } catch (X86Vcpu.Fault f) {
-                        event = "fault " + f.vector;
-                    } catch (X86Vcpu.Retry r) {
-                        event = "retry";
-                    }
-                    cpu.materialize();
-                    var exit = cpu.takePendingExit();
-                    byte[] mem = new byte[RAM];
-                    g.memory.read(0, MemorySegment.ofArray(mem));
-                    outcome[mode] = event + " exit=" + exit + " rip=" + Long.toHexString(cpu.rip) + " flags=" + Long.toHexString(cpu.rflags)
-                            + " regs=" + Arrays.toString(cpu.r) + " mem=" + Arrays.hashCode(mem);
-                }
-                compared++;
-                for (int mode = 1; mode < 3; mode++) {
-                    if (!outcome[0].equals(outcome[mode])) {
-                        bad.add((code64 ? "64-bit " : "32-bit ") + HexFormat.of().formatHex(code) + " kind " + in.kind + "\n  interpreter "
-                                + outcome[0] + "\n  " + (mode == 1 ? "decoded     " : "compiled    ") + outcome[mode]);
-                        break;
-                    }
-                }
+        for (int n = 0; n < 30_000 && bad.size() < 20; n++) {
+            boolean code64 = rnd.nextInt(4) != 0;
+            byte[] code = instruction(rnd, code64);
+            rnd.nextBytes(image);
+            System.arraycopy(code, 0, image, 0x1000, code.length);
+            long[] regs = new long[16];
+            for (int i = 0; i < 16; i++) {
+                regs[i] = switch (rnd.nextInt(4)) {
+                    case 0 -> rnd.nextLong();
+                    case 1 -> rnd.nextInt(16);
+                    default -> 0x2000 + rnd.nextInt(RAM - 0x4000); // into RAM
+                };
             }
-            assertTrue(compared > 10_000, "only " + compared + " instructions took the decoded path");
+            guest.memory.write(0, MemorySegment.ofArray(image));
+            Insn in = Insn.decode(ram, 0x1000, code64);
+            if (in.kind != Insn.GENERIC) {
+                threeWays(code64, 1, in.len, regs, Flags.FIXED | (rnd.nextLong() & Flags.ARITH));
+            }
         }
+        assertTrue(compared > 10_000, "only " + compared + " instructions took the decoded path");
         assertTrue(bad.isEmpty(), bad.size() + " differences:\n" + String.join("\n", bad));
     }
 
@@ -108,88 +87,83 @@ class DecoderFuzzTest {
     @Test
     void runsOfInstructionsMatchTheInterpreter() {
         Random rnd = new Random(2027);
-        List<String> bad = new ArrayList<>();
-        int compared = 0;
-        try (TestGuest g = new TestGuest("fuzz", RAM, PageState.SHARED)) {
-            X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, 0x1000, 0);
-            byte[] image = new byte[RAM];
-            MemorySegment ram = g.view.guestSegment(g.view.table().slotAt(0).id());
-            for (int n = 0; n < 8_000 && bad.size() < 20; n++) {
-                boolean code64 = rnd.nextInt(4) != 0;
-                rnd.nextBytes(image);
-                int count = 2 + rnd.nextInt(4);
-                int at = 0x1000;
-                int built = 0;
-                while (built < count) {
-                    byte[] insn = instruction(rnd, code64);
-                    System.arraycopy(insn, 0, image, at, insn.length);
-                    g.memory.write(0, MemorySegment.ofArray(image));
-                    Insn in = Insn.decode(ram, at, code64);
-                    boolean transfer = switch (in.kind) {
-                        case Insn.JCC, Insn.JMP, Insn.CALL, Insn.RET, Insn.JMP_IND, Insn.CALL_IND -> true;
-                        default -> false;
-                    };
-                    if (in.kind == Insn.GENERIC || transfer && built < count - 1) {
-                        continue; // draw again
-                    }
-                    at += in.len;
-                    built++;
+        for (int n = 0; n < 8_000 && bad.size() < 20; n++) {
+            boolean code64 = rnd.nextInt(4) != 0;
+            rnd.nextBytes(image);
+            int count = 2 + rnd.nextInt(4);
+            int at = 0x1000;
+            int built = 0;
+            while (built < count) {
+                byte[] insn = instruction(rnd, code64);
+                System.arraycopy(insn, 0, image, at, insn.length);
+                guest.memory.write(0, MemorySegment.ofArray(image));
+                Insn in = Insn.decode(ram, at, code64);
+                boolean transfer = switch (in.kind) {
+                    case Insn.JCC, Insn.JMP, Insn.CALL, Insn.RET, Insn.JMP_IND, Insn.CALL_IND -> true;
+                    default -> false;
+                };
+                if (in.kind == Insn.GENERIC || transfer && built < count - 1) {
+                    continue; // draw again
                 }
-                long[] regs = new long[16];
-                for (int i = 0; i < 16; i++) {
-                    regs[i] = rnd.nextInt(3) == 0 ? rnd.nextLong() : 0x2000 + rnd.nextInt(RAM - 0x4000);
-                }
-                long flags = Flags.FIXED | (rnd.nextLong() & Flags.ARITH);
-                String[] outcome = new String[3];
-                for (int mode = 0; mode < 3; mode++) {
-                    g.memory.write(0, MemorySegment.ofArray(image));
-                    System.arraycopy(regs, 0, cpu.r, 0, 16);
-                    cpu.rflags = flags;
-                    cpu.rip = 0x1000;
-                    cpu.code64 = code64;
-                    long retired0 = cpu.instructions();
-                    String event = "completed";
-                    try {
-                        if (mode == 2) {
-                            cpu.stepCompiledUncached(count);
-                        } else {
-                            for (int i = 0; i < count; i++) {
-                                if (mode == 0) {
-                                    cpu.step();
-                                } else {
-                                    cpu.stepDecodedUncached();
-                                }
-                                if (cpu.takePendingExitPeek()) {
-                                    break; // an exit ends the run, as it ends a block
-                                }
-                            }
-                        }
-                    } catch (X86Vcpu.Fault f) {
-                        event = "fault " + f.vector;
-                    } catch (X86Vcpu.Retry r) {
-                        event = "retry";
-                    }
-                    cpu.materialize();
-                    var exit = cpu.takePendingExit();
-                    byte[] mem = new byte[RAM];
-                    g.memory.read(0, MemorySegment.ofArray(mem));
-                    outcome[mode] = event + " exit=" + exit + " retired=" + (cpu.instructions() - retired0) + " rip="
-                            + Long.toHexString(cpu.rip) + " flags=" + Long.toHexString(cpu.rflags) + " regs=" + Arrays.toString(cpu.r)
-                            + " mem=" + Arrays.hashCode(mem);
-                }
-                compared++;
-                for (int mode = 1; mode < 3; mode++) {
-                    if (!outcome[0].equals(outcome[mode])) {
-                        byte[] code = Arrays.copyOfRange(image, 0x1000, at);
-                        bad.add((code64 ? "64-bit " : "32-bit ") + HexFormat.of().formatHex(code) + "\n  interpreter " + outcome[0] + "\n  "
-                                + (mode == 1 ? "decoded     " : "compiled    ") + outcome[mode]);
-                        break;
-                    }
-                }
+                at += in.len;
+                built++;
             }
-            assertTrue(compared > 5_000, "only " + compared + " runs compared");
+            long[] regs = new long[16];
+            for (int i = 0; i < 16; i++) {
+                regs[i] = rnd.nextInt(3) == 0 ? rnd.nextLong() : 0x2000 + rnd.nextInt(RAM - 0x4000);
+            }
+            threeWays(code64, count, at - 0x1000, regs, Flags.FIXED | (rnd.nextLong() & Flags.ARITH));
         }
+        assertTrue(compared > 5_000, "only " + compared + " runs compared");
         assertTrue(bad.isEmpty(), bad.size() + " differences:\n" + String.join("\n", bad));
+    }
+
+    /**
+     * Runs {@code count} instructions of the image at 0x1000 interpreted, decoded and compiled (an
+     * exit or fault ends the run, as it ends a block); records where the outcomes differ.
+     */
+    private void threeWays(boolean code64, int count, int codeLength, long[] regs, long flags) {
+        String[] outcome = new String[3];
+        for (int mode = 0; mode < 3; mode++) {
+            guest.memory.write(0, MemorySegment.ofArray(image));
+            System.arraycopy(regs, 0, cpu.r, 0, 16);
+            cpu.rflags = flags;
+            cpu.rip = 0x1000;
+            cpu.code64 = code64;
+            long retired0 = cpu.instructions();
+            String event = "completed";
+            try {
+                if (mode == 2) {
+                    cpu.stepCompiledUncached(count);
+                } else {
+                    for (int i = 0; i < count && !cpu.hasPendingExit(); i++) {
+                        if (mode == 0) {
+                            cpu.step();
+                        } else {
+                            cpu.stepDecodedUncached();
+                        }
+                    }
+                }
+            } catch (X86Vcpu.Fault f) {
+                event = "fault " + f.vector;
+            } catch (X86Vcpu.Retry r) {
+                event = "retry";
+            }
+            cpu.materialize();
+            var exit = cpu.takePendingExit();
+            byte[] mem = new byte[RAM];
+            guest.memory.read(0, MemorySegment.ofArray(mem));
+            outcome[mode] = event + " exit=" + exit + " retired=" + (cpu.instructions() - retired0) + " rip=" + Long.toHexString(cpu.rip)
+                    + " flags=" + Long.toHexString(cpu.rflags) + " regs=" + Arrays.toString(cpu.r) + " mem=" + Arrays.hashCode(mem);
+        }
+        compared++;
+        for (int mode = 1; mode < 3; mode++) {
+            if (!outcome[0].equals(outcome[mode])) {
+                bad.add((code64 ? "64-bit " : "32-bit ") + HexFormat.of().formatHex(image, 0x1000, 0x1000 + codeLength) + "\n  interpreter "
+                        + outcome[0] + "\n  " + (mode == 1 ? "decoded     " : "compiled    ") + outcome[mode]);
+                return;
+            }
+        }
     }
 
     /** Prefixes, a REX byte (64-bit mode), an opcode the decoder knows, then random bytes. */
