@@ -4,7 +4,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
-import io.cloister.api.cpu.CocoCpu;
+import io.cloister.api.backend.CocoCpu;
 import io.cloister.api.cpu.CpuEngine;
 import io.cloister.api.cpu.Exit;
 import io.cloister.api.cpu.Vcpu;
@@ -38,7 +38,7 @@ public final class KvmExits {
                 byte[] code = ByteBuffer.allocate(10).order(ByteOrder.LITTLE_ENDIAN).put((byte) 0xb9).putInt(n)
                         .put(new byte[] {(byte) 0xe6, (byte) 0xf0, (byte) 0xe2, (byte) 0xfc, (byte) 0xf4}).array();
                 g.memory.write(0x1000, MemorySegment.ofArray(code));
-                try (Vcpu cpu = kvm.createVcpu(g.view, 0, 0x1000, 0, CocoCpu.NONE)) {
+                try (io.cloister.api.cpu.EngineVm vm = kvm.createVm(g.view, CocoCpu.NONE); Vcpu cpu = vm.createVcpu(0, 0x1000, 0)) {
                     long count = 0;
                     long a0 = threads.getCurrentThreadAllocatedBytes();
                     long t0 = System.nanoTime();

@@ -77,14 +77,14 @@ class DeviceHotplugTest {
         a.putValue("Bundle-ManifestVersion", "2");
         a.putValue("Bundle-SymbolicName", "org.example.wrongapi");
         a.putValue("Bundle-Version", "1.0.0");
-        a.putValue("Import-Package", "io.cloister.api.device;version=\"[2.0,3)\"");
+        a.putValue("Import-Package", "io.cloister.api.device;version=\"[3.0,4)\"");
         try (JarOutputStream out = new JarOutputStream(Files.newOutputStream(jar), m)) {
             out.flush();
         }
         Dist.Run r = Dist.vmm(null, "run", "--device", jar.toString());
         assertEquals(2, r.code(), r.err());
         String err = r.err().lines().filter(l -> l.startsWith("vmm: error")).findFirst().orElse(r.err());
-        assertTrue(err.contains("org.example.wrongapi") && err.contains("io.cloister.api.device") && err.contains("2.0.0"), err);
+        assertTrue(err.contains("org.example.wrongapi") && err.contains("io.cloister.api.device") && err.contains("3.0.0"), err);
     }
 
     @Test

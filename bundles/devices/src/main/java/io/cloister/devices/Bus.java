@@ -11,7 +11,7 @@ import io.cloister.api.CloisterException;
 import io.cloister.api.Errno;
 import io.cloister.api.device.BusDevice;
 import io.cloister.api.device.Claim;
-import io.cloister.api.device.DeviceBus;
+import io.cloister.api.bus.DeviceBus;
 import io.cloister.api.device.DeviceContext;
 import io.cloister.api.device.Space;
 
@@ -102,7 +102,7 @@ final class Bus implements DeviceBus {
         pio = pio.without(gone);
         mmio = mmio.without(gone);
         try {
-            device.detach(context.vmName());
+            device.detach();
         } catch (RuntimeException e) {
             LOG.error("VM {}: device {} failed to detach: {}", context.vmName(), gone, e.toString());
         }
@@ -116,7 +116,7 @@ final class Bus implements DeviceBus {
         }
         Watchdog.Ticket t = watchdog.enter(a, context.vmName(), Thread.currentThread());
         try {
-            long v = a.device.read(context.vmName(), space, address, size);
+            long v = a.device.read(space, address, size);
             return t.timedOut() ? allOnes(size) : v & allOnes(size);
         } catch (RuntimeException | Error e) {
             failed(a, "read", space, address, size, e);
@@ -134,7 +134,7 @@ final class Bus implements DeviceBus {
         }
         Watchdog.Ticket t = watchdog.enter(a, context.vmName(), Thread.currentThread());
         try {
-            a.device.write(context.vmName(), space, address, size, value & allOnes(size));
+            a.device.write(space, address, size, value & allOnes(size));
         } catch (RuntimeException | Error e) {
             failed(a, "write", space, address, size, e);
         } finally {

@@ -7,8 +7,8 @@ import org.osgi.service.metatype.annotations.AttributeDefinition;
 import org.osgi.service.metatype.annotations.Designate;
 import org.osgi.service.metatype.annotations.ObjectClassDefinition;
 
-import io.cloister.api.device.DeviceBus;
-import io.cloister.api.device.DeviceBusFactory;
+import io.cloister.api.bus.DeviceBus;
+import io.cloister.api.bus.DeviceBusFactory;
 import io.cloister.api.device.DeviceContext;
 
 /** Makes VMs' buses; one watchdog serves them all. */

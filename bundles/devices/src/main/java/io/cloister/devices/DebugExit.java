@@ -1,10 +1,9 @@
 package io.cloister.devices;
 
 import java.util.List;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 
 import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.ServiceScope;
 
 import io.cloister.api.device.BusDevice;
 import io.cloister.api.device.Claim;
@@ -15,10 +14,11 @@ import io.cloister.api.device.Space;
  * QEMU's isa-debug-exit at port 0xf4: writing v ends the VM with status (v &lt;&lt; 1) | 1, so test
  * guests run unchanged on QEMU and Cloister.
  */
-@Component(property = "device=debug-exit")
+@Component(scope = ServiceScope.PROTOTYPE, property = "device=debug-exit")
 public class DebugExit implements BusDevice {
     static final int PORT = 0xf4;
-    private final Map<String, DeviceContext> vms = new ConcurrentHashMap<>();
+    /** This instance's VM (one instance per VM: the service is prototype-scoped). */
+    private volatile DeviceContext vm;
 
     @Override
     public String name() {
@@ -32,23 +32,18 @@ public class DebugExit implements BusDevice {
 
     @Override
     public void attach(DeviceContext context) {
-        vms.put(context.vmName(), context);
+        vm = context;
     }
 
     @Override
-    public void detach(String vmName) {
-        vms.remove(vmName);
-    }
-
-    @Override
-    public long read(String vmName, Space space, long address, int size) {
+    public long read(Space space, long address, int size) {
         return Bus.allOnes(size);
     }
 
     @Override
-    public void write(String vmName, Space space, long address, int size, long value) {
+    public void write(Space space, long address, int size, long value) {
         if (address == PORT) {
-            vms.get(vmName).exit((int) (((value & 0xff) << 1) | 1));
+            vm.exit((int) (((value & 0xff) << 1) | 1));
         }
     }
 }

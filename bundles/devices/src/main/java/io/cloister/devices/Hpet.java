@@ -1,14 +1,12 @@
 package io.cloister.devices;
 
 import java.util.List;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 
 import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.ServiceScope;
 
 import io.cloister.api.device.BusDevice;
 import io.cloister.api.device.Claim;
-import io.cloister.api.device.DeviceContext;
 import io.cloister.api.device.Space;
 
 /**
@@ -17,7 +15,7 @@ import io.cloister.api.device.Space;
  * half, 64-bit counter), configuration (0x10, bit 0 enables counting), main counter (0xf0,
  * readable and writable). No comparators or interrupts.
  */
-@Component(property = "device=hpet")
+@Component(scope = ServiceScope.PROTOTYPE, property = "device=hpet")
 public class Hpet implements BusDevice {
     static final long BASE = 0xfed00000L;
     static final long PERIOD_FS = 100_000_000L; // 100 ns: 10 MHz
@@ -34,7 +32,8 @@ public class Hpet implements BusDevice {
         }
     }
 
-    private final Map<String, Counter> vms = new ConcurrentHashMap<>();
+    /** This instance's VM's counter (one instance per VM: the service is prototype-scoped). */
+    private final Counter c = new Counter();
 
     @Override
     public String name() {
@@ -47,18 +46,7 @@ public class Hpet implements BusDevice {
     }
 
     @Override
-    public void attach(DeviceContext context) {
-        vms.put(context.vmName(), new Counter());
-    }
-
-    @Override
-    public void detach(String vmName) {
-        vms.remove(vmName);
-    }
-
-    @Override
-    public long read(String vmName, Space space, long address, int size) {
-        Counter c = vms.get(vmName);
+    public long read(Space space, long address, int size) {
         long off = address - BASE;
         long reg;
         synchronized (c) {
@@ -73,8 +61,7 @@ public class Hpet implements BusDevice {
     }
 
     @Override
-    public void write(String vmName, Space space, long address, int size, long value) {
-        Counter c = vms.get(vmName);
+    public void write(Space space, long address, int size, long value) {
         long off = address - BASE;
         synchronized (c) {
             if ((off & ~7) == 0x010) {

@@ -4,10 +4,9 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.util.ArrayDeque;
 import java.util.List;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 
 import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.ServiceScope;
 
 import io.cloister.api.device.BusDevice;
 import io.cloister.api.device.Claim;
@@ -20,7 +19,7 @@ import io.cloister.api.device.Space;
  * VM console. No interrupt line is wired yet, so IIR always reads "no interrupt pending"; there is
  * no receive side except loopback.
  */
-@Component(property = "device=uart")
+@Component(scope = ServiceScope.PROTOTYPE, property = "device=uart")
 public class Uart16550 implements BusDevice {
     static final int BASE = 0x3f8;
     static final int LSR_DR = 0x01;
@@ -29,9 +28,9 @@ public class Uart16550 implements BusDevice {
     static final int LCR_DLAB = 0x80;
     static final int MCR_LOOP = 0x10;
 
-    /** Register state of one VM's UART; accessed by that VM's vCPUs under its monitor. */
+    /** Register state; accessed by the VM's vCPUs under its monitor. */
     static final class Regs {
-        final OutputStream console;
+        OutputStream console = OutputStream.nullOutputStream();
         int ier;
         int lcr;
         int mcr;
@@ -40,13 +39,10 @@ public class Uart16550 implements BusDevice {
         int dll = 0x0c; // 9600 baud
         int dlm;
         final ArrayDeque<Integer> rx = new ArrayDeque<>();
-
-        Regs(OutputStream console) {
-            this.console = console;
-        }
     }
 
-    private final Map<String, Regs> vms = new ConcurrentHashMap<>();
+    /** This instance's VM's UART (one instance per VM: the service is prototype-scoped). */
+    private final Regs r = new Regs();
 
     @Override
     public String name() {
@@ -60,20 +56,20 @@ public class Uart16550 implements BusDevice {
 
     @Override
     public void attach(DeviceContext context) {
-        vms.put(context.vmName(), new Regs(context.console()));
+        synchronized (r) {
+            r.console = context.console();
+        }
     }
 
     @Override
-    public void detach(String vmName) {
-        Regs r = vms.remove(vmName);
-        if (r != null) {
+    public void detach() {
+        synchronized (r) {
             flush(r);
         }
     }
 
     @Override
-    public long read(String vmName, Space space, long address, int size) {
-        Regs r = vms.get(vmName);
+    public long read(Space space, long address, int size) {
         synchronized (r) {
             return switch ((int) (address - BASE)) {
                 case 0 -> (r.lcr & LCR_DLAB) != 0 ? r.dll : r.rx.isEmpty() ? 0 : r.rx.poll();
@@ -98,8 +94,7 @@ public class Uart16550 implements BusDevice {
     }
 
     @Override
-    public void write(String vmName, Space space, long address, int size, long value) {
-        Regs r = vms.get(vmName);
+    public void write(Space space, long address, int size, long value) {
         int v = (int) (value & 0xff);
         synchronized (r) {
             switch ((int) (address - BASE)) {

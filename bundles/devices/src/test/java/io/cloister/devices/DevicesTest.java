@@ -72,13 +72,13 @@ class DevicesTest {
         }
 
         @Override
-        public long read(String vm, Space s, long address, int size) {
+        public long read(Space s, long address, int size) {
             behaviour.run();
             return 0x1234_5678_9abc_def0L;
         }
 
         @Override
-        public void write(String vm, Space s, long address, int size, long value) {
+        public void write(Space s, long address, int size, long value) {
             behaviour.run();
         }
     }
@@ -108,11 +108,11 @@ class DevicesTest {
                     return List.of(new Claim(Space.PIO, base, 8));
                 }
 
-                public long read(String vm, Space s, long a, int size) {
+                public long read(Space s, long a, int size) {
                     return value;
                 }
 
-                public void write(String vm, Space s, long a, int size, long v) {
+                public void write(Space s, long a, int size, long v) {
                 }
             }, "t");
         }

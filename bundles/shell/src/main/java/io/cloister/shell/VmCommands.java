@@ -55,11 +55,8 @@ public class VmCommands {
         sb.append("vcpus    ").append(vm.startedVcpus()).append(" of ").append(vm.vcpus()).append(" started\n");
         sb.append("pages    ").append(vm.privatePages()).append(" private, ").append(vm.totalPages() - vm.privatePages())
                 .append(" shared\n");
-        if (vm.memory() == null) {
-            return sb.toString().stripTrailing();
-        }
-        vm.memory().table().slots().forEach(s -> sb.append(String.format("slot %-3d %-11s 0x%012x-0x%012x%s%n", s.id(),
-                s.kind(), s.gpa(), s.end(), s.readOnly() ? " ro" : "")));
+        vm.memoryMap().forEach(r -> sb.append(String.format("slot %-3d %-11s 0x%012x-0x%012x%s  %s%n", r.slot(),
+                r.kind(), r.gpa(), r.end(), r.readOnly() ? " ro" : "", r.backing())));
         return sb.toString().stripTrailing();
     }
 

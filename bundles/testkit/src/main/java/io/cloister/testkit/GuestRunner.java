@@ -82,7 +82,8 @@ public final class GuestRunner {
             uart.attach(ctx);
             debugExit.attach(ctx);
             long calls = 0;
-            try (Vcpu cpu = engine.createVcpu(g.view, 0, loaded.entry(), loaded.startInfo(), io.cloister.api.cpu.CocoCpu.NONE)) {
+            try (io.cloister.api.cpu.EngineVm vm = engine.createVm(g.view, io.cloister.api.backend.CocoCpu.NONE);
+                    Vcpu cpu = vm.createVcpu(0, loaded.entry(), loaded.startInfo())) {
                 while (true) {
                     Exit e = cpu.run();
                     String text = console.toString(StandardCharsets.UTF_8);
@@ -90,14 +91,14 @@ public final class GuestRunner {
                     switch (e) {
                         case Exit.Io io when io.port() >= 0x3f8 && io.port() < 0x400 -> {
                             if (io.write()) {
-                                uart.write("runner", Space.PIO, io.port(), io.size(), io.value());
+                                uart.write(Space.PIO, io.port(), io.size(), io.value());
                             } else {
-                                cpu.complete(uart.read("runner", Space.PIO, io.port(), io.size()));
+                                cpu.complete(uart.read(Space.PIO, io.port(), io.size()));
                             }
                         }
                         case Exit.Io io when io.port() >= 0xf4 && io.port() < 0xf8 -> {
                             if (io.write()) {
-                                debugExit.write("runner", Space.PIO, io.port(), io.size(), io.value());
+                                debugExit.write(Space.PIO, io.port(), io.size(), io.value());
                                 return new Result(status[0], console.toString(StandardCharsets.UTF_8), "exit", calls, cpu.instructions());
                             }
                             cpu.complete(-1);

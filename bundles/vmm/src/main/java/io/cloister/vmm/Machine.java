@@ -16,11 +16,13 @@ import org.slf4j.LoggerFactory;
 import io.cloister.api.CloisterException;
 import io.cloister.api.Errno;
 import io.cloister.api.backend.GuestRequest;
+import io.cloister.api.bus.DeviceBus;
 import io.cloister.api.cpu.CpuEngine;
+import io.cloister.api.cpu.EngineVm;
 import io.cloister.api.cpu.Exit;
 import io.cloister.api.cpu.Vcpu;
-import io.cloister.api.device.DeviceBus;
 import io.cloister.api.device.DeviceContext;
+import io.cloister.api.device.BusDevice;
 import io.cloister.api.device.DmaView;
 import io.cloister.api.device.Space;
 import io.cloister.api.memory.GuestMemory;
@@ -50,7 +52,10 @@ final class Machine implements DeviceContext {
 
     private final Vm vm;
     private final Gate gate;
-    private final CpuEngine engine;
+    /** The engine's side of this VM: what its vCPUs share. */
+    private final EngineVm engineVm;
+    /** This VM's instance of each device service, to release when the service or the VM goes. */
+    private final java.util.Map<Platform.Device, BusDevice> deviceInstances = new java.util.concurrent.ConcurrentHashMap<>();
     private final int vcpuCount;
     private final java.util.List<Started> vcpus = new java.util.concurrent.CopyOnWriteArrayList<>();
     /** vCPUs that have not halted yet. */
@@ -81,20 +86,16 @@ final class Machine implements DeviceContext {
     Machine(Vm vm, Gate gate, CpuEngine engine, Platform platform, Vm.Spec spec, PvhLoader.Loaded loaded) {
         this.vm = vm;
         this.gate = gate;
-        this.engine = engine;
         this.vcpuCount = spec.vcpus();
         this.engineName = engine.name();
         this.console = openConsole(spec.console());
         Path image = resolve(spec.kernel());
+        this.engineVm = engine.createVm(vm.guestView(), vm.cocoCpu());
         this.bus = platform.busFactory().create(this);
         for (Platform.Device d : platform.devices()) {
-            try {
-                bus.attach(d.device(), d.bundle());
-            } catch (RuntimeException e) {
-                LOG.error("VM {}: device {} not attached: {}", vm.name(), d.device().name(), e.getMessage());
-            }
+            attach(d);
         }
-        Vcpu boot = engine.createVcpu(vm.guestView(), 0, loaded.entry(), loaded.startInfo(), vm.cocoCpu());
+        Vcpu boot = engineVm.createVcpu(0, loaded.entry(), loaded.startInfo());
         vcpus.add(new Started(boot, Thread.ofPlatform().name("vcpu-" + vm.name() + "-0").unstarted(() -> runVcpu(boot))));
         active.set(1);
         gate.kickWith(this::kickAll);
@@ -139,6 +140,44 @@ final class Machine implements DeviceContext {
         throw new CloisterException(Errno.EINVAL, "console '" + spec + "' is none of stdout, file:PATH, tcp:HOST:PORT");
     }
 
+    /**
+     * Attaches this VM's own instance of a device service; false (logged) if the device is refused
+     * (a claim overlaps another device's) or fails to attach. Called at a safe point.
+     */
+    boolean attach(Platform.Device d) {
+        BusDevice instance = null;
+        try {
+            instance = d.instances().getService();
+            bus.attach(instance, d.bundle());
+            deviceInstances.put(d, instance);
+            return true;
+        } catch (RuntimeException e) {
+            LOG.error("VM {}: device {} from {} not attached: {}", vm.name(), d.name(), d.bundle(), e.getMessage());
+            release(d, instance);
+            return false;
+        }
+    }
+
+    /** Detaches and releases this VM's instance of a device service. Called at a safe point. */
+    void detach(Platform.Device d) {
+        BusDevice instance = deviceInstances.remove(d);
+        if (instance != null) {
+            bus.detach(instance);
+            release(d, instance);
+        }
+    }
+
+    private void release(Platform.Device d, BusDevice instance) {
+        if (instance == null) {
+            return;
+        }
+        try {
+            d.instances().ungetService(instance);
+        } catch (RuntimeException e) {
+            LOG.debug("VM {}: releasing device {}: {}", vm.name(), d.name(), e.toString());
+        }
+    }
+
     /** Makes every started vCPU leave the guest soon. */
     private void kickAll() {
         vcpus.forEach(v -> v.vcpu().requestExit());
@@ -158,7 +197,7 @@ final class Machine implements DeviceContext {
                 return -Errno.EEXIST.code();
             }
         }
-        Vcpu v = engine.createVcpu(vm.guestView(), (int) index, entry, arg, vm.cocoCpu());
+        Vcpu v = engineVm.createVcpu((int) index, entry, arg);
         Thread t = Thread.ofPlatform().name("vcpu-" + vm.name() + "-" + index).unstarted(() -> runVcpu(v));
         active.incrementAndGet();
         vcpus.add(new Started(v, t));
@@ -166,10 +205,6 @@ final class Machine implements DeviceContext {
         vm.event("vCPU " + index + " started at 0x" + Long.toHexString(entry));
         t.start();
         return 0;
-    }
-
-    DeviceBus bus() {
-        return bus;
     }
 
     private void runVcpu(Vcpu vcpu) {
@@ -281,10 +316,8 @@ final class Machine implements DeviceContext {
 
             @Override
             public void write(long gpa, MemorySegment src) {
-                vm.memory().write(gpa, src);
-                for (Started s : vcpus) {
-                    s.vcpu().memoryWritten(gpa, src.byteSize()); // decoded code there is stale now
-                }
+                vm.hostWrite(gpa, src);
+                engineVm.memoryWritten(gpa, src.byteSize()); // decoded code there is stale now
             }
         };
     }
@@ -312,6 +345,10 @@ final class Machine implements DeviceContext {
                 Thread.currentThread().interrupt();
             }
             s.vcpu().close();
+        }
+        engineVm.close();
+        for (Platform.Device d : List.copyOf(deviceInstances.keySet())) {
+            detach(d);
         }
         bus.close();
         flushConsole();

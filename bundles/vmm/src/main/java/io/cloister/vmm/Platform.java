@@ -2,14 +2,16 @@ package io.cloister.vmm;
 
 import java.util.List;
 
+import org.osgi.service.component.ComponentServiceObjects;
+
+import io.cloister.api.bus.DeviceBusFactory;
 import io.cloister.api.cpu.CpuEngine;
 import io.cloister.api.device.BusDevice;
-import io.cloister.api.device.DeviceBusFactory;
 
 /** The services a VM needs from the runtime, as the registry currently sees them. */
 interface Platform {
-    /** A device service and its bundle. */
-    record Device(BusDevice device, String bundle) {
+    /** A prototype-scoped device service (each VM gets its own instance) and its bundle. */
+    record Device(String name, ComponentServiceObjects<BusDevice> instances, String bundle) {
     }
 
     Backend backend(String name);

@@ -13,7 +13,7 @@ import io.cloister.api.Errno;
 import io.cloister.api.backend.BackendPolicy;
 import io.cloister.api.backend.GuestRequest;
 import io.cloister.api.backend.HostAccess;
-import io.cloister.api.cpu.CocoCpu;
+import io.cloister.api.backend.CocoCpu;
 import io.cloister.api.cpu.CpuEngine;
 import io.cloister.api.memory.Backing;
 import io.cloister.api.memory.GuestMemory;
@@ -82,6 +82,8 @@ final class Vm implements VirtualMachine {
     private volatile String backendName;
     /** Read by guest requests inside the gate; written only with the gate closed. */
     private volatile Backend backend;
+    /** The backend's CPU semantics for this VM, set with {@link #backend}. */
+    private volatile CocoCpu backendCpu = CocoCpu.NONE;
     private RestrictedFile ram;
     private GuestMemory memory;
     private GuestView view;
@@ -154,6 +156,7 @@ final class Vm implements VirtualMachine {
             return;
         }
         backend = candidate;
+        backendCpu = candidate.policy().cpu(view);
         if (runWhenAdopted) {
             if (!spec.kernel().isEmpty() && machine == null && !boot()) {
                 return;
@@ -260,6 +263,7 @@ final class Vm implements VirtualMachine {
         if (backend != null && machine == null && runWhenAdopted && !spec.kernel().isEmpty() && state == VmState.PAUSED) {
             Backend b = backend;
             backend = null;
+            backendCpu = CocoCpu.NONE;
             offer(b);
         }
     }
@@ -313,6 +317,7 @@ final class Vm implements VirtualMachine {
         swaps.pausing();
         gate.close();
         backend = null;
+        backendCpu = CocoCpu.NONE;
         state = VmState.PAUSED;
         status("paused: waiting for backend '" + backendName + "' (" + gone.bundle() + " went away)");
         LOG.info("VM {}: {}", spec.name(), status);
@@ -351,6 +356,7 @@ final class Vm implements VirtualMachine {
         }
         current.policy().release(spec.name());
         backend = target;
+        backendCpu = target.policy().cpu(view);
         backendName = target.name();
         status((wasRunning ? "running" : "paused") + " on backend " + target.name());
         if (wasRunning) {
@@ -439,9 +445,33 @@ final class Vm implements VirtualMachine {
         return m == null ? spec.engine() : m.engineName;
     }
 
+    /** The memory map as plain data: management sees where memory is, never a handle on it. */
     @Override
-    public GuestMemory memory() {
-        return memory;
+    public List<io.cloister.api.vm.MemoryRegion> memoryMap() {
+        GuestMemory mem = memory;
+        if (mem == null) {
+            return List.of();
+        }
+        List<io.cloister.api.vm.MemoryRegion> map = new ArrayList<>();
+        for (io.cloister.api.memory.MemSlot s : mem.table().slots()) {
+            String backing = switch (s.backing()) {
+                case Backing.Anonymous a -> "anonymous";
+                case Backing.AliasOf a -> String.format("alias of slot %d +0x%x", a.slotId(), a.offset());
+                case Backing.Restricted r -> String.format("restricted +0x%x", r.offset());
+            };
+            map.add(new io.cloister.api.vm.MemoryRegion(s.id(), s.gpa(), s.size(), s.kind().name(),
+                    s.readOnly(), backing));
+        }
+        return map;
+    }
+
+    /** Host write (device DMA): shared pages only; EACCES if any page touched is private. */
+    void hostWrite(long gpa, MemorySegment src) {
+        GuestMemory mem = memory;
+        if (mem == null) {
+            throw new CloisterException(Errno.EFAULT, "VM '" + spec.name() + "' has no memory yet");
+        }
+        mem.write(gpa, src);
     }
 
     @Override
@@ -450,9 +480,17 @@ final class Vm implements VirtualMachine {
         return m == null ? List.of() : m.devices();
     }
 
-    /** Read with the vCPU out of the guest (a safe point), so the values belong together. */
+    /**
+     * Read with the vCPU out of the guest (a safe point), so the values belong together. Refused
+     * where the technology keeps vCPU state from the host (SEV-ES/SNP VMSA, TDX, pKVM).
+     */
     @Override
     public synchronized java.util.Map<String, Long> registers() {
+        Backend b = backend;
+        if (b != null && b.policy().protectsCpuState()) {
+            throw new CloisterException(Errno.EACCES, "VM '" + spec.name() + "': backend " + b.name()
+                    + " keeps vCPU state from the host; registers cannot be read");
+        }
         Machine m = machine;
         if (m == null) {
             return java.util.Map.of();
@@ -559,31 +597,35 @@ final class Vm implements VirtualMachine {
             b.policy().release(spec.name());
         }
         backend = null;
+        backendCpu = CocoCpu.NONE;
         if (memory != null) {
             memory.close();
             ram.close();
         }
     }
 
-    /** Attaches a device that appeared to the running guest, at a safe point. */
+    /** Attaches this VM's instance of a device that appeared, at a safe point. */
     synchronized void attachDevice(Platform.Device d) {
         Machine m = machine;
         if (m == null || state == VmState.STOPPED || state == VmState.FAILED) {
             return;
         }
-        atSafePoint(() -> m.bus().attach(d.device(), d.bundle()));
-        event("device " + d.device().name() + " from " + d.bundle() + " attached");
-        LOG.info("VM {}: device {} from {} attached", spec.name(), d.device().name(), d.bundle());
+        boolean[] attached = new boolean[1];
+        atSafePoint(() -> attached[0] = m.attach(d));
+        if (attached[0]) {
+            event("device " + d.name() + " from " + d.bundle() + " attached");
+            LOG.info("VM {}: device {} from {} attached", spec.name(), d.name(), d.bundle());
+        }
     }
 
-    /** Detaches a device whose service went away, at a safe point. */
-    synchronized void detachDevice(io.cloister.api.device.BusDevice device) {
+    /** Detaches this VM's instance of a device whose service went away, at a safe point. */
+    synchronized void detachDevice(Platform.Device d) {
         Machine m = machine;
         if (m == null) {
             return;
         }
-        atSafePoint(() -> m.bus().detach(device));
-        event("device " + device.name() + " detached");
+        atSafePoint(() -> m.detach(d));
+        event("device " + d.name() + " detached");
     }
 
     /** Runs {@code change} with the vCPUs out of the guest, then lets them back in if they were running. */
@@ -601,35 +643,34 @@ final class Vm implements VirtualMachine {
         }
     }
 
-    /** The CPU view of the current backend; it follows swaps. */
+    /**
+     * The CPU semantics of the current backend, for the engine; it follows swaps. A page outside
+     * restricted memory (MMIO, ROM) is not the policy's to refuse.
+     */
     CocoCpu cocoCpu() {
         return new CocoCpu() {
             @Override
             public int[] cpuid(int leaf, int subleaf) {
-                Backend b = backend;
-                return b == null ? null : b.policy().cpuid(leaf, subleaf);
+                return backendCpu.cpuid(leaf, subleaf);
             }
 
             @Override
             public Long msr(int msr) {
-                Backend b = backend;
-                return b == null ? null : b.policy().msr(msr);
+                return backendCpu.msr(msr);
             }
 
             @Override
             public boolean mayAccess(long gpa) {
-                Backend b = backend;
                 try {
-                    return b == null || b.policy().guestMayUse(view, gpa);
+                    return backendCpu.mayAccess(gpa);
                 } catch (CloisterException e) {
-                    return true; // not restricted memory (MMIO, ROM): not the policy's to refuse
+                    return true;
                 }
             }
 
             @Override
             public int accessFaultVector() {
-                Backend b = backend;
-                return b == null ? 29 : b.policy().accessFaultVector();
+                return backendCpu.accessFaultVector();
             }
         };
     }

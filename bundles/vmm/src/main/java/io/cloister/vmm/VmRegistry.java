@@ -7,12 +7,15 @@ import java.util.Optional;
 import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 
+import org.osgi.framework.Constants;
 import org.osgi.framework.ServiceReference;
+import org.osgi.service.component.ComponentServiceObjects;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Deactivate;
 import org.osgi.service.component.annotations.Reference;
 import org.osgi.service.component.annotations.ReferenceCardinality;
 import org.osgi.service.component.annotations.ReferencePolicy;
+import org.osgi.service.component.annotations.ReferenceScope;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -21,7 +24,7 @@ import io.cloister.api.Errno;
 import io.cloister.api.backend.BackendPolicy;
 import io.cloister.api.cpu.CpuEngine;
 import io.cloister.api.device.BusDevice;
-import io.cloister.api.device.DeviceBusFactory;
+import io.cloister.api.bus.DeviceBusFactory;
 import io.cloister.api.memory.MemoryManager;
 import io.cloister.api.restricted.RestrictedMemoryProvider;
 import io.cloister.api.vm.VirtualMachine;
@@ -67,20 +70,45 @@ public class VmRegistry implements Vmm, Platform {
         }
     }
 
-    /** Whiteboard: a device service is attached to every running VM, at a safe point. */
-    @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC)
-    void addDevice(BusDevice device, ServiceReference<BusDevice> ref) {
-        Device d = new Device(device, ref.getBundle().getSymbolicName() + " " + ref.getBundle().getVersion());
+    /**
+     * Whiteboard: each VM gets its own instance of a device service, attached at a safe point.
+     * Only prototype-scoped services can give one instance per VM; any other is refused.
+     */
+    @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC, scope = ReferenceScope.PROTOTYPE)
+    void addDevice(ComponentServiceObjects<BusDevice> instances, ServiceReference<BusDevice> ref) {
+        String bundle = ref.getBundle().getSymbolicName() + " " + ref.getBundle().getVersion();
+        if (!Constants.SCOPE_PROTOTYPE.equals(ref.getProperty(Constants.SERVICE_SCOPE))) {
+            LOG.error("device service {} of {} refused: it is not prototype-scoped, so one object would serve every VM "
+                    + "(declare it with @Component(scope = ServiceScope.PROTOTYPE))", ref.getProperty(Constants.SERVICE_ID), bundle);
+            return;
+        }
+        String name;
+        try {
+            BusDevice probe = instances.getService();
+            try {
+                name = probe.name();
+            } finally {
+                instances.ungetService(probe);
+            }
+        } catch (RuntimeException e) {
+            LOG.error("device service of {} refused: it failed to say its name: {}", bundle, e.toString());
+            return;
+        }
+        Device d = new Device(name, instances, bundle);
         devices.add(d);
         for (Vm vm : vms.values()) {
             vm.attachDevice(d);
         }
     }
 
-    void removeDevice(BusDevice device) {
-        devices.removeIf(d -> d.device() == device);
-        for (Vm vm : vms.values()) {
-            vm.detachDevice(device);
+    void removeDevice(ComponentServiceObjects<BusDevice> instances) {
+        for (Device d : devices) {
+            if (d.instances() == instances) {
+                devices.remove(d);
+                for (Vm vm : vms.values()) {
+                    vm.detachDevice(d);
+                }
+            }
         }
     }
 

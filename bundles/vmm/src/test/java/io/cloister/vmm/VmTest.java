@@ -10,11 +10,11 @@ import org.junit.jupiter.api.Test;
 
 import io.cloister.api.CloisterException;
 import io.cloister.api.backend.BackendPolicy;
-import io.cloister.api.backend.GuestMemoryControl;
 import io.cloister.api.backend.GuestRequest;
 import io.cloister.api.backend.HostAccess;
+import io.cloister.api.bus.DeviceBusFactory;
 import io.cloister.api.cpu.CpuEngine;
-import io.cloister.api.device.DeviceBusFactory;
+import io.cloister.api.memory.GuestMemoryControl;
 import io.cloister.api.memory.SlotSpec;
 import io.cloister.api.restricted.PageState;
 import io.cloister.api.vm.VmState;
@@ -88,8 +88,7 @@ class VmTest {
                 return unavailable;
             }
 
-            public io.cloister.api.cpu.Vcpu createVcpu(io.cloister.api.memory.GuestView memory, int index, long entry, long startInfo,
-                    io.cloister.api.cpu.CocoCpu coco) {
+            public io.cloister.api.cpu.EngineVm createVm(io.cloister.api.memory.GuestView memory, io.cloister.api.backend.CocoCpu coco) {
                 throw new UnsupportedOperationException();
             }
         };

@@ -6,7 +6,7 @@ import org.osgi.service.component.annotations.Component;
 
 import io.cloister.api.Errno;
 import io.cloister.api.backend.BackendPolicy;
-import io.cloister.api.backend.GuestMemoryControl;
+import io.cloister.api.memory.GuestMemoryControl;
 import io.cloister.api.backend.GuestRequest;
 import io.cloister.api.backend.HostAccess;
 import io.cloister.api.memory.SlotSpec;
@@ -53,6 +53,12 @@ public class PkvmPolicy implements BackendPolicy {
     @Override
     public HostAccess hostAccess() {
         return HostAccess.DENY;
+    }
+
+    /** A protected VM's vCPU state stays at EL2, out of the host's reach. */
+    @Override
+    public boolean protectsCpuState() {
+        return true;
     }
 
     @Override

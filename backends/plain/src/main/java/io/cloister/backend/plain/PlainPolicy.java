@@ -7,7 +7,7 @@ import org.osgi.service.component.annotations.Component;
 import io.cloister.api.CloisterException;
 import io.cloister.api.Errno;
 import io.cloister.api.backend.BackendPolicy;
-import io.cloister.api.backend.GuestMemoryControl;
+import io.cloister.api.memory.GuestMemoryControl;
 import io.cloister.api.backend.GuestRequest;
 import io.cloister.api.backend.HostAccess;
 import io.cloister.api.memory.SlotSpec;

@@ -18,7 +18,8 @@ import org.osgi.service.component.annotations.Component;
 import io.cloister.api.CloisterException;
 import io.cloister.api.Errno;
 import io.cloister.api.backend.BackendPolicy;
-import io.cloister.api.backend.GuestMemoryControl;
+import io.cloister.api.backend.CocoCpu;
+import io.cloister.api.memory.GuestMemoryControl;
 import io.cloister.api.backend.GuestRequest;
 import io.cloister.api.backend.HostAccess;
 import io.cloister.api.memory.Pages;
@@ -98,15 +99,22 @@ public class SevPolicy implements BackendPolicy {
         return new SecretKeySpec(k, "AES");
     }
 
-    /** CPUID 0x8000001F: SME and SEV, the C-bit at 51; SEV_STATUS: SEV enabled. */
-    @Override
-    public int[] cpuid(int leaf, int subleaf) {
-        return leaf == 0x8000001F ? new int[] {0x3, 51 | (1 << 6), 16, 1} : null;
-    }
+    /** CPUID 0x8000001F: SME and SEV, the C-bit at 51; SEV_STATUS: SEV enabled. Every page usable. */
+    private static final CocoCpu CPU = new CocoCpu() {
+        @Override
+        public int[] cpuid(int leaf, int subleaf) {
+            return leaf == 0x8000001F ? new int[] {0x3, 51 | (1 << 6), 16, 1} : null;
+        }
+
+        @Override
+        public Long msr(int msr) {
+            return msr == 0xc0010131 ? 0x1L : null;
+        }
+    };
 
     @Override
-    public Long msr(int msr) {
-        return msr == 0xc0010131 ? 0x1L : null;
+    public CocoCpu cpu(GuestMemoryControl memory) {
+        return CPU;
     }
 
     @Override

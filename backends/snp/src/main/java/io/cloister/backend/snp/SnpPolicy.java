@@ -9,7 +9,8 @@ import org.osgi.service.component.annotations.Component;
 import io.cloister.api.CloisterException;
 import io.cloister.api.Errno;
 import io.cloister.api.backend.BackendPolicy;
-import io.cloister.api.backend.GuestMemoryControl;
+import io.cloister.api.backend.CocoCpu;
+import io.cloister.api.memory.GuestMemoryControl;
 import io.cloister.api.backend.GuestRequest;
 import io.cloister.api.backend.HostAccess;
 import io.cloister.api.memory.Backing;
@@ -83,26 +84,45 @@ public class SnpPolicy implements BackendPolicy {
         }
     }
 
+    /**
+     * CPUID 0x8000001F: SME, SEV, SEV-ES, SEV-SNP, the C-bit at 51; SEV_STATUS: SEV, ES and SNP
+     * active; a private page not validated raises #VC.
+     */
     @Override
-    public boolean guestMayUse(GuestMemoryControl memory, long gpa) {
-        Rmp rmp = rmps.get(memory.vmName());
-        return rmp != null && (memory.state(gpa) == PageState.SHARED || rmp.validated(gpa >>> Pages.SHIFT));
+    public CocoCpu cpu(GuestMemoryControl memory) {
+        return new CocoCpu() {
+            @Override
+            public int[] cpuid(int leaf, int subleaf) {
+                return leaf == 0x8000001F ? new int[] {0x1b, 51 | (1 << 6), 16, 1} : null;
+            }
+
+            @Override
+            public Long msr(int msr) {
+                return msr == 0xc0010131 ? 0x7L : null;
+            }
+
+            @Override
+            public boolean mayAccess(long gpa) {
+                Rmp rmp = rmps.get(memory.vmName());
+                return rmp != null && (memory.state(gpa) == PageState.SHARED || rmp.validated(gpa >>> Pages.SHIFT));
+            }
+
+            @Override
+            public int accessFaultVector() {
+                return VC_VECTOR;
+            }
+        };
+    }
+
+    /** SEV-ES and SNP keep register state in the encrypted VMSA. */
+    @Override
+    public boolean protectsCpuState() {
+        return true;
     }
 
     @Override
     public HostAccess hostAccess() {
         return HostAccess.DENY;
-    }
-
-    /** CPUID 0x8000001F: SME, SEV, SEV-ES, SEV-SNP, the C-bit at 51; SEV_STATUS: SEV, ES and SNP active. */
-    @Override
-    public int[] cpuid(int leaf, int subleaf) {
-        return leaf == 0x8000001F ? new int[] {0x1b, 51 | (1 << 6), 16, 1} : null;
-    }
-
-    @Override
-    public Long msr(int msr) {
-        return msr == 0xc0010131 ? 0x7L : null;
     }
 
     /** Pages private at adoption were in use by the guest, so they count as validated. */

@@ -17,19 +17,19 @@ class SnpPolicyTest {
     void pagesMadePrivateMustBeValidatedBeforeUse() {
         try (TestGuest g = new TestGuest("vm", 1 << 20, snp.initialState())) {
             snp.adopt(g.view, g.layout);
-            assertTrue(snp.guestMayUse(g.view, 0x9000), "private at adoption: in use, so validated");
+            assertTrue(snp.cpu(g.view).mayAccess(0x9000), "private at adoption: in use, so validated");
             g.guestWriteLong(0x9000, 42);
             assertEquals(0, snp.handle(g.view, new GuestRequest.SnpPageStateChange(0x9000, 1, false)));
             assertEquals(PageState.SHARED, g.view.state(0x9000));
             assertEquals(0L, g.guestReadLong(0x9000), "content destroyed");
-            assertTrue(snp.guestMayUse(g.view, 0x9000), "shared pages need no validation");
+            assertTrue(snp.cpu(g.view).mayAccess(0x9000), "shared pages need no validation");
             assertEquals(-22, snp.handle(g.view, new GuestRequest.SnpValidate(0x9000, true)), "PVALIDATE of a shared page");
             assertEquals(0, snp.handle(g.view, new GuestRequest.MapGpaRange(0x9000, 1, GuestRequest.MapGpaRange.ATTR_ENCRYPTED)));
-            assertFalse(snp.guestMayUse(g.view, 0x9000), "private again but not validated: the access faults");
+            assertFalse(snp.cpu(g.view).mayAccess(0x9000), "private again but not validated: the access faults");
             assertEquals(0, snp.handle(g.view, new GuestRequest.SnpValidate(0x9000, true)));
-            assertTrue(snp.guestMayUse(g.view, 0x9000));
+            assertTrue(snp.cpu(g.view).mayAccess(0x9000));
             assertEquals(0, snp.handle(g.view, new GuestRequest.SnpValidate(0x9000, false)));
-            assertFalse(snp.guestMayUse(g.view, 0x9000));
+            assertFalse(snp.cpu(g.view).mayAccess(0x9000));
         }
     }
 
@@ -37,12 +37,12 @@ class SnpPolicyTest {
     void requestsBeforeAdoptionAndForeignRequestsFail() {
         try (TestGuest g = new TestGuest("vm", 1 << 20, snp.initialState())) {
             assertEquals(-22, snp.handle(g.view, new GuestRequest.SnpPageStateChange(0x9000, 1, false)));
-            assertFalse(snp.guestMayUse(g.view, 0x9000));
+            assertFalse(snp.cpu(g.view).mayAccess(0x9000));
             snp.adopt(g.view, g.layout);
             assertEquals(-95, snp.handle(g.view, new GuestRequest.PkvmShare(0x9000, 1)));
             assertEquals(-14, snp.handle(g.view, new GuestRequest.SnpPageStateChange(0x100000, 1, false)));
             snp.release("vm");
-            assertFalse(snp.guestMayUse(g.view, 0x9000), "released: no RMP");
+            assertFalse(snp.cpu(g.view).mayAccess(0x9000), "released: no RMP");
         }
     }
 }

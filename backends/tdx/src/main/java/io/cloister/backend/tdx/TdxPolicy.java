@@ -10,7 +10,8 @@ import org.osgi.service.component.annotations.Component;
 import io.cloister.api.CloisterException;
 import io.cloister.api.Errno;
 import io.cloister.api.backend.BackendPolicy;
-import io.cloister.api.backend.GuestMemoryControl;
+import io.cloister.api.backend.CocoCpu;
+import io.cloister.api.memory.GuestMemoryControl;
 import io.cloister.api.backend.GuestRequest;
 import io.cloister.api.backend.HostAccess;
 import io.cloister.api.memory.Backing;
@@ -103,8 +104,34 @@ public class TdxPolicy implements BackendPolicy {
         }
     }
 
+    /** CPUID 0x21: the TDX vendor string "IntelTDX    "; a private page not accepted raises #VE. */
     @Override
-    public boolean guestMayUse(GuestMemoryControl memory, long gpa) {
+    public CocoCpu cpu(GuestMemoryControl memory) {
+        return new CocoCpu() {
+            @Override
+            public int[] cpuid(int leaf, int subleaf) {
+                return leaf == 0x21 && subleaf == 0 ? new int[] {0, 0x65746e49, 0x20202020, 0x5844546c} : null;
+            }
+
+            @Override
+            public boolean mayAccess(long gpa) {
+                return accepted(memory, gpa);
+            }
+
+            @Override
+            public int accessFaultVector() {
+                return VE_VECTOR;
+            }
+        };
+    }
+
+    /** The TD's vCPU state lives in the TDX module, out of the host's reach. */
+    @Override
+    public boolean protectsCpuState() {
+        return true;
+    }
+
+    private boolean accepted(GuestMemoryControl memory, long gpa) {
         BitSet set = accepted.get(memory.vmName());
         if (set == null) {
             return false;
@@ -121,18 +148,6 @@ public class TdxPolicy implements BackendPolicy {
     @Override
     public HostAccess hostAccess() {
         return HostAccess.DENY;
-    }
-
-    /** A private page touched before it is accepted raises a virtualization exception. */
-    @Override
-    public int accessFaultVector() {
-        return 20;
-    }
-
-    /** CPUID 0x21: the TDX vendor string "IntelTDX    ". */
-    @Override
-    public int[] cpuid(int leaf, int subleaf) {
-        return leaf == 0x21 && subleaf == 0 ? new int[] {0, 0x65746e49, 0x20202020, 0x5844546c} : null;
     }
 
     /** Refuses alias layouts; private pages in use at adoption count as accepted. */

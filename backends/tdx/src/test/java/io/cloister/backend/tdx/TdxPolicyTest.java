@@ -39,18 +39,18 @@ class TdxPolicyTest {
     void mapGpaUsesTheSharedBitAndPrivatePagesNeedAccept() {
         try (TestGuest g = new TestGuest("td", 1 << 20, tdx.initialState())) {
             tdx.adopt(g.view, g.layout);
-            assertTrue(tdx.guestMayUse(g.view, 0x4000));
+            assertTrue(tdx.cpu(g.view).mayAccess(0x4000));
             g.guestWriteLong(0x4000, 7);
             assertEquals(0, tdx.handle(g.view, new GuestRequest.TdxMapGpa(0x4000 | TdxPolicy.SHARED_BIT, 0x2000)));
             assertEquals(PageState.SHARED, g.view.state(0x5000));
             assertEquals(0L, g.guestReadLong(0x4000), "content destroyed");
-            assertTrue(tdx.guestMayUse(g.view, 0x4000 | TdxPolicy.SHARED_BIT));
+            assertTrue(tdx.cpu(g.view).mayAccess(0x4000 | TdxPolicy.SHARED_BIT));
             assertEquals(-22, tdx.handle(g.view, new GuestRequest.TdxAccept(0x4000)), "accept of a shared page");
             assertEquals(0, tdx.handle(g.view, new GuestRequest.TdxMapGpa(0x4000, 0x1000)));
             assertEquals(PageState.PRIVATE, g.view.state(0x4000));
-            assertFalse(tdx.guestMayUse(g.view, 0x4000), "not accepted yet");
+            assertFalse(tdx.cpu(g.view).mayAccess(0x4000), "not accepted yet");
             assertEquals(0, tdx.handle(g.view, new GuestRequest.TdxAccept(0x4000)));
-            assertTrue(tdx.guestMayUse(g.view, 0x4000));
+            assertTrue(tdx.cpu(g.view).mayAccess(0x4000));
             assertEquals(-17, tdx.handle(g.view, new GuestRequest.TdxAccept(0x4000)), "already accepted");
             assertEquals(-95, tdx.handle(g.view, new GuestRequest.SnpValidate(0x4000, true)));
         }
@@ -62,7 +62,7 @@ class TdxPolicyTest {
             List<SlotSpec> withSmram = List.of(g.layout.get(0),
                     new SlotSpec(0xfeda0000L, 0x20000, SlotKind.SMRAM_ALIAS, false, new Backing.AliasOf(0, 0xa0000)));
             assertThrows(CloisterException.class, () -> tdx.adopt(g.view, withSmram));
-            assertFalse(tdx.guestMayUse(g.view, 0), "refused: nothing adopted");
+            assertFalse(tdx.cpu(g.view).mayAccess(0), "refused: nothing adopted");
         }
     }
 }

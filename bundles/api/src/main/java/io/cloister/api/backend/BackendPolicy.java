@@ -3,10 +3,11 @@ package io.cloister.api.backend;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 
-import org.osgi.annotation.versioning.ConsumerType;
+import org.osgi.annotation.versioning.ProviderType;
 
 import io.cloister.api.CloisterException;
 import io.cloister.api.Errno;
+import io.cloister.api.memory.GuestMemoryControl;
 import io.cloister.api.memory.SlotSpec;
 import io.cloister.api.restricted.PageState;
 
@@ -16,7 +17,7 @@ import io.cloister.api.restricted.PageState;
  * replace it at a safe point (vCPUs paused, no request in flight). Per-VM state a policy keeps is
  * keyed by VM name and rebuilt by {@link #adopt}.
  */
-@ConsumerType
+@ProviderType
 public interface BackendPolicy {
     String PROPERTY = "backend";
 
@@ -43,30 +44,26 @@ public interface BackendPolicy {
         throw new CloisterException(Errno.EACCES, name() + ": host read of private memory refused");
     }
 
-    /** Whether the guest may use the private page at {@code gpa} now (SNP validation, TDX accept). */
-    default boolean guestMayUse(GuestMemoryControl memory, long gpa) {
-        return true;
-    }
-
     /**
      * Takes over a VM at a safe point, building whatever per-VM state it keeps from the current
      * memory state; throws CloisterException (EINVAL) to refuse, which leaves the VM unchanged.
      */
     void adopt(GuestMemoryControl memory, List<SlotSpec> layout);
 
-    /** {eax, ebx, ecx, edx} of a CPUID leaf this technology defines (e.g. 0x8000001F, 0x21), or null. */
-    default int[] cpuid(int leaf, int subleaf) {
-        return null;
+    /**
+     * The CPU semantics of this technology for the VM whose memory this is (CPUID, MSRs, whether
+     * a private page may be used now, the fault a refusal raises).
+     */
+    default CocoCpu cpu(GuestMemoryControl memory) {
+        return CocoCpu.NONE;
     }
 
-    /** The vector the guest gets when {@link #guestMayUse} says no: #VE (20) on TDX, #VC (29) on SNP. */
-    default int accessFaultVector() {
-        return 29;
-    }
-
-    /** An MSR this technology defines (e.g. SEV_STATUS), or null. */
-    default Long msr(int msr) {
-        return null;
+    /**
+     * Whether the host is denied the vCPUs' register state (SEV-ES/SNP keep it in the encrypted
+     * VMSA, TDX in the TD's VMCS, pKVM at EL2): then the VMM shows no registers.
+     */
+    default boolean protectsCpuState() {
+        return false;
     }
 
     /** Forgets a VM (destroyed, or switched to another policy). */

@@ -1,9 +1,12 @@
 package io.cloister.api.backend;
 
+import org.osgi.annotation.versioning.ProviderType;
+
 /**
  * A guest's request to change the private/shared state of its memory, in the format of the
  * technology that issued it. CPU engines decode these from hypercalls and instructions.
  */
+@ProviderType
 public sealed interface GuestRequest {
     /** KVM hypercall number of {@link MapGpaRange}. */
     long HC_MAP_GPA_RANGE = 12;

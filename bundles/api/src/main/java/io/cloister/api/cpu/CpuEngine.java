@@ -1,11 +1,12 @@
 package io.cloister.api.cpu;
 
-import org.osgi.annotation.versioning.ConsumerType;
+import org.osgi.annotation.versioning.ProviderType;
 
+import io.cloister.api.backend.CocoCpu;
 import io.cloister.api.memory.GuestView;
 
 /** Runs guest code (emulator or kvm). Registered with service property {@value #PROPERTY}. */
-@ConsumerType
+@ProviderType
 public interface CpuEngine {
     String PROPERTY = "engine";
 
@@ -15,8 +16,8 @@ public interface CpuEngine {
     String unavailableReason();
 
     /**
-     * Creates vCPU {@code index} of a VM over its guest view, entering at {@code entry} in 32-bit
-     * protected mode (PVH) with %ebx = {@code startInfo}; {@code coco} is the backend's CPU view.
+     * The engine's side of one VM, over the guest's own view of its memory; {@code coco} is the
+     * backend's CPU semantics (it follows hot swaps). The caller closes it when the VM ends.
      */
-    Vcpu createVcpu(GuestView memory, int index, long entry, long startInfo, CocoCpu coco);
+    EngineVm createVm(GuestView memory, CocoCpu coco);
 }

@@ -1,6 +1,9 @@
 package io.cloister.api.cpu;
 
+import org.osgi.annotation.versioning.ProviderType;
+
 /** Why {@link Vcpu#run()} returned. */
+@ProviderType
 public sealed interface Exit {
     record Io(int port, int size, boolean write, long value) implements Exit {
     }

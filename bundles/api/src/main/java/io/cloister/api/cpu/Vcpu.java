@@ -2,7 +2,7 @@ package io.cloister.api.cpu;
 
 import org.osgi.annotation.versioning.ProviderType;
 
-/** One virtual CPU, run by one thread. */
+/** One virtual CPU of an {@link EngineVm}, run by one thread. */
 @ProviderType
 public interface Vcpu extends AutoCloseable {
     int index();
@@ -24,14 +24,6 @@ public interface Vcpu extends AutoCloseable {
 
     /** Makes a running {@link #run()} return {@link Exit.Interrupted} soon; callable from any thread. */
     void requestExit();
-
-    /**
-     * Guest memory was written from outside the vCPUs (a device's DMA): an engine that caches
-     * decoded guest code drops what the range held before it runs it again. Callable from any
-     * thread.
-     */
-    default void memoryWritten(long gpa, long length) {
-    }
 
     @Override
     void close();

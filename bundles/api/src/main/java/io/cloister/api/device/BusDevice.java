@@ -5,10 +5,14 @@ import java.util.List;
 import org.osgi.annotation.versioning.ConsumerType;
 
 /**
- * A device on VMs' port-IO or MMIO buses, registered as an OSGi service (whiteboard): the VMM
- * attaches it to every VM and detaches it, at a safe point, when the service goes away. One
- * service serves all VMs; it keeps per-VM state keyed by VM name. Accesses have size 1, 2, 4 or
- * 8 and never cross a claim; the bus isolates a device that throws or hangs.
+ * A device on one VM's port-IO or MMIO bus. Device bundles register it as an OSGi service of
+ * <em>prototype</em> scope ({@code @Component(scope = ServiceScope.PROTOTYPE)}): the VMM gets a
+ * fresh instance for each VM, attaches it to that VM's bus, and releases it when the VM ends or
+ * the service goes away (at a safe point). State lives in the instance; a service of another
+ * scope is refused, because one object would then serve every VM.
+ *
+ * Accesses have size 1, 2, 4 or 8 and never cross a claim; the bus serialises them and isolates
+ * a device that throws or hangs.
  */
 @ConsumerType
 public interface BusDevice {
@@ -16,15 +20,15 @@ public interface BusDevice {
 
     List<Claim> claims();
 
-    /** Called once per VM before its first access. */
+    /** Called once, before the first access: what the device may use of its VM. */
     default void attach(DeviceContext context) {
     }
 
-    /** Called when the device leaves a VM (VM destroyed, or the device's bundle stopping). */
-    default void detach(String vmName) {
+    /** Called when the device leaves its VM (VM destroyed, or the device's bundle stopping). */
+    default void detach() {
     }
 
-    long read(String vmName, Space space, long address, int size);
+    long read(Space space, long address, int size);
 
-    void write(String vmName, Space space, long address, int size, long value);
+    void write(Space space, long address, int size, long value);
 }

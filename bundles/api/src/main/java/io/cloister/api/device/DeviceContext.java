@@ -2,7 +2,13 @@ package io.cloister.api.device;
 
 import java.io.OutputStream;
 
-/** What a device may use of the VM it is attached to. */
+import org.osgi.annotation.versioning.ProviderType;
+
+/**
+ * What a device may use of the VM it is attached to: the outer circle's only handle on a VM.
+ * Nothing here leads to memory control (files, bindings, conversions, the guest's own view).
+ */
+@ProviderType
 public interface DeviceContext {
     String vmName();
 

@@ -1,5 +1,10 @@
+/**
+ * Outer circle: what third-party device bundles implement ({@link io.cloister.api.device.BusDevice},
+ * one instance per VM) and receive (a {@link io.cloister.api.device.DeviceContext} with a
+ * {@link io.cloister.api.device.DmaView} of shared memory). No type here leads to an inner package.
+ */
 @Export
-@Version("1.0.0")
+@Version("2.0.0")
 package io.cloister.api.device;
 
 import org.osgi.annotation.bundle.Export;

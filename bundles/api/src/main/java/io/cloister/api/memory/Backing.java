@@ -1,8 +1,11 @@
 package io.cloister.api.memory;
 
+import org.osgi.annotation.versioning.ProviderType;
+
 import io.cloister.api.restricted.RestrictedFile;
 
 /** Where the pages of a memslot live. */
+@ProviderType
 public sealed interface Backing {
     /** Fresh host-shared memory, zero-filled, owned by the slot. */
     record Anonymous() implements Backing {

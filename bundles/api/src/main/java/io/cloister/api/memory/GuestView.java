@@ -4,7 +4,6 @@ import java.lang.foreign.MemorySegment;
 
 import org.osgi.annotation.versioning.ProviderType;
 
-import io.cloister.api.backend.GuestMemoryControl;
 import io.cloister.api.restricted.InvalidationListener;
 import io.cloister.api.restricted.PageState;
 

@@ -1,11 +1,13 @@
 package io.cloister.api.memory;
 
 import java.util.List;
+import org.osgi.annotation.versioning.ProviderType;
 
 /**
  * An immutable snapshot of a VM's memslots. A change to the address space publishes a new table
  * with a higher generation; readers holding an old table keep a consistent (if stale) view.
  */
+@ProviderType
 public interface SlotTable {
     long generation();
 

@@ -1,5 +1,7 @@
 package io.cloister.api.restricted;
 
+import org.osgi.annotation.versioning.ConsumerType;
+
 /**
  * Told when pages of a binding change. Called synchronously, before the change is visible and
  * while no guest access through the file can proceed, so a holder of cached translations (an
@@ -7,6 +9,7 @@ package io.cloister.api.restricted;
  * bindings that cover the changed range are called.
  */
 @FunctionalInterface
+@ConsumerType
 public interface InvalidationListener {
     InvalidationListener NONE = (binding, gpa, length, change) -> { };
 

@@ -4,8 +4,11 @@ import java.lang.foreign.MemorySegment;
 
 import org.osgi.annotation.versioning.ProviderType;
 
-import io.cloister.api.memory.GuestMemory;
 
+/**
+ * One VM as management clients (shell, REST API, tools) see it: state, counters and commands.
+ * Nothing here leads to memory control; {@link #hostRead} is the host's view the backend allows.
+ */
 @ProviderType
 public interface VirtualMachine {
     String name();
@@ -20,7 +23,8 @@ public interface VirtualMachine {
 
     String engine();
 
-    GuestMemory memory();
+    /** The guest-physical memory map (empty before the VM's memory exists). */
+    java.util.List<MemoryRegion> memoryMap();
 
     /** Pages of guest RAM, and how many of them are private now. */
     long totalPages();
@@ -45,7 +49,10 @@ public interface VirtualMachine {
     /** The devices on the VM's bus, one line each (empty before the guest boots). */
     java.util.List<String> devices();
 
-    /** vCPU 0's registers and the other vCPUs' rip, read at a safe point (empty before the guest boots). */
+    /**
+     * vCPU 0's registers and the other vCPUs' rip, read at a safe point (empty before the guest
+     * boots). EACCES under a backend that keeps vCPU state from the host (SEV-SNP, TDX, pKVM).
+     */
     java.util.Map<String, Long> registers();
 
     /** The vCPUs configured; the guest starts those beyond the first. */

@@ -1,5 +1,9 @@
+/**
+ * Outer circle: VMs for management clients (the shell, the REST API, tools) — state, counters,
+ * commands and the memory map as plain data. No type here leads to an inner package.
+ */
 @Export
-@Version("1.1.0")
+@Version("2.0.0")
 package io.cloister.api.vm;
 
 import org.osgi.annotation.bundle.Export;

@@ -2,8 +2,7 @@ package io.cloister.cpu.kvm;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.util.Map;
-import java.util.WeakHashMap;
+import java.util.Set;
 
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Deactivate;
@@ -12,9 +11,9 @@ import org.slf4j.LoggerFactory;
 
 import io.cloister.api.CloisterException;
 import io.cloister.api.Errno;
-import io.cloister.api.cpu.CocoCpu;
+import io.cloister.api.backend.CocoCpu;
 import io.cloister.api.cpu.CpuEngine;
-import io.cloister.api.cpu.Vcpu;
+import io.cloister.api.cpu.EngineVm;
 import io.cloister.api.memory.GuestView;
 import io.cloister.api.memory.MemSlot;
 
@@ -29,7 +28,8 @@ public class KvmEngine implements CpuEngine {
     private static final Logger LOG = LoggerFactory.getLogger(KvmEngine.class);
     static final String DEVICE = "/dev/kvm";
 
-    private final Map<GuestView, KvmVm> vms = new WeakHashMap<>();
+    /** Open VMs, closed with the engine. */
+    private final Set<KvmVm> vms = new java.util.HashSet<>();
     private volatile String unavailable;
     private volatile boolean probed;
 
@@ -85,35 +85,38 @@ public class KvmEngine implements CpuEngine {
         }
     }
 
+    /** CPUID and MSRs come from KVM here; the backend's CPU semantics are not applied by this engine yet. */
     @Override
-    public Vcpu createVcpu(GuestView memory, int index, long entry, long startInfo, CocoCpu coco) {
+    public EngineVm createVm(GuestView memory, CocoCpu coco) {
         String why = unavailableReason();
         if (why != null) {
             throw new CloisterException(Errno.EOPNOTSUPP, "kvm engine: " + why);
         }
-        KvmVm vm;
         synchronized (vms) {
-            vm = vms.computeIfAbsent(memory, view -> new KvmVm(view, () -> {
+            KvmVm[] made = new KvmVm[1];
+            made[0] = new KvmVm(memory, () -> {
                 synchronized (vms) {
-                    vms.remove(view);
+                    vms.remove(made[0]);
                 }
-            }));
+            });
+            vms.add(made[0]);
+            return made[0];
         }
-        return vm.createVcpu(index, entry, startInfo);
     }
 
     @Deactivate
     void deactivate() {
+        java.util.List<KvmVm> open;
         synchronized (vms) {
-            vms.values().forEach(KvmVm::close);
-            vms.clear();
+            open = java.util.List.copyOf(vms);
         }
+        open.forEach(KvmVm::close);
     }
 
-    /** For tests: the KVM VM of a guest view, while it has vCPUs. */
-    KvmVm vm(GuestView view) {
+    /** For tests: VMs not closed yet. */
+    int openVms() {
         synchronized (vms) {
-            return vms.get(view);
+            return vms.size();
         }
     }
 

@@ -11,6 +11,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import io.cloister.api.memory.Backing;
+import io.cloister.api.cpu.EngineVm;
 import io.cloister.api.memory.GuestView;
 import io.cloister.api.memory.MemSlot;
 import io.cloister.api.restricted.Binding;
@@ -26,7 +27,7 @@ import io.cloister.api.restricted.PageState;
  * KVM_CAP_MEMORY_ATTRIBUTES the kernel cannot be told which pages are private, so guest accesses
  * still go through the userspace mapping and Cloister enforces private/shared there.
  */
-final class KvmVm {
+final class KvmVm implements EngineVm {
     private static final Logger LOG = LoggerFactory.getLogger(KvmVm.class);
 
     /** A guest_memfd mirroring the restricted slot at gpa; allocated: its pages the kernel allocated for us. */
@@ -38,6 +39,7 @@ final class KvmVm {
     private final List<Gmem> gmems = new ArrayList<>();
     private final InvalidationListener mirror = this::mirror;
     private int vcpus;
+    private boolean closed;
     final int kvmFd;
     final int vmFd;
     final int runSize;
@@ -154,21 +156,33 @@ final class KvmVm {
         return -1;
     }
 
-    synchronized KvmVcpu createVcpu(int index, long entry, long startInfo) {
+    @Override
+    public synchronized KvmVcpu createVcpu(int index, long entry, long startInfo) {
+        if (closed) {
+            throw new IllegalStateException("KVM VM closed");
+        }
         KvmVcpu v = new KvmVcpu(this, index, entry, startInfo, cpuid);
         vcpus++;
         return v;
     }
 
-    /** The last vCPU closed: the VM and its guest_memfds go. */
     synchronized void vcpuClosed() {
-        if (--vcpus == 0) {
-            close();
-            onClose.run();
-        }
+        vcpus--;
     }
 
-    synchronized void close() {
+    /** KVM runs guest code from memory directly: there is no decoded code to drop. */
+    @Override
+    public void memoryWritten(long gpa, long length) {
+    }
+
+    /** Closed by its owner after its vCPUs: the VM and its guest_memfds go. Idempotent (fd numbers are reused). */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        onClose.run();
         if (!gmems.isEmpty()) {
             view.removeInvalidationListener(mirror);
         }

@@ -36,7 +36,8 @@ class KvmEngineTest {
         try (io.cloister.testkit.TestGuest g = new io.cloister.testkit.TestGuest("spin", 1 << 20,
                 io.cloister.api.restricted.PageState.SHARED)) {
             g.memory.write(0x1000, java.lang.foreign.MemorySegment.ofArray(new byte[] {(byte) 0xeb, (byte) 0xfe})); // jmp .
-            try (io.cloister.api.cpu.Vcpu cpu = KVM.createVcpu(g.view, 0, 0x1000, 0, io.cloister.api.cpu.CocoCpu.NONE)) {
+            try (io.cloister.api.cpu.EngineVm vm = KVM.createVm(g.view, io.cloister.api.backend.CocoCpu.NONE);
+                    io.cloister.api.cpu.Vcpu cpu = vm.createVcpu(0, 0x1000, 0)) {
                 var exit = java.util.concurrent.CompletableFuture.supplyAsync(cpu::run);
                 Thread.sleep(200);
                 assertEquals(false, exit.isDone(), "the guest spins in KVM_RUN");
@@ -58,8 +59,8 @@ class KvmEngineTest {
     void guestMemfdFollowsConversions() throws Exception {
         try (io.cloister.testkit.TestGuest g = new io.cloister.testkit.TestGuest("gmem", 1 << 20,
                 io.cloister.api.restricted.PageState.PRIVATE)) {
-            io.cloister.api.cpu.Vcpu cpu = KVM.createVcpu(g.view, 0, 0x1000, 0, io.cloister.api.cpu.CocoCpu.NONE);
-            KvmVm vm = KVM.vm(g.view);
+            KvmVm vm = (KvmVm) KVM.createVm(g.view, io.cloister.api.backend.CocoCpu.NONE);
+            io.cloister.api.cpu.Vcpu cpu = vm.createVcpu(0, 0x1000, 0);
             assertEquals(1 << 20, vm.gmemAllocated(0), "all private at start");
             g.ram.convert(0x4000, 0x2000, io.cloister.api.restricted.PageState.SHARED, io.cloister.api.restricted.ContentRule.DESTROY);
             assertEquals((1 << 20) - 0x2000, vm.gmemAllocated(0), "two pages shared: punched in the guest_memfd");
@@ -69,7 +70,8 @@ class KvmEngineTest {
             assertEquals((1 << 20) - 0x2000, vm.gmemAllocated(0), "punched in the provider: punched in the kernel");
             assertEquals(0, vm.mirrorFailures, "the kernel accepted every guest_memfd call");
             cpu.close();
-            assertEquals(null, KVM.vm(g.view), "the last vCPU closed its VM and guest_memfd");
+            vm.close();
+            assertEquals(0, KVM.openVms(), "closed: the VM and its guest_memfd are gone");
         }
     }
 
@@ -112,7 +114,8 @@ class KvmEngineTest {
         try (io.cloister.testkit.TestGuest g = new io.cloister.testkit.TestGuest("probe", 1 << 20,
                 io.cloister.api.restricted.PageState.SHARED)) {
             g.memory.write(0x1000, java.lang.foreign.MemorySegment.ofArray(code));
-            try (io.cloister.api.cpu.Vcpu cpu = KVM.createVcpu(g.view, 0, 0x1000, 0, io.cloister.api.cpu.CocoCpu.NONE)) {
+            try (io.cloister.api.cpu.EngineVm vm = KVM.createVm(g.view, io.cloister.api.backend.CocoCpu.NONE);
+                    io.cloister.api.cpu.Vcpu cpu = vm.createVcpu(0, 0x1000, 0)) {
                 var run = java.util.concurrent.CompletableFuture.supplyAsync(cpu::run);
                 io.cloister.api.cpu.Exit e;
                 try {
@@ -135,7 +138,8 @@ class KvmEngineTest {
         try (io.cloister.testkit.TestGuest g = new io.cloister.testkit.TestGuest("hc", 1 << 20,
                 io.cloister.api.restricted.PageState.SHARED)) {
             g.memory.write(0x1000, java.lang.foreign.MemorySegment.ofArray(MAP_GPA_RANGE_VMCALL));
-            try (io.cloister.api.cpu.Vcpu cpu = KVM.createVcpu(g.view, 0, 0x1000, 0, io.cloister.api.cpu.CocoCpu.NONE)) {
+            try (io.cloister.api.cpu.EngineVm vm = KVM.createVm(g.view, io.cloister.api.backend.CocoCpu.NONE);
+                    io.cloister.api.cpu.Vcpu cpu = vm.createVcpu(0, 0x1000, 0)) {
                 assertEquals(new io.cloister.api.cpu.Exit.Hypercall(12, 0x2000, 1, 0, 0), cpu.run());
                 cpu.complete(-22);
                 assertEquals(io.cloister.api.cpu.Exit.Halt.class, cpu.run().getClass());

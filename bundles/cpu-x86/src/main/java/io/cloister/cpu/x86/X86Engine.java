@@ -6,8 +6,9 @@ import java.nio.ByteOrder;
 
 import org.osgi.service.component.annotations.Component;
 
-import io.cloister.api.cpu.CocoCpu;
+import io.cloister.api.backend.CocoCpu;
 import io.cloister.api.cpu.CpuEngine;
+import io.cloister.api.cpu.EngineVm;
 import io.cloister.api.cpu.Vcpu;
 import io.cloister.api.memory.GuestView;
 
@@ -51,8 +52,6 @@ public class X86Engine implements CpuEngine {
     }
 
     private final boolean decodedCache;
-    /** The vCPUs of one VM (one guest view) share what they know of decoded code. */
-    private final java.util.Map<GuestView, CodeMap> codeMaps = java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
 
     public X86Engine() {
         this(true);
@@ -82,10 +81,42 @@ public class X86Engine implements CpuEngine {
     }
 
     @Override
-    public Vcpu createVcpu(GuestView memory, int index, long entry, long startInfo, CocoCpu coco) {
-        X86Vcpu v = new X86Vcpu(index, memory, DEFAULT, coco, entry, startInfo, decodedCache,
-                codeMaps.computeIfAbsent(memory, CodeMap::forView));
-        v.compileThreshold = compileThreshold;
-        return v;
+    public EngineVm createVm(GuestView memory, CocoCpu coco) {
+        return new Vm(memory, coco, CodeMap.forView(memory));
+    }
+
+    /** One VM: its vCPUs share what they know of decoded code (the code map). */
+    final class Vm implements EngineVm {
+        private final GuestView memory;
+        private final CocoCpu coco;
+        private final CodeMap codeMap;
+        private final java.util.List<X86Vcpu> vcpus = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+        Vm(GuestView memory, CocoCpu coco, CodeMap codeMap) {
+            this.memory = memory;
+            this.coco = coco;
+            this.codeMap = codeMap;
+        }
+
+        @Override
+        public Vcpu createVcpu(int index, long entry, long startInfo) {
+            X86Vcpu v = new X86Vcpu(index, memory, DEFAULT, coco, entry, startInfo, decodedCache, codeMap);
+            v.compileThreshold = compileThreshold;
+            vcpus.add(v);
+            return v;
+        }
+
+        /** The code map is the VM's, so telling one vCPU reaches them all (each syncs at its next slice). */
+        @Override
+        public void memoryWritten(long gpa, long length) {
+            if (!vcpus.isEmpty()) {
+                vcpus.get(0).memoryWritten(gpa, length);
+            }
+        }
+
+        @Override
+        public void close() {
+            vcpus.clear();
+        }
     }
 }

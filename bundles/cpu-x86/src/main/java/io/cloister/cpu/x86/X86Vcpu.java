@@ -17,7 +17,7 @@ import java.lang.invoke.VarHandle;
 import java.math.BigInteger;
 
 import io.cloister.api.backend.GuestRequest;
-import io.cloister.api.cpu.CocoCpu;
+import io.cloister.api.backend.CocoCpu;
 import io.cloister.api.cpu.Exit;
 import io.cloister.api.cpu.Vcpu;
 import io.cloister.api.memory.Access;
@@ -289,8 +289,7 @@ final class X86Vcpu implements Vcpu {
     }
 
     /** DMA into RAM: if it touched decoded code, every vCPU of the VM drops its decoded code before running again. */
-    @Override
-    public void memoryWritten(long gpa, long length) {
+    void memoryWritten(long gpa, long length) {
         for (long pa = gpa & ~0xfffL; pa < gpa + length; pa += 4096) {
             long from = Math.max(pa, gpa);
             long to = Math.min(pa + 4096, gpa + length);

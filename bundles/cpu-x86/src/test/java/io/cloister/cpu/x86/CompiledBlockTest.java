@@ -9,7 +9,7 @@ import java.lang.foreign.MemorySegment;
 
 import org.junit.jupiter.api.Test;
 
-import io.cloister.api.cpu.CocoCpu;
+import io.cloister.api.backend.CocoCpu;
 import io.cloister.api.cpu.Exit;
 import io.cloister.api.restricted.PageState;
 import io.cloister.testkit.TestGuest;

@@ -35,7 +35,7 @@ class GuestsTest {
         try (io.cloister.testkit.TestGuest g = new io.cloister.testkit.TestGuest("tf", 1 << 20,
                 io.cloister.api.restricted.PageState.SHARED)) {
             g.memory.write(0x1000, java.lang.foreign.MemorySegment.ofArray(new byte[] {0x0f, 0x0b})); // ud2
-            try (var cpu = engine.createVcpu(g.view, 0, 0x1000, 0, io.cloister.api.cpu.CocoCpu.NONE)) {
+            try (var cpu = engine.createVm(g.view, io.cloister.api.backend.CocoCpu.NONE).createVcpu(0, 0x1000, 0)) {
                 var exit = cpu.run();
                 assertTrue(exit instanceof io.cloister.api.cpu.Exit.Shutdown s && s.reason().contains("triple fault"), exit.toString());
             }
@@ -49,15 +49,7 @@ class GuestsTest {
     @Test
     void aPageTheBackendRefusesFaultsOnTouch() throws Exception {
         java.util.List<Long> asked = new java.util.ArrayList<>();
-        io.cloister.api.cpu.CocoCpu refuseStack = new io.cloister.api.cpu.CocoCpu() {
-            public int[] cpuid(int leaf, int subleaf) {
-                return null;
-            }
-
-            public Long msr(int msr) {
-                return null;
-            }
-
+        io.cloister.api.backend.CocoCpu refuseStack = new io.cloister.api.backend.CocoCpu() {
             public boolean mayAccess(long gpa) {
                 asked.add(gpa);
                 return gpa != 0x117000; // the page below hello's initial stack pointer 0x118000
@@ -69,9 +61,8 @@ class GuestsTest {
         };
         X86Engine refusing = new X86Engine() {
             @Override
-            public io.cloister.api.cpu.Vcpu createVcpu(io.cloister.api.memory.GuestView memory, int index, long entry, long startInfo,
-                    io.cloister.api.cpu.CocoCpu coco) {
-                return super.createVcpu(memory, index, entry, startInfo, refuseStack);
+            public io.cloister.api.cpu.EngineVm createVm(io.cloister.api.memory.GuestView memory, io.cloister.api.backend.CocoCpu coco) {
+                return super.createVm(memory, refuseStack);
             }
         };
         GuestRunner.Result r = GuestRunner.run(refusing, bin.resolve("hello.elf"), 16 << 20, "");

@@ -44,7 +44,7 @@ class HostOracleTest {
 
         List<String> mismatches = new ArrayList<>();
         try (TestGuest g = new TestGuest("oracle", 1 << 20, PageState.SHARED)) {
-            X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, io.cloister.api.cpu.CocoCpu.NONE, 0x1000, 0);
+            X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, io.cloister.api.backend.CocoCpu.NONE, 0x1000, 0);
             cpu.code64 = true; // long-mode decoding; paging stays off, so addresses are physical
             // Each line runs three times: interpreted, decoded (lazy flags), and compiled to bytecode.
             for (String line : lines) for (int mode = 0; mode < 3; mode++) {

@@ -12,7 +12,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 
 import org.junit.jupiter.api.Test;
 
-import io.cloister.api.cpu.CocoCpu;
+import io.cloister.api.backend.CocoCpu;
 import io.cloister.api.cpu.Exit;
 import io.cloister.api.cpu.Vcpu;
 import io.cloister.api.restricted.PageState;
@@ -48,8 +48,9 @@ class SmpTest {
             List<Thread> threads = new ArrayList<>();
             ConcurrentLinkedQueue<String> problems = new ConcurrentLinkedQueue<>();
             List<Vcpu> cpus = new ArrayList<>();
+            io.cloister.api.cpu.EngineVm vm = engine.createVm(g.view, CocoCpu.NONE);
             for (int i = 0; i < vcpus; i++) {
-                Vcpu cpu = engine.createVcpu(g.view, i, 0x1000, 0, CocoCpu.NONE);
+                Vcpu cpu = vm.createVcpu(i, 0x1000, 0);
                 cpus.add(cpu);
                 threads.add(Thread.ofPlatform().start(() -> {
                     Exit e = cpu.run();
@@ -83,8 +84,9 @@ class SmpTest {
         X86Engine engine = new X86Engine();
         try (TestGuest g = new TestGuest("apic", 1 << 20, PageState.SHARED)) {
             g.memory.write(0x1000, MemorySegment.ofArray(bytes(0xb8, 0x01, 0x00, 0x00, 0x00, 0x0f, 0xa2, 0xf4))); // mov eax,1; cpuid; hlt
+            io.cloister.api.cpu.EngineVm vm = engine.createVm(g.view, CocoCpu.NONE);
             for (int i : new int[] {0, 1, 3}) {
-                Vcpu cpu = engine.createVcpu(g.view, i, 0x1000, 0, CocoCpu.NONE);
+                Vcpu cpu = vm.createVcpu(i, 0x1000, 0);
                 assertTrue(cpu.run() instanceof Exit.Halt);
                 assertEquals(i, cpu.registers().get("rbx") >>> 24);
             }

@@ -1,18 +1,23 @@
-package io.cloister.api.device;
+package io.cloister.api.bus;
 
 import java.util.List;
 
 import org.osgi.annotation.versioning.ProviderType;
 
-/** One VM's port-IO and MMIO buses. */
+import io.cloister.api.device.BusDevice;
+import io.cloister.api.device.Space;
+
+/** One VM's port-IO and MMIO buses; the devices on it are that VM's own instances. */
 @ProviderType
 public interface DeviceBus {
     /**
-     * Attaches a device; EEXIST (naming both devices) if a claim overlaps another device's.
-     * {@code owner} names the providing bundle in log lines.
+     * Attaches a device instance; EEXIST (naming both devices) if a claim overlaps another
+     * device's. {@code owner} names the providing bundle in log lines. The bus calls the device's
+     * {@link BusDevice#attach} with its context first.
      */
     void attach(BusDevice device, String owner);
 
+    /** Detaches a device instance (calling its {@link BusDevice#detach}). */
     void detach(BusDevice device);
 
     /** A read; all-ones where no device answers or the device failed. */

@@ -1,16 +1,17 @@
-package io.cloister.api.backend;
+package io.cloister.api.memory;
 
 import java.lang.foreign.MemorySegment;
 
 import org.osgi.annotation.versioning.ProviderType;
 
-import io.cloister.api.memory.SlotTable;
 import io.cloister.api.restricted.ContentRule;
 import io.cloister.api.restricted.PageState;
 
 /**
- * What a backend policy may do to the memory of the VM it serves. Policies model hardware, so
+ * Control of one VM's memory: page states, conversions and the hardware's own view of content.
+ * Inner circle only (the VMM, its CPU engine, its backend policy): policies model hardware, so
  * they may see content the host may not ({@link #readContent}); they never hand it out as such.
+ * No type that device bundles or management clients receive leads here.
  */
 @ProviderType
 public interface GuestMemoryControl {

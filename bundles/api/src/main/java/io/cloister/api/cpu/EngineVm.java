@@ -1,0 +1,26 @@
+package io.cloister.api.cpu;
+
+import org.osgi.annotation.versioning.ProviderType;
+
+/**
+ * A CPU engine's state for one VM (KVM's VM file descriptor, the emulator's map of decoded code):
+ * what its vCPUs share. Made by {@link CpuEngine#createVm}; closing it after its vCPUs releases it.
+ */
+@ProviderType
+public interface EngineVm extends AutoCloseable {
+    /**
+     * Creates vCPU {@code index}, entering at {@code entry} in 32-bit protected mode (PVH) with
+     * %ebx = {@code startInfo}.
+     */
+    Vcpu createVcpu(int index, long entry, long startInfo);
+
+    /**
+     * Guest memory was written from outside the vCPUs (a device's DMA): an engine that caches
+     * decoded guest code drops what the range held before any vCPU runs it again. Callable from
+     * any thread.
+     */
+    void memoryWritten(long gpa, long length);
+
+    @Override
+    void close();
+}
