@@ -83,9 +83,12 @@ public final class VmmRuntime implements AutoCloseable {
         try {
             framework.init();
             BundleContext ctx = framework.getBundleContext();
+            TrustHooks trust = TrustHooks.register(ctx);
             for (Deployment.BundleJar b : deployment.bundles()) {
                 try (InputStream in = Files.newInputStream(b.jar())) {
-                    installed.add(ctx.installBundle(b.jar().toUri().toString(), in));
+                    Bundle bundle = ctx.installBundle(b.jar().toUri().toString(), in);
+                    trust.trust(bundle);
+                    installed.add(bundle);
                 } catch (BundleException | IOException e) {
                     throw new LaunchException(LaunchException.CONFIG, "bundle " + b.coordinates() + " (" + b.jar()
                             + ") cannot be installed: " + FeatureFile.oneLine(e), e);
