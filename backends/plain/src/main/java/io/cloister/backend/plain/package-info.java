@@ -1,0 +1,4 @@
+/**
+ * No confidential computing: every page shared, conversions refused.
+ */
+package io.cloister.backend.plain;

@@ -1,0 +1,5 @@
+/**
+ * VMs from ConfigAdmin configurations: memory, backend, engine, vCPU threads, exit dispatch, safe
+ * points.
+ */
+package io.cloister.vmm;

@@ -1,0 +1,5 @@
+/**
+ * An example third-party device (a random-number generator on port IO), built against the outer
+ * API only.
+ */
+package org.example.rng;
