@@ -6,6 +6,8 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 
 import io.cloister.api.CloisterException;
 import io.cloister.api.Errno;
@@ -15,7 +17,9 @@ import io.cloister.api.memory.GuestMemory;
  * Loads a PVH-bootable ELF (what QEMU -kernel, Firecracker and Cloud Hypervisor accept): the
  * PT_LOAD segments go to their physical addresses, the XEN_ELFNOTE_PHYS32_ENTRY note gives the
  * 32-bit entry point, and a PVH start_info (magic, command line, memory map) is built in low
- * memory. Every problem with the file is a CloisterException (EINVAL) saying what is wrong.
+ * memory. Every problem with the file is a CloisterException (EINVAL) saying what is wrong, and it
+ * is the only exception the loader throws for any content of the file (PvhLoaderFuzzTest holds it
+ * to that); overlapping segments are refused, as QEMU does.
  */
 public final class PvhLoader {
     static final int XEN_ELFNOTE_PHYS32_ENTRY = 18;
@@ -26,6 +30,11 @@ public final class PvhLoader {
     static final long CMDLINE = 0x8000;
     static final long BOOT_AREA_END = 0x9000;
     static final int MAX_CMDLINE = 4095;
+    static final int PT_LOAD = 1;
+    static final int PT_NOTE = 4;
+    static final int EHDR_SIZE = 64;
+    static final int PHDR_SIZE = 56;
+    private static final long ZERO_CHUNK = 1 << 20;
 
     /** The entry point (32-bit protected mode, %ebx = startInfo) and the highest loaded address. */
     public record Loaded(long entry, long startInfo, long end) {
@@ -34,12 +43,17 @@ public final class PvhLoader {
     private PvhLoader() {
     }
 
+    /**
+     * Checks the whole file first and only then writes guest memory, so a refused image leaves no
+     * partial load behind. Sizes and offsets in the file are unsigned and are compared without
+     * adding them up, so no value in the file can wrap an address or a length.
+     */
     public static Loaded load(String name, byte[] elf, GuestMemory memory, long ramSize, String cmdline) {
         ByteBuffer b = ByteBuffer.wrap(elf).order(ByteOrder.LITTLE_ENDIAN);
         if (elf.length < 4 || b.getInt(0) != 0x464c457f) {
             throw bad(name, "not an ELF file (bad magic)");
         }
-        if (elf.length < 64) {
+        if (elf.length < EHDR_SIZE) {
             throw bad(name, "truncated: " + elf.length + " bytes, an ELF header needs 64");
         }
         if (elf[4] != 2) {
@@ -52,17 +66,28 @@ public final class PvhLoader {
         if (machine != 62) {
             throw bad(name, "machine " + machine + " is not x86-64 (62)");
         }
-        long phoff = b.getLong(32);
-        int phentsize = b.getShort(54) & 0xffff;
-        int phnum = b.getShort(56) & 0xffff;
-        if (phnum == 0 || phentsize < 56 || phoff < 0 || phoff + (long) phnum * phentsize > elf.length) {
-            throw bad(name, "program headers are missing or truncated");
-        }
         if (cmdline.length() > MAX_CMDLINE) {
             throw bad(name, "command line longer than " + MAX_CMDLINE + " bytes");
         }
+        if (ramSize < BOOT_AREA_END) {
+            throw bad(name, String.format("guest memory of 0x%x bytes cannot hold the boot area [0x%x, 0x%x)", ramSize, START_INFO,
+                    BOOT_AREA_END));
+        }
+        long phoff = b.getLong(32);
+        int phentsize = b.getShort(54) & 0xffff;
+        int phnum = b.getShort(56) & 0xffff;
+        if (phnum == 0) {
+            throw bad(name, "no program headers");
+        }
+        if (phentsize < PHDR_SIZE) {
+            throw bad(name, "program header size " + phentsize + " is smaller than " + PHDR_SIZE);
+        }
+        if (!fits(phoff, (long) phnum * phentsize, elf.length)) {
+            throw bad(name, String.format("program headers (%d of %d bytes at offset 0x%x) are truncated: the file has %d bytes", phnum,
+                    phentsize, phoff, elf.length));
+        }
+        List<Segment> loads = new ArrayList<>();
         Long entry = null;
-        long end = 0;
         for (int i = 0; i < phnum; i++) {
             int ph = (int) (phoff + (long) i * phentsize);
             int type = b.getInt(ph);
@@ -70,67 +95,131 @@ public final class PvhLoader {
             long paddr = b.getLong(ph + 24);
             long filesz = b.getLong(ph + 32);
             long memsz = b.getLong(ph + 40);
-            if (type == 1 || type == 4) {
-                if (offset < 0 || filesz < 0 || offset + filesz > elf.length || offset + filesz < offset) {
-                    throw bad(name, "segment " + i + " is truncated (needs bytes up to " + (offset + filesz) + " of "
-                            + elf.length + ")");
-                }
+            if (type != PT_LOAD && type != PT_NOTE) {
+                continue;
             }
-            if (type == 1 && memsz > 0) {
-                if (memsz < filesz || paddr < 0 || paddr + memsz > ramSize || paddr + memsz < paddr) {
-                    throw bad(name, String.format("segment %d [0x%x, 0x%x) lies outside guest memory [0, 0x%x)", i, paddr,
-                            paddr + memsz, ramSize));
-                }
-                if (paddr < BOOT_AREA_END && paddr + memsz > START_INFO) {
-                    throw bad(name, String.format("segment %d [0x%x, 0x%x) overlaps the boot area [0x%x, 0x%x)", i, paddr,
-                            paddr + memsz, START_INFO, BOOT_AREA_END));
-                }
-                memory.write(paddr, MemorySegment.ofArray(elf).asSlice(offset, filesz));
-                if (memsz > filesz) {
-                    memory.write(paddr + filesz, Arena.ofAuto().allocate(memsz - filesz));
-                }
-                end = Math.max(end, paddr + memsz);
-            } else if (type == 4) {
-                Long e = pvhEntry(b, (int) offset, (int) filesz);
+            if (!fits(offset, filesz, elf.length)) {
+                throw bad(name, String.format("segment %d is truncated: it needs 0x%x bytes at offset 0x%x, the file has %d", i, filesz,
+                        offset, elf.length));
+            }
+            if (type == PT_NOTE) {
+                Long e = pvhEntry(name, i, b, (int) offset, (int) filesz);
                 if (e != null) {
                     entry = e;
                 }
+            } else if (memsz != 0) {
+                loads.add(checkLoad(name, i, offset, paddr, filesz, memsz, ramSize, loads));
             }
         }
         if (entry == null) {
             throw bad(name, "no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY): not a PVH-bootable kernel");
         }
-        if (entry < 0 || entry >= ramSize || entry > 0xffffffffL) {
-            throw bad(name, String.format("PVH entry 0x%x lies outside guest memory", entry));
+        long e = entry;
+        if (Long.compareUnsigned(e, ramSize) >= 0 || Long.compareUnsigned(e, 0xffffffffL) > 0) {
+            throw bad(name, String.format("PVH entry 0x%x lies outside guest memory", e));
+        }
+        // The entry must be code from the file: anywhere else the guest starts in zeros (or in a
+        // start_info) and loops there without ever saying why.
+        if (loads.stream().noneMatch(s -> e >= s.paddr && e - s.paddr < s.filesz)) {
+            throw bad(name, String.format("PVH entry 0x%x is not inside the file contents of any loadable segment", e));
+        }
+        long end = 0;
+        MemorySegment zeros = null;
+        for (Segment s : loads) {
+            memory.write(s.paddr, MemorySegment.ofArray(elf).asSlice(s.offset, s.filesz));
+            // The part past the file contents is zeroed in bounded pieces: memsz comes from the file.
+            for (long done = s.filesz; done < s.memsz;) {
+                if (zeros == null) {
+                    zeros = Arena.ofAuto().allocate(ZERO_CHUNK);
+                }
+                long n = Math.min(ZERO_CHUNK, s.memsz - done);
+                memory.write(s.paddr + done, zeros.asSlice(0, n));
+                done += n;
+            }
+            end = Math.max(end, s.paddr + s.memsz);
         }
         writeStartInfo(memory, ramSize, cmdline);
-        return new Loaded(entry, START_INFO, end);
+        return new Loaded(e, START_INFO, end);
     }
 
-    /** The PHYS32_ENTRY of a note segment, or null. */
-    private static Long pvhEntry(ByteBuffer b, int start, int size) {
-        int p = start;
-        int limit = start + size;
-        while (p + 12 <= limit) {
-            int namesz = b.getInt(p);
-            int descsz = b.getInt(p + 4);
-            int type = b.getInt(p + 8);
-            int name = p + 12;
-            int desc = name + align4(namesz);
-            if (namesz < 0 || descsz < 0 || desc + descsz > limit) {
-                return null;
+    /** A PT_LOAD segment that fits guest memory and overlaps neither the boot area nor {@code earlier}. */
+    private static Segment checkLoad(String name, int i, long offset, long paddr, long filesz, long memsz, long ramSize,
+            List<Segment> earlier) {
+        if (Long.compareUnsigned(filesz, memsz) > 0) {
+            throw bad(name, String.format("segment %d has 0x%x bytes in the file but only 0x%x in memory", i, filesz, memsz));
+        }
+        if (!fits(paddr, memsz, ramSize)) {
+            throw bad(name, String.format("segment %d (0x%x bytes at 0x%x) lies outside guest memory [0, 0x%x)", i, memsz, paddr,
+                    ramSize));
+        }
+        Segment s = new Segment(i, offset, paddr, filesz, memsz);
+        if (s.overlaps(START_INFO, BOOT_AREA_END)) {
+            throw bad(name, String.format("segment %d [0x%x, 0x%x) overlaps the boot area [0x%x, 0x%x)", i, paddr, s.end(), START_INFO,
+                    BOOT_AREA_END));
+        }
+        // QEMU refuses overlapping segments too: whichever is written last would silently replace
+        // the other's code or data (a later bss wipes earlier code), and the guest runs into zeros.
+        for (Segment o : earlier) {
+            if (s.overlaps(o.paddr, o.end())) {
+                throw bad(name, String.format("segments %d [0x%x, 0x%x) and %d [0x%x, 0x%x) overlap", o.index, o.paddr, o.end(), i, paddr,
+                        s.end()));
             }
-            boolean xen = namesz == 4 && b.get(name) == 'X' && b.get(name + 1) == 'e' && b.get(name + 2) == 'n';
-            if (xen && type == XEN_ELFNOTE_PHYS32_ENTRY && (descsz == 4 || descsz == 8)) {
-                return descsz == 4 ? b.getInt(desc) & 0xffffffffL : b.getLong(desc);
+        }
+        return s;
+    }
+
+    /** Whether {@code length} bytes at {@code start} (both unsigned) lie within [0, limit). */
+    private static boolean fits(long start, long length, long limit) {
+        return Long.compareUnsigned(start, limit) <= 0 && Long.compareUnsigned(length, limit - start) <= 0;
+    }
+
+    /** A loadable segment already checked to lie in guest memory, so its end cannot wrap. */
+    private record Segment(int index, long offset, long paddr, long filesz, long memsz) {
+        long end() {
+            return paddr + memsz;
+        }
+
+        boolean overlaps(long start, long end) {
+            return paddr < end && start < end();
+        }
+    }
+
+    /**
+     * The PHYS32_ENTRY of the note segment {@code seg} (at {@code start}, {@code size} bytes, both
+     * within the file), or null. Name and descriptor sizes are unsigned 32-bit values: a note whose
+     * contents run past the segment (only the padding of the last one may be missing) is refused, not skipped, so a corrupt file is not mistaken for one
+     * without the note.
+     */
+    private static Long pvhEntry(String file, int seg, ByteBuffer b, int start, int size) {
+        long p = start;
+        long limit = (long) start + size;
+        while (limit - p >= 12) {
+            long namesz = b.getInt((int) p) & 0xffffffffL;
+            long descsz = b.getInt((int) p + 4) & 0xffffffffL;
+            int type = b.getInt((int) p + 8);
+            long name = p + 12;
+            long desc = name + align4(namesz);
+            long next = desc + align4(descsz);
+            if (desc + descsz > limit) {
+                throw bad(file, String.format("note at offset 0x%x in segment %d (name %d bytes, descriptor %d bytes) runs past the"
+                        + " segment's end at offset 0x%x", p, seg, namesz, descsz, limit));
             }
-            p = desc + align4(descsz);
+            boolean xen = namesz == 4 && b.get((int) name) == 'X' && b.get((int) name + 1) == 'e' && b.get((int) name + 2) == 'n'
+                    && b.get((int) name + 3) == 0;
+            if (xen && type == XEN_ELFNOTE_PHYS32_ENTRY) {
+                if (descsz != 4 && descsz != 8) {
+                    throw bad(file, "the PVH entry note has a " + descsz + "-byte descriptor, not 4 or 8");
+                }
+                return descsz == 4 ? b.getInt((int) desc) & 0xffffffffL : b.getLong((int) desc);
+            }
+            p = next;
         }
         return null;
     }
 
-    private static int align4(int n) {
-        return (n + 3) & ~3;
+    /** Rounds an unsigned 32-bit size up to a multiple of 4; the result fits a long without wrapping. */
+    private static long align4(long n) {
+        return (n + 3) & ~3L;
     }
 
     private static void writeStartInfo(GuestMemory memory, long ramSize, String cmdline) {

@@ -102,4 +102,79 @@ class PvhLoaderTest {
         assertTrue(refused(noNote).contains("no PVH entry note"), refused(noNote));
         assertThrows(CloisterException.class, () -> PvhLoader.load("k", hello, memory, RAM, "x".repeat(5000)));
     }
+
+    /** The file offset of the program header of {@code type} number {@code n} (0-based) in {@code elf}. */
+    static int phdr(byte[] elf, int type, int n) {
+        ByteBuffer b = le(elf);
+        long phoff = b.getLong(32);
+        for (int i = 0, seen = 0; i < b.getShort(56); i++) {
+            int ph = (int) (phoff + i * 56L);
+            if (b.getInt(ph) == type && seen++ == n) {
+                return ph;
+            }
+        }
+        throw new AssertionError("no program header of type " + type);
+    }
+
+    /** Item 13: sizes that wrap an int or a long said "failed: null" (an IndexOutOfBoundsException without a message). */
+    @Test
+    void overflowingHeaderAndNoteSizesAreNamed() {
+        byte[] phoff = hello.clone();
+        le(phoff).putLong(32, Long.MAX_VALUE - 50); // phoff + phnum * phentsize wraps to a negative number
+        assertTrue(refused(phoff).contains("program headers (4 of 56 bytes at offset 0x7fffffffffffffcd) are truncated"),
+                refused(phoff));
+
+        byte[] offset = hello.clone();
+        le(offset).putLong(phdr(offset, 4, 0) + 8, -8L); // the note's offset + size wraps
+        assertTrue(refused(offset).contains("segment 2 is truncated"), refused(offset));
+
+        int noteOffset = (int) le(hello).getLong(phdr(hello, 4, 0) + 8);
+        byte[] namesz = hello.clone();
+        le(namesz).putInt(noteOffset, 0xfffffffd); // align4(namesz) wraps an int to 0
+        assertTrue(refused(namesz).contains("note at offset 0x" + Integer.toHexString(noteOffset)
+                + " in segment 2 (name 4294967293 bytes, descriptor 4 bytes) runs past the segment's end"), refused(namesz));
+
+        byte[] descsz = hello.clone();
+        le(descsz).putInt(noteOffset + 4, 0x7ffffffe); // desc + descsz wraps an int to a negative number
+        assertTrue(refused(descsz).contains("descriptor 2147483646 bytes) runs past the segment's end"), refused(descsz));
+
+        byte[] memsz = hello.clone();
+        le(memsz).putLong(phdr(memsz, 1, 1) + 40, -0x101000L); // paddr + memsz wraps to 0
+        assertTrue(refused(memsz).contains("segment 1 (0xffffffffffeff000 bytes at 0x101000) lies outside guest memory"),
+                refused(memsz));
+
+        byte[] entrySize = hello.clone();
+        le(entrySize).putInt(noteOffset + 4, 2);
+        assertTrue(refused(entrySize).contains("PVH entry note has a 2-byte descriptor"), refused(entrySize));
+    }
+
+    /** Item 13: QEMU refuses overlapping segments; here the bss was written over the code and the guest ran into zeros. */
+    @Test
+    void overlappingSegmentsAreRefused() {
+        byte[] bssOverCode = hello.clone();
+        le(bssOverCode).putLong(phdr(bssOverCode, 1, 1) + 24, 0x100000);
+        assertTrue(refused(bssOverCode).contains("segments 0 [0x100000, 0x100338) and 1 [0x100000, 0x117000) overlap"),
+                refused(bssOverCode));
+        MemorySegment code = Arena.ofAuto().allocate(1);
+        memory.read(0x100000, code);
+        assertEquals(0, code.get(ValueLayout.JAVA_BYTE, 0), "a refused image leaves guest memory untouched");
+
+        byte[] touching = hello.clone();
+        le(touching).putLong(phdr(touching, 1, 1) + 24, 0x100338); // ends where the next begins: allowed
+        assertEquals(0x100338 + 0x17000, PvhLoader.load("k", touching, memory, RAM, "").end());
+    }
+
+    @Test
+    void entryOutsideTheFileContentsAndTinyMemoryAreRefused() {
+        int noteOffset = (int) le(hello).getLong(phdr(hello, 4, 0) + 8);
+        byte[] inBss = hello.clone();
+        le(inBss).putInt(noteOffset + 16, 0x101000);
+        assertTrue(refused(inBss).contains("PVH entry 0x101000 is not inside the file contents of any loadable segment"),
+                refused(inBss));
+        byte[] filesz = hello.clone();
+        le(filesz).putLong(phdr(filesz, 1, 0) + 40, 0x10);
+        assertTrue(refused(filesz).contains("segment 0 has 0x338 bytes in the file but only 0x10 in memory"), refused(filesz));
+        CloisterException tiny = assertThrows(CloisterException.class, () -> PvhLoader.load("k", hello, memory, 0x8000, ""));
+        assertTrue(tiny.getMessage().contains("cannot hold the boot area"), tiny.getMessage());
+    }
 }
