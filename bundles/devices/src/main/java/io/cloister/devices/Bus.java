@@ -51,9 +51,20 @@ final class Bus implements DeviceBus {
     private final List<Attached> attached = new ArrayList<>();
     private final ConcurrentHashMap<String, Boolean> warned = new ConcurrentHashMap<>();
 
-    Bus(DeviceContext context, Watchdog watchdog) {
+    private final Interrupts interrupts;
+
+    /** A bus with the platform's interrupt controllers on it, delivering to {@code apics} (null: an engine without interrupts). */
+    Bus(DeviceContext context, Watchdog watchdog, io.cloister.api.irq.LocalApics apics) {
         this.context = context;
         this.watchdog = watchdog;
+        this.interrupts = new Interrupts(apics);
+        attach(interrupts.pic(), "platform");
+        attach(interrupts.ioapic(), "platform");
+    }
+
+    @Override
+    public io.cloister.api.irq.PlatformInterrupts interrupts() {
+        return interrupts;
     }
 
     @Override

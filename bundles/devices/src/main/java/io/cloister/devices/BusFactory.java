@@ -34,7 +34,7 @@ public class BusFactory implements DeviceBusFactory {
     }
 
     @Override
-    public DeviceBus create(DeviceContext context) {
-        return new Bus(context, watchdog);
+    public DeviceBus create(DeviceContext context, io.cloister.api.irq.LocalApics apics) {
+        return new Bus(context, watchdog, apics);
     }
 }

@@ -76,6 +76,14 @@ public final class GuestRunner {
                 public OutputStream console() {
                     return console;
                 }
+
+                public io.cloister.api.device.InterruptLine interruptLine(int irq) {
+                    throw new io.cloister.api.CloisterException(io.cloister.api.Errno.EOPNOTSUPP, "the test runner has no interrupt controllers");
+                }
+
+                public io.cloister.api.device.VmClock clock() {
+                    throw new io.cloister.api.CloisterException(io.cloister.api.Errno.EOPNOTSUPP, "the test runner has no VM clock");
+                }
             };
             Uart16550 uart = new Uart16550();
             DebugExit debugExit = new DebugExit();

@@ -62,6 +62,8 @@ final class Machine implements DeviceContext {
     private final java.util.concurrent.atomic.AtomicInteger active = new java.util.concurrent.atomic.AtomicInteger();
     private final java.util.concurrent.atomic.AtomicBoolean reported = new java.util.concurrent.atomic.AtomicBoolean();
     private final DeviceBus bus;
+    /** The VM's clock; its timers run under the bus lock. */
+    private final VmTime time;
     private final OutputStream console;
     final String engineName;
     final AtomicLong exits = new AtomicLong();
@@ -91,7 +93,13 @@ final class Machine implements DeviceContext {
         this.console = openConsole(spec.console());
         Path image = resolve(spec.kernel());
         this.engineVm = engine.createVm(vm.guestView(), vm.cocoCpu());
-        this.bus = platform.busFactory().create(this);
+        io.cloister.api.irq.LocalApics apics = engineVm.localApics();
+        if (apics == null) {
+            LOG.info("VM {}: engine {} takes no interrupts yet; interrupt lines reach the controllers but no vCPU", vm.name(),
+                    engine.name());
+        }
+        this.bus = platform.busFactory().create(this, apics);
+        this.time = new VmTime(vm.name(), bus);
         for (Platform.Device d : platform.devices()) {
             attach(d);
         }
@@ -327,6 +335,19 @@ final class Machine implements DeviceContext {
         return console;
     }
 
+    @Override
+    public io.cloister.api.device.InterruptLine interruptLine(int irq) {
+        if (irq < 0 || irq > 23) {
+            throw new CloisterException(Errno.EINVAL, "interrupt line " + irq + " is outside 0..23");
+        }
+        return asserted -> bus.interrupts().setLevel(irq, asserted);
+    }
+
+    @Override
+    public VmTime clock() {
+        return time;
+    }
+
     private void flushConsole() {
         try {
             console.flush();
@@ -347,6 +368,7 @@ final class Machine implements DeviceContext {
             s.vcpu().close();
         }
         engineVm.close();
+        time.close();
         for (Platform.Device d : List.copyOf(deviceInstances.keySet())) {
             detach(d);
         }

@@ -163,6 +163,7 @@ final class Vm implements VirtualMachine {
             }
             state = VmState.RUNNING;
             status("running on backend " + candidate.name());
+            clockPaused(false);
             gate.open();
         } else {
             state = VmState.PAUSED;
@@ -318,6 +319,7 @@ final class Vm implements VirtualMachine {
         gate.close();
         backend = null;
         backendCpu = CocoCpu.NONE;
+        clockPaused(true);
         state = VmState.PAUSED;
         status("paused: waiting for backend '" + backendName + "' (" + gone.bundle() + " went away)");
         LOG.info("VM {}: {}", spec.name(), status);
@@ -559,6 +561,7 @@ final class Vm implements VirtualMachine {
             throw new CloisterException(Errno.EBUSY, "VM '" + spec.name() + "' is not running (" + state + ")");
         }
         gate.close();
+        clockPaused(true);
         state = VmState.PAUSED;
         status("paused by request");
     }
@@ -570,7 +573,20 @@ final class Vm implements VirtualMachine {
         }
         state = VmState.RUNNING;
         status("running on backend " + backend.name());
+        clockPaused(false);
         gate.open();
+    }
+
+    /** The VM's clock stops while it is paused (by request, or waiting for its policy). */
+    private void clockPaused(boolean paused) {
+        Machine m = machine;
+        if (m != null) {
+            if (paused) {
+                m.clock().pause();
+            } else {
+                m.clock().resume();
+            }
+        }
     }
 
     @Override

@@ -6,6 +6,7 @@ import org.osgi.annotation.versioning.ProviderType;
 
 import io.cloister.api.device.BusDevice;
 import io.cloister.api.device.Space;
+import io.cloister.api.irq.PlatformInterrupts;
 
 /** One VM's port-IO and MMIO buses; the devices on it are that VM's own instances. */
 @ProviderType
@@ -25,6 +26,9 @@ public interface DeviceBus {
 
     /** A write; dropped where no device answers or the device failed. */
     void write(Space space, long address, int size, long value);
+
+    /** The VM's interrupt controllers (8259 PIC pair, I/O APIC), on this bus. */
+    PlatformInterrupts interrupts();
 
     /** Attached devices, as "name (owner) ranges". */
     List<String> devices();

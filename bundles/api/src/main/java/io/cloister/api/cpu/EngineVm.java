@@ -21,6 +21,14 @@ public interface EngineVm extends AutoCloseable {
      */
     void memoryWritten(long gpa, long length);
 
+    /**
+     * The local APICs of this VM's vCPUs, where the platform's interrupt controllers deliver; null
+     * while this engine takes no interrupts (its guests then run without them).
+     */
+    default io.cloister.api.irq.LocalApics localApics() {
+        return null;
+    }
+
     @Override
     void close();
 }

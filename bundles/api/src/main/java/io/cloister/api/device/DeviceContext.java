@@ -20,4 +20,10 @@ public interface DeviceContext {
 
     /** The VM's console: stdout, or a file by configuration. */
     OutputStream console();
+
+    /** Interrupt line {@code irq} of the platform (0-23, see {@link InterruptLine}); EINVAL outside. */
+    InterruptLine interruptLine(int irq);
+
+    /** The VM's clock and timers. */
+    VmClock clock();
 }
