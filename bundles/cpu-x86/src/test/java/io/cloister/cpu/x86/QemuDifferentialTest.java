@@ -1,24 +1,35 @@
 package io.cloister.cpu.x86;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.opentest4j.AssertionFailedError;
 
 import io.cloister.testkit.GuestRunner;
 
 /**
  * QEMU TCG as the reference machine: the same guest ELF runs under qemu-system-x86_64 -M microvm
- * and on the emulator; serial output and exit status must be the same. Skipped where QEMU is not
- * installed (.ci/run installs it).
+ * and on the emulator; serial output and exit status must be the same. Skipped, with the reason on
+ * the console, where QEMU is not installed (.ci/run installs it). A QEMU that does not finish fails
+ * the test and is killed.
  */
 class QemuDifferentialTest {
+    /** Generous: each guest finishes in well under a second of TCG. */
+    static final Duration QEMU_LIMIT = Duration.ofSeconds(120);
+
     static Path qemu() {
         for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
             Path p = Path.of(dir, "qemu-system-x86_64");
@@ -29,19 +40,69 @@ class QemuDifferentialTest {
         return null;
     }
 
+    /** The path of QEMU, or a skip whose reason also goes to the console (a skip in a report alone goes unseen). */
+    static Path qemuOrSkip() {
+        Path qemu = qemu();
+        if (qemu == null) {
+            System.err.println("QemuDifferentialTest: skipped, qemu-system-x86_64 is not on the PATH (install qemu-system-x86)");
+        }
+        assumeTrue(qemu != null, "qemu-system-x86_64 is not installed");
+        return qemu;
+    }
+
+    /** What a finished process printed and its exit status. */
+    record Finished(String out, int exitValue) {
+    }
+
+    /**
+     * Runs {@code command} with standard output to a file (so nothing blocks on a full pipe), waits
+     * at most {@code limit}; a process still running then fails the calling test. In every case the
+     * process is gone when this returns.
+     */
+    static Finished runBounded(List<String> command, Duration limit) throws Exception {
+        Path out = Files.createTempFile("qemu-differential", ".out");
+        Process p = null;
+        try {
+            p = new ProcessBuilder(command).redirectOutput(out.toFile()).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+            if (!p.waitFor(limit.toMillis(), TimeUnit.MILLISECONDS)) {
+                fail(command.get(0) + " did not finish within " + limit.toSeconds() + " s; killed. Output so far:\n"
+                        + Files.readString(out));
+            }
+            return new Finished(Files.readString(out).replace("\r\n", "\n"), p.exitValue());
+        } finally {
+            if (p != null) {
+                p.destroyForcibly();
+                p.waitFor(10, TimeUnit.SECONDS);
+            }
+            Files.deleteIfExists(out);
+        }
+    }
+
     @ParameterizedTest
     @CsvSource({"hello.elf,''", "workload.elf,iterations=25", "exceptions.elf,''"})
     void sameOutputAsQemu(String guest, String cmdline) throws Exception {
-        Path qemu = qemu();
-        assumeTrue(qemu != null, "qemu-system-x86_64 is not installed");
+        Path qemu = qemuOrSkip();
         Path elf = GuestRunner.guests().resolve("bin").resolve(guest);
-        Process p = new ProcessBuilder(List.of(qemu.toString(), "-M", "microvm,accel=tcg", "-cpu", "max", "-m", "16", "-nodefaults",
+        Finished q = runBounded(List.of(qemu.toString(), "-M", "microvm,accel=tcg", "-cpu", "max", "-m", "16", "-nodefaults",
                 "-nographic", "-no-reboot", "-serial", "stdio", "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel",
-                elf.toString(), "-append", cmdline)).redirectError(ProcessBuilder.Redirect.DISCARD).start();
-        String qemuOut = new String(p.getInputStream().readAllBytes()).replace("\r\n", "\n");
-        assumeTrue(p.waitFor(120, TimeUnit.SECONDS), "QEMU did not finish");
+                elf.toString(), "-append", cmdline), QEMU_LIMIT);
         GuestRunner.Result ours = GuestRunner.run(new X86Engine(), elf, 16 << 20, cmdline);
-        assertEquals(qemuOut, ours.console(), ours.stop());
-        assertEquals(p.exitValue(), ours.exitStatus(), "isa-debug-exit status");
+        assertEquals(q.out(), ours.console(), ours.stop());
+        assertEquals(q.exitValue(), ours.exitStatus(), "isa-debug-exit status");
+    }
+
+    /** The harness itself: a reference process that hangs fails the test, and is not left running. */
+    @Test
+    void aHungReferenceFailsTheTestAndIsKilled() throws Exception {
+        Path pidFile = Files.createTempFile("hung", ".pid");
+        try {
+            AssertionFailedError e = assertThrows(AssertionFailedError.class, () -> runBounded(
+                    List.of("sh", "-c", "echo $$ > " + pidFile + "; echo started; exec sleep 600"), Duration.ofSeconds(2)));
+            assertTrue(e.getMessage().contains("did not finish") && e.getMessage().contains("started"), e.getMessage());
+            long pid = Long.parseLong(Files.readString(pidFile).trim());
+            assertFalse(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false), "process " + pid + " still running");
+        } finally {
+            Files.deleteIfExists(pidFile);
+        }
     }
 }
