@@ -421,6 +421,17 @@ final class X86Vcpu implements Vcpu {
         return fault;
     }
 
+    /**
+     * Whether the processor pushes an error code for an exception (SDM vol. 3, table 6-1: #DF,
+     * #TS, #NP, #SS, #GP, #PF, #AC, #CP; AMD's #VC and #SX). #VE (20) pushes none.
+     */
+    static boolean pushesErrorCode(int vector) {
+        return switch (vector) {
+            case 8, 10, 11, 12, 13, 14, 17, 21, 29, 30 -> true;
+            default -> false;
+        };
+    }
+
     private Fault ud() {
         return fault(VEC_UD);
     }
@@ -546,8 +557,10 @@ final class X86Vcpu implements Vcpu {
         }
         pageBase = privateSharedCheck(leafEntry, pageBase, cbit);
         if (checkCoco && !coco.mayAccess(pageBase)) {
-            // SNP: not validated; TDX: not accepted. The guest gets #VC / #VE, as the hardware raises.
-            throw fault(coco.accessFaultVector(), 0);
+            // SNP: not validated; TDX: not accepted. The guest gets #VC (with an error code) or
+            // #VE (without: its details come from TDG.VP.VEINFO.GET), as the hardware raises them.
+            int vector = coco.accessFaultVector();
+            throw pushesErrorCode(vector) ? fault(vector, 0) : fault(vector);
         }
         tlbTag[slot] = (la >>> 12) + 1;
         tlbPhys[slot] = pageBase;
