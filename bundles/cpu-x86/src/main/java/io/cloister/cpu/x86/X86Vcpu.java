@@ -65,6 +65,9 @@ final class X86Vcpu implements Vcpu {
     static final long PTE_PS = 1L << 7;
     static final long PTE_NX = 1L << 63;
     static final long PTE_ADDR = 0x000ffffffffff000L;
+    /** Address bits 51:48 of an entry: reserved, MAXPHYADDR being 48 (CPUID 0x80000008). */
+    static final long PTE_RESERVED = 0x000f000000000000L;
+    static final int PF_RSVD = 8;
 
     static final int RAX = 0, RCX = 1, RDX = 2, RBX = 3, RSP = 4, RBP = 5, RSI = 6, RDI = 7;
     static final int READ = 0, WRITE = 1, FETCH = 2;
@@ -187,11 +190,17 @@ final class X86Vcpu implements Vcpu {
     // Exits
     private volatile boolean exitRequested;
     private Exit pendingExit;
-    private int awaiting; // 0 none, 1 port IN of size awaitSize, 2 hypercall result
+    /** Exits an instruction reported beyond the first (an MMIO write, then a read it must wait for): returned in order. */
+    private final java.util.ArrayDeque<Exit> moreExits = new java.util.ArrayDeque<>();
+    private int awaiting; // 0 none, 1 port IN of size awaitSize, 2 hypercall result, 3 the access log's entry awaitEntry
     private int awaitSize;
-    private boolean mmioReady;
-    private long mmioGpa;
-    private long mmioValue;
+    private int awaitEntry;
+    /** The device accesses of the instruction being run, replayed when it runs again after an exit. */
+    private final AccessLog accesses = new AccessLog();
+    /** An exception whose delivery waited for the VMM (its gate or stack in MMIO, a page to convert): delivered again first. */
+    private int redeliverVector = -1;
+    private long redeliverError;
+    private boolean redeliverHasError;
     long retired;
 
     private final MemorySegment scratch = Arena.ofAuto().allocate(8, 8);
@@ -306,10 +315,7 @@ final class X86Vcpu implements Vcpu {
         switch (awaiting) {
             case 1 -> setReg(RAX, awaitSize, value);
             case 2 -> r[RAX] = value;
-            case 3 -> {
-                mmioValue = value;
-                mmioReady = true;
-            }
+            case 3 -> accesses.answer(awaitEntry, value);
             case 4 -> { // TDG.VP.VMCALL: the tdcall succeeded, the VMCALL's status goes to r10
                 r[RAX] = 0;
                 r[10] = value == 0 ? 0 : TDVMCALL_INVALID_OPERAND;
@@ -356,6 +362,9 @@ final class X86Vcpu implements Vcpu {
 
     @Override
     public Exit run() {
+        if (pendingExit != null) {
+            return takeExit(); // the rest of what the last instruction reported
+        }
         while (true) {
             if (exitRequested) {
                 exitRequested = false;
@@ -373,6 +382,17 @@ final class X86Vcpu implements Vcpu {
             if (view.table().generation() != ramGeneration) {
                 refreshRam();
             }
+            if (redeliverVector >= 0) {
+                int vector = redeliverVector;
+                redeliverVector = -1;
+                Exit shutdown = deliver(vector, redeliverError, redeliverHasError);
+                if (shutdown != null) {
+                    return shutdown;
+                }
+                if (pendingExit != null) {
+                    return takeExit();
+                }
+            }
             for (int n = 0; n < 8192; n++) {
                 try {
                     if (decodedCache) {
@@ -383,6 +403,7 @@ final class X86Vcpu implements Vcpu {
                 } catch (Fault f) {
                     unwindBlock();
                     materialize();
+                    accesses.clear(); // the instruction is abandoned: a rerun after the handler reads afresh
                     Exit shutdown = deliver(f.vector, f.error, f.hasError);
                     if (shutdown != null) {
                         return shutdown;
@@ -390,18 +411,31 @@ final class X86Vcpu implements Vcpu {
                 } catch (Retry again) {
                     unwindBlock();
                     materialize();
-                    Exit e = pendingExit;
-                    pendingExit = null;
-                    return e;
+                    accesses.rewind();
+                    return takeExit();
                 }
                 if (pendingExit != null) {
                     materialize();
-                    Exit e = pendingExit;
-                    pendingExit = null;
-                    return e;
+                    return takeExit();
                 }
             }
             materialize(); // rflags exact whenever run() may return
+        }
+    }
+
+    /** The first exit the last instruction reported; the next one, if any, waits for the next run(). */
+    private Exit takeExit() {
+        Exit e = pendingExit;
+        pendingExit = moreExits.poll();
+        return e;
+    }
+
+    /** An exit after (or, for a read, instead of the end of) this instruction; several are returned in order. */
+    private void report(Exit e) {
+        if (pendingExit == null) {
+            pendingExit = e;
+        } else {
+            moreExits.add(e);
         }
     }
 
@@ -444,8 +478,10 @@ final class X86Vcpu implements Vcpu {
         for (int depth = 0; depth < 3; depth++) {
             try {
                 interrupt(vector, error, hasError, rip);
+                accesses.clear();
                 return null;
             } catch (Fault f) {
+                accesses.clear();
                 if (depth == 0 && vector != VEC_DF) {
                     vector = VEC_DF;
                     error = 0;
@@ -454,7 +490,12 @@ final class X86Vcpu implements Vcpu {
                     break;
                 }
             } catch (Retry r) {
-                break;
+                // The gate or the stack needs the VMM: deliver again once it answered, replaying what it did.
+                accesses.rewind();
+                redeliverVector = vector;
+                redeliverError = error;
+                redeliverHasError = hasError;
+                return null;
             }
         }
         return new Exit.Shutdown(String.format("triple fault at rip 0x%x (exception %d, error 0x%x)", rip, fault.vector, fault.error));
@@ -533,6 +574,11 @@ final class X86Vcpu implements Vcpu {
                 cr2 = la;
                 throw fault(VEC_PF, (kind == WRITE ? 2 : 0) | (kind == FETCH ? 0x10 : 0));
             }
+            if ((e & PTE_RESERVED & ~cbit) != 0) {
+                // Above MAXPHYADDR: an entry read from memory nobody backs (all-ones) ends here, as on hardware.
+                cr2 = la;
+                throw fault(VEC_PF, PF_RSVD | 1 | (kind == WRITE ? 2 : 0) | (kind == FETCH ? 0x10 : 0));
+            }
             writable &= (e & PTE_W) != 0;
             noExec |= (e & PTE_NX) != 0 && (efer & EFER_NXE) != 0;
             boolean leaf = level == 0 || (level <= 2 && level >= 1 && (e & PTE_PS) != 0);
@@ -593,7 +639,7 @@ final class X86Vcpu implements Vcpu {
             return pageBase; // MMIO, ROM: no private/shared state
         }
         if ((state == PageState.PRIVATE) != privateAccess) {
-            pendingExit = new Exit.MemoryFault(pageBase, 4096, privateAccess);
+            report(new Exit.MemoryFault(pageBase, 4096, privateAccess));
             throw retry;
         }
         return pageBase;
@@ -619,9 +665,19 @@ final class X86Vcpu implements Vcpu {
             VarHandle.acquireFence();
             return v;
         }
-        if (mmioReady && mmioGpa == pa) {
-            mmioReady = false;
-            return mmioValue & Flags.mask(size);
+        return deviceRead(pa, size);
+    }
+
+    /**
+     * A read outside RAM: another slot through the view, else the VMM answers (MMIO, and memory
+     * nobody backs: the VMM's bus answers all-ones there, as a PC's does). The instruction
+     * unwinds and runs again once answered, replaying the answers it already has ({@link AccessLog}).
+     */
+    private long deviceRead(long pa, int size) {
+        int kind = AccessLog.kind(AccessLog.MMIO_READ, size);
+        int i = ownAccesses().find(pa, kind);
+        if (i >= 0 && accesses.answered(i)) {
+            return accesses.value(i) & Flags.mask(size);
         }
         scratch.fill((byte) 0);
         Access a = view.read(pa, scratch.asSlice(0, size), PageState.SHARED);
@@ -629,13 +685,48 @@ final class X86Vcpu implements Vcpu {
             return scratch.get(ValueLayout.JAVA_LONG, 0) & Flags.mask(size);
         }
         if (a == Access.MEMORY_FAULT) {
-            pendingExit = new Exit.MemoryFault(pa & ~0xfffL, 4096, false);
+            report(new Exit.MemoryFault(pa & ~0xfffL, 4096, false));
             throw retry;
         }
-        pendingExit = new Exit.Mmio(pa, size, false, 0);
+        return awaitAnswer(i, pa, kind, new Exit.Mmio(pa, size, false, 0));
+    }
+
+    /** A port read whose value the instruction uses further (INS): answered like an MMIO read. */
+    private long portRead(int port, int size) {
+        int kind = AccessLog.kind(AccessLog.PORT_READ, size);
+        int i = ownAccesses().find(port, kind);
+        if (i >= 0 && accesses.answered(i)) {
+            return accesses.value(i) & Flags.mask(size);
+        }
+        return awaitAnswer(i, port, kind, new Exit.Io(port, size, false, 0));
+    }
+
+    /** Exits for a read the VMM answers through complete(); the instruction runs again then. */
+    private long awaitAnswer(int entry, long address, int kind, Exit exit) {
+        if (entry < 0) {
+            entry = accesses.add(address, kind);
+            if (entry < 0) {
+                report(new Exit.Failure(String.format("the instruction at rip 0x%x makes more than %d device accesses", rip,
+                        AccessLog.LIMIT)));
+                throw retry;
+            }
+        }
         awaiting = 3;
-        mmioGpa = pa;
+        awaitEntry = entry;
+        report(exit);
         throw retry;
+    }
+
+    /** The access log, emptied if it belonged to an instruction before this one. */
+    private AccessLog ownAccesses() {
+        Block b = currentBlock;
+        if (b == null) {
+            accesses.own(retired, rip);
+        } else {
+            long at = blockRip + b.offsets[pos];
+            accesses.own(retired + pos, code64 ? at : at & 0xffffffffL);
+        }
+        return accesses;
     }
 
     void physWrite(long pa, int size, long v) {
@@ -656,11 +747,17 @@ final class X86Vcpu implements Vcpu {
             return;
         }
         if (a == Access.MEMORY_FAULT) {
-            pendingExit = new Exit.MemoryFault(pa & ~0xfffL, 4096, false);
+            report(new Exit.MemoryFault(pa & ~0xfffL, 4096, false));
             throw retry;
         }
-        // An MMIO write completes the instruction; the exit is taken after it.
-        pendingExit = new Exit.Mmio(pa, size, true, v & Flags.mask(size));
+        // An MMIO write completes the instruction; the exit is taken after it. Once only: a rerun
+        // of the instruction (a later read needed an answer) finds it in the log.
+        int kind = AccessLog.kind(AccessLog.MMIO_WRITE, size);
+        if (ownAccesses().find(pa, kind) >= 0) {
+            return;
+        }
+        accesses.add(pa, kind);
+        report(new Exit.Mmio(pa, size, true, v & Flags.mask(size)));
         blockStop = true;
     }
 
@@ -1007,6 +1104,7 @@ final class X86Vcpu implements Vcpu {
                     }
                     long opIp = ip;
                     long flagsBefore = rflags;
+                    int accessMark = accesses.mark();
                     while (true) {
                         try {
                             execute(op);
@@ -1016,6 +1114,7 @@ final class X86Vcpu implements Vcpu {
                             ip = opIp;
                             rflags = flagsBefore;
                             lockedPa = -1;
+                            accesses.rewindTo(accessMark); // code bytes fetched from MMIO are fetched again
                         }
                     }
                     atomic = false;
@@ -1188,8 +1287,9 @@ final class X86Vcpu implements Vcpu {
     Exit takePendingExit() {
         Exit e = pendingExit;
         pendingExit = null;
+        moreExits.clear();
         awaiting = 0;
-        mmioReady = false;
+        accesses.clear();
         return e;
     }
 
@@ -1738,12 +1838,12 @@ final class X86Vcpu implements Vcpu {
                 int s = (op & 1) == 0 ? 1 : Math.min(size, 4);
                 awaiting = 1;
                 awaitSize = s;
-                pendingExit = new Exit.Io(port, s, false, 0);
+                report(new Exit.Io(port, s, false, 0));
             }
             case 0xe6, 0xe7, 0xee, 0xef -> {
                 int port = op <= 0xe7 ? (int) fetch(1) : (int) (r[RDX] & 0xffff);
                 int s = (op & 1) == 0 ? 1 : Math.min(size, 4);
-                pendingExit = new Exit.Io(port, s, true, getReg(RAX, s));
+                report(new Exit.Io(port, s, true, getReg(RAX, s)));
             }
             case 0xe8 -> {
                 long d = imm(4);
@@ -1767,7 +1867,7 @@ final class X86Vcpu implements Vcpu {
                 long d = imm(1);
                 jump(ip + d);
             }
-            case 0xf4 -> pendingExit = new Exit.Halt();
+            case 0xf4 -> report(new Exit.Halt());
             case 0xf5 -> rflags ^= CF;
             case 0xf6, 0xf7 -> group3(op == 0xf6 ? 1 : size);
             case 0xf8 -> rflags &= ~CF;
@@ -2081,6 +2181,9 @@ final class X86Vcpu implements Vcpu {
             if (!repeat) {
                 return;
             }
+            // An iteration is done: a rerun of the instruction (the next iteration needs an answer)
+            // starts at the next one, so the answers so far must not be replayed to it.
+            accesses.clear();
             r[RCX] = adsize == 4 ? (r[RCX] - 1) & 0xffffffffL : r[RCX] - 1;
             if (compare && ((rep == 0xf3) != ((rflags & ZF) != 0))) {
                 return; // REPE stops on ZF=0, REPNE on ZF=1
@@ -2324,7 +2427,7 @@ final class X86Vcpu implements Vcpu {
         }
         if (b == 0xc1 || b == 0xd9) { // vmcall (Intel), vmmcall (AMD)
             awaiting = 2;
-            pendingExit = new Exit.Hypercall(r[RAX], r[RBX], r[RCX], r[RDX], r[RSI]);
+            report(new Exit.Hypercall(r[RAX], r[RBX], r[RCX], r[RDX], r[RSI]));
             return;
         }
         if (b == 0xcc && opsize == 2 && tdx()) { // tdcall, in a TD only
@@ -2344,7 +2447,7 @@ final class X86Vcpu implements Vcpu {
                 checkCoco = true;
             }
             awaiting = 6;
-            pendingExit = new Exit.Coco(new GuestRequest.SnpValidate(gpa, (r[RDX] & 1) != 0));
+            report(new Exit.Coco(new GuestRequest.SnpValidate(gpa, (r[RDX] & 1) != 0)));
             return;
         }
         ip--;
@@ -2390,7 +2493,7 @@ final class X86Vcpu implements Vcpu {
             return;
         }
         awaiting = 7;
-        pendingExit = new Exit.Coco(new GuestRequest.SnpPageStateChange(gpa, 1, operation == 1));
+        report(new Exit.Coco(new GuestRequest.SnpPageStateChange(gpa, 1, operation == 1)));
     }
 
     /** A TD: the backend defines CPUID leaf 0x21. */
@@ -2408,10 +2511,10 @@ final class X86Vcpu implements Vcpu {
         long leaf = r[RAX];
         if (leaf == 0 && r[10] == 0 && r[11] == TDVMCALL_MAP_GPA) {
             awaiting = 4;
-            pendingExit = new Exit.Coco(new GuestRequest.TdxMapGpa(r[12], r[13]));
+            report(new Exit.Coco(new GuestRequest.TdxMapGpa(r[12], r[13])));
         } else if (leaf == 6) {
             awaiting = 5;
-            pendingExit = new Exit.Coco(new GuestRequest.TdxAccept(r[RCX] & ~0xfffL));
+            report(new Exit.Coco(new GuestRequest.TdxAccept(r[RCX] & ~0xfffL)));
         } else if (leaf == 0) {
             r[RAX] = 0;
             r[10] = TDVMCALL_INVALID_OPERAND;

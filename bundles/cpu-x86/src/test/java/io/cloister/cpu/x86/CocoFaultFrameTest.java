@@ -45,10 +45,9 @@ class CocoFaultFrameTest {
             X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, refusing, LongMode.CODE, 0);
             LongMode.enter(cpu, g);
             LongMode.code(g, LongMode.CODE, bytes(0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x05, 0x00)); // mov rax, [0x50000]
-            LongMode.code(g, LongMode.HANDLER, bytes(0xf4)); // hlt
             Exit e = cpu.run();
             assertTrue(e instanceof Exit.Halt, e.toString());
-            assertEquals(LongMode.HANDLER + 1, cpu.rip, "the handler ran");
+            assertEquals(LongMode.handler(vector) + 1, cpu.rip, "the handler ran");
             long sp = cpu.r[X86Vcpu.RSP];
             int words = errorCode ? 6 : 5; // [error,] rip, cs, rflags, rsp, ss
             assertEquals(LongMode.STACK - 8L * words, sp, "frame size");

@@ -8,8 +8,8 @@ import io.cloister.testkit.TestGuest;
 /**
  * Puts a test vCPU in 64-bit mode as a guest's start-up code would: paging on with the first 4 GiB
  * identity-mapped by 1 GiB pages (so MMIO such as the HPET at 0xfed00000 is reachable), a GDT
- * with a 64-bit code segment at 0x08, and an IDT whose 32 exception gates all enter
- * {@link #HANDLER}. Code goes at {@link #CODE}; the stack grows down from {@link #STACK}.
+ * with a 64-bit code segment at 0x08, and an IDT whose 32 exception gates enter
+ * {@link #handler}s that halt. Code goes at {@link #CODE}; the stack grows down from {@link #STACK}.
  */
 final class LongMode {
     static final long CODE = 0x1000;
@@ -34,8 +34,10 @@ final class LongMode {
             write(g, GDT + 8L * i, DESCRIPTORS[i]);
         }
         for (int v = 0; v < 32; v++) {
-            write(g, IDT + 16L * v, (HANDLER & 0xffff) | (0x08L << 16) | (0x8eL << 40) | ((HANDLER >>> 16 & 0xffff) << 48));
-            write(g, IDT + 16L * v + 8, HANDLER >>> 32);
+            long h = handler(v);
+            write(g, IDT + 16L * v, (h & 0xffff) | (0x08L << 16) | (0x8eL << 40) | ((h >>> 16 & 0xffff) << 48));
+            write(g, IDT + 16L * v + 8, h >>> 32);
+            code(g, h, new byte[] {(byte) 0xf4}); // hlt: the vector shows in rip
         }
         cpu.cr3 = PML4;
         cpu.cr4 = X86Vcpu.CR4_PAE;
@@ -50,6 +52,11 @@ final class LongMode {
         cpu.rip = CODE;
         cpu.r[X86Vcpu.RSP] = STACK;
         cpu.flushTlb();
+    }
+
+    /** Where exception {@code vector} enters: a hlt, so after the halt rip is handler(vector) + 1. */
+    static long handler(int vector) {
+        return HANDLER + 16L * vector;
     }
 
     static void write(TestGuest g, long gpa, long value) {
