@@ -65,6 +65,9 @@ DEF(div32, "divl %%ebx") DEF(idiv64, "idivq %%rbx")
 DEF(shlimm, "shlq $7, %%rax") DEF(sarimm, "sarl $31, %%eax") DEF(rolimm, "rolw $3, %%ax")
 DEF(adcimm, "adcl $0x7fffffff, %%eax") DEF(sbbimm8, "sbbq $-1, %%rax") DEF(andimm, "andl $0xff00ff, %%eax")
 DEF(xchg, "xchgq %%rbx, %%rax") DEF(cmc, "cmc") DEF(lahf, "lahf") DEF(sahf, "sahf")
+/* LOOPcc and JrCXZ to the next instruction: taken or not, only rcx changes, never the flags */
+DEF(loop, "loop 1f\n1:") DEF(loope, "loope 1f\n1:") DEF(loopne, "loopne 1f\n1:") DEF(loop32, "addr32 loop 1f\n1:")
+DEF(jrcxz, "jrcxz 1f\n1:") DEF(jecxz, "jecxz 1f\n1:")
 
 static u64 rnd_state;
 static u64 rnd(void) {
@@ -115,6 +118,7 @@ static const struct tmpl tmpls[] = {
 	T(cmova64, K_SET), T(cmovs32, K_SET), T(lea, K_NOFLAGS), T(leal, K_NOFLAGS), T(div32, K_DIV), T(idiv64, K_DIV),
 	T(shlimm, K_SHIFT), T(sarimm, K_SHIFT), T(rolimm, K_ROT), T(adcimm, K_ALU), T(sbbimm8, K_ALU), T(andimm, K_LOGIC),
 	T(xchg, K_NOFLAGS), T(cmc, K_FLAGS), T(lahf, K_FLAGS), T(sahf, K_FLAGS),
+	T(loop, K_FLAGS), T(loope, K_FLAGS), T(loopne, K_FLAGS), T(loop32, K_FLAGS), T(jrcxz, K_FLAGS), T(jecxz, K_FLAGS),
 };
 
 static int width(const char *name) {

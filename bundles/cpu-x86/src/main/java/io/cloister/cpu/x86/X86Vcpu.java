@@ -74,7 +74,7 @@ final class X86Vcpu implements Vcpu {
     static final int TLB = 256;
     static final int SEG_NONE = 0, SEG_FS = 1, SEG_GS = 2;
 
-    static final int VEC_DE = 0, VEC_BP = 3, VEC_UD = 6, VEC_DF = 8, VEC_GP = 13, VEC_PF = 14;
+    static final int VEC_DE = 0, VEC_BP = 3, VEC_UD = 6, VEC_DF = 8, VEC_NP = 11, VEC_GP = 13, VEC_PF = 14;
 
     /** A fault to deliver to the guest; one instance per vCPU, without a stack trace. */
     static final class Fault extends RuntimeException {
@@ -1789,6 +1789,7 @@ final class X86Vcpu implements Vcpu {
                 alu(4, getReg(RAX, s), imm(Math.min(s, 4)) & Flags.mask(s), s);
             }
             case 0xa4, 0xa5, 0xa6, 0xa7, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf -> strings(op, (op & 1) == 0 ? 1 : size);
+            case 0x6c, 0x6d, 0x6e, 0x6f -> strings(op, (op & 1) == 0 ? 1 : Math.min(size, 4)); // ins, outs
             case 0xb0, 0xb1, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7 -> setReg((op & 7) | (rexB << 3), 1, fetch(1));
             case 0xb8, 0xb9, 0xba, 0xbb, 0xbc, 0xbd, 0xbe, 0xbf -> setReg((op & 7) | (rexB << 3), size, fetch(size));
             case 0xc0, 0xc1, 0xd0, 0xd1, 0xd2, 0xd3 -> {
@@ -1830,9 +1831,28 @@ final class X86Vcpu implements Vcpu {
                 r[RSP] = r[RBP];
                 setReg(RBP, s, pop(s));
             }
+            case 0xca -> farReturn((int) fetch(2));
+            case 0xcb -> farReturn(0);
             case 0xcc -> softInterrupt(VEC_BP);
             case 0xcd -> softInterrupt((int) fetch(1));
             case 0xcf -> iret();
+            case 0xd7 -> { // xlat: al = [rbx + al]
+                setReg(RAX, 1, rd(((r[RBX] + (r[RAX] & 0xff)) & addressMask()) + segBase(), 1));
+            }
+            case 0xe0, 0xe1, 0xe2 -> { // loopne, loope, loop: count in rCX/eCX, flags unchanged
+                long d = imm(1);
+                long count = (r[RCX] - 1) & addressMask();
+                r[RCX] = adsize == 2 ? (r[RCX] & ~0xffffL) | count : count; // a 32-bit count zero-extends
+                if (count != 0 && (op == 0xe2 || (op == 0xe1) == ((rflags & ZF) != 0))) {
+                    jump(ip + d);
+                }
+            }
+            case 0xe3 -> { // jrcxz, jecxz (0x67)
+                long d = imm(1);
+                if ((r[RCX] & addressMask()) == 0) {
+                    jump(ip + d);
+                }
+            }
             case 0xe4, 0xe5, 0xec, 0xed -> {
                 int port = op <= 0xe5 ? (int) fetch(1) : (int) (r[RDX] & 0xffff);
                 int s = (op & 1) == 0 ? 1 : Math.min(size, 4);
@@ -1910,20 +1930,86 @@ final class X86Vcpu implements Vcpu {
         ip = rip;
     }
 
+    /**
+     * IRET of the operand size (IRETQ with REX.W, IRETD by default, also in 64-bit mode): rIP, CS,
+     * rFLAGS, and in 64-bit mode always SS:rSP. Everything is read and checked before anything
+     * changes, so a fault (or an exit for a stack in MMIO) leaves the state as it was.
+     */
     private void iret() {
-        int s = opsize == 8 ? 8 : code64 ? 8 : 4;
-        long newRip = pop(s);
-        int newCs = (int) pop(s);
-        long newFlags = pop(s);
+        int s = opsize;
+        long sp = r[RSP];
+        long newRip = rd(stackAddress(sp), s);
+        int newCs = (int) rd(stackAddress(sp + s), s) & 0xffff;
+        long newFlags = rd(stackAddress(sp + 2L * s), s);
+        long newSp = sp + 3L * s;
+        int newSs = sreg[2];
         if (code64) {
-            long newRsp = pop(s);
-            int newSs = (int) pop(s);
-            r[RSP] = newRsp;
-            sreg[2] = newSs;
+            newSp = rd(sp + 3L * s, s);
+            newSs = (int) rd(sp + 4L * s, s) & 0xffff;
         }
-        rflags = (newFlags & 0x3f7fd5L) | Flags.FIXED;
+        boolean to64 = (efer & EFER_LMA) != 0 ? codeSegment(newCs, newRip) : false;
+        long mask = s == 2 ? 0x7fd5L : 0x3f7fd5L;
+        rflags = (rflags & ~mask) | (newFlags & mask) | Flags.FIXED;
+        r[RSP] = code64 ? newSp : (r[RSP] & ~0xffffffffL) | (newSp & 0xffffffffL);
+        sreg[2] = newSs;
         cs = newCs;
-        ip = newRip;
+        code64 = to64;
+        jump(newRip);
+    }
+
+    /**
+     * LRET (0xcb; 0xca releases {@code release} more bytes): rIP and CS of the operand size,
+     * 32-bit by default also in 64-bit mode. Only returns to the same privilege level (the vCPU
+     * runs at CPL 0). Checked before anything changes.
+     */
+    private void farReturn(int release) {
+        int s = opsize;
+        long sp = r[RSP];
+        long newRip = rd(stackAddress(sp), s);
+        int newCs = (int) rd(stackAddress(sp + s), s) & 0xffff;
+        boolean to64 = (efer & EFER_LMA) != 0 ? codeSegment(newCs, newRip) : code64;
+        long newSp = sp + 2L * s + release;
+        r[RSP] = code64 ? newSp : (r[RSP] & ~0xffffffffL) | (newSp & 0xffffffffL);
+        cs = newCs;
+        code64 = to64;
+        jump(newRip);
+    }
+
+    /** The address size as a mask: the count register's width for LOOP and JrCXZ. */
+    private long addressMask() {
+        return adsize == 8 ? -1L : adsize == 4 ? 0xffffffffL : 0xffffL;
+    }
+
+    private long stackAddress(long sp) {
+        return code64 ? sp : sp & 0xffffffffL;
+    }
+
+    /**
+     * The checks of a far return to code segment {@code selector} in the GDT (SDM vol. 2, IRET and
+     * RET): #GP(0) for a null selector, #GP(selector) beyond the GDT's limit, in the LDT or not a
+     * code segment, #NP(selector) not present, #GP(0) for a non-canonical 64-bit target. Returns
+     * whether the segment is 64-bit code.
+     */
+    private boolean codeSegment(int selector, long target) {
+        int error = selector & 0xfffc;
+        if (error == 0) {
+            throw fault(VEC_GP, 0);
+        }
+        if ((selector & 4) != 0 || (selector | 7) > gdtLimit) {
+            throw fault(VEC_GP, error);
+        }
+        long desc = rd(gdtBase + (selector & ~7), 8);
+        if ((desc & (1L << 44)) == 0 || (desc & (1L << 43)) == 0) { // S = 1 and executable
+            throw fault(VEC_GP, error);
+        }
+        if ((desc & (1L << 47)) == 0) {
+            throw fault(VEC_NP, error);
+        }
+        boolean is64 = (desc & (1L << 53)) != 0;
+        if (is64 && (target << 16 >> 16) != target) {
+            throw fault(VEC_GP, 0);
+        }
+        return is64;
     }
 
     private void incDec(int which, int size) {
@@ -2138,7 +2224,7 @@ final class X86Vcpu implements Vcpu {
         return res;
     }
 
-    /** MOVS, CMPS, STOS, LODS, SCAS, with REP/REPE/REPNE on the count register. */
+    /** MOVS, CMPS, STOS, LODS, SCAS, INS, OUTS, with REP/REPE/REPNE on the count register. */
     private void strings(int op, int size) {
         long step = (rflags & DF) != 0 ? -size : size;
         long am = adsize == 4 ? 0xffffffffL : -1L;
@@ -2167,6 +2253,14 @@ final class X86Vcpu implements Vcpu {
                 }
                 case 0xac, 0xad -> {
                     setReg(RAX, size, rd(si, size));
+                    r[RSI] += step;
+                }
+                case 0x6c, 0x6d -> { // ins: the port's answer replays when the instruction runs again
+                    wr(di, size, portRead((int) (r[RDX] & 0xffff), size));
+                    r[RDI] += step;
+                }
+                case 0x6e, 0x6f -> { // outs: the exit is taken after the iteration
+                    report(new Exit.Io((int) (r[RDX] & 0xffff), size, true, rd(si, size)));
                     r[RSI] += step;
                 }
                 default -> {

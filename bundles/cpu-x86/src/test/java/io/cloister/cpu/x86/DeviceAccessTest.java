@@ -45,7 +45,7 @@ class DeviceAccessTest {
             LongMode.enter(cpu, g);
         }
 
-        /** Runs to a halt or shutdown, answering MMIO reads with {@code device}; fails past the exit bound. */
+        /** Runs to a halt or shutdown, answering MMIO and port reads with {@code device}; fails past the exit bound. */
         Exit run(LongUnaryOperator device) {
             while (exits < EXIT_BOUND) {
                 Exit e = cpu.run();
@@ -56,6 +56,11 @@ class DeviceAccessTest {
                         long v = device.applyAsLong(m.gpa());
                         accesses.add(String.format("read %x/%d", m.gpa(), m.size()));
                         cpu.complete(v);
+                    }
+                    case Exit.Io io when io.write() -> accesses.add(String.format("out %x/%d=%x", io.port(), io.size(), io.value()));
+                    case Exit.Io io -> {
+                        accesses.add(String.format("in %x/%d", io.port(), io.size()));
+                        cpu.complete(device.applyAsLong(io.port()));
                     }
                     case Exit.Interrupted i -> { }
                     default -> {

@@ -77,7 +77,8 @@ class GuestsTest {
      * instruction count.
      */
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.CsvSource({"hello.elf,''", "workload.elf,iterations=20", "exceptions.elf,''", "demo.elf,''"})
+    @org.junit.jupiter.params.provider.CsvSource({"hello.elf,''", "workload.elf,iterations=20", "exceptions.elf,''", "demo.elf,''",
+        "insns.elf,''"})
     void compiledBlocksRetireWhatTheInterpreterRetires(String guest, String cmdline) throws Exception {
         GuestRunner.Result interpreted = GuestRunner.run(new X86Engine(false), bin.resolve(guest), 16 << 20, cmdline);
         GuestRunner.Result compiled = GuestRunner.run(new X86Engine(true, 1), bin.resolve(guest), 16 << 20, cmdline);

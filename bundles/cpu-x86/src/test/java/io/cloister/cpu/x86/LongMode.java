@@ -19,8 +19,8 @@ final class LongMode {
     static final long IDT = 0x12000;
     static final long GDT = 0x13000;
     static final long STACK = 0x20000;
-    /** Flat code and data descriptors: 0x08 64-bit code, 0x10 data, 0x18 32-bit code. */
-    static final long[] DESCRIPTORS = {0, 0x00af9a000000ffffL, 0x00cf92000000ffffL, 0x00cf9a000000ffffL};
+    /** Flat descriptors: 0x08 64-bit code, 0x10 data, 0x18 32-bit code, 0x20 64-bit code not present. */
+    static final long[] DESCRIPTORS = {0, 0x00af9a000000ffffL, 0x00cf92000000ffffL, 0x00cf9a000000ffffL, 0x00af1a000000ffffL};
 
     private LongMode() {
     }

@@ -79,7 +79,7 @@ class QemuDifferentialTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"hello.elf,''", "workload.elf,iterations=25", "exceptions.elf,''"})
+    @CsvSource({"hello.elf,''", "workload.elf,iterations=25", "exceptions.elf,''", "insns.elf,''"})
     void sameOutputAsQemu(String guest, String cmdline) throws Exception {
         Path qemu = qemuOrSkip();
         Path elf = GuestRunner.guests().resolve("bin").resolve(guest);
