@@ -1,0 +1,121 @@
+package io.cloister.devices;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.OutputStream;
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Timeout;
+
+import com.code_intelligence.jazzer.api.FuzzedDataProvider;
+import com.code_intelligence.jazzer.junit.FuzzTest;
+
+import io.cloister.api.CloisterException;
+import io.cloister.api.Errno;
+import io.cloister.api.device.DeviceContext;
+import io.cloister.api.device.DmaView;
+import io.cloister.api.device.Space;
+
+/**
+ * Device registers are the guest's to poke: any sequence of reads and writes of any size at any
+ * address, through a VM's bus with the core devices attached (16550 UART, HPET, isa-debug-exit),
+ * must return (no exception out of the bus, nothing left hanging) and must not make a core device
+ * fail or hang: the bus would answer for it, so the test reads the bus's own record of failures.
+ * Seeds: DeviceBusFuzzTestInputs/access/.
+ */
+class DeviceBusFuzzTest {
+    /** Addresses near each device's registers, so most accesses reach one. */
+    static final long[][] NEAR = {{Space.PIO.ordinal(), Uart16550.BASE}, {Space.MMIO.ordinal(), Hpet.BASE},
+        {Space.PIO.ordinal(), DebugExit.PORT}};
+
+    // A hang limit far above any real access, so that a slow machine cannot fake a finding.
+    final Watchdog watchdog = new Watchdog(5_000);
+
+    @AfterEach
+    void close() {
+        watchdog.close();
+    }
+
+    @FuzzTest(maxDuration = "15s")
+    @Timeout(10)
+    void access(FuzzedDataProvider data) {
+        long[] consoleBytes = {0};
+        int[] exits = {0};
+        DeviceContext context = new DeviceContext() {
+            @Override
+            public String vmName() {
+                return "fuzz";
+            }
+
+            @Override
+            public DmaView dma() {
+                return new DmaView() {
+                    @Override
+                    public void read(long gpa, MemorySegment dst) {
+                        throw new CloisterException(Errno.EFAULT, "no guest memory behind this bus");
+                    }
+
+                    @Override
+                    public void write(long gpa, MemorySegment src) {
+                        throw new CloisterException(Errno.EFAULT, "no guest memory behind this bus");
+                    }
+                };
+            }
+
+            @Override
+            public void exit(int status) {
+                exits[0]++;
+            }
+
+            @Override
+            public OutputStream console() {
+                return new OutputStream() {
+                    @Override
+                    public void write(int b) {
+                        consoleBytes[0]++;
+                    }
+                };
+            }
+        };
+        Bus bus = new Bus(context, watchdog);
+        try {
+            bus.attach(new Uart16550(), "devices");
+            bus.attach(new Hpet(), "devices");
+            bus.attach(new DebugExit(), "devices");
+            int writes = 0;
+            for (int i = 0; i < 64 && data.remainingBytes() > 0; i++) {
+                Space space;
+                long address;
+                if (data.consumeBoolean()) {
+                    long[] near = data.pickValue(NEAR);
+                    space = Space.values()[(int) near[0]];
+                    address = near[1] + data.consumeInt(-8, 0x410);
+                } else {
+                    space = data.pickValue(Space.values());
+                    address = data.consumeLong();
+                }
+                int size = data.consumeBoolean() ? data.pickValue(new int[] {1, 2, 4, 8}) : data.consumeInt();
+                if (data.consumeBoolean()) {
+                    long v = bus.read(space, address, size);
+                    if (size >= 1 && size < 8) {
+                        assertEquals(0, v >>> (size * 8), "a " + size + "-byte read answered 0x" + Long.toHexString(v));
+                    }
+                } else {
+                    bus.write(space, address, size, data.consumeLong());
+                    writes++;
+                }
+            }
+            for (String d : bus.devices()) {
+                assertTrue(!d.contains("failures=") && !d.contains("HUNG"), "a core device failed: " + d);
+            }
+            assertTrue(consoleBytes[0] <= writes && exits[0] <= writes, "more output than writes");
+            assertEquals(List.of("uart16550", "hpet", "isa-debug-exit"),
+                    bus.devices().stream().map(d -> d.substring(0, d.indexOf(' '))).toList());
+        } finally {
+            bus.close();
+        }
+    }
+}
