@@ -21,6 +21,7 @@ import org.osgi.service.feature.FeatureExtension;
 import org.osgi.service.feature.FeatureService;
 
 import jakarta.json.Json;
+import jakarta.json.JsonArray;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonReader;
 import jakarta.json.JsonString;
@@ -72,9 +73,43 @@ public final class FeatureFile {
                         "no OSGi Feature Service implementation on the class path (org.apache.felix.feature missing)"));
         try (Reader reader = new StringReader(text)) {
             return service.readFeature(reader);
+        } catch (NullPointerException | ClassCastException e) {
+            // Felix's reader dereferences the members it expects without checking them: its
+            // message would be a JVM text about getJsonString() returning null.
+            throw new LaunchException(LaunchException.CONFIG, "feature file " + file + " is malformed: " + missingMember(text), e);
         } catch (IOException | RuntimeException e) {
             throw new LaunchException(LaunchException.CONFIG, "feature file " + file + " is malformed: " + oneLine(e), e);
         }
+    }
+
+    /** Names the member a feature lacks or has of the wrong type, as far as a plain JSON reading can tell. */
+    static String missingMember(String text) {
+        try (JsonReader reader = Json.createReader(new StringReader(text))) {
+            if (!(reader.readValue() instanceof JsonObject feature)) {
+                return "not a JSON object";
+            }
+            if (!(feature.get("id") instanceof JsonString)) {
+                return "\"id\" is missing or not a string";
+            }
+            if (feature.get("bundles") instanceof JsonArray bundles) {
+                for (int i = 0; i < bundles.size(); i++) {
+                    JsonValue b = bundles.get(i);
+                    if (!(b instanceof JsonString) && !(b instanceof JsonObject o && o.get("id") instanceof JsonString)) {
+                        return "bundle " + (i + 1) + " has no \"id\" string";
+                    }
+                }
+            } else if (feature.containsKey("bundles")) {
+                return "\"bundles\" is not an array";
+            }
+            for (String member : List.of("configurations", "extensions", "variables")) {
+                if (feature.containsKey(member) && !(feature.get(member) instanceof JsonObject)) {
+                    return "\"" + member + "\" is not an object";
+                }
+            }
+        } catch (RuntimeException notPlainJson) {
+            // Felix also takes comments; then the plain reading cannot tell which member it is.
+        }
+        return "a member the feature format requires is missing or has the wrong type";
     }
 
     private static int startOrder(Path file, FeatureBundle bundle) throws LaunchException {
@@ -90,7 +125,7 @@ public final class FeatureFile {
             return order;
         } catch (NumberFormatException e) {
             throw new LaunchException(LaunchException.CONFIG, "feature file " + file + ": bundle " + bundle.getID()
-                    + " has a bad " + START_ORDER + " '" + value + "' (" + e.getMessage() + ")");
+                    + " has a bad " + START_ORDER + " '" + oneLine(value.toString()) + "' (" + oneLine(e.getMessage()) + ")");
         }
     }
 
@@ -122,7 +157,11 @@ public final class FeatureFile {
         while (t.getCause() != null && (t.getMessage() == null || t.getMessage().isBlank())) {
             t = t.getCause();
         }
-        String msg = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
-        return msg.replaceAll("\\s+", " ").trim();
+        return oneLine(t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage());
+    }
+
+    /** {@code text} on one line: a value from the file may hold line breaks. */
+    static String oneLine(String text) {
+        return text.replaceAll("\\s+", " ").trim();
     }
 }

@@ -106,4 +106,20 @@ class FeatureFileTest {
                 { "feature-resource-version": "1.0", "id": "g:f:1", "bundles": [ {"id": "org.example:thing:1.2"} ] }""");
         assertEquals(jar, FeatureFile.read(f, locator).bundles().get(0).jar());
     }
+
+    /** Found by FeatureFileFuzzTest: Felix's reader failed with a JVM text about a null JsonString. */
+    @Test
+    void membersTheReaderNeedsAreNamed() throws Exception {
+        LaunchException e = assertThrows(LaunchException.class, () -> FeatureFile.read(feature("""
+                { "id": "g:f:1", "bundles": [ {"id": "g:a:1.0"}, {"start-order": "1"} ] }"""), locator));
+        assertTrue(e.getMessage().endsWith("is malformed: bundle 2 has no \"id\" string"), e.getMessage());
+        assertEquals(LaunchException.CONFIG, e.exitCode());
+    }
+
+    @Test
+    void valuesWithLineBreaksStayOnOneLine() throws Exception {
+        LaunchException e = assertThrows(LaunchException.class, () -> FeatureFile.read(feature("""
+                { "id": "g:f:1", "bundles": [ {"id": "g:a:1.0", "start-order": "1\\n2"} ] }"""), locator));
+        assertTrue(e.getMessage().contains("start-order '1 2'") && !e.getMessage().contains("\n"), e.getMessage());
+    }
 }
