@@ -17,19 +17,25 @@ import io.cloister.api.CloisterException;
 import io.cloister.api.Errno;
 import io.cloister.api.device.DeviceContext;
 import io.cloister.api.device.DmaView;
+import io.cloister.api.device.InterruptLine;
+import io.cloister.api.device.VmClock;
 import io.cloister.api.device.Space;
+import io.cloister.api.irq.ApicMessage;
+import io.cloister.api.irq.LocalApics;
 
 /**
  * Device registers are the guest's to poke: any sequence of reads and writes of any size at any
- * address, through a VM's bus with the core devices attached (16550 UART, HPET, isa-debug-exit),
- * must return (no exception out of the bus, nothing left hanging) and must not make a core device
- * fail or hang: the bus would answer for it, so the test reads the bus's own record of failures.
- * Seeds: DeviceBusFuzzTestInputs/access/.
+ * address, through a VM's bus with the core devices attached (16550 UART, HPET, isa-debug-exit,
+ * and the platform's 8259 pair and I/O APIC), mixed with interrupt lines changing and the CPU
+ * side acknowledging, must return (no exception out of the bus, nothing left hanging) and must not
+ * make a core device fail or hang: the bus would answer for it, so the test reads the bus's own
+ * record of failures. Seeds: DeviceBusFuzzTestInputs/access/.
  */
 class DeviceBusFuzzTest {
     /** Addresses near each device's registers, so most accesses reach one. */
     static final long[][] NEAR = {{Space.PIO.ordinal(), Uart16550.BASE}, {Space.MMIO.ordinal(), Hpet.BASE},
-        {Space.PIO.ordinal(), DebugExit.PORT}};
+        {Space.PIO.ordinal(), DebugExit.PORT}, {Space.PIO.ordinal(), 0x20}, {Space.PIO.ordinal(), 0xa0},
+        {Space.PIO.ordinal(), 0x4d0}, {Space.MMIO.ordinal(), IoApic.BASE}};
 
     // A hang limit far above any real access, so that a slow machine cannot fake a finding.
     final Watchdog watchdog = new Watchdog(5_000);
@@ -44,6 +50,7 @@ class DeviceBusFuzzTest {
     void access(FuzzedDataProvider data) {
         long[] consoleBytes = {0};
         int[] exits = {0};
+        Bus[] self = {null};
         DeviceContext context = new DeviceContext() {
             @Override
             public String vmName() {
@@ -79,14 +86,51 @@ class DeviceBusFuzzTest {
                     }
                 };
             }
+
+            @Override
+            public InterruptLine interruptLine(int irq) {
+                return asserted -> self[0].interrupts().setLevel(irq, asserted);
+            }
+
+            @Override
+            public VmClock clock() {
+                // None of these devices keeps time through the VM clock yet; one that starts to
+                // fails here visibly, and this target then needs the real clock.
+                throw new UnsupportedOperationException("no VM clock behind this bus");
+            }
         };
-        Bus bus = new Bus(context, watchdog);
+        LocalApics apics = new LocalApics() {
+            @Override
+            public void deliver(ApicMessage message) {
+                assertTrue(message.vector() >= 0 && message.vector() < 256, "vector " + message.vector());
+            }
+
+            @Override
+            public void setExtInt(boolean asserted) {
+            }
+        };
+        Bus bus = new Bus(context, watchdog, apics);
+        self[0] = bus;
         try {
             bus.attach(new Uart16550(), "devices");
             bus.attach(new Hpet(), "devices");
             bus.attach(new DebugExit(), "devices");
             int writes = 0;
             for (int i = 0; i < 64 && data.remainingBytes() > 0; i++) {
+                int op = data.consumeInt(0, 9);
+                if (op == 7) { // a device's interrupt line (the platform has 24)
+                    bus.interrupts().setLevel(data.consumeInt(0, 23), data.consumeBoolean());
+                    continue;
+                }
+                if (op == 8) { // the CPU taking an ExtINT from the 8259s
+                    int vector = bus.interrupts().acknowledgeExtInt();
+                    assertTrue(vector >= 0 && vector < 256, "ExtINT vector " + vector);
+                    continue;
+                }
+                if (op == 9) { // the local APIC's EOI, broadcast to the I/O APIC
+                    bus.interrupts().endOfInterrupt(data.consumeInt(0, 255));
+                    continue;
+                }
                 Space space;
                 long address;
                 if (data.consumeBoolean()) {
@@ -98,7 +142,7 @@ class DeviceBusFuzzTest {
                     address = data.consumeLong();
                 }
                 int size = data.consumeBoolean() ? data.pickValue(new int[] {1, 2, 4, 8}) : data.consumeInt();
-                if (data.consumeBoolean()) {
+                if (op < 4) {
                     long v = bus.read(space, address, size);
                     if (size >= 1 && size < 8) {
                         assertEquals(0, v >>> (size * 8), "a " + size + "-byte read answered 0x" + Long.toHexString(v));
@@ -112,7 +156,7 @@ class DeviceBusFuzzTest {
                 assertTrue(!d.contains("failures=") && !d.contains("HUNG"), "a core device failed: " + d);
             }
             assertTrue(consoleBytes[0] <= writes && exits[0] <= writes, "more output than writes");
-            assertEquals(List.of("uart16550", "hpet", "isa-debug-exit"),
+            assertEquals(List.of("i8259", "ioapic", "uart16550", "hpet", "isa-debug-exit"),
                     bus.devices().stream().map(d -> d.substring(0, d.indexOf(' '))).toList());
         } finally {
             bus.close();
