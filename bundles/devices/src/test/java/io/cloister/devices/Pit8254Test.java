@@ -17,41 +17,6 @@ import io.cloister.api.device.VmClock;
 
 /** The 8254's register behaviour (Intel datasheet 231164) and port B, on a clock the test moves by hand. */
 class Pit8254Test {
-    /** A clock that moves only when told, and one timer whose deadline the test can see and fire. */
-    static final class HandClock implements VmClock {
-        long now;
-        long deadline = -1;
-        Runnable expiry;
-
-        @Override
-        public long nanos() {
-            return now;
-        }
-
-        @Override
-        public Timer timer(Runnable onExpiry) {
-            expiry = onExpiry;
-            return new Timer() {
-                @Override
-                public void arm(long d) {
-                    deadline = d;
-                }
-
-                @Override
-                public void cancel() {
-                    deadline = -1;
-                }
-            };
-        }
-
-        /** Moves to the armed deadline and fires it. */
-        void fire() {
-            now = deadline;
-            deadline = -1;
-            expiry.run();
-        }
-    }
-
     final HandClock clock = new HandClock();
     final List<String> irq0 = new ArrayList<>();
     final Pit8254 pit = new Pit8254();
@@ -97,7 +62,7 @@ class Pit8254Test {
     }
 
     static long ns(long ticks) {
-        return Pit8254.at(0, ticks); // rounded up: exactly {@code ticks} have passed
+        return Pit8254.at(0, ticks); // rounded up: exactly that many ticks have passed
     }
 
     /** Linux's pit_calibrate_tsc: gate on, speaker off, channel 2 mode 0, count 0xffff, poll OUT2 in port B. */
@@ -135,13 +100,13 @@ class Pit8254Test {
         out(0x40, 1193 & 0xff);
         out(0x40, 1193 >> 8);
         long start = clock.now;
-        assertTrue(Math.abs(clock.deadline - (start + 1_000_000)) < 1_000, "first interrupt after one period: " + clock.deadline);
+        assertTrue(Math.abs(clock.deadline() - (start + 1_000_000)) < 1_000, "first interrupt after one period: " + clock.deadline());
         clock.fire();
         assertEquals(List.of("+", "-"), irq0, "one edge on IRQ 0");
-        assertTrue(Math.abs(clock.deadline - (start + 2_000_000)) < 2_000, "and again one period later");
+        assertTrue(Math.abs(clock.deadline() - (start + 2_000_000)) < 2_000, "and again one period later");
         clock.now += 10_000_000; // the host fell 10 periods behind
         clock.fire();
-        assertTrue(clock.deadline > clock.now, "missed periods are coalesced, never a storm");
+        assertTrue(clock.deadline() > clock.now, "missed periods are coalesced, never a storm");
     }
 
     @Test
