@@ -36,6 +36,9 @@ class CmosRtcTest {
             public void exit(int status) {
             }
 
+            public void reset() {
+            }
+
             public OutputStream console() {
                 return OutputStream.nullOutputStream();
             }

@@ -51,6 +51,11 @@ class DevicesTest {
         }
 
         @Override
+        public void reset() {
+            exitStatus.set(-2);
+        }
+
+        @Override
         public OutputStream console() {
             return console;
         }

@@ -34,6 +34,9 @@ class Pit8254Test {
             public void exit(int status) {
             }
 
+            public void reset() {
+            }
+
             public OutputStream console() {
                 return OutputStream.nullOutputStream();
             }

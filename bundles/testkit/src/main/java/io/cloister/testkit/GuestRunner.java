@@ -73,6 +73,10 @@ public final class GuestRunner {
                     status[0] = s;
                 }
 
+                public void reset() {
+                    status[0] = 0;
+                }
+
                 public OutputStream console() {
                     return console;
                 }

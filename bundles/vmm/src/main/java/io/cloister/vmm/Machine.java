@@ -310,6 +310,11 @@ final class Machine implements DeviceContext {
     }
 
     @Override
+    public void reset() {
+        finish(0, "the guest reset the platform", false);
+    }
+
+    @Override
     public String vmName() {
         return vm.name();
     }

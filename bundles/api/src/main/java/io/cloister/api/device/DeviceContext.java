@@ -18,6 +18,12 @@ public interface DeviceContext {
     /** Ends the VM with this exit status (as QEMU's isa-debug-exit does). */
     void exit(int status);
 
+    /**
+     * The guest reset the platform (the 8042's reset line, the ACPI reset register). The VMM ends
+     * the VM with status 0 and says so; restarting it is not modelled yet.
+     */
+    void reset();
+
     /** The VM's console: stdout, or a file by configuration. */
     OutputStream console();
 
