@@ -3,55 +3,22 @@ package io.cloister.devices;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.OutputStream;
 import java.time.LocalDateTime;
 import java.time.ZoneOffset;
-import java.util.ArrayList;
 import java.util.List;
 
 import org.junit.jupiter.api.Test;
 
-import io.cloister.api.device.DeviceContext;
-import io.cloister.api.device.DmaView;
-import io.cloister.api.device.InterruptLine;
 import io.cloister.api.device.Space;
-import io.cloister.api.device.VmClock;
 
 /** The MC146818A's registers as Linux's mc146818 driver uses them, on a clock the test moves by hand. */
 class CmosRtcTest {
-    final HandClock clock = new HandClock();
-    final List<String> irq8 = new ArrayList<>();
+    final TestContext context = new TestContext();
+    final HandClock clock = context.clock;
     final CmosRtc rtc = new CmosRtc();
 
     CmosRtcTest() {
-        rtc.attach(new DeviceContext() {
-            public String vmName() {
-                return "t";
-            }
-
-            public DmaView dma() {
-                throw new UnsupportedOperationException();
-            }
-
-            public void exit(int status) {
-            }
-
-            public void reset() {
-            }
-
-            public OutputStream console() {
-                return OutputStream.nullOutputStream();
-            }
-
-            public InterruptLine interruptLine(int irq) {
-                assertEquals(8, irq);
-                return asserted -> irq8.add(asserted ? "+" : "-");
-            }
-
-            public VmClock clock() {
-                return clock;
-            }
-        });
+        rtc.attach(context);
     }
 
     int cmos(int r) {
@@ -106,7 +73,7 @@ class CmosRtcTest {
         setCmos(0x0b, 0x02 | CmosRtc.B_UIE);
         assertEquals(1_000_000_000L, clock.deadline(), "at the next whole second");
         clock.fire();
-        assertEquals(List.of("+", "-"), irq8);
+        assertEquals(List.of("irq8+", "irq8-"), context.events);
         assertEquals(CmosRtc.C_IRQF | CmosRtc.C_UF, cmos(0x0c));
         assertEquals(0, cmos(0x0c), "reading C cleared it");
         setCmos(0x0a, 0x2f); // 2 Hz periodic

@@ -2,52 +2,20 @@ package io.cloister.devices;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import java.io.OutputStream;
-import java.util.ArrayList;
 import java.util.List;
 
 import org.junit.jupiter.api.Test;
 
-import io.cloister.api.device.DeviceContext;
-import io.cloister.api.device.DmaView;
-import io.cloister.api.device.InterruptLine;
 import io.cloister.api.device.Space;
-import io.cloister.api.device.VmClock;
 
 /** The 8042 as Linux's i8042 driver probes it, and its reset line. */
 class I8042Test {
-    final List<String> events = new ArrayList<>();
+    final TestContext context = new TestContext();
+    final List<String> events = context.events;
     final I8042 kbc = new I8042();
 
     I8042Test() {
-        kbc.attach(new DeviceContext() {
-            public String vmName() {
-                return "t";
-            }
-
-            public DmaView dma() {
-                throw new UnsupportedOperationException();
-            }
-
-            public void exit(int status) {
-            }
-
-            public void reset() {
-                events.add("reset");
-            }
-
-            public OutputStream console() {
-                return OutputStream.nullOutputStream();
-            }
-
-            public InterruptLine interruptLine(int irq) {
-                return asserted -> events.add("irq" + irq + (asserted ? "+" : "-"));
-            }
-
-            public VmClock clock() {
-                throw new UnsupportedOperationException();
-            }
-        });
+        kbc.attach(context);
     }
 
     int status() {

@@ -3,57 +3,20 @@ package io.cloister.devices;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.OutputStream;
-import java.util.ArrayList;
 import java.util.List;
 
 import org.junit.jupiter.api.Test;
 
-import io.cloister.api.device.DeviceContext;
-import io.cloister.api.device.DmaView;
-import io.cloister.api.device.InterruptLine;
 import io.cloister.api.device.Space;
-import io.cloister.api.device.VmClock;
 
 /** The 8254's register behaviour (Intel datasheet 231164) and port B, on a clock the test moves by hand. */
 class Pit8254Test {
-    final HandClock clock = new HandClock();
-    final List<String> irq0 = new ArrayList<>();
+    final TestContext context = new TestContext();
+    final HandClock clock = context.clock;
     final Pit8254 pit = new Pit8254();
 
     Pit8254Test() {
-        pit.attach(new DeviceContext() {
-            public String vmName() {
-                return "t";
-            }
-
-            public DmaView dma() {
-                throw new UnsupportedOperationException();
-            }
-
-            public void exit(int status) {
-            }
-
-            public void reset() {
-            }
-
-            public OutputStream console() {
-                return OutputStream.nullOutputStream();
-            }
-
-            public InterruptLine interruptLine(int irq) {
-                assertEquals(0, irq);
-                return new InterruptLine() {
-                    public void set(boolean asserted) {
-                        irq0.add(asserted ? "+" : "-");
-                    }
-                };
-            }
-
-            public VmClock clock() {
-                return clock;
-            }
-        });
+        pit.attach(context);
     }
 
     void out(int port, int v) {
@@ -105,7 +68,7 @@ class Pit8254Test {
         long start = clock.now;
         assertTrue(Math.abs(clock.deadline() - (start + 1_000_000)) < 1_000, "first interrupt after one period: " + clock.deadline());
         clock.fire();
-        assertEquals(List.of("+", "-"), irq0, "one edge on IRQ 0");
+        assertEquals(List.of("irq0+", "irq0-"), context.events, "one edge on IRQ 0");
         assertTrue(Math.abs(clock.deadline() - (start + 2_000_000)) < 2_000, "and again one period later");
         clock.now += 10_000_000; // the host fell 10 periods behind
         clock.fire();
