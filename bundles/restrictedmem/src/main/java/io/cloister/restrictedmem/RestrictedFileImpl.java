@@ -25,8 +25,10 @@ import io.cloister.internal.hostmem.HostMemory;
  * - a page is private iff its bit in {@code privateBits} is set; the bits change only under the
  *   write lock, after every covering binding's listener has returned, so no guest access (which
  *   holds the read lock) ever sees a page in both states;
- * - {@code allocated} pages may hold data; any other page reads as zero. {@code punched} pages were
- *   freed by a punch and not written since; they are never allocated.
+ * - {@code allocated} and {@code punched} are accounting only: pages written through the host
+ *   and guest-access paths, and pages freed by a punch and not written since (never allocated).
+ *   The engines' direct writes through {@link BindingImpl#guestSegment()} are not recorded, so
+ *   nothing that must leave no data behind (destroy, punch, close) may consult them.
  * A call that throws has changed nothing.
  */
 final class RestrictedFileImpl implements io.cloister.api.restricted.RestrictedFile {
@@ -199,15 +201,22 @@ final class RestrictedFileImpl implements io.cloister.api.restricted.RestrictedF
         }
     }
 
+    /**
+     * Leaves no byte of {@code [first, end)}'s content, for every page of the range: the CPU
+     * engines write guest RAM through {@link BindingImpl#guestSegment()} without any bookkeeping,
+     * so no record of which pages hold data can be trusted to skip one. Small ranges are zeroed
+     * in place (cheaper than a system call; the pages stay resident, so they count as allocated);
+     * larger ones are freed with madvise, which also returns their memory.
+     */
     private void destroy(long first, long end) {
         if (end - first >= DISCARD_THRESHOLD) {
             mapping.discard(first << Pages.SHIFT, (end - first) << Pages.SHIFT);
             allocated.clear(first, end);
             return;
         }
-        for (long p = allocated.firstSet(first, end); p >= 0; p = allocated.firstSet(p + 1, end)) {
-            memory.asSlice(p << Pages.SHIFT, Pages.SIZE).fill((byte) 0);
-        }
+        memory.asSlice(first << Pages.SHIFT, (end - first) << Pages.SHIFT).fill((byte) 0);
+        allocated.set(first, end);
+        punched.clear(first, end);
     }
 
     @Override

@@ -78,4 +78,23 @@ class SevPolicyTest {
         sev.hostReadPrivate(g.view, gpa, dst);
         return dst.toArray(ValueLayout.JAVA_BYTE);
     }
+
+    /**
+     * Issue 12, item 1: the guest writes a secret into one private page the way the CPU engines do
+     * (straight into the bound segment) and converts that one page to shared with MAP_GPA_RANGE; a
+     * device's DMA read of it must see zeros.
+     */
+    @Test
+    void aOnePageConversionDestroysWhatTheEngineWrote() {
+        try (TestGuest g = new TestGuest("vm", 1 << 20, sev.initialState())) {
+            sev.adopt(g.view, g.layout);
+            MemorySegment ram = g.view.guestSegment(g.view.table().slotAt(0).id());
+            ram.set(ValueLayout.JAVA_LONG, 0x5000 + 64, 0x5ec2e75ec2e7L);
+            assertEquals(0, sev.handle(g.view, new GuestRequest.MapGpaRange(0x5000, 1, 0)));
+            MemorySegment dma = Arena.ofAuto().allocate(4096);
+            dma.fill((byte) 0x55);
+            g.memory.read(0x5000, dma);
+            assertArrayEquals(new byte[4096], dma.toArray(ValueLayout.JAVA_BYTE), "the secret survived the conversion");
+        }
+    }
 }

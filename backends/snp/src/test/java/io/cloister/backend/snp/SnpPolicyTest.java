@@ -1,8 +1,13 @@
 package io.cloister.backend.snp;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 import org.junit.jupiter.api.Test;
 
@@ -43,6 +48,25 @@ class SnpPolicyTest {
             assertEquals(-14, snp.handle(g.view, new GuestRequest.SnpPageStateChange(0x100000, 1, false)));
             snp.release("vm");
             assertFalse(snp.cpu(g.view).mayAccess(0x9000), "released: no RMP");
+        }
+    }
+
+    /**
+     * Issue 12, item 1: the guest writes a secret into one private page the way the CPU engines do
+     * (straight into the bound segment) and converts that one page to shared with a page-state change;
+     * a device's DMA read of it must see zeros.
+     */
+    @Test
+    void aOnePageConversionDestroysWhatTheEngineWrote() {
+        try (TestGuest g = new TestGuest("vm", 1 << 20, snp.initialState())) {
+            snp.adopt(g.view, g.layout);
+            MemorySegment ram = g.view.guestSegment(g.view.table().slotAt(0).id());
+            ram.set(ValueLayout.JAVA_LONG, 0x5000 + 64, 0x5ec2e75ec2e7L);
+            assertEquals(0, snp.handle(g.view, new GuestRequest.SnpPageStateChange(0x5000, 1, false)));
+            MemorySegment dma = Arena.ofAuto().allocate(4096);
+            dma.fill((byte) 0x55);
+            g.memory.read(0x5000, dma);
+            assertArrayEquals(new byte[4096], dma.toArray(ValueLayout.JAVA_BYTE), "the secret survived the conversion");
         }
     }
 }

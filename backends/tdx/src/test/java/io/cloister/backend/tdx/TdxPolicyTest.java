@@ -1,10 +1,14 @@
 package io.cloister.backend.tdx;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.List;
 
 import org.junit.jupiter.api.Test;
@@ -63,6 +67,25 @@ class TdxPolicyTest {
                     new SlotSpec(0xfeda0000L, 0x20000, SlotKind.SMRAM_ALIAS, false, new Backing.AliasOf(0, 0xa0000)));
             assertThrows(CloisterException.class, () -> tdx.adopt(g.view, withSmram));
             assertFalse(tdx.cpu(g.view).mayAccess(0), "refused: nothing adopted");
+        }
+    }
+
+    /**
+     * Issue 12, item 1: the guest writes a secret into one private page the way the CPU engines do
+     * (straight into the bound segment) and converts that one page to shared with MapGPA; a
+     * device's DMA read of it must see zeros.
+     */
+    @Test
+    void aOnePageConversionDestroysWhatTheEngineWrote() {
+        try (TestGuest g = new TestGuest("vm", 1 << 20, tdx.initialState())) {
+            tdx.adopt(g.view, g.layout);
+            MemorySegment ram = g.view.guestSegment(g.view.table().slotAt(0).id());
+            ram.set(ValueLayout.JAVA_LONG, 0x5000 + 64, 0x5ec2e75ec2e7L);
+            assertEquals(0, tdx.handle(g.view, new GuestRequest.TdxMapGpa(0x5000 | TdxPolicy.SHARED_BIT, 0x1000)));
+            MemorySegment dma = Arena.ofAuto().allocate(4096);
+            dma.fill((byte) 0x55);
+            g.memory.read(0x5000, dma);
+            assertArrayEquals(new byte[4096], dma.toArray(ValueLayout.JAVA_BYTE), "the secret survived the conversion");
         }
     }
 }
