@@ -2,16 +2,11 @@ package io.cloister.backend.sev;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteBuffer;
 import java.security.GeneralSecurityException;
 import java.security.SecureRandom;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-
-import javax.crypto.Cipher;
-import javax.crypto.spec.IvParameterSpec;
-import javax.crypto.spec.SecretKeySpec;
 
 import org.osgi.service.component.annotations.Component;
 
@@ -30,13 +25,14 @@ import io.cloister.api.restricted.PageState;
 /**
  * AMD SEV (and SEV-ES): private unless the guest maps a page shared (C-bit clear, then
  * MAP_GPA_RANGE); a conversion re-encrypts, so content is destroyed. The hardware does not stop
- * the host from reading private memory, it only sees ciphertext: modelled here with a per-VM
- * AES key, the page's guest-physical address as tweak. Exclusivity (one binding per page) is
- * enforced in software by the restricted-memory provider, which is the seed's point.
+ * the host from reading private memory, it only sees ciphertext: modelled here with per-VM AES
+ * keys in XEX mode, each 16-byte block's guest-physical address as tweak. Exclusivity (one
+ * binding per page) is enforced in software by the restricted-memory provider, which is the
+ * seed's point.
  */
 @Component(property = BackendPolicy.PROPERTY + "=sev")
 public class SevPolicy implements BackendPolicy {
-    private final Map<String, SecretKeySpec> keys = new ConcurrentHashMap<>();
+    private final Map<String, Xex> keys = new ConcurrentHashMap<>();
     private final SecureRandom random = new SecureRandom();
 
     @Override
@@ -68,35 +64,37 @@ public class SevPolicy implements BackendPolicy {
     }
 
     /**
-     * Ciphertext of guest memory: AES-CTR under the VM's key with the page address as counter
-     * base, so a byte always encrypts the same way wherever a read starts.
+     * Ciphertext of guest memory: AES-128 XEX under the VM's keys with each 16-byte block's
+     * guest-physical address as tweak (see {@link Xex}), so a byte encrypts the same wherever a
+     * read starts, and only as the whole block it sits in.
      */
     @Override
     public void hostReadPrivate(GuestMemoryControl memory, long gpa, MemorySegment dst) {
-        SecretKeySpec key = keys.computeIfAbsent(memory.vmName(), vm -> newKey());
+        long length = dst.byteSize();
+        if (gpa < 0 || gpa > Long.MAX_VALUE - length - Pages.SIZE) {
+            throw new CloisterException(Errno.EFAULT, String.format("sev: host read [0x%x, +0x%x) is outside any guest memory",
+                    gpa, length));
+        }
+        Xex xex = keys.computeIfAbsent(memory.vmName(), vm -> new Xex(random));
+        Xex.Encryptor cipher = xex.borrow();
+        byte[] blocks = new byte[(int) Pages.SIZE];
         try {
-            Cipher cipher = Cipher.getInstance("AES/CTR/NoPadding");
-            byte[] page = new byte[(int) Pages.SIZE];
-            for (long done = 0; done < dst.byteSize(); ) {
+            for (long done = 0; done < length; ) {
                 long at = gpa + done;
-                long base = at & ~Pages.MASK;
-                int skip = (int) (at - base);
-                int n = (int) Math.min(dst.byteSize() - done, Pages.SIZE - skip);
-                memory.readContent(at, MemorySegment.ofArray(page).asSlice(skip, n));
-                cipher.init(Cipher.ENCRYPT_MODE, key, new IvParameterSpec(ByteBuffer.allocate(16).putLong(base).putLong(0).array()));
-                byte[] out = cipher.doFinal(page, 0, skip + n);
-                MemorySegment.copy(out, skip, dst, ValueLayout.JAVA_BYTE, done, n);
+                int n = (int) Math.min(length - done, Pages.SIZE - (at & Pages.MASK));
+                // The whole blocks around [at, at + n): a page holds whole blocks.
+                long from = at & -Xex.BLOCK;
+                int len = (int) (((at + n + Xex.BLOCK - 1) & -Xex.BLOCK) - from);
+                memory.readContent(from, MemorySegment.ofArray(blocks).asSlice(0, len));
+                cipher.encrypt(from, blocks, len);
+                MemorySegment.copy(blocks, (int) (at - from), dst, ValueLayout.JAVA_BYTE, done, n);
                 done += n;
             }
         } catch (GeneralSecurityException e) {
             throw new CloisterException(Errno.EIO, "sev: encryption failed: " + e);
+        } finally {
+            xex.giveBack(cipher);
         }
-    }
-
-    private SecretKeySpec newKey() {
-        byte[] k = new byte[32];
-        random.nextBytes(k);
-        return new SecretKeySpec(k, "AES");
     }
 
     /** CPUID 0x8000001F: SME and SEV, the C-bit at 51; SEV_STATUS: SEV enabled. Every page usable. */
@@ -119,7 +117,7 @@ public class SevPolicy implements BackendPolicy {
 
     @Override
     public void adopt(GuestMemoryControl memory, List<SlotSpec> layout) {
-        keys.computeIfAbsent(memory.vmName(), vm -> newKey());
+        keys.computeIfAbsent(memory.vmName(), vm -> new Xex(random));
     }
 
     @Override
