@@ -28,8 +28,8 @@ import io.cloister.restrictedmem.RestrictedMemory;
 
 /**
  * The seed's scaling question: one file bound by N one-page slots, one page converted (or
- * punched). {@code index=page} is Cloister's radix index; {@code index=linear} walks every binding
- * (the memfd_restricted v10 notifier list) as the baseline in the same run.
+ * punched). {@code index=page} is Cloister's index by file offset; {@code index=linear} walks
+ * every binding (the memfd_restricted v10 notifier list) as the baseline in the same run.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)

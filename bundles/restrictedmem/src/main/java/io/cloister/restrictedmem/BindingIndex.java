@@ -6,7 +6,7 @@ import java.util.function.Consumer;
  * File offset (in pages) to the binding that owns it. Bindings never overlap, so each page has at
  * most one owner; a lookup visits only the bindings that cover the queried range.
  */
-sealed interface BindingIndex permits PageIndex, LinearIndex {
+sealed interface BindingIndex permits RangeIndex, LinearIndex {
     /** Any binding owning a page of {@code [first, end)}, or null. */
     BindingImpl anyOwner(long first, long end);
 

@@ -57,13 +57,11 @@ final class RestrictedFileImpl implements io.cloister.api.restricted.RestrictedF
         this.pages = size >>> Pages.SHIFT;
         this.mapping = HostMemory.anonymous(size);
         this.memory = mapping.segment();
-        this.index = linearIndex ? new LinearIndex() : new PageIndex(pages);
-        this.privateBits = new PageBits(pages);
-        this.allocated = new PageBits(pages);
-        this.punched = new PageBits(pages);
-        if (initial == PageState.PRIVATE) {
-            privateBits.set(0, pages);
-        }
+        this.index = linearIndex ? new LinearIndex() : new RangeIndex();
+        // Sparse: a page's bits cost memory once they change, so a file costs what is touched.
+        this.privateBits = new PageBits(pages, initial == PageState.PRIVATE);
+        this.allocated = new PageBits(pages, false);
+        this.punched = new PageBits(pages, false);
     }
 
     MemorySegment memory() {
