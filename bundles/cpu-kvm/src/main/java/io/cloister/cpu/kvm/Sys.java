@@ -31,7 +31,16 @@ final class Sys {
     private static final MethodHandle GETTID = handle("gettid", FunctionDescriptor.of(JAVA_INT), -1);
     private static final MethodHandle GETPID = handle("getpid", FunctionDescriptor.of(JAVA_INT), -1);
     private static final MethodHandle TGKILL = handle("tgkill", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), -1);
-    private static final MethodHandle SIGACTION = handle("sigaction", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), -1);
+    private static final MethodHandle SIGACTION_CALL = handle("sigaction", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), -1);
+
+    /**
+     * struct sigaction of glibc on x86-64: the handler, a 1024-bit signal mask, the flags and the
+     * restorer (the kernel's own struct differs; this is the one libc's sigaction takes).
+     */
+    static final StructLayout SIGACTION = MemoryLayout.structLayout(
+            ADDRESS.withName("sa_handler"), MemoryLayout.sequenceLayout(16, JAVA_LONG).withName("sa_mask"),
+            JAVA_INT.withName("sa_flags"), MemoryLayout.paddingLayout(4), ADDRESS.withName("sa_restorer")).withName("sigaction");
+    private static final VarHandle SA_HANDLER = SIGACTION.varHandle(MemoryLayout.PathElement.groupElement("sa_handler"));
 
     /** The signal that kicks a vCPU thread out of KVM_RUN (a real-time one: HotSpot and glibc leave it alone). */
     static final int KICK_SIGNAL = 40;
@@ -196,11 +205,11 @@ final class Sys {
             return;
         }
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment action = arena.allocate(152); // struct sigaction on x86-64 glibc
-            action.set(ADDRESS, 0, LINKER.defaultLookup().find("getpid").orElseThrow());
+            MemorySegment action = arena.allocate(SIGACTION); // zeroed
+            SA_HANDLER.set(action, 0L, LINKER.defaultLookup().find("getpid").orElseThrow());
             // sa_mask empty, sa_flags 0: no SA_RESTART, so KVM_RUN is not restarted
             MemorySegment st = arena.allocate(STATE);
-            int rc = (int) SIGACTION.invokeExact(st, KICK_SIGNAL, action, MemorySegment.NULL);
+            int rc = (int) SIGACTION_CALL.invokeExact(st, KICK_SIGNAL, action, MemorySegment.NULL);
             if (rc != 0) {
                 throw new SysException("sigaction(" + KICK_SIGNAL + ")", (int) ERRNO.get(st, 0L));
             }
