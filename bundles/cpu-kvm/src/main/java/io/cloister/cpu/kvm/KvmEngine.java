@@ -1,6 +1,5 @@
 package io.cloister.cpu.kvm;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Set;
 
@@ -26,7 +25,7 @@ import io.cloister.api.memory.MemSlot;
 @Component(property = CpuEngine.PROPERTY + "=kvm")
 public class KvmEngine implements CpuEngine {
     private static final Logger LOG = LoggerFactory.getLogger(KvmEngine.class);
-    static final String DEVICE = "/dev/kvm";
+    static final String DEVICE = KvmSystem.DEVICE;
 
     /** Open VMs, closed with the engine. */
     private final Set<KvmVm> vms = new java.util.HashSet<>();
@@ -44,7 +43,9 @@ public class KvmEngine implements CpuEngine {
             unavailable = probe();
             probed = true;
             if (unavailable == null) {
-                LOG.info("KVM available: {}", Kvm.memoryMode());
+                try (KvmSystem kvm = KvmSystem.open()) {
+                    LOG.info("KVM available: {}", kvm.memoryMode());
+                }
             } else {
                 LOG.debug("KVM unavailable: {}", unavailable);
             }
@@ -58,9 +59,9 @@ public class KvmEngine implements CpuEngine {
     }
 
     static String probe(String device) {
-        int fd;
+        KvmSystem kvm;
         try {
-            fd = Sys.open(device, Sys.O_RDWR | Sys.O_CLOEXEC);
+            kvm = KvmSystem.open(device);
         } catch (Sys.SysException e) {
             return e.errno == 2 ? "no " + device + " on this host"
                     : e.errno == 13 ? "no permission to open " + device + " (errno 13, EACCES): add the user to the kvm group"
@@ -68,20 +69,17 @@ public class KvmEngine implements CpuEngine {
         } catch (UnsatisfiedLinkError e) {
             return "no libc: " + e.getMessage();
         }
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment st = Sys.callState(arena);
-            int version = Sys.ioctl(fd, Kvm.GET_API_VERSION, 0, "KVM_GET_API_VERSION", st);
-            if (version != 12) {
-                return "KVM API version " + version + ", Cloister needs 12";
+        try (kvm) {
+            int version = kvm.apiVersion();
+            if (version != Kvm.KVM_API_VERSION) {
+                return "KVM API version " + version + ", Cloister needs " + Kvm.KVM_API_VERSION;
             }
-            if (Sys.ioctl(fd, Kvm.CHECK_EXTENSION, Kvm.CAP_USER_MEMORY2, "KVM_CHECK_EXTENSION", st) <= 0) {
+            if (kvm.checkExtension(Kvm.Cap.KVM_CAP_USER_MEMORY2) <= 0) {
                 return "kernel lacks KVM_CAP_USER_MEMORY2";
             }
             return null;
         } catch (Sys.SysException e) {
             return e.getMessage();
-        } finally {
-            Sys.close(fd);
         }
     }
 

@@ -1,9 +1,5 @@
 package io.cloister.cpu.kvm;
 
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-
 import java.util.ArrayList;
 import java.util.List;
 
@@ -18,6 +14,7 @@ import io.cloister.api.restricted.Binding;
 import io.cloister.api.restricted.Change;
 import io.cloister.api.restricted.InvalidationListener;
 import io.cloister.api.restricted.PageState;
+import io.cloister.cpu.kvm.Kvm.Cap;
 
 /**
  * One KVM VM for one guest view: its fd, memory regions and CPUID. Restricted-memory slots are
@@ -40,62 +37,53 @@ final class KvmVm implements EngineVm {
     private final InvalidationListener mirror = this::mirror;
     private int vcpus;
     private boolean closed;
-    final int kvmFd;
-    final int vmFd;
-    final int runSize;
-    private final MemorySegment cpuid;
-    private final Arena arena = Arena.ofShared();
+    private final KvmSystem kvm;
+    private final VmFd vm;
+    /** The CPUID KVM supports, given as is to each vCPU: the guest needs long mode and NX from it. */
+    private final Cpuid cpuid;
 
     KvmVm(GuestView view, Runnable onClose) {
         this.view = view;
         this.onClose = onClose;
-        kvmFd = Sys.open(KvmEngine.DEVICE, Sys.O_RDWR | Sys.O_CLOEXEC);
-        MemorySegment st = Sys.callState(arena);
-        vmFd = Sys.ioctl(kvmFd, Kvm.CREATE_VM, 0, "KVM_CREATE_VM", st);
-        runSize = Sys.ioctl(kvmFd, Kvm.GET_VCPU_MMAP_SIZE, 0, "KVM_GET_VCPU_MMAP_SIZE", st);
-        Sys.ioctl(vmFd, Kvm.SET_TSS_ADDR, 0xfffbd000L, "KVM_SET_TSS_ADDR", st);
-        // MAP_GPA_RANGE hypercalls exit to us instead of being refused by KVM.
-        MemorySegment cap = arena.allocate(104);
-        cap.set(ValueLayout.JAVA_INT, 0, (int) Kvm.CAP_EXIT_HYPERCALL);
-        cap.set(ValueLayout.JAVA_LONG, 8, 1L << 12);
-        Sys.ioctl(vmFd, Kvm.ENABLE_CAP, cap, "KVM_ENABLE_CAP(KVM_CAP_EXIT_HYPERCALL)", st);
-        boolean gmemCap = Sys.ioctl(kvmFd, Kvm.CHECK_EXTENSION, Kvm.CAP_GUEST_MEMFD, "KVM_CHECK_EXTENSION(GUEST_MEMFD)", st) > 0;
-        int region = 0;
-        for (MemSlot slot : view.table().slots()) {
-            long addr = KvmEngine.slotAddress(view, slot);
-            if (addr == 0) {
-                continue; // an alias of restricted memory: MMIO for KVM, answered by Cloister
-            }
-            MemorySegment r = arena.allocate(160);
-            int flags = slot.readOnly() ? Kvm.MEM_READONLY : 0;
-            if (gmemCap && slot.backing() instanceof Backing.Restricted && !slot.readOnly()) {
-                MemorySegment req = arena.allocate(64);
-                req.set(ValueLayout.JAVA_LONG, 0, slot.size());
-                int gfd = Sys.ioctl(vmFd, Kvm.CREATE_GUEST_MEMFD, req, "KVM_CREATE_GUEST_MEMFD(slot " + slot.id() + ")", st);
-                gmems.add(new Gmem(gfd, slot.gpa(), slot.size(), new java.util.BitSet()));
-                flags |= Kvm.MEM_GUEST_MEMFD;
-                r.set(ValueLayout.JAVA_LONG, 32, 0L); // guest_memfd_offset
-                r.set(ValueLayout.JAVA_INT, 40, gfd);
-            }
-            r.set(ValueLayout.JAVA_INT, 0, region++);
-            r.set(ValueLayout.JAVA_INT, 4, flags);
-            r.set(ValueLayout.JAVA_LONG, 8, slot.gpa());
-            r.set(ValueLayout.JAVA_LONG, 16, slot.size());
-            r.set(ValueLayout.JAVA_LONG, 24, addr);
-            Sys.ioctl(vmFd, Kvm.SET_USER_MEMORY_REGION2, r, "KVM_SET_USER_MEMORY_REGION2(slot " + slot.id() + ")", st);
+        kvm = KvmSystem.open();
+        try {
+            vm = kvm.createVm();
+        } catch (RuntimeException | Error e) {
+            kvm.close();
+            throw e;
         }
-        if (!gmems.isEmpty()) {
-            view.addInvalidationListener(mirror);
-            for (Gmem g : gmems) {
-                syncPrivatePages(g);
+        try {
+            vm.setTssAddr(0xfffbd000L);
+            // MAP_GPA_RANGE hypercalls exit to us instead of being refused by KVM.
+            vm.enableCap(Cap.KVM_CAP_EXIT_HYPERCALL, 1L << Kvm.KVM_HC_MAP_GPA_RANGE);
+            boolean gmemCap = kvm.checkExtension(Cap.KVM_CAP_GUEST_MEMFD) > 0;
+            int region = 0;
+            for (MemSlot slot : view.table().slots()) {
+                long addr = KvmEngine.slotAddress(view, slot);
+                if (addr == 0) {
+                    continue; // an alias of restricted memory: MMIO for KVM, answered by Cloister
+                }
+                int flags = slot.readOnly() ? Kvm.KVM_MEM_READONLY : 0;
+                int gfd = 0;
+                if (gmemCap && slot.backing() instanceof Backing.Restricted && !slot.readOnly()) {
+                    gfd = vm.createGuestMemfd(slot.size(), 0);
+                    gmems.add(new Gmem(gfd, slot.gpa(), slot.size(), new java.util.BitSet()));
+                    flags |= Kvm.KVM_MEM_GUEST_MEMFD;
+                }
+                vm.setUserMemoryRegion2(new VmFd.MemoryRegion2(region++, flags, slot.gpa(), slot.size(), addr, 0, gfd));
             }
-            LOG.info("KVM: {} restricted slot(s) bound to guest_memfd; {}", gmems.size(), Kvm.memoryMode());
+            if (!gmems.isEmpty()) {
+                view.addInvalidationListener(mirror);
+                for (Gmem g : gmems) {
+                    syncPrivatePages(g);
+                }
+                LOG.info("KVM: {} restricted slot(s) bound to guest_memfd; {}", gmems.size(), kvm.memoryMode());
+            }
+            cpuid = kvm.supportedCpuid(256);
+        } catch (RuntimeException | Error e) {
+            close();
+            throw e;
         }
-        // The CPUID KVM supports, as is: the guest needs long mode and NX from it.
-        int entries = 256;
-        cpuid = arena.allocate(8 + entries * 40L);
-        cpuid.set(ValueLayout.JAVA_INT, 0, entries);
-        Sys.ioctl(kvmFd, Kvm.GET_SUPPORTED_CPUID, cpuid, "KVM_GET_SUPPORTED_CPUID", st);
     }
 
     /** Allocates in the guest_memfd each run of pages that is private now. */
@@ -161,7 +149,7 @@ final class KvmVm implements EngineVm {
         if (closed) {
             throw new IllegalStateException("KVM VM closed");
         }
-        KvmVcpu v = new KvmVcpu(this, index, entry, startInfo, cpuid);
+        KvmVcpu v = new KvmVcpu(this, vm.createVcpu(index), index, entry, startInfo, cpuid);
         vcpus++;
         return v;
     }
@@ -190,7 +178,7 @@ final class KvmVm implements EngineVm {
             Sys.close(g.fd());
         }
         gmems.clear();
-        Sys.close(vmFd);
-        Sys.close(kvmFd);
+        vm.close();
+        kvm.close();
     }
 }

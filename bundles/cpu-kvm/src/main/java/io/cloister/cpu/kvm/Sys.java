@@ -23,6 +23,7 @@ final class Sys {
     private static final MethodHandle IOCTL_PTR = handle("ioctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), 2);
     private static final MethodHandle MMAP = handle("mmap",
             FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG), -1);
+    private static final MethodHandle MUNMAP = handle("munmap", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG), -1);
     private static final MethodHandle CLOSE = handle("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT), -1);
     private static final MethodHandle FALLOCATE = handle("fallocate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), -1);
     static final int FALLOC_FL_KEEP_SIZE = 1;
@@ -141,14 +142,26 @@ final class Sys {
         return arena.allocate(STATE);
     }
 
-    static MemorySegment mmapShared(int fd, long size) {
+    /** mmap(2) of {@code size} bytes of fd, shared and read-write; munmap when {@code owner} closes. */
+    static MemorySegment mmapShared(int fd, long size, Arena owner) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment st = arena.allocate(STATE);
             MemorySegment p = (MemorySegment) MMAP.invokeExact(st, MemorySegment.NULL, size, 3, 1, fd, 0L);
             if (p.address() == -1L) {
                 throw new SysException("mmap(kvm_run)", (int) ERRNO.get(st, 0L));
             }
-            return p.reinterpret(size);
+            long address = p.address();
+            return p.reinterpret(size, owner, unmapped -> munmap(address, size));
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    private static void munmap(long address, long size) {
+        try (Arena arena = Arena.ofConfined()) {
+            int ignored = (int) MUNMAP.invokeExact(arena.allocate(STATE), address, size);
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {

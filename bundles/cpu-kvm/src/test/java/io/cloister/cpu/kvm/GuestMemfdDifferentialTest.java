@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -32,31 +31,27 @@ class GuestMemfdDifferentialTest {
     /** The kernel side: one VM, one guest_memfd, memslots bound to it. */
     static final class Kernel implements AutoCloseable {
         final Arena arena = Arena.ofConfined();
-        final MemorySegment st = Sys.callState(arena);
-        final int kvm = Sys.open(KvmEngine.DEVICE, Sys.O_RDWR | Sys.O_CLOEXEC);
-        final int vm = Sys.ioctl(kvm, Kvm.CREATE_VM, 0, "KVM_CREATE_VM", st);
+        final KvmSystem kvm = KvmSystem.open();
+        final VmFd vm = kvm.createVm();
         final MemorySegment shared = arena.allocate(FILE, PAGE);
         final int gmem;
 
         Kernel() {
-            MemorySegment req = arena.allocate(64);
-            req.set(ValueLayout.JAVA_LONG, 0, FILE);
-            req.set(ValueLayout.JAVA_LONG, 8, 0); // flags: private-only, as for a confidential VM
-            gmem = Sys.ioctl(vm, Kvm.CREATE_GUEST_MEMFD, req, "KVM_CREATE_GUEST_MEMFD", st);
+            try {
+                gmem = vm.createGuestMemfd(FILE, 0); // flags 0: private-only, as for a confidential VM
+            } catch (Sys.SysException e) {
+                vm.close();
+                kvm.close();
+                arena.close();
+                throw e;
+            }
         }
 
         /** KVM_SET_USER_MEMORY_REGION2 with KVM_MEM_GUEST_MEMFD; 0 or the errno. */
         int bind(int slot, long gpa, long size, long offset) {
-            MemorySegment r = arena.allocate(160);
-            r.set(ValueLayout.JAVA_INT, 0, slot);
-            r.set(ValueLayout.JAVA_INT, 4, size == 0 ? 0 : Kvm.MEM_GUEST_MEMFD);
-            r.set(ValueLayout.JAVA_LONG, 8, gpa);
-            r.set(ValueLayout.JAVA_LONG, 16, size);
-            r.set(ValueLayout.JAVA_LONG, 24, shared.address());
-            r.set(ValueLayout.JAVA_LONG, 32, offset);
-            r.set(ValueLayout.JAVA_INT, 40, gmem);
             try {
-                Sys.ioctl(vm, Kvm.SET_USER_MEMORY_REGION2, r, "KVM_SET_USER_MEMORY_REGION2", st);
+                vm.setUserMemoryRegion2(new VmFd.MemoryRegion2(slot, size == 0 ? 0 : Kvm.KVM_MEM_GUEST_MEMFD, gpa, size,
+                        shared.address(), offset, gmem));
                 return 0;
             } catch (Sys.SysException e) {
                 return e.errno;
@@ -70,8 +65,8 @@ class GuestMemfdDifferentialTest {
         @Override
         public void close() {
             Sys.close(gmem);
-            Sys.close(vm);
-            Sys.close(kvm);
+            vm.close();
+            kvm.close();
             arena.close();
         }
     }

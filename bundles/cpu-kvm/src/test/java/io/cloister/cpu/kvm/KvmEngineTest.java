@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.nio.file.Path;
 
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -18,8 +18,9 @@ import io.cloister.testkit.GuestRunner;
 class KvmEngineTest {
     static final KvmEngine KVM = new KvmEngine();
 
-    @BeforeAll
-    static void needKvm() {
+    /** Each test, not the class, is skipped with the reason, so the report lists them. */
+    @BeforeEach
+    void needKvm() {
         String why = KVM.unavailableReason();
         assumeTrue(why == null, "KVM unavailable: " + why);
     }
