@@ -169,7 +169,7 @@ public final class Main {
             if (!Files.isRegularFile(jar)) {
                 throw new LaunchException(LaunchException.CONFIG, "device bundle " + jar + " not found");
             }
-            bundles.add(new Deployment.BundleJar(jar.toString(), jar.toAbsolutePath(), 0));
+            bundles.add(new Deployment.BundleJar(jar.toString(), jar.toAbsolutePath(), 0, true));
         }
         return new Deployment(d.featureId(), d.source(), List.copyOf(bundles), d.configurations(), d.frameworkProperties());
     }

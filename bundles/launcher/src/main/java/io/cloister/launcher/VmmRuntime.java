@@ -38,6 +38,12 @@ import org.slf4j.LoggerFactory;
 public final class VmmRuntime implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(VmmRuntime.class);
     static final String CONFIG_ADMIN = "org.osgi.service.cm.ConfigurationAdmin";
+    /**
+     * Framework property: the locations of the feature's own bundles, one a line. The shell's
+     * vmm:uninstall refuses these (uninstalling SCR or a backend would take the VMM down under its
+     * guests); bundles added later (--device, vmm:install) are not in it.
+     */
+    public static final String FEATURE_BUNDLES = "cloister.feature.bundles";
 
     private final Framework framework;
     private final Path storage;
@@ -74,6 +80,8 @@ public final class VmmRuntime implements AutoCloseable {
         config.put("felix.log.level", "1");
         config.putAll(deployment.frameworkProperties());
         config.putAll(properties);
+        config.put(FEATURE_BUNDLES, String.join("\n", deployment.bundles().stream().filter(b -> !b.device())
+                .map(b -> location(b.jar())).toList()));
 
         FrameworkFactory factory = ServiceLoader.load(FrameworkFactory.class, VmmRuntime.class.getClassLoader())
                 .findFirst().orElseThrow(() -> new LaunchException(LaunchException.RUNTIME, "no OSGi framework on the class path"));
@@ -86,7 +94,7 @@ public final class VmmRuntime implements AutoCloseable {
             TrustHooks trust = TrustHooks.register(ctx);
             for (Deployment.BundleJar b : deployment.bundles()) {
                 try (InputStream in = Files.newInputStream(b.jar())) {
-                    Bundle bundle = ctx.installBundle(b.jar().toUri().toString(), in);
+                    Bundle bundle = ctx.installBundle(location(b.jar()), in);
                     trust.trust(bundle);
                     installed.add(bundle);
                 } catch (BundleException | IOException e) {
@@ -126,6 +134,10 @@ public final class VmmRuntime implements AutoCloseable {
             runtime.close();
             throw new LaunchException(LaunchException.RUNTIME, "framework failed to start: " + FeatureFile.oneLine(e), e);
         }
+    }
+
+    private static String location(Path jar) {
+        return jar.toUri().toString();
     }
 
     /** Export-Package of the slf4j-api jar on our class path, offered by the system bundle. */

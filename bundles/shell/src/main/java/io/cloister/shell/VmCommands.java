@@ -22,7 +22,12 @@ public class VmCommands {
     @Reference
     Vmm vmm;
 
+    /** Framework property set by the launcher: the locations of the feature's bundles, one a line. */
+    static final String FEATURE_BUNDLES = "cloister.feature.bundles";
+
     private BundleContext context;
+    /** Ids of the bundles vmm:install added. */
+    private final java.util.Set<Long> installedHere = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     @Activate
     void activate(BundleContext context) {
@@ -136,21 +141,43 @@ public class VmCommands {
             b.uninstall();
             throw new IllegalArgumentException("bundle " + location + " cannot be started: " + e.getMessage().replaceAll("\\s+", " "));
         }
+        installedHere.add(b.getBundleId());
         return "installed " + b.getSymbolicName() + " " + b.getVersion() + " (id " + b.getBundleId() + ")";
     }
 
-    /** Uninstalls a bundle by symbolic name or id; its devices leave the VMs at a safe point. */
+    /**
+     * Uninstalls a device bundle by symbolic name or id; its devices leave the VMs at a safe point.
+     * Only bundles added to the VMM (--device, vmm:install) qualify: uninstalling one of the
+     * feature's own bundles (SCR, a backend, the engine) would take the VMM down under its guests.
+     */
     public String uninstall(String which) throws BundleException {
         for (Bundle b : context.getBundles()) {
             if (b.getSymbolicName() != null && (b.getSymbolicName().equals(which) || String.valueOf(b.getBundleId()).equals(which))) {
-                if (b.getSymbolicName().startsWith("io.cloister.") || b.getBundleId() == 0) {
-                    throw new IllegalArgumentException(which + " is part of Cloister; uninstall device bundles only");
+                if (!removable(b)) {
+                    throw new IllegalArgumentException(b.getSymbolicName() + " is one of the VMM's own bundles; uninstall device "
+                            + "bundles only (those added with --device or vmm:install)");
                 }
                 b.uninstall();
+                installedHere.remove(b.getBundleId());
                 return "uninstalled " + b.getSymbolicName();
             }
         }
         throw new IllegalArgumentException("no bundle " + which);
+    }
+
+    /**
+     * Not the system bundle and not a bundle of the feature. The launcher names the feature's bundles
+     * in a framework property; in a framework it did not start, only what vmm:install added qualifies.
+     */
+    private boolean removable(Bundle b) {
+        if (b.getBundleId() == 0) {
+            return false;
+        }
+        String feature = context.getProperty(FEATURE_BUNDLES);
+        if (feature == null) {
+            return installedHere.contains(b.getBundleId());
+        }
+        return !feature.lines().toList().contains(b.getLocation());
     }
 
     private VirtualMachine find(String name) {
