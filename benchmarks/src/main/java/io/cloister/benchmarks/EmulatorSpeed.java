@@ -7,12 +7,22 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import io.cloister.api.cpu.CpuEngine;
-import io.cloister.testkit.GuestRunner;
+import io.cloister.backend.plain.PlainPolicy;
+import io.cloister.devices.BusFactory;
+import io.cloister.devices.DebugExit;
+import io.cloister.devices.Hpet;
+import io.cloister.devices.Uart16550;
+import io.cloister.memory.MemoryManagerImpl;
+import io.cloister.restrictedmem.RestrictedMemory;
+import io.cloister.testkit.GuestImages;
+import io.cloister.vmm.StandaloneVm;
 
 /**
  * benchmarks/emulator-speed: guest instructions per second of the software engine on the
  * integer workload guest and, when qemu-system-x86_64 is installed, QEMU TCG on the same guest
  * and iterations in the same run. QEMU's start-up is measured with 0 iterations and subtracted.
+ * The guest runs in a VM as bin/vmm makes it (the VMM's exit loop, the core devices, no CoCo),
+ * without the framework.
  */
 public final class EmulatorSpeed {
     private EmulatorSpeed() {
@@ -20,7 +30,7 @@ public final class EmulatorSpeed {
 
     public static void main(String[] args) throws Exception {
         int iterations = args.length > 0 ? Integer.parseInt(args[0]) : 300;
-        Path elf = GuestRunner.guests().resolve("bin/workload.elf");
+        Path elf = GuestImages.of("workload.elf");
         Class<?> x86 = Class.forName("io.cloister.cpu.x86.X86Engine");
         // Baseline in the same run: the plain interpreter, which decodes every instruction each time.
         CpuEngine interpreter = (CpuEngine) x86.getConstructor(boolean.class).newInstance(false);
@@ -55,7 +65,7 @@ public final class EmulatorSpeed {
         double last = 0;
         for (int w = 0; w < 8; w++) {
             long t0 = System.nanoTime();
-            GuestRunner.run(engine, elf, 16 << 20, "iterations=" + iterations);
+            run(engine, elf, iterations);
             double speed = 1e9 / (System.nanoTime() - t0);
             if (last > 0 && Math.abs(speed - last) / last < 0.03) {
                 break;
@@ -67,7 +77,7 @@ public final class EmulatorSpeed {
         String console = "";
         for (int run = 0; run < 3; run++) {
             long t0 = System.nanoTime();
-            GuestRunner.Result r = GuestRunner.run(engine, elf, 16 << 20, "iterations=" + iterations);
+            StandaloneVm.Result r = run(engine, elf, iterations);
             long t = System.nanoTime() - t0;
             best = Math.min(best, t);
             instructions = r.instructions();
@@ -77,6 +87,17 @@ public final class EmulatorSpeed {
         System.out.printf("%s: %s%n", label, console);
         System.out.printf("%s: %,d instructions in %.3f s: %.1f million instructions/s%n", label, instructions, best / 1e9, mips);
         return new double[] {mips, instructions};
+    }
+
+    private static StandaloneVm.Result run(CpuEngine engine, Path elf, int iterations) throws InterruptedException {
+        try (BusFactory bus = new BusFactory(250)) {
+            StandaloneVm.Result r = new StandaloneVm(engine, new PlainPolicy(), new MemoryManagerImpl(), new RestrictedMemory(), bus,
+                    List.of(Uart16550::new, DebugExit::new, Hpet::new)).run(elf, 16 << 20, "iterations=" + iterations);
+            if (r.failed()) {
+                throw new IllegalStateException("the workload failed: " + r.status());
+            }
+            return r;
+        }
     }
 
     private static long qemu(String qemu, Path elf, int iterations) throws Exception {

@@ -12,9 +12,9 @@ import io.cloister.api.bus.DeviceBusFactory;
 import io.cloister.api.device.DeviceContext;
 
 /** Makes VMs' buses; one watchdog serves them all. */
-@Component(configurationPid = "io.cloister.devices.bus")
+@Component(configurationPid = "io.cloister.devices.bus", service = DeviceBusFactory.class)
 @Designate(ocd = BusFactory.Config.class)
-public class BusFactory implements DeviceBusFactory {
+public class BusFactory implements DeviceBusFactory, AutoCloseable {
     @ObjectClassDefinition(name = "Cloister device bus")
     @interface Config {
         @AttributeDefinition(description = "Milliseconds a device may take for one access before it is marked hung")
@@ -23,13 +23,23 @@ public class BusFactory implements DeviceBusFactory {
 
     private Watchdog watchdog;
 
+    /** For Declarative Services, which calls {@link #activate} next. */
+    public BusFactory() {
+    }
+
+    /** A factory made without a framework (engine tests, benchmarks); {@link #close} it after use. */
+    public BusFactory(long hangMillis) {
+        watchdog = new Watchdog(hangMillis);
+    }
+
     @Activate
     void activate(Config config) {
         watchdog = new Watchdog(config.hangMillis());
     }
 
+    /** Stops the watchdog. */
     @Deactivate
-    void deactivate() {
+    public void close() {
         watchdog.close();
     }
 

@@ -1,6 +1,5 @@
 package io.cloister.vmm;
 
-import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -90,7 +89,7 @@ final class Machine implements DeviceContext {
         this.gate = gate;
         this.vcpuCount = spec.vcpus();
         this.engineName = engine.name();
-        this.console = openConsole(spec.console());
+        this.console = platform.openConsole(spec.console());
         Path image = resolve(spec.kernel());
         this.engineVm = engine.createVm(vm.guestView(), vm.cocoCpu());
         io.cloister.api.irq.LocalApics apics = engineVm.localApics();
@@ -117,37 +116,6 @@ final class Machine implements DeviceContext {
         return p.isAbsolute() || home == null || Files.exists(p) ? p : Path.of(home).resolve(p);
     }
 
-    private static OutputStream openConsole(String spec) {
-        if (spec == null || spec.isBlank() || spec.equals("stdout")) {
-            return new PrintStream(new FileOutputStream(java.io.FileDescriptor.out), false);
-        }
-        if (spec.startsWith("file:")) {
-            try {
-                return new FileOutputStream(spec.substring(5));
-            } catch (IOException e) {
-                throw new CloisterException(Errno.ENOENT, "console " + spec + " cannot be opened: " + e.getMessage());
-            }
-        }
-        if (spec.startsWith("tcp:")) {
-            // Like QEMU's -serial tcp:HOST:PORT: connect to a listener (e.g. nc -l PORT).
-            int colon = spec.lastIndexOf(':');
-            String host = colon > 4 ? spec.substring(4, colon) : "127.0.0.1";
-            try {
-                java.net.Socket socket = new java.net.Socket(host, Integer.parseInt(spec.substring(colon + 1)));
-                return new java.io.BufferedOutputStream(socket.getOutputStream(), 256) {
-                    @Override
-                    public void close() throws IOException {
-                        super.close();
-                        socket.close();
-                    }
-                };
-            } catch (IOException | NumberFormatException e) {
-                throw new CloisterException(Errno.ENOENT, "console " + spec + " cannot be reached: " + e.getMessage());
-            }
-        }
-        throw new CloisterException(Errno.EINVAL, "console '" + spec + "' is none of stdout, file:PATH, tcp:HOST:PORT");
-    }
-
     /**
      * Attaches this VM's own instance of a device service; false (logged) if the device is refused
      * (a claim overlaps another device's) or fails to attach. Called at a safe point.
@@ -155,7 +123,7 @@ final class Machine implements DeviceContext {
     boolean attach(Platform.Device d) {
         BusDevice instance = null;
         try {
-            instance = d.instances().getService();
+            instance = d.instances().get();
             bus.attach(instance, d.bundle());
             deviceInstances.put(d, instance);
             return true;
@@ -180,7 +148,7 @@ final class Machine implements DeviceContext {
             return;
         }
         try {
-            d.instances().ungetService(instance);
+            d.instances().release(instance);
         } catch (RuntimeException e) {
             LOG.debug("VM {}: releasing device {}: {}", vm.name(), d.name(), e.toString());
         }
@@ -364,12 +332,8 @@ final class Machine implements DeviceContext {
     /** Ends the vCPU thread (the gate is dead by now) and releases the bus and console. */
     void close() {
         kickAll();
+        joinVcpus(5_000);
         for (Started s : vcpus) {
-            try {
-                s.thread().join(5_000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
             s.vcpu().close();
         }
         engineVm.close();
@@ -384,6 +348,18 @@ final class Machine implements DeviceContext {
                 console.close();
             } catch (IOException e) {
                 LOG.debug("console close: {}", e.toString());
+            }
+        }
+    }
+
+    /** Waits for each vCPU thread to end (at most {@code millis} each), so their counters are final. */
+    void joinVcpus(long millis) {
+        for (Started s : vcpus) {
+            try {
+                s.thread().join(millis);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
             }
         }
     }

@@ -1,17 +1,28 @@
 package io.cloister.vmm;
 
+import java.io.OutputStream;
 import java.util.List;
-
-import org.osgi.service.component.ComponentServiceObjects;
 
 import io.cloister.api.bus.DeviceBusFactory;
 import io.cloister.api.cpu.CpuEngine;
 import io.cloister.api.device.BusDevice;
 
-/** The services a VM needs from the runtime, as the registry currently sees them. */
+/**
+ * The services a VM needs from the runtime, as the registry currently sees them. Plain Java types
+ * only (no OSGi): {@link VmRegistry} fills it from the service registry, {@link StandaloneVm} from
+ * objects it is given, so both run the same {@link Vm} and {@link Machine}.
+ */
 interface Platform {
-    /** A prototype-scoped device service (each VM gets its own instance) and its bundle. */
-    record Device(String name, ComponentServiceObjects<BusDevice> instances, String bundle) {
+    /** Where each VM gets its own instance of a device (a prototype-scoped service, or a constructor). */
+    interface Instances {
+        BusDevice get();
+
+        /** Gives back an instance {@link #get} made, when its VM or the device goes. */
+        void release(BusDevice instance);
+    }
+
+    /** A device source, its name and its bundle (for messages). */
+    record Device(String name, Instances instances, String bundle) {
     }
 
     Backend backend(String name);
@@ -25,4 +36,9 @@ interface Platform {
     DeviceBusFactory busFactory();
 
     List<Device> devices();
+
+    /** The console a VM's configuration names: stdout, file:PATH or tcp:HOST:PORT. */
+    default OutputStream openConsole(String spec) {
+        return Console.open(spec);
+    }
 }

@@ -94,16 +94,29 @@ public class VmRegistry implements Vmm, Platform {
             LOG.error("device service of {} refused: it failed to say its name: {}", bundle, e.toString());
             return;
         }
-        Device d = new Device(name, instances, bundle);
+        Device d = new Device(name, new ServiceInstances(instances), bundle);
         devices.add(d);
         for (Vm vm : vms.values()) {
             vm.attachDevice(d);
         }
     }
 
+    /** A prototype-scoped device service as a VM's source of its own instance. */
+    private record ServiceInstances(ComponentServiceObjects<BusDevice> service) implements Instances {
+        @Override
+        public BusDevice get() {
+            return service.getService();
+        }
+
+        @Override
+        public void release(BusDevice instance) {
+            service.ungetService(instance);
+        }
+    }
+
     void removeDevice(ComponentServiceObjects<BusDevice> instances) {
         for (Device d : devices) {
-            if (d.instances() == instances) {
+            if (d.instances() instanceof ServiceInstances s && s.service() == instances) {
                 devices.remove(d);
                 for (Vm vm : vms.values()) {
                     vm.detachDevice(d);

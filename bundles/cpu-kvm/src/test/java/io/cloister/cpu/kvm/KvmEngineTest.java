@@ -3,13 +3,12 @@ package io.cloister.cpu.kvm;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import java.nio.file.Path;
 
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-import io.cloister.testkit.GuestRunner;
+import io.cloister.vmm.StandaloneVm;
 
 /**
  * The same guests on /dev/kvm as on the emulator, with the same output. Skipped, with the reason,
@@ -156,12 +155,22 @@ class KvmEngineTest {
             String why = cannot(needs);
             assumeTrue(why == null, guest + " needs " + needs + ": " + why);
         }
-        Path elf = GuestRunner.guests().resolve("bin").resolve(guest);
-        GuestRunner.Result kvm = GuestRunner.run(KVM, elf, 16 << 20, cmdline);
+        StandaloneVm.Result kvm = run(KVM, guest, cmdline);
         io.cloister.api.cpu.CpuEngine emulator = (io.cloister.api.cpu.CpuEngine) Class.forName("io.cloister.cpu.x86.X86Engine")
                 .getConstructor().newInstance();
-        GuestRunner.Result emu = GuestRunner.run(emulator, elf, 16 << 20, cmdline);
-        assertEquals(emu.console(), kvm.console(), kvm.stop());
-        assertEquals(emu.exitStatus(), kvm.exitStatus(), kvm.stop());
+        StandaloneVm.Result emu = run(emulator, guest, cmdline);
+        assertEquals(emu.console(), kvm.console(), kvm.status());
+        assertEquals(emu.status(), kvm.status());
+        assertEquals(emu.exitCode(), kvm.exitCode(), kvm.status());
+    }
+
+    /** A guest of guests/bin through the VMM's own exit loop, with the core devices and no CoCo. */
+    static StandaloneVm.Result run(io.cloister.api.cpu.CpuEngine engine, String guest, String cmdline) throws InterruptedException {
+        try (io.cloister.devices.BusFactory bus = new io.cloister.devices.BusFactory(250)) {
+            return new StandaloneVm(engine, new io.cloister.backend.plain.PlainPolicy(), new io.cloister.memory.MemoryManagerImpl(),
+                    new io.cloister.restrictedmem.RestrictedMemory(), bus, java.util.List.of(io.cloister.devices.Uart16550::new,
+                            io.cloister.devices.DebugExit::new, io.cloister.devices.Hpet::new))
+                    .run(io.cloister.testkit.GuestImages.of(guest), 16 << 20, cmdline);
+        }
     }
 }

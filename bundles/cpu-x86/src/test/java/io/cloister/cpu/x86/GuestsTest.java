@@ -3,28 +3,26 @@ package io.cloister.cpu.x86;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.nio.file.Path;
-
 import org.junit.jupiter.api.Test;
 
-import io.cloister.testkit.GuestRunner;
+import io.cloister.vmm.StandaloneVm;
 
 /** The guests in guests/ run on the emulator and report what the hardware would. */
 class GuestsTest {
     final X86Engine engine = new X86Engine();
-    final Path bin = GuestRunner.guests().resolve("bin");
 
     @Test
     void hello() throws Exception {
-        GuestRunner.Result r = GuestRunner.run(engine, bin.resolve("hello.elf"), 16 << 20, "");
-        assertEquals("Hello from a Cloister guest!\n", r.console(), r.stop());
-        assertEquals(1, r.exitStatus(), r.stop());
+        StandaloneVm.Result r = Guests.run(engine, "hello.elf", "");
+        assertEquals("Hello from a Cloister guest!\n", r.console(), r.status());
+        assertEquals("guest exited with status 0", r.status());
+        assertEquals(0, r.exitCode());
     }
 
     @Test
     void exceptionsAndPaging() throws Exception {
-        GuestRunner.Result r = GuestRunner.run(engine, bin.resolve("exceptions.elf"), 16 << 20, "");
-        assertEquals(1, r.exitStatus(), r.console() + r.stop());
+        StandaloneVm.Result r = Guests.run(engine, "exceptions.elf", "");
+        assertEquals("guest exited with status 0", r.status(), r.console());
         assertTrue(r.console().endsWith("exceptions: 0 failures\n"), r.console());
         assertEquals(13, r.console().lines().filter(l -> l.startsWith("ok ")).count(), r.console());
     }
@@ -65,9 +63,9 @@ class GuestsTest {
                 return super.createVm(memory, refuseStack);
             }
         };
-        GuestRunner.Result r = GuestRunner.run(refusing, bin.resolve("hello.elf"), 16 << 20, "");
+        StandaloneVm.Result r = Guests.run(refusing, "hello.elf", "");
         assertEquals("", r.console());
-        assertTrue(r.stop().startsWith("shutdown: triple fault"), r.stop());
+        assertTrue(r.failed() && r.status().startsWith("triple fault"), r.status());
         assertTrue(asked.contains(0x117000L), "the engine asks the backend when it maps a page: " + asked);
     }
 
@@ -80,19 +78,19 @@ class GuestsTest {
     @org.junit.jupiter.params.provider.CsvSource({"hello.elf,''", "workload.elf,iterations=20", "exceptions.elf,''", "demo.elf,''",
         "insns.elf,''"})
     void compiledBlocksRetireWhatTheInterpreterRetires(String guest, String cmdline) throws Exception {
-        GuestRunner.Result interpreted = GuestRunner.run(new X86Engine(false), bin.resolve(guest), 16 << 20, cmdline);
-        GuestRunner.Result compiled = GuestRunner.run(new X86Engine(true, 1), bin.resolve(guest), 16 << 20, cmdline);
+        StandaloneVm.Result interpreted = Guests.run(new X86Engine(false), guest, cmdline);
+        StandaloneVm.Result compiled = Guests.run(new X86Engine(true, 1), guest, cmdline);
         assertEquals(interpreted.console(), compiled.console());
-        assertEquals(interpreted.exitStatus(), compiled.exitStatus());
+        assertEquals(interpreted.status(), compiled.status());
         assertEquals(interpreted.instructions(), compiled.instructions(), "retired instructions");
         assertTrue(interpreted.instructions() > 1000, interpreted.toString());
     }
 
     @Test
     void workloadMatchesTheNativeChecksum() throws Exception {
-        GuestRunner.Result r = GuestRunner.run(engine, bin.resolve("workload.elf"), 16 << 20, "iterations=10");
+        StandaloneVm.Result r = Guests.run(engine, "workload.elf", "iterations=10");
         // guests/workload/native.c, compiled for the host, prints the same line.
-        assertEquals("workload: 10 iterations, checksum 0x0000000003f98451\n", r.console(), r.stop());
-        assertEquals(1, r.exitStatus());
+        assertEquals("workload: 10 iterations, checksum 0x0000000003f98451\n", r.console(), r.status());
+        assertEquals(0, r.exitCode());
     }
 }
