@@ -78,8 +78,7 @@ public final class StandaloneVm {
      */
     public Result run(Path elf, long memoryBytes, String cmdline, int vcpus, long timeoutMillis) throws InterruptedException {
         ByteArrayOutputStream console = new ByteArrayOutputStream();
-        Vm vm = new Vm(new Vm.Spec("standalone", memoryBytes, backend.name(), engine.name(), false, true,
-                elf.toAbsolutePath().toString(), cmdline, vcpus, "memory"), memory, restricted, platform(console));
+        Vm vm = create("standalone", elf, memoryBytes, cmdline, vcpus, console);
         try {
             vm.offer(backend);
             if (vm.machine() == null) {
@@ -97,6 +96,16 @@ public final class StandaloneVm {
         } finally {
             vm.destroy();
         }
+    }
+
+    /** A VM of this setup, not yet offered its policy ({@link #backend()}); its console goes to {@code console}. */
+    Vm create(String name, Path elf, long memoryBytes, String cmdline, int vcpus, OutputStream console) {
+        return new Vm(new Vm.Spec(name, memoryBytes, backend.name(), engine.name(), false, true, elf.toAbsolutePath().toString(),
+                cmdline, vcpus, "memory"), memory, restricted, platform(console));
+    }
+
+    Backend backend() {
+        return backend;
     }
 
     private Platform platform(OutputStream console) {

@@ -88,6 +88,7 @@ final class Vm implements VirtualMachine {
     private GuestMemory memory;
     private GuestView view;
     private List<SlotSpec> layout;
+    private boolean destroyed;
     /** Whether to run again once a policy takes the VM (it was running, or is to autostart). */
     private boolean runWhenAdopted;
 
@@ -602,8 +603,12 @@ final class Vm implements VirtualMachine {
         notifyAll();
     }
 
-    /** Stops the VM and releases its memory; no page stays allocated or bound. */
+    /** Stops the VM and releases its memory; no page stays allocated or bound. Once; later calls do nothing. */
     synchronized void destroy() {
+        if (destroyed) {
+            return;
+        }
+        destroyed = true;
         stop();
         if (machine != null) {
             machine.close();
