@@ -15,6 +15,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.osgi.framework.Bundle;
 
+import io.cloister.api.vm.VirtualMachine;
+import io.cloister.api.vm.Vmm;
 import io.cloister.launcher.BundleLocator;
 import io.cloister.launcher.FeatureFile;
 import io.cloister.launcher.VmmRuntime;
@@ -57,13 +59,10 @@ class DeviceHotplugTest {
             device.uninstall();
             await(console, "rng: values vary\n");
             assertEquals("rng: absent\nrng: present\nrng: absent\nrng: values vary\n", Files.readString(console));
-            Object vmm = rt.awaitService("(objectClass=io.cloister.api.vm.Vmm)", 5000);
-            Object vm = ((java.util.Optional<?>) Reflect.call(vmm, "vm", "demo")).orElseThrow();
-            long deadline = System.currentTimeMillis() + 10_000;
-            while (!String.valueOf(Reflect.call(vm, "state")).equals("STOPPED") && System.currentTimeMillis() < deadline) {
-                Thread.sleep(10);
-            }
-            assertEquals("guest exited with status 0", Reflect.call(vm, "status"));
+            Vmm vmm = Bridge.as(Vmm.class, rt.awaitService("(objectClass=io.cloister.api.vm.Vmm)", 5000));
+            VirtualMachine vm = vmm.vm("demo").orElseThrow();
+            HotSwapTest.awaitStopped(vm, 10_000);
+            assertEquals("guest exited with status 0", vm.status());
         }
     }
 

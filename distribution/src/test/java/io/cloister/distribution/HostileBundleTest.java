@@ -25,6 +25,8 @@ import org.osgi.framework.Bundle;
 import org.osgi.framework.BundleException;
 import org.osgi.framework.wiring.FrameworkWiring;
 
+import io.cloister.api.vm.VmState;
+import io.cloister.api.vm.Vmm;
 import io.cloister.launcher.BundleLocator;
 import io.cloister.launcher.FeatureFile;
 import io.cloister.launcher.VmmRuntime;
@@ -56,9 +58,9 @@ class HostileBundleTest {
         Path hostile = hostileBundle();
         try (VmmRuntime rt = VmmRuntime.start(FeatureFile.read(feature, BundleLocator.forHome(Dist.HOME)),
                 Map.of("gosh.args", "--nointeractive"))) {
-            Object vmm = rt.awaitService("(objectClass=io.cloister.api.vm.Vmm)", 10_000);
+            Vmm vmm = Bridge.as(Vmm.class, rt.awaitService("(objectClass=io.cloister.api.vm.Vmm)", 10_000));
             for (String b : BACKENDS) {
-                awaitState(vmm, b, "RUNNING");
+                awaitState(vmm, b, VmState.RUNNING);
             }
             Bundle bundle = rt.context().installBundle(hostile.toUri().toString());
             bundle.start();
@@ -101,7 +103,7 @@ class HostileBundleTest {
                     .orElseThrow();
             assertEquals(1, core.getBundleContext().getServiceReferences("io.cloister.api.backend.BackendPolicy", "(backend=plain)").length);
             for (String b : BACKENDS) {
-                assertEquals("RUNNING", String.valueOf(Reflect.call(vm(vmm, b), "state")), b + " runs on, untouched");
+                assertEquals(VmState.RUNNING, vmm.vm(b).orElseThrow().state(), b + " runs on, untouched");
             }
             // Bundles that reach for the inner circle do not resolve.
             Bundle importer = rt.context().installBundle(manifestOnly("org.example.importer", "Import-Package", "io.cloister.api.restricted").toUri().toString());
@@ -117,15 +119,10 @@ class HostileBundleTest {
         }
     }
 
-    static Object vm(Object vmm, String name) throws Exception {
-        return ((java.util.Optional<?>) Reflect.call(vmm, "vm", name)).orElseThrow();
-    }
-
-    static void awaitState(Object vmm, String name, String state) throws Exception {
+    static void awaitState(Vmm vmm, String name, VmState state) throws Exception {
         long deadline = System.currentTimeMillis() + 30_000;
         while (System.currentTimeMillis() < deadline) {
-            java.util.Optional<?> vm = (java.util.Optional<?>) Reflect.call(vmm, "vm", name);
-            if (vm.isPresent() && String.valueOf(Reflect.call(vm.get(), "state")).equals(state)) {
+            if (vmm.vm(name).filter(vm -> vm.state() == state).isPresent()) {
                 return;
             }
             Thread.sleep(10);

@@ -11,12 +11,16 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.osgi.framework.Bundle;
 
+import io.cloister.api.vm.VirtualMachine;
+import io.cloister.api.vm.VmState;
+import io.cloister.api.vm.Vmm;
+
 /** Backend policies replaced 100 times under a conversion storm, in a real framework. */
 class HotSwapTest {
     @Test
     void hundredSwapCyclesUnderAConversionStormLoseNothing(@TempDir Path dir) throws Exception {
         try (SwapStorm storm = new SwapStorm(dir, "sev")) {
-            assertEquals("RUNNING", storm.state());
+            assertEquals(VmState.RUNNING, storm.state());
             storm.startStorm();
             int updates = 0;
             int switches = 0;
@@ -27,18 +31,18 @@ class HotSwapTest {
                     updates++;
                 } else {
                     String next = SwapStorm.BACKENDS.get((SwapStorm.BACKENDS.indexOf(storm.backend()) + 1) % SwapStorm.BACKENDS.size());
-                    Reflect.call(storm.vm, "switchBackend", next);
+                    storm.vm.switchBackend(next);
                     assertEquals(next, storm.backend());
                     switches++;
                 }
-                assertEquals("RUNNING", storm.state(), "after cycle " + cycle);
+                assertEquals(VmState.RUNNING, storm.state(), "after cycle " + cycle);
                 Thread.sleep(2); // let the storm run between swaps
             }
             // A technology that cannot hold the VM's state is refused; the VM stays where it was.
             String before = storm.backend();
-            RuntimeException refused = assertThrows(RuntimeException.class, () -> Reflect.call(storm.vm, "switchBackend", "plain"));
+            RuntimeException refused = assertThrows(RuntimeException.class, () -> storm.vm.switchBackend("plain"));
             assertTrue(refused.getMessage().contains("stays on backend " + before), refused.getMessage());
-            assertEquals("RUNNING", storm.state());
+            assertEquals(VmState.RUNNING, storm.state());
             storm.stopStorm();
 
             List<String> bad = storm.mismatches();
@@ -66,20 +70,20 @@ class HotSwapTest {
         try (io.cloister.launcher.VmmRuntime rt = io.cloister.launcher.VmmRuntime.start(
                 io.cloister.launcher.FeatureFile.read(feature, io.cloister.launcher.BundleLocator.forHome(Dist.HOME)),
                 java.util.Map.of("gosh.args", "--nointeractive"))) {
-            Object vm = awaitRunning(rt, "demo");
+            VirtualMachine vm = awaitRunning(rt, "demo");
             int swaps = 0;
-            while (String.valueOf(Reflect.call(vm, "state")).equals("RUNNING") && swaps < 40) {
+            while (vm.state() == VmState.RUNNING && swaps < 40) {
                 if (swaps % 4 == 3) {
-                    String bsn = "io.cloister.backend." + Reflect.call(vm, "backend");
+                    String bsn = "io.cloister.backend." + vm.backend();
                     rt.bundles().stream().filter(bd -> bd.getSymbolicName().equals(bsn)).findFirst().orElseThrow().update();
                 } else {
-                    Reflect.call(vm, "switchBackend", swaps % 2 == 0 ? "snp" : "sev");
+                    vm.switchBackend(swaps % 2 == 0 ? "snp" : "sev");
                 }
                 swaps++;
                 Thread.sleep(10);
             }
             awaitStopped(vm, 60_000);
-            assertEquals("guest exited with status 0", Reflect.call(vm, "status"));
+            assertEquals("guest exited with status 0", vm.status());
             assertEquals("workload: 800 iterations, checksum 0x000000009c247ffe\n", java.nio.file.Files.readString(console));
             assertTrue(swaps >= 10, "only " + swaps + " swaps happened while the guest ran");
         }
@@ -98,29 +102,29 @@ class HotSwapTest {
         try (io.cloister.launcher.VmmRuntime rt = io.cloister.launcher.VmmRuntime.start(
                 io.cloister.launcher.FeatureFile.read(feature, io.cloister.launcher.BundleLocator.forHome(Dist.HOME)),
                 java.util.Map.of("gosh.args", "--nointeractive"))) {
-            Object vm = awaitRunning(rt, "demo");
+            VirtualMachine vm = awaitRunning(rt, "demo");
             int swaps = 0;
             boolean pausedStill = true;
-            while (String.valueOf(Reflect.call(vm, "state")).equals("RUNNING") && swaps < 40) {
+            while (vm.state() == VmState.RUNNING && swaps < 40) {
                 switch (swaps % 4) {
                     case 3 -> {
-                        String bsn = "io.cloister.backend." + Reflect.call(vm, "backend");
+                        String bsn = "io.cloister.backend." + vm.backend();
                         rt.bundles().stream().filter(bd -> bd.getSymbolicName().equals(bsn)).findFirst().orElseThrow().update();
                     }
                     case 2 -> {
-                        Reflect.call(vm, "pause");
-                        long n0 = (Long) Reflect.call(vm, "instructions");
+                        vm.pause();
+                        long n0 = vm.instructions();
                         Thread.sleep(20);
-                        pausedStill &= n0 == (Long) Reflect.call(vm, "instructions");
-                        Reflect.call(vm, "resume");
+                        pausedStill &= n0 == vm.instructions();
+                        vm.resume();
                     }
-                    default -> Reflect.call(vm, "switchBackend", swaps % 2 == 0 ? "snp" : "sev");
+                    default -> vm.switchBackend(swaps % 2 == 0 ? "snp" : "sev");
                 }
                 swaps++;
                 Thread.sleep(10);
             }
             awaitStopped(vm, 120_000);
-            assertEquals("guest exited with status 0", Reflect.call(vm, "status"), java.nio.file.Files.readString(console));
+            assertEquals("guest exited with status 0", vm.status(), java.nio.file.Files.readString(console));
             assertEquals("smp: 4 vCPUs\nsmp: locked adds 1200000, increments under the lock 1200000 (want 1200000)\nsmp: ok\n",
                     java.nio.file.Files.readString(console));
             assertTrue(pausedStill, "a paused VM executed instructions: some vCPU stayed in the guest");
@@ -133,15 +137,15 @@ class HotSwapTest {
         try (SwapStorm storm = new SwapStorm(dir, "tdx")) {
             Bundle tdx = storm.bundle("io.cloister.backend.tdx");
             tdx.stop();
-            assertEquals("PAUSED", storm.state());
-            String status = (String) Reflect.call(storm.vm, "status");
+            assertEquals(VmState.PAUSED, storm.state());
+            String status = storm.vm.status();
             assertTrue(status.contains("waiting for backend 'tdx'"), status);
             storm.startStorm(); // requests wait at the safe point, none is lost
             Thread.sleep(50);
             assertEquals(0, storm.conversions.get(), "no request may run without a policy");
             tdx.start();
             Thread.sleep(100);
-            assertEquals("RUNNING", storm.state());
+            assertEquals(VmState.RUNNING, storm.state());
             storm.stopStorm();
             assertTrue(storm.conversions.get() > 0);
             assertTrue(storm.mismatches().isEmpty());
@@ -155,12 +159,11 @@ class HotSwapTest {
     }
 
     /** The VM of this name once it runs (its guest booted). */
-    static Object awaitRunning(io.cloister.launcher.VmmRuntime rt, String name) throws Exception {
-        Object vmm = rt.awaitService("(objectClass=io.cloister.api.vm.Vmm)", 5000);
+    static VirtualMachine awaitRunning(io.cloister.launcher.VmmRuntime rt, String name) throws Exception {
+        Vmm vmm = Bridge.as(Vmm.class, rt.awaitService("(objectClass=io.cloister.api.vm.Vmm)", 5000));
         long deadline = System.currentTimeMillis() + 10_000;
         while (System.currentTimeMillis() < deadline) {
-            var vm = ((java.util.Optional<?>) Reflect.call(vmm, "vm", name))
-                    .filter(v -> String.valueOf(Reflect.call(v, "state")).equals("RUNNING"));
+            var vm = vmm.vm(name).filter(v -> v.state() == VmState.RUNNING);
             if (vm.isPresent()) {
                 return vm.get();
             }
@@ -169,9 +172,9 @@ class HotSwapTest {
         throw new AssertionError("the guest of VM " + name + " did not start");
     }
 
-    static void awaitStopped(Object vm, long millis) throws InterruptedException {
+    static void awaitStopped(VirtualMachine vm, long millis) throws InterruptedException {
         long deadline = System.currentTimeMillis() + millis;
-        while (!String.valueOf(Reflect.call(vm, "state")).equals("STOPPED") && System.currentTimeMillis() < deadline) {
+        while (vm.state() != VmState.STOPPED && System.currentTimeMillis() < deadline) {
             Thread.sleep(10);
         }
     }

@@ -32,14 +32,14 @@ public final class SwapLatency {
         long[] pauseResume = new long[rounds];
         for (int i = 0; i < rounds; i++) {
             long t0 = System.nanoTime();
-            Reflect.call(storm.vm, "pause");
-            Reflect.call(storm.vm, "resume");
+            storm.vm.pause();
+            storm.vm.resume();
             pauseResume[i] = System.nanoTime() - t0;
         }
         int before = storm.pauses().length;
         for (int i = 0; i < rounds; i++) {
             String next = SwapStorm.BACKENDS.get((SwapStorm.BACKENDS.indexOf(storm.backend()) + 1) % SwapStorm.BACKENDS.size());
-            Reflect.call(storm.vm, "switchBackend", next);
+            storm.vm.switchBackend(next);
         }
         long[] all = storm.pauses();
         long[] switches = Arrays.copyOfRange(all, before, all.length);

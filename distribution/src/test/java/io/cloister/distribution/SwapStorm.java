@@ -16,6 +16,15 @@ import java.util.concurrent.atomic.AtomicReference;
 
 import org.osgi.framework.Bundle;
 
+import io.cloister.api.CloisterException;
+import io.cloister.api.Errno;
+import io.cloister.api.backend.GuestRequest;
+import io.cloister.api.memory.Access;
+import io.cloister.api.memory.GuestView;
+import io.cloister.api.restricted.PageState;
+import io.cloister.api.vm.VirtualMachine;
+import io.cloister.api.vm.VmState;
+import io.cloister.api.vm.Vmm;
 import io.cloister.launcher.BundleLocator;
 import io.cloister.launcher.FeatureFile;
 import io.cloister.launcher.VmmRuntime;
@@ -35,9 +44,10 @@ final class SwapStorm implements AutoCloseable {
     static final List<String> BACKENDS = List.of("sev", "snp", "tdx");
 
     final VmmRuntime runtime;
-    final Object vm;
-    final Object view;
-    final Class<?> mapGpaRange;
+    final VirtualMachine vm;
+    /** What the storm needs of the Vm beyond its API. */
+    final VmInternals internals;
+    final GuestView view;
     final AtomicBoolean stop = new AtomicBoolean();
     final AtomicReference<Throwable> failure = new AtomicReference<>();
     final AtomicLong conversions = new AtomicLong();
@@ -52,22 +62,19 @@ final class SwapStorm implements AutoCloseable {
                 "\"io.cloister.vm~demo\"", "\"io.cloister.vm~" + VM + "\": { \"name\": \"" + VM + "\", \"memory\": \""
                         + (PAGES * 4) + "K\", \"backend\": \"" + backend + "\" },\n    \"io.cloister.vm~demo\""));
         runtime = VmmRuntime.start(FeatureFile.read(feature, BundleLocator.forHome(Dist.HOME)), Map.of("gosh.args", "--nointeractive"));
-        Object vmm = runtime.awaitService("(objectClass=io.cloister.api.vm.Vmm)", 5000);
+        Vmm vmm = Bridge.as(Vmm.class, runtime.awaitService("(objectClass=io.cloister.api.vm.Vmm)", 5000));
         long deadline = System.currentTimeMillis() + 5000;
-        Object found = null;
+        VirtualMachine found = null;
         while (found == null && System.currentTimeMillis() < deadline) {
-            var opt = (java.util.Optional<?>) Reflect.call(vmm, "vm", VM);
-            if (opt.isPresent() && !String.valueOf(Reflect.call(opt.get(), "state")).equals("CREATED")) {
-                found = opt.get();
-            }
+            found = vmm.vm(VM).filter(v -> v.state() != VmState.CREATED).orElse(null);
             Thread.sleep(5);
         }
         if (found == null) {
             throw new IllegalStateException("VM " + VM + " did not start");
         }
         vm = found;
-        view = Reflect.call(vm, "guestView");
-        mapGpaRange = bundle("io.cloister.api").loadClass("io.cloister.api.backend.GuestRequest$MapGpaRange");
+        internals = Bridge.as(VmInternals.class, Bridge.target(vm));
+        view = internals.guestView();
         Arrays.fill(modelPrivate, true); // every backend here starts private
     }
 
@@ -75,16 +82,16 @@ final class SwapStorm implements AutoCloseable {
         return runtime.bundles().stream().filter(b -> b.getSymbolicName().equals(bsn)).findFirst().orElseThrow();
     }
 
-    String state() {
-        return String.valueOf(Reflect.call(vm, "state"));
+    VmState state() {
+        return vm.state();
     }
 
     String backend() {
-        return (String) Reflect.call(vm, "backend");
+        return vm.backend();
     }
 
     long[] pauses() {
-        return (long[]) Reflect.call(Reflect.call(vm, "swapStats"), "pauses");
+        return internals.swapStats().pauses();
     }
 
     void startStorm() {
@@ -103,8 +110,8 @@ final class SwapStorm implements AutoCloseable {
                 int p = first + r.nextInt(count);
                 int n = 1 + r.nextInt(Math.min(8, first + count - p));
                 boolean toPrivate = r.nextBoolean();
-                Object req = Reflect.construct(mapGpaRange, (long) p << 12, (long) n, toPrivate ? 1L << 4 : 0L);
-                long rc = (Long) Reflect.call(vm, "guestRequest", req);
+                long rc = internals.guestRequest(new GuestRequest.MapGpaRange((long) p << 12, n,
+                        toPrivate ? GuestRequest.MapGpaRange.ATTR_ENCRYPTED : 0));
                 if (rc != 0) {
                     throw new AssertionError("conversion of pages " + p + "+" + n + " failed: " + rc + " under " + backend());
                 }
@@ -117,9 +124,9 @@ final class SwapStorm implements AutoCloseable {
                 int w = first + r.nextInt(count);
                 long marker = r.nextLong() | 1;
                 buf.set(ValueLayout.JAVA_LONG, 0, marker);
-                Object as = pageState(modelPrivate[w]);
-                Object access = Reflect.call(view, "write", (long) w << 12, buf, as);
-                if (!String.valueOf(access).equals("OK")) {
+                PageState as = modelPrivate[w] ? PageState.PRIVATE : PageState.SHARED;
+                Access access = view.write((long) w << 12, buf, as);
+                if (access != Access.OK) {
                     throw new AssertionError("guest write of page " + w + " as " + as + ": " + access);
                 }
                 modelContent[w] = marker;
@@ -135,9 +142,9 @@ final class SwapStorm implements AutoCloseable {
     private void hostRead(int page, MemorySegment buf) {
         buf.set(ValueLayout.JAVA_LONG, 0, 0x5a5a5a5a5a5a5a5aL);
         try {
-            Reflect.call(vm, "hostRead", (long) page << 12, buf);
-        } catch (RuntimeException e) {
-            if (modelPrivate[page] && "EACCES".equals(Reflect.errno(e))) {
+            vm.hostRead((long) page << 12, buf);
+        } catch (CloisterException e) {
+            if (modelPrivate[page] && e.errno() == Errno.EACCES) {
                 hostReads.incrementAndGet();
                 return;
             }
@@ -149,15 +156,6 @@ final class SwapStorm implements AutoCloseable {
                     modelPrivate[page] ? "private" : "shared", page, got, modelContent[page]));
         }
         hostReads.incrementAndGet();
-    }
-
-    Object pageState(boolean priv) {
-        try {
-            Class<?> ps = bundle("io.cloister.api").loadClass("io.cloister.api.restricted.PageState");
-            return ps.getField(priv ? "PRIVATE" : "SHARED").get(null);
-        } catch (ReflectiveOperationException e) {
-            throw new IllegalStateException(e);
-        }
     }
 
     /** Stops the storm and rethrows the first failure. */
@@ -176,8 +174,8 @@ final class SwapStorm implements AutoCloseable {
         List<String> bad = new ArrayList<>();
         MemorySegment buf = Arena.ofAuto().allocate(8);
         for (int p = 0; p < PAGES; p++) {
-            boolean priv = String.valueOf(Reflect.call(view, "state", (long) p << 12)).equals("PRIVATE");
-            Reflect.call(view, "readContent", (long) p << 12, buf);
+            boolean priv = view.state((long) p << 12) == PageState.PRIVATE;
+            view.readContent((long) p << 12, buf);
             long content = buf.get(ValueLayout.JAVA_LONG, 0);
             if (priv != modelPrivate[p] || content != modelContent[p]) {
                 bad.add(String.format("page %d: %s 0x%x, expected %s 0x%x", p, priv ? "private" : "shared", content,
