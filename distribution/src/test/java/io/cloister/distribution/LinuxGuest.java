@@ -1,0 +1,241 @@
+package io.cloister.distribution;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.StringReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.LocalDate;
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The Linux test guest that guests/linux/fetch builds (an unmodified Debian kernel, busybox and
+ * the self-test /init in guests/linux/init), a way to boot it as a process with a hard timeout,
+ * and the check of the self-test's output, line by line, that every Linux boot test shares.
+ */
+final class LinuxGuest {
+    static final Path CACHE = Path.of(System.getProperty("cloister.linux.cache", "../guests/linux/cache")).toAbsolutePath().normalize();
+    static final Path VMLINUX = CACHE.resolve("vmlinux");
+    static final Path BZIMAGE = CACHE.resolve("bzImage");
+    static final Path INITRAMFS = CACHE.resolve("initramfs.gz");
+    static final Path VERSIONS = CACHE.resolve("versions");
+
+    /** The self-test's keys in the order guests/linux/init prints them. */
+    static final List<String> KEYS = List.of("start", "uname-r", "nproc", "cpu-flags", "sleep-begin", "sleep-end",
+            "sleep-guest-cs", "date", "epoch", "random-bytes", "sha256-1", "sha256-2", "sha256-known", "sort-n", "sort",
+            "awk", "loop", "irq-timer", "irq-serial", "done");
+
+    /** Flags every x86-64 CPU has (the 64-bit baseline busybox and the kernel need). */
+    static final Set<String> BASELINE_FLAGS = Set.of("fpu", "tsc", "msr", "pae", "cx8", "apic", "cmov", "fxsr", "sse",
+            "sse2", "syscall", "lm");
+
+    private static final String PREFIX = "selftest: ";
+
+    private LinuxGuest() {
+    }
+
+    /** A console line and when it arrived (System.nanoTime). */
+    record Line(String text, long nanos) {
+    }
+
+    /** A finished boot: the console's lines, stderr, exit status and wall time of the process. */
+    record Boot(List<Line> lines, String err, int code, long wallNanos) {
+        String console() {
+            StringBuilder sb = new StringBuilder();
+            lines.forEach(l -> sb.append(l.text()).append('\n'));
+            return sb.toString();
+        }
+
+        /** Seconds from process start to the first line with this text, or -1. */
+        double secondsTo(String text, long startNanos) {
+            return lines.stream().filter(l -> l.text().equals(text)).findFirst()
+                    .map(l -> (l.nanos() - startNanos) / 1e9).orElse(-1.0);
+        }
+    }
+
+    /** Why the fetched guest cannot be used here, or null if it can. */
+    static String missing() {
+        for (Path p : List.of(VMLINUX, INITRAMFS, VERSIONS)) {
+            if (!Files.isRegularFile(p)) {
+                return p + " is missing: run guests/linux/fetch (needs apt-get, lz4, cpio; .ci/run does it)";
+            }
+        }
+        return null;
+    }
+
+    /** The path of an executable on PATH, or null. */
+    static Path onPath(String name) {
+        for (String dir : System.getenv().getOrDefault("PATH", "").split(java.io.File.pathSeparator)) {
+            Path p = Path.of(dir.isEmpty() ? "." : dir, name);
+            if (Files.isExecutable(p)) {
+                return p;
+            }
+        }
+        return null;
+    }
+
+    static Properties versions() throws IOException {
+        Properties p = new Properties();
+        try (var r = Files.newBufferedReader(VERSIONS)) {
+            p.load(r);
+        }
+        return p;
+    }
+
+    /**
+     * Runs a command whose stdout is the guest's console, each line stamped when it arrives; kills
+     * it and fails if it has not ended after the timeout.
+     */
+    static Boot boot(List<String> command, long timeoutSeconds) throws IOException, InterruptedException {
+        Path err = Files.createTempFile("linux-boot-err", ".txt");
+        try {
+            long start = System.nanoTime();
+            Process p = new ProcessBuilder(command).redirectError(err.toFile()).start();
+            p.getOutputStream().close();
+            List<Line> lines = java.util.Collections.synchronizedList(new ArrayList<>());
+            Thread reader = Thread.ofPlatform().daemon().name("linux-console").start(() -> {
+                try (var in = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+                    for (String l; (l = in.readLine()) != null;) {
+                        lines.add(new Line(l.replace("\r", ""), System.nanoTime()));
+                    }
+                } catch (IOException e) {
+                    lines.add(new Line("(console read failed: " + e + ")", System.nanoTime()));
+                }
+            });
+            if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
+                p.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+                reader.join(5_000);
+                fail(String.join(" ", command) + "\ndid not end within " + timeoutSeconds + " s; console so far:\n"
+                        + new Boot(List.copyOf(lines), "", -1, 0).console() + "stderr:\n" + Files.readString(err));
+            }
+            long wall = System.nanoTime() - start;
+            reader.join(10_000);
+            return new Boot(List.copyOf(lines), Files.readString(err), p.exitValue(), wall);
+        } finally {
+            Files.deleteIfExists(err);
+        }
+    }
+
+    /**
+     * Checks the self-test's lines: all keys in order, each value against what is known (fixed
+     * results, the kernel release the fetch recorded, the host's date and wall time).
+     */
+    static void checkSelfTest(Boot boot, String kernelRelease, int vcpus, Set<String> requiredFlags, LocalDate... dates) {
+        String context = "\n--- console ---\n" + boot.console() + "--- stderr ---\n" + boot.err();
+        List<Line> self = boot.lines().stream().filter(l -> l.text().startsWith(PREFIX)).toList();
+        List<String> keys = new ArrayList<>();
+        Map<String, String> values = new LinkedHashMap<>();
+        Map<String, Long> times = new LinkedHashMap<>();
+        for (Line l : self) {
+            String rest = l.text().substring(PREFIX.length());
+            int sp = rest.indexOf(' ');
+            String key = sp < 0 ? rest : rest.substring(0, sp);
+            keys.add(key);
+            values.put(key, sp < 0 ? "" : rest.substring(sp + 1));
+            times.put(key, l.nanos());
+        }
+        assertEquals(String.join("\n", KEYS), String.join("\n", keys), "self-test lines in order" + context);
+
+        assertEquals(kernelRelease, values.get("uname-r"), "uname -r" + context);
+        assertEquals(String.valueOf(vcpus), values.get("nproc"), "nproc" + context);
+        Set<String> flags = Set.of(values.get("cpu-flags").split(" "));
+        for (String f : requiredFlags) {
+            assertTrue(flags.contains(f), "CPU flag " + f + " missing in /proc/cpuinfo: " + flags + context);
+        }
+
+        double sleep = (times.get("sleep-end") - times.get("sleep-begin")) / 1e9;
+        assertTrue(sleep >= 0.9 && sleep <= 2.0, "sleep 1 took " + sleep + " s of host wall time" + context);
+        long guestCs = number(values, "sleep-guest-cs", context);
+        // /proc/uptime has centiseconds, both readings truncated: at least 0.99 s.
+        assertTrue(guestCs >= 99 && guestCs <= 200, "sleep 1 took " + guestCs + " cs of guest uptime" + context);
+        assertTrue(List.of(dates).contains(LocalDate.parse(values.get("date"))),
+                "guest date " + values.get("date") + ", host (UTC) " + List.of(dates) + context);
+
+        assertEquals("1048576", values.get("random-bytes"), "random file size" + context);
+        String sha1 = values.get("sha256-1");
+        assertTrue(sha1.matches("[0-9a-f]{64}"), "sha256sum: " + sha1 + context);
+        assertEquals(sha1, values.get("sha256-2"), "the random file's two digests" + context);
+        assertNotEquals(sha256(new byte[1 << 20]), sha1, "/dev/urandom gave zeros" + context);
+        byte[] known = new byte[1 << 20];
+        byte[] word = "cloister\n".getBytes(StandardCharsets.US_ASCII);
+        for (int i = 0; i < known.length; i++) {
+            known[i] = word[i % word.length];
+        }
+        assertEquals(sha256(known), values.get("sha256-known"), "sha256sum of a known 1 MiB" + context);
+
+        assertEquals("-7 1 3 4 5 10 22 100", values.get("sort-n"), "sort -n" + context);
+        assertEquals("Zebra apple banana fig pear", values.get("sort"), "sort" + context);
+        // sum of squares 1..100, 22/7, 2^31 * 3 in floating point, 1000003 mod 97.
+        assertEquals("338350 3.1428571429 6442450944 30", values.get("awk"), "awk arithmetic" + context);
+        // 1,000 iterations: the count, the sum 1..1000, x = (x * 31 + i) mod 1000003.
+        assertEquals("1000 500500 630221", values.get("loop"), "shell loop" + context);
+        assertTrue(number(values, "irq-timer", context) > 0, "no timer interrupts in /proc/interrupts" + context);
+        assertTrue(number(values, "irq-serial", context) > 0, "no serial interrupts in /proc/interrupts" + context);
+    }
+
+    private static long number(Map<String, String> values, String key, String context) {
+        String v = values.get(key);
+        if (v == null || !v.matches("-?[0-9]{1,18}")) {
+            fail(key + ": '" + v + "' is not a number" + context);
+        }
+        return Long.parseLong(v);
+    }
+
+    /** The host's date in UTC (the guest's RTC is UTC) now; tests pass it before and after a boot. */
+    static LocalDate utcToday() {
+        return LocalDate.now(ZoneOffset.UTC);
+    }
+
+    /**
+     * The host's TSC frequency in kHz where /proc/cpuinfo gives it, or -1. Its "cpu MHz" is the
+     * boot-time calibration (tsc = cpu_khz on CPUs with a constant TSC) unless the CPU has
+     * APERF/MPERF, where it is the current, varying clock instead.
+     */
+    static long hostTscKhz() {
+        try {
+            String cpuinfo = Files.readString(Path.of("/proc/cpuinfo"));
+            String flags = null;
+            String mhz = null;
+            try (var r = new BufferedReader(new StringReader(cpuinfo))) {
+                for (String l; (l = r.readLine()) != null;) {
+                    if (flags == null && l.startsWith("flags")) {
+                        flags = " " + l.substring(l.indexOf(':') + 1) + " ";
+                    } else if (mhz == null && l.startsWith("cpu MHz")) {
+                        mhz = l.substring(l.indexOf(':') + 1).trim();
+                    }
+                }
+            }
+            if (flags == null || mhz == null || !flags.contains(" constant_tsc ") || flags.contains(" aperfmperf ")) {
+                return -1;
+            }
+            return Math.round(Double.parseDouble(mhz) * 1000);
+        } catch (IOException | NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    static String sha256(byte[] data) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data));
+        } catch (NoSuchAlgorithmException e) {
+            throw new AssertionError(e);
+        }
+    }
+}
