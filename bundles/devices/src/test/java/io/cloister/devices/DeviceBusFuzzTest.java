@@ -3,8 +3,6 @@ package io.cloister.devices;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.OutputStream;
-import java.lang.foreign.MemorySegment;
 import java.util.List;
 
 import org.junit.jupiter.api.AfterEach;
@@ -34,8 +32,8 @@ import io.cloister.api.irq.LocalApics;
 class DeviceBusFuzzTest {
     /** Addresses near each device's registers, so most accesses reach one. */
     static final long[][] NEAR = {{Space.PIO.ordinal(), Uart16550.BASE}, {Space.MMIO.ordinal(), Hpet.BASE},
-        {Space.PIO.ordinal(), DebugExit.PORT}, {Space.PIO.ordinal(), 0x20}, {Space.PIO.ordinal(), 0xa0},
-        {Space.PIO.ordinal(), 0x4d0}, {Space.MMIO.ordinal(), IoApic.BASE}};
+        {Space.PIO.ordinal(), DebugExit.PORT}, {Space.PIO.ordinal(), 0x20}, {Space.PIO.ordinal(), 0xa0}, {Space.PIO.ordinal(), 0x4d0},
+        {Space.MMIO.ordinal(), IoApic.BASE}, {Space.PIO.ordinal(), Pit8254.BASE}, {Space.PIO.ordinal(), 0x70}, {Space.PIO.ordinal(), 0x60}};
 
     // A hang limit far above any real access, so that a slow machine cannot fake a finding.
     final Watchdog watchdog = new Watchdog(5_000);
@@ -48,6 +46,7 @@ class DeviceBusFuzzTest {
     @FuzzTest(maxDuration = "15s")
     @Timeout(10)
     void access(FuzzedDataProvider data) {
+        HandClock clock = new HandClock();
         long[] consoleBytes = {0};
         int[] exits = {0};
         Bus[] self = {null};
@@ -93,10 +92,13 @@ class DeviceBusFuzzTest {
             }
 
             @Override
+            public void reset() {
+                exits[0]++;
+            }
+
+            @Override
             public VmClock clock() {
-                // None of these devices keeps time through the VM clock yet; one that starts to
-                // fails here visibly, and this target then needs the real clock.
-                throw new UnsupportedOperationException("no VM clock behind this bus");
+                return clock; // a clock that stands still: timers are armed, none fires
             }
         };
         LocalApics apics = new LocalApics() {
@@ -115,6 +117,9 @@ class DeviceBusFuzzTest {
             bus.attach(new Uart16550(), "devices");
             bus.attach(new Hpet(), "devices");
             bus.attach(new DebugExit(), "devices");
+            bus.attach(new Pit8254(), "devices");
+            bus.attach(new CmosRtc(), "devices");
+            bus.attach(new I8042(), "devices");
             int writes = 0;
             for (int i = 0; i < 64 && data.remainingBytes() > 0; i++) {
                 int op = data.consumeInt(0, 9);
@@ -156,7 +161,7 @@ class DeviceBusFuzzTest {
                 assertTrue(!d.contains("failures=") && !d.contains("HUNG"), "a core device failed: " + d);
             }
             assertTrue(consoleBytes[0] <= writes && exits[0] <= writes, "more output than writes");
-            assertEquals(List.of("i8259", "ioapic", "uart16550", "hpet", "isa-debug-exit"),
+            assertEquals(List.of("i8259", "ioapic", "uart16550", "hpet", "isa-debug-exit", "i8254", "mc146818", "i8042"),
                     bus.devices().stream().map(d -> d.substring(0, d.indexOf(' '))).toList());
         } finally {
             bus.close();
