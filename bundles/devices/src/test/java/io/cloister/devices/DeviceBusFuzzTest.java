@@ -3,6 +3,8 @@ package io.cloister.devices;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.OutputStream;
+import java.lang.foreign.MemorySegment;
 import java.util.List;
 
 import org.junit.jupiter.api.AfterEach;
