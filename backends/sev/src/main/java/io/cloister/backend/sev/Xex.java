@@ -38,6 +38,9 @@ final class Xex {
     Xex(SecureRandom random) {
         dataKey = key(random);
         tweakKey = key(random);
+        // One cipher pair now, while the bundle is sure to be wired: a host read may come after a
+        // hot swap has stopped this bundle, when its class loader can load nothing more.
+        idle.offer(newEncryptor());
     }
 
     private static SecretKeySpec key(SecureRandom random) {
