@@ -145,7 +145,7 @@ final class X86Vcpu implements Vcpu {
     // (codeWritten) and the other vCPUs' at their next serializing point (syncCode), so an entry
     // matches the bytes in RAM whenever x86 says it must. Data next to code costs nothing.
     private final boolean decodedCache;
-    private Insn[][] codePages = new Insn[0][];
+    private CodePages codePages = new CodePages(0);
     private final CodeMap codeMap;
     private long seenEpoch;
     private volatile boolean codeFlushRequested;
@@ -245,7 +245,7 @@ final class X86Vcpu implements Vcpu {
         ramSize = ram == null ? 0 : slot.size();
         ramGeneration = gen;
         flushTlb();
-        codePages = new Insn[Math.min((int) ((ramSize + 4095) >>> 12), codeMap.chunks.length())][];
+        codePages = new CodePages(Math.min(ramSize, codeMap.coveredBytes())); // only what the code map covers is cached
     }
 
     void flushTlb() {
@@ -255,7 +255,7 @@ final class X86Vcpu implements Vcpu {
     }
 
     private void flushCode() {
-        java.util.Arrays.fill(codePages, null);
+        codePages.clear();
         codePageLin = -1; // the chunk bits stay: a later write there only drops an empty page
     }
 
@@ -273,16 +273,15 @@ final class X86Vcpu implements Vcpu {
      * and decoded again when run, and the epoch tells the other vCPUs.
      */
     private void codeWritten(long pa, int size) {
-        int pfn = (int) (pa >>> 12);
-        long bits = CodeMap.bits(pa, size);
-        if (pfn < codeMap.chunks.length() && (codeMap.chunks.getPlain(pfn) & bits) != 0) {
-            codePages[pfn] = null;
+        long pfn = pa >>> 12;
+        if ((codeMap.bitsPlain(pfn) & CodeMap.bits(pa, size)) != 0) {
+            codePages.drop(pfn);
             blockStop = true;
             if (codePagePhys >>> 12 == pfn) {
                 codePageLin = -1;
             }
             if (codeMap.vcpus.get() == 1) {
-                codeMap.chunks.setPlain(pfn, 0); // the only holder dropped them
+                codeMap.clearPlain(pfn); // the only holder dropped them
             } else {
                 long prev = codeMap.epoch.getAndIncrement();
                 if (prev == seenEpoch) {
@@ -302,8 +301,7 @@ final class X86Vcpu implements Vcpu {
         for (long pa = gpa & ~0xfffL; pa < gpa + length; pa += 4096) {
             long from = Math.max(pa, gpa);
             long to = Math.min(pa + 4096, gpa + length);
-            int pfn = (int) (pa >>> 12);
-            if (pa >= 0 && pfn < codeMap.chunks.length() && to > from && (codeMap.chunks.get(pfn) & CodeMap.bits(from, to - from)) != 0) {
+            if (pa >= 0 && to > from && (codeMap.bits(pa >>> 12) & CodeMap.bits(from, to - from)) != 0) {
                 codeMap.epoch.incrementAndGet(); // every vCPU, this one included, syncs at its next slice
                 return;
             }
@@ -1167,11 +1165,7 @@ final class X86Vcpu implements Vcpu {
     /** Writes into these bytes drop the page's entries and blocks (a write never spans pages here). */
     private void markCode(int off, int len) {
         if (len > 0) {
-            long bits = CodeMap.bits(off, len);
-            int pfn = (int) (codePagePhys >>> 12);
-            if ((codeMap.chunks.getPlain(pfn) & bits) != bits) {
-                codeMap.chunks.getAndAccumulate(pfn, bits, (a, b) -> a | b);
-            }
+            codeMap.mark(codePagePhys >>> 12, CodeMap.bits(off, len));
         }
     }
 
@@ -1263,14 +1257,9 @@ final class X86Vcpu implements Vcpu {
         if (pa < 0 || (pa | 0xfff) >= ramSize) {
             return null;
         }
-        int pfn = (int) (pa >>> 12);
-        if (pfn >= codePages.length) {
-            return null;
-        }
-        Insn[] page = codePages[pfn];
+        Insn[] page = codePages.page(pa >>> 12);
         if (page == null) {
-            page = new Insn[4096];
-            codePages[pfn] = page;
+            return null;
         }
         codePage = page;
         codePageLin = lin & ~0xfffL;
