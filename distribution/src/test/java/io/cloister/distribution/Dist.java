@@ -21,10 +21,16 @@ final class Dist {
     }
 
     static Run vmm(String stdin, String... args) throws IOException, InterruptedException {
+        return vmm(java.util.Map.of(), stdin, args);
+    }
+
+    /** As above, with these environment variables too (e.g. CLOISTER_JAVA_OPTS). */
+    static Run vmm(java.util.Map<String, String> env, String stdin, String... args) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>();
         cmd.add(VMM.toString());
         cmd.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.environment().putAll(env);
         Path out = Files.createTempFile("vmm-out", ".txt");
         Path err = Files.createTempFile("vmm-err", ".txt");
         pb.redirectOutput(out.toFile()).redirectError(err.toFile());

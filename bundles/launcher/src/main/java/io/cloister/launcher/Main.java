@@ -7,7 +7,12 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Function;
+
+import io.cloister.internal.vmconfig.GuestImage;
+import io.cloister.internal.vmconfig.RunOptions;
+import io.cloister.internal.vmconfig.VmSettings;
 
 /** {@code bin/vmm}: the command line of Cloister. */
 public final class Main {
@@ -16,12 +21,16 @@ public final class Main {
     static final String DEFAULT_FEATURE = "default";
     static final long ENTRY_TIMEOUT_MS = 15_000;
     /** Factory PID of VM configurations. */
-    static final String VM_FACTORY_PID = "io.cloister.vm";
+    static final String VM_FACTORY_PID = VmSettings.FACTORY_PID;
     /**
      * Option given to the run entry: the VMs the feature configures. ConfigAdmin delivers
      * configurations asynchronously, so the VMM waits for these before it reports or boots.
      */
     public static final String CONFIGURED_VMS = "cloister.configured-vms";
+    /** Option given to the run entry: the --timeout deadline, in epoch milliseconds. */
+    static final String DEADLINE = "cloister.deadline";
+    /** Exit status of a run that --timeout ended, as timeout(1) has it. */
+    static final int TIMEOUT_EXIT = 124;
 
     static final String HELP = """
             Usage: vmm [--verbose] <command> [options]
@@ -51,6 +60,8 @@ public final class Main {
               --memory    guest RAM, e.g. 64M or 1G          --kernel   PVH ELF image (default: the demo guest)
               --vcpus     vCPUs, 1 to 64 (the guest starts vCPUs 1.. with the START_VCPU hypercall)
               --cmdline   the guest's command line           --console  where the guest's serial output goes
+              --memory is at most the host's physical memory; --kernel a regular file no larger than --memory
+              --timeout   end the run SECONDS after it started (exit status 124), whatever the guest does
               --stats     print instructions, exits and private pages to stderr every SECONDS
               --device    also install this device bundle (repeatable)
             """;
@@ -68,7 +79,7 @@ public final class Main {
         boolean verbose = List.of(args).contains("--verbose");
         configureLogging(verbose);
         try {
-            return execute(args, out);
+            return execute(args, out, err);
         } catch (LaunchException e) {
             err.println("vmm: error: " + e.getMessage());
             if (verbose) {
@@ -84,11 +95,10 @@ public final class Main {
         }
     }
 
-    private static int execute(String[] args, PrintStream out) throws LaunchException {
+    private static int execute(String[] args, PrintStream out, PrintStream err) throws LaunchException {
         List<String> rest = new ArrayList<>();
         String command = null;
-        String feature = DEFAULT_FEATURE;
-        Map<String, String> vmOptions = new LinkedHashMap<>();
+        Map<String, String> options = new LinkedHashMap<>();
         List<Path> devices = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
@@ -98,14 +108,19 @@ public final class Main {
                     out.print("run".equals(command) ? RUN_HELP : HELP);
                     return 0;
                 }
-                case "--feature" -> feature = value(args, ++i, a);
-                case "--timeout" -> vmOptions.put("timeout", value(args, ++i, a));
-                case "--device" -> devices.add(Path.of(value(args, ++i, a)));
                 default -> {
-                    if (a.startsWith("--") && "run".equals(command)) {
-                        vmOptions.put(a.substring(2), value(args, ++i, a));
-                    } else if (a.startsWith("-")) {
-                        throw new LaunchException(LaunchException.CONFIG, "unknown option " + a + " (see vmm --help)");
+                    if (a.startsWith("-")) {
+                        String name = a.startsWith("--") ? a.substring(2) : a;
+                        if (!OPTIONS.contains(name)) {
+                            throw new LaunchException(LaunchException.CONFIG, "unknown option " + a
+                                    + ("run".equals(command) ? " for 'run' (see vmm run --help)" : " (see vmm --help)"));
+                        }
+                        String v = value(args, ++i, a);
+                        if (name.equals("device")) {
+                            devices.add(Path.of(v));
+                        } else {
+                            options.put(name, v);
+                        }
                     } else if (command == null) {
                         command = a;
                     } else {
@@ -121,8 +136,21 @@ public final class Main {
             out.print(HELP);
             return command == null ? LaunchException.CONFIG : 0;
         }
+        if (!command.equals("run")) {
+            for (String name : options.keySet()) {
+                if (!name.equals("feature")) {
+                    throw new LaunchException(LaunchException.CONFIG, "option --" + name + " is an option of 'run', not of '" + command
+                            + "' (see vmm --help)");
+                }
+            }
+            if (!devices.isEmpty()) {
+                throw new LaunchException(LaunchException.CONFIG, "option --device is an option of 'run', not of '" + command
+                        + "' (see vmm --help)");
+            }
+        }
+        String feature = options.getOrDefault("feature", DEFAULT_FEATURE);
         return switch (command) {
-            case "run" -> runVmm(home(), feature, vmOptions, devices);
+            case "run" -> runVmm(home(), feature, options, devices, err);
             case "shell" -> shell(home(), feature);
             case "features" -> listFeatures(home(), out);
             default -> throw new LaunchException(LaunchException.CONFIG, "unknown command '" + command + "' (see vmm --help)");
@@ -138,25 +166,116 @@ public final class Main {
 
     /** Options of 'run' that set the feature's VM configuration rather than the run itself. */
     static final List<String> VM_OPTIONS = List.of("backend", "engine", "memory", "kernel", "cmdline", "console", "vcpus");
+    /** Every option that takes a value; all but --feature belong to 'run'. */
+    static final Set<String> OPTIONS = Set.copyOf(java.util.stream.Stream.concat(VM_OPTIONS.stream(),
+            java.util.stream.Stream.of("feature", "timeout", "stats", "device")).toList());
+    /** How long after --timeout the watchdog ends a run that did not end by itself. */
+    static final long WATCHDOG_GRACE_MS = 10_000;
 
-    private static int runVmm(Path home, String feature, Map<String, String> options, List<Path> devices) throws LaunchException {
+    /**
+     * Checks everything first (options, the feature, its VM configurations, the guest images), then
+     * starts the framework. With --timeout, the run's deadline counts from here, and a watchdog ends
+     * the process if the orderly stop at the deadline does not.
+     */
+    private static int runVmm(Path home, String feature, Map<String, String> options, List<Path> devices, PrintStream err)
+            throws LaunchException {
+        long start = System.currentTimeMillis();
         Map<String, String> runOptions = new LinkedHashMap<>(options);
+        runOptions.remove("feature");
+        String timeout = runOptions.get("timeout");
+        long deadline;
+        try {
+            deadline = timeout == null ? Long.MAX_VALUE : start + RunOptions.millis("timeout", timeout);
+            if (runOptions.containsKey("stats")) {
+                RunOptions.millis("stats", runOptions.get("stats"));
+            }
+        } catch (IllegalArgumentException e) {
+            throw new LaunchException(LaunchException.CONFIG, e.getMessage());
+        }
         Deployment deployment = withDevices(withVmOptions(FeatureFile.read(featurePath(home, feature), BundleLocator.forHome(home)),
                 runOptions), devices);
+        List<VmSettings> vms = checkVms(deployment, home);
+        Thread watchdog = timeout == null ? null : watchdog(deadline + WATCHDOG_GRACE_MS, timeout, err);
         // No console shell in 'run': the guest owns the console, and a shell starting while a
         // short run already stops the framework only prints Gogo's complaints.
         try (VmmRuntime runtime = VmmRuntime.start(deployment, Map.of("gosh.args", "--nointeractive"),
                 java.util.Set.of("org.apache.felix.gogo.shell"))) {
             Function<Map<String, String>, Integer> entry = entry(runtime, "run", deployment);
             Map<String, String> all = new LinkedHashMap<>(runOptions);
-            all.put(CONFIGURED_VMS, String.join(",", deployment.configurations().stream()
-                    .filter(c -> VM_FACTORY_PID.equals(c.factoryPid())).map(Deployment.Configuration::name).toList()));
+            all.put(CONFIGURED_VMS, String.join(",", vms.stream().map(VmSettings::name).toList()));
+            if (timeout != null) {
+                all.put(DEADLINE, Long.toString(deadline));
+            }
             try {
                 return entry.apply(Map.copyOf(all));
             } catch (IllegalArgumentException e) {
                 throw new LaunchException(LaunchException.CONFIG, FeatureFile.oneLine(e), e);
             }
+        } finally {
+            if (watchdog != null) {
+                watchdog.interrupt();
+            }
         }
+    }
+
+    /**
+     * The last resort of --timeout: the run command stops the guests at the deadline, but if the
+     * process is still there (a framework that does not stop, a component stuck in a service
+     * call) it ends here, with the timeout's exit status.
+     */
+    private static Thread watchdog(long at, String timeout, PrintStream err) {
+        return Thread.ofPlatform().daemon().name("vmm-watchdog").start(() -> {
+            try {
+                long left;
+                while ((left = at - System.currentTimeMillis()) > 0) {
+                    Thread.sleep(left);
+                }
+            } catch (InterruptedException e) {
+                return; // the run ended by itself
+            }
+            err.println("vmm: error: the run did not end within " + WATCHDOG_GRACE_MS / 1000 + " s after its --timeout of " + timeout
+                    + " s; exiting");
+            err.flush();
+            Runtime.getRuntime().halt(TIMEOUT_EXIT);
+        });
+    }
+
+    /**
+     * Checks the feature's VM configurations as the VMM will (VmSettings), plus what only the
+     * feature as a whole shows (two VMs of one name) and the guest images; returns them in order.
+     */
+    static List<VmSettings> checkVms(Deployment d, Path home) throws LaunchException {
+        List<VmSettings> vms = new ArrayList<>();
+        Map<String, String> pids = new LinkedHashMap<>();
+        for (Deployment.Configuration c : d.configurations()) {
+            if (!VmSettings.FACTORY_PID.equals(c.factoryPid()) && !VmSettings.FACTORY_PID.equals(c.pid())) {
+                continue;
+            }
+            VmSettings s;
+            try {
+                s = VmSettings.of(c.values());
+            } catch (IllegalArgumentException e) {
+                // A message that names the VM is enough; one that cannot (no name) names the configuration.
+                throw new LaunchException(LaunchException.CONFIG, e.getMessage().startsWith("VM ") ? e.getMessage()
+                        : "configuration " + c.pid() + " of " + d.source() + ": " + e.getMessage());
+            }
+            String other = pids.putIfAbsent(s.name(), c.pid());
+            if (other != null) {
+                throw new LaunchException(LaunchException.CONFIG, "VM " + s.name() + " is configured twice (" + other + " and "
+                        + c.pid() + " of " + d.source() + ")");
+            }
+            vms.add(s);
+        }
+        for (VmSettings s : vms) {
+            if (!s.kernel().isEmpty()) {
+                try {
+                    GuestImage.check(GuestImage.resolve(s.kernel(), home == null ? null : home.toString()), s.memory());
+                } catch (IllegalArgumentException e) {
+                    throw new LaunchException(LaunchException.GUEST, "VM " + s.name() + ": " + e.getMessage());
+                }
+            }
+        }
+        return List.copyOf(vms);
     }
 
     /** Adds device bundles (--device JAR) after the feature's bundles. */
@@ -230,6 +349,7 @@ public final class Main {
 
     private static int shell(Path home, String feature) throws LaunchException {
         Deployment deployment = FeatureFile.read(featurePath(home, feature), BundleLocator.forHome(home));
+        checkVms(deployment, home);
         VmmRuntime runtime = VmmRuntime.start(deployment, Map.of());
         Thread hook = new Thread(runtime::close, "vmm-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);

@@ -1,10 +1,7 @@
 package io.cloister.vmm;
 
-import java.io.IOException;
 import java.io.OutputStream;
-import java.io.PrintStream;
 import java.lang.foreign.MemorySegment;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
@@ -26,6 +23,7 @@ import io.cloister.api.device.DmaView;
 import io.cloister.api.device.Space;
 import io.cloister.api.memory.GuestMemory;
 import io.cloister.internal.pvh.PvhLoader;
+import io.cloister.internal.vmconfig.GuestImage;
 
 /**
  * A VM's running guest: its vCPU threads, its device bus and the dispatch of exits. vCPU 0 starts
@@ -63,7 +61,7 @@ final class Machine implements DeviceContext {
     private final DeviceBus bus;
     /** The VM's clock; its timers run under the bus lock. */
     private final VmTime time;
-    private final OutputStream console;
+    private final Console console;
     final String engineName;
     final AtomicLong exits = new AtomicLong();
     final AtomicLong hypercalls = new AtomicLong();
@@ -72,14 +70,17 @@ final class Machine implements DeviceContext {
     private volatile String stopReason;
     private volatile boolean failed;
 
-    /** Loads the VM's guest image into its (still shared) memory. */
+    /**
+     * Loads the VM's guest image into its (still shared) memory. GuestImage refuses what cannot be
+     * an image (a device, a FIFO, a file larger than RAM) before it is read.
+     */
     static PvhLoader.Loaded load(GuestMemory memory, Vm.Spec spec) {
         Path image = resolve(spec.kernel());
         byte[] elf;
         try {
-            elf = Files.readAllBytes(image);
-        } catch (IOException e) {
-            throw new CloisterException(Errno.ENOENT, "guest image " + image + " cannot be read: " + e.getMessage());
+            elf = GuestImage.read(image, spec.memory());
+        } catch (IllegalArgumentException e) {
+            throw new CloisterException(Errno.EINVAL, e.getMessage());
         }
         return PvhLoader.load(image.toString(), elf, memory, spec.memory(), spec.cmdline());
     }
@@ -89,7 +90,8 @@ final class Machine implements DeviceContext {
         this.gate = gate;
         this.vcpuCount = spec.vcpus();
         this.engineName = engine.name();
-        this.console = platform.openConsole(spec.console());
+        // The target the platform opens, behind a buffer: a slow or stuck target never holds a vCPU.
+        this.console = Console.over(spec.console(), vm.name(), platform.openConsole(spec.console()), this::consoleFailed);
         Path image = resolve(spec.kernel());
         this.engineVm = engine.createVm(vm.guestView(), vm.cocoCpu());
         io.cloister.api.irq.LocalApics apics = engineVm.localApics();
@@ -111,9 +113,7 @@ final class Machine implements DeviceContext {
     }
 
     static Path resolve(String kernel) {
-        Path p = Path.of(kernel);
-        String home = System.getProperty("cloister.home");
-        return p.isAbsolute() || home == null || Files.exists(p) ? p : Path.of(home).resolve(p);
+        return GuestImage.resolve(kernel, System.getProperty("cloister.home"));
     }
 
     /**
@@ -202,9 +202,19 @@ final class Machine implements DeviceContext {
         if (halted && active.decrementAndGet() == 0) {
             finish(0, vcpuCount == 1 ? "halted" : "all vCPUs halted", false);
         }
-        flushConsole();
-        if (exitCode != null && reported.compareAndSet(false, true)) {
-            vm.guestStopped(exitCode, stopReason, failed);
+        console.drain(); // the guest's last output is out before the run reports
+        Integer code = null;
+        String reason = null;
+        boolean failure = false;
+        synchronized (this) {
+            if (exitCode != null && reported.compareAndSet(false, true)) {
+                code = exitCode;
+                reason = stopReason;
+                failure = failed;
+            }
+        }
+        if (code != null) {
+            vm.guestStopped(code, reason, failure);
         }
     }
 
@@ -271,6 +281,23 @@ final class Machine implements DeviceContext {
         kickAll();
     }
 
+    /**
+     * The console's target failed (a closed connection, a full disk): the guest's output is lost, so
+     * the run fails, even if the guest has just ended well but is not reported yet.
+     */
+    private synchronized void consoleFailed(String why) {
+        if (reported.get()) {
+            LOG.error("VM {}: {}", vm.name(), why);
+            return;
+        }
+        if (exitCode == null || !failed) {
+            stopReason = why;
+            failed = true;
+            exitCode = 1;
+            kickAll();
+        }
+    }
+
     /** isa-debug-exit: the guest wrote v; QEMU exits with (v << 1) | 1, Cloister with v. */
     @Override
     public void exit(int status) {
@@ -321,14 +348,6 @@ final class Machine implements DeviceContext {
         return time;
     }
 
-    private void flushConsole() {
-        try {
-            console.flush();
-        } catch (IOException e) {
-            LOG.debug("console flush: {}", e.toString());
-        }
-    }
-
     /** Ends the vCPU thread (the gate is dead by now) and releases the bus and console. */
     void close() {
         kickAll();
@@ -342,14 +361,7 @@ final class Machine implements DeviceContext {
             detach(d);
         }
         bus.close();
-        flushConsole();
-        if (!(console instanceof PrintStream)) {
-            try {
-                console.close();
-            } catch (IOException e) {
-                LOG.debug("console close: {}", e.toString());
-            }
-        }
+        console.close();
     }
 
     /** Waits for each vCPU thread to end (at most {@code millis} each), so their counters are final. */

@@ -39,6 +39,6 @@ interface Platform {
 
     /** The console a VM's configuration names: stdout, file:PATH or tcp:HOST:PORT. */
     default OutputStream openConsole(String spec) {
-        return Console.open(spec);
+        return Console.target(spec);
     }
 }

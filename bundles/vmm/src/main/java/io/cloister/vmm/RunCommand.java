@@ -20,11 +20,15 @@ import io.cloister.api.cpu.CpuEngine;
 import io.cloister.api.device.BusDevice;
 import io.cloister.api.memory.MemoryManager;
 import io.cloister.api.restricted.RestrictedMemoryProvider;
+import io.cloister.api.vm.VmState;
 import io.cloister.api.vm.Vmm;
+import io.cloister.internal.vmconfig.RunOptions;
 
 /**
- * The 'vmm run' entry point, called by the launcher once the feature is started. It reports the
- * services the VMM is wired to; booting a guest needs a CPU engine bundle.
+ * The 'vmm run' entry point, called by the launcher once the feature is started: boots the
+ * configured guests and waits for them, or reports the services the VMM is wired to if there is
+ * no guest. Nothing here waits without a bound: a VM that is not created, or cannot boot, after a
+ * settling time is an error, and --timeout ends the guests at its deadline whatever they do.
  */
 @Component(service = Function.class, property = "cloister.command=run")
 public class RunCommand implements Function<Map<String, String>, Integer> {
@@ -32,7 +36,11 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
     private static final Set<String> OPTIONS = Set.of("timeout", "stats");
     /** Set by the launcher: VM names the feature configures (ConfigAdmin delivers them asynchronously). */
     static final String CONFIGURED_VMS = "cloister.configured-vms";
+    /** Set by the launcher: when --timeout ends the run, in epoch milliseconds (counted from the command's start). */
+    static final String DEADLINE = "cloister.deadline";
     static final long SETTLE_MS = 5_000;
+    /** How long a created VM may take to boot once every bundle has started (services register as bundles start). */
+    static final long BOOT_MS = 1_000;
 
     @Reference
     VmRegistry vmm;
@@ -57,26 +65,36 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
     @Override
     public Integer apply(Map<String, String> options) {
         for (String key : options.keySet()) {
-            if (!OPTIONS.contains(key) && !key.equals(CONFIGURED_VMS)) {
+            if (!OPTIONS.contains(key) && !key.equals(CONFIGURED_VMS) && !key.equals(DEADLINE)) {
                 throw new IllegalArgumentException("unknown option --" + key + " for 'run' (see vmm run --help)");
             }
         }
-        awaitVms(options.getOrDefault(CONFIGURED_VMS, ""));
+        // Every option is checked before anything runs (the launcher checks them before the framework starts too).
+        String timeout = options.get("timeout");
+        long deadline = options.containsKey(DEADLINE) ? Long.parseLong(options.get(DEADLINE))
+                : timeout == null ? Long.MAX_VALUE : System.currentTimeMillis() + RunOptions.millis("timeout", timeout);
+        long statsMillis = options.containsKey("stats") ? RunOptions.millis("stats", options.get("stats")) : 0;
+        List<String> names = java.util.Arrays.stream(options.getOrDefault(CONFIGURED_VMS, "").split(","))
+                .filter(n -> !n.isBlank()).toList();
+        awaitVms(names);
         LOG.debug("VMM started; {} VM(s) configured", vmm.vms().size());
-        for (String name : options.getOrDefault(CONFIGURED_VMS, "").split(",")) {
+        List<Vm> guests = new java.util.ArrayList<>();
+        for (String name : names) {
             String error = vmm.configurationError(name);
             if (error != null) {
                 throw new IllegalArgumentException(error);
             }
-        }
-        List<Vm> guests = new java.util.ArrayList<>();
-        for (String name : options.getOrDefault(CONFIGURED_VMS, "").split(",")) {
-            vmm.vm(name).filter(vm -> ((Vm) vm).hasGuest()).ifPresent(vm -> guests.add((Vm) vm));
+            Vm vm = (Vm) vmm.vm(name).orElseThrow(() -> new IllegalArgumentException("VM " + name + " was not created: "
+                    + notCreated()));
+            if (vm.hasGuest()) {
+                guests.add(vm);
+            }
         }
         if (!guests.isEmpty()) {
-            Thread stats = options.containsKey("stats") ? statsPrinter(guests, options.get("stats")) : null;
+            awaitBoot(guests);
+            Thread stats = statsMillis > 0 ? statsPrinter(guests, statsMillis) : null;
             try {
-                return runGuests(guests, options.get("timeout"));
+                return runGuests(guests, deadline, timeout);
             } finally {
                 if (stats != null) {
                     stats.interrupt();
@@ -99,17 +117,19 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
         return 0;
     }
 
+    /** Why a configured VM does not exist: VmComponent needs these services. */
+    private String notCreated() {
+        if (memory == null) {
+            return "no MemoryManager service (is cloister-memory in the feature?)";
+        }
+        if (restricted == null) {
+            return "no RestrictedMemoryProvider service (is cloister-restrictedmem in the feature?)";
+        }
+        return "its configuration did not reach the VMM within " + SETTLE_MS / 1000 + " s";
+    }
+
     /** Prints each VM's counters to stderr every period until interrupted. */
-    private static Thread statsPrinter(List<Vm> guests, String period) {
-        long millis;
-        try {
-            millis = (long) (Double.parseDouble(period) * 1000);
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("bad --stats '" + period + "': seconds expected");
-        }
-        if (millis <= 0) {
-            throw new IllegalArgumentException("bad --stats '" + period + "': must be positive");
-        }
+    private static Thread statsPrinter(List<Vm> guests, long millis) {
         return Thread.ofPlatform().daemon().name("vmm-stats").start(() -> {
             while (!Thread.currentThread().isInterrupted()) {
                 try {
@@ -126,22 +146,18 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
         });
     }
 
-    /** Waits for the guests to end; the first VM's exit status is the command's. */
-    private int runGuests(List<Vm> guests, String timeout) {
-        long millis;
-        try {
-            millis = timeout == null ? Long.MAX_VALUE : Math.multiplyExact(Long.parseLong(timeout), 1000L);
-        } catch (NumberFormatException | ArithmeticException e) {
-            throw new IllegalArgumentException("bad --timeout '" + timeout + "': seconds expected");
-        }
-        Integer first = null;
+    /**
+     * Every bundle of the run has started when the launcher calls this entry, so a guest still
+     * waiting for a service (a CPU engine, the device bus) after a short settling time will wait
+     * for ever: that is an error, not a hang.
+     */
+    private void awaitBoot(List<Vm> guests) {
         for (Vm vm : guests) {
-            if (vm.state() == io.cloister.api.vm.VmState.CREATED) {
+            if (vm.state() == VmState.CREATED) {
                 throw new IllegalArgumentException("VM " + vm.name() + " cannot start: " + vm.status());
             }
-            // Every bundle of the run has started: an engine still missing will not come.
-            long deadline = System.nanoTime() + 1_000_000_000L;
-            while (vm.engineMissing() != null && System.nanoTime() < deadline) {
+            long deadline = System.nanoTime() + BOOT_MS * 1_000_000;
+            while (waitsToBoot(vm) && System.nanoTime() < deadline) {
                 try {
                     Thread.sleep(10);
                 } catch (InterruptedException e) {
@@ -149,14 +165,26 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
                     break;
                 }
             }
-            if (vm.engineMissing() != null) {
-                throw new IllegalArgumentException("VM " + vm.name() + " cannot start: " + vm.status());
+            if (waitsToBoot(vm)) {
+                throw new IllegalArgumentException("VM " + vm.name() + " cannot start: " + vm.status()
+                        + (vmm.busFactory() == null ? " (no device bus service: is cloister-devices in the feature?)" : ""));
             }
         }
+    }
+
+    /** Not booted, not ended: waiting for an engine or the device bus (or paused before it booted). */
+    private static boolean waitsToBoot(Vm vm) {
+        return vm.machine() == null && vm.state() != VmState.STOPPED && vm.state() != VmState.FAILED;
+    }
+
+    /** Waits for the guests to end, all by one deadline; the first VM's exit status is the command's. */
+    private int runGuests(List<Vm> guests, long deadline, String timeout) {
+        Integer first = null;
         for (Vm vm : guests) {
             Integer code;
             try {
-                code = vm.state() == io.cloister.api.vm.VmState.FAILED ? Integer.valueOf(1) : vm.awaitExit(millis);
+                code = vm.state() == VmState.FAILED ? Integer.valueOf(1)
+                        : vm.awaitExit(deadline == Long.MAX_VALUE ? Long.MAX_VALUE : Math.max(0, deadline - System.currentTimeMillis()));
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 code = null;
@@ -165,7 +193,7 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
                 System.err.println("vmm: VM " + vm.name() + " did not finish within " + timeout + " s; stopping it");
                 vm.stop();
                 code = 124;
-            } else if (vm.state() == io.cloister.api.vm.VmState.FAILED) {
+            } else if (vm.state() == VmState.FAILED) {
                 System.err.println("vmm: VM " + vm.name() + " failed: " + vm.status());
             }
             if (first == null) {
@@ -176,14 +204,11 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
     }
 
     /** Waits until each configured VM exists and has left CREATED (adopted by its backend, or failed). */
-    private void awaitVms(String names) {
+    private void awaitVms(List<String> names) {
         long deadline = System.nanoTime() + SETTLE_MS * 1_000_000;
-        for (String name : names.split(",")) {
-            if (name.isBlank()) {
-                continue;
-            }
+        for (String name : names) {
             while (System.nanoTime() < deadline && vmm.configurationError(name) == null
-                    && vmm.vm(name).map(vm -> vm.state() == io.cloister.api.vm.VmState.CREATED).orElse(true)) {
+                    && vmm.vm(name).map(vm -> vm.state() == VmState.CREATED).orElse(true)) {
                 try {
                     Thread.sleep(5);
                 } catch (InterruptedException e) {

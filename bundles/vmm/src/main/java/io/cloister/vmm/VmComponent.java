@@ -1,5 +1,7 @@
 package io.cloister.vmm;
 
+import java.util.Map;
+
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.ConfigurationPolicy;
@@ -7,14 +9,16 @@ import org.osgi.service.component.annotations.Deactivate;
 import org.osgi.service.component.annotations.Reference;
 import org.osgi.service.metatype.annotations.Designate;
 
+import io.cloister.api.CloisterException;
 import io.cloister.api.memory.MemoryManager;
 import io.cloister.api.restricted.RestrictedMemoryProvider;
+import io.cloister.internal.vmconfig.VmSettings;
 
 /** One VM per factory configuration: created on activation, destroyed on deactivation. */
 @Component(configurationPid = VmComponent.PID, configurationPolicy = ConfigurationPolicy.REQUIRE, service = {})
 @Designate(ocd = VmConfig.class, factory = true)
 public class VmComponent {
-    static final String PID = "io.cloister.vm";
+    static final String PID = VmSettings.FACTORY_PID;
 
     @Reference
     VmRegistry registry;
@@ -27,18 +31,21 @@ public class VmComponent {
 
     private Vm vm;
 
+    /**
+     * The raw properties, not VmConfig: DS would convert "vcpus": "many" only when it is read, with
+     * an exception and a stack trace; VmSettings says what is wrong in one line, as the launcher does.
+     */
     @Activate
-    void activate(VmConfig config) {
-        Vm.Spec spec;
+    void activate(Map<String, Object> properties) {
+        Object name = properties.get("name");
         try {
-            spec = new Vm.Spec(config.name(), Vm.parseSize(config.memory()), config.backend(), config.engine(), config.smm(),
-                    config.autostart(), config.kernel(), config.cmdline(), config.vcpus(), config.console());
-        } catch (IllegalArgumentException e) {
-            // A bad value is the user's mistake, not a component failure: one line, no trace.
-            registry.configurationFailed(config.name(), e.getMessage());
-            return;
+            VmSettings s = VmSettings.of(properties);
+            vm = registry.create(new Vm.Spec(s.name(), s.memory(), s.backend(), s.engine(), s.smm(), s.autostart(), s.kernel(),
+                    s.cmdline(), s.vcpus(), s.console()), memoryManager, restrictedMemory);
+        } catch (IllegalArgumentException | CloisterException e) {
+            // A bad value or a second VM of one name is the user's mistake, not a component failure: one line, no trace.
+            registry.configurationFailed(name == null ? "" : name.toString(), e.getMessage());
         }
-        vm = registry.create(spec, memoryManager, restrictedMemory);
     }
 
     @Deactivate
