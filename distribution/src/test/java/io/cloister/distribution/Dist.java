@@ -21,11 +21,11 @@ final class Dist {
     }
 
     static Run vmm(String stdin, String... args) throws IOException, InterruptedException {
-        return vmm(java.util.Map.of(), stdin, args);
+        return vmmWithEnv(java.util.Map.of(), stdin, args);
     }
 
     /** As above, with these environment variables too (e.g. CLOISTER_JAVA_OPTS). */
-    static Run vmm(java.util.Map<String, String> env, String stdin, String... args) throws IOException, InterruptedException {
+    static Run vmmWithEnv(java.util.Map<String, String> env, String stdin, String... args) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>();
         cmd.add(VMM.toString());
         cmd.addAll(List.of(args));

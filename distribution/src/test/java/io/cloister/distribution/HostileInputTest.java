@@ -144,6 +144,35 @@ class HostileInputTest {
                 + " is not a regular file (a FIFO)");
     }
 
+    /**
+     * A large image is mapped, not read onto the heap: 256 MiB of image under a 96 MiB heap boots
+     * (reading it whole needed the image's size in heap, and as much again in RSS).
+     */
+    @Test
+    void aLargeImageIsNotCopiedOntoTheHeap() throws Exception {
+        Path big = dir.resolve("big.elf");
+        long size = 256L << 20;
+        try (RandomAccessFile f = new RandomAccessFile(big.toFile(), "rw")) {
+            java.nio.ByteBuffer elf = java.nio.ByteBuffer.allocate(0x1003).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            long entry = 0x100000;
+            elf.putInt(0x464c457f).put((byte) 2).put((byte) 1).put((byte) 1).position(16);
+            elf.putShort((short) 2).putShort((short) 62).putInt(1).putLong(entry).putLong(64).putLong(0).putInt(0)
+                    .putShort((short) 64).putShort((short) 56).putShort((short) 2).putShort((short) 64).putShort((short) 0)
+                    .putShort((short) 0);
+            int note = 64 + 2 * 56;
+            // PT_NOTE with the PVH entry, then one PT_LOAD of the whole size at 1 MiB
+            elf.putInt(4).putInt(4).putLong(note).putLong(0).putLong(0).putLong(20).putLong(20).putLong(4);
+            elf.putInt(1).putInt(5).putLong(0x1000).putLong(entry).putLong(entry).putLong(size).putLong(size).putLong(0x1000);
+            elf.putInt(4).putInt(4).putInt(18).put(new byte[] {'X', 'e', 'n', 0}).putInt((int) entry);
+            elf.position(0x1000).put((byte) 0xf4).put((byte) 0xeb).put((byte) 0xfd); // hlt; jmp back to it
+            f.write(elf.array());
+            f.setLength(0x1000 + size);
+        }
+        Dist.Run r = Dist.vmmWithEnv(Map.of("CLOISTER_JAVA_OPTS", "-Xmx96m"), null, "run", "--kernel", big.toString(), "--memory", "320M");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("VM demo: halted"), r.err());
+    }
+
     /** The VMM checks the image itself too (configurations need not come through the launcher), in one line. */
     @Test
     @SuppressWarnings("unchecked")

@@ -1,6 +1,7 @@
 package io.cloister.vmm;
 
 import java.io.OutputStream;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.List;
@@ -72,17 +73,19 @@ final class Machine implements DeviceContext {
 
     /**
      * Loads the VM's guest image into its (still shared) memory. GuestImage refuses what cannot be
-     * an image (a device, a FIFO, a file larger than RAM) before it is read.
+     * an image (a device, a FIFO, a file larger than RAM) before it is opened, and maps the file:
+     * the image never sits on the heap, and its pages leave the process as they are copied.
      */
     static PvhLoader.Loaded load(GuestMemory memory, Vm.Spec spec) {
         Path image = resolve(spec.kernel());
-        byte[] elf;
-        try {
-            elf = GuestImage.read(image, spec.memory());
+        try (Arena arena = Arena.ofConfined()) {
+            return PvhLoader.load(image.toString(), GuestImage.map(image, spec.memory(), arena), memory, spec.memory(), spec.cmdline());
         } catch (IllegalArgumentException e) {
             throw new CloisterException(Errno.EINVAL, e.getMessage());
+        } catch (InternalError e) {
+            // A mapped file cut short while it is copied faults (SIGBUS), which the JDK reports so.
+            throw new CloisterException(Errno.EINVAL, "guest image " + image + " changed while it was loaded");
         }
-        return PvhLoader.load(image.toString(), elf, memory, spec.memory(), spec.cmdline());
     }
 
     Machine(Vm vm, Gate gate, CpuEngine engine, Platform platform, Vm.Spec spec, PvhLoader.Loaded loaded) {

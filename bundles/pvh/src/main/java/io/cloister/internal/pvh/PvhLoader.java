@@ -35,6 +35,8 @@ public final class PvhLoader {
     static final int EHDR_SIZE = 64;
     static final int PHDR_SIZE = 56;
     private static final long ZERO_CHUNK = 1 << 20;
+    /** A mapped image is copied in pieces of this size, each unloaded after, so its pages do not pile up. */
+    private static final long COPY_CHUNK = 16 << 20;
 
     /** The entry point (32-bit protected mode, %ebx = startInfo) and the highest loaded address. */
     public record Loaded(long entry, long startInfo, long end) {
@@ -49,17 +51,29 @@ public final class PvhLoader {
      * adding them up, so no value in the file can wrap an address or a length.
      */
     public static Loaded load(String name, byte[] elf, GuestMemory memory, long ramSize, String cmdline) {
-        ByteBuffer b = ByteBuffer.wrap(elf).order(ByteOrder.LITTLE_ENDIAN);
-        if (elf.length < 4 || b.getInt(0) != 0x464c457f) {
+        return load(name, MemorySegment.ofArray(elf), memory, ramSize, cmdline);
+    }
+
+    /**
+     * As above, from any segment: a file mapped by the VMM, so an image is never copied onto the
+     * heap; the pages of a mapped image leave the process as their content is copied to the guest.
+     */
+    public static Loaded load(String name, MemorySegment image, GuestMemory memory, long ramSize, String cmdline) {
+        if (image.byteSize() > Integer.MAX_VALUE) {
+            throw bad(name, image.byteSize() + " bytes: images of 2 GiB and more are not supported");
+        }
+        long length = image.byteSize();
+        ByteBuffer b = image.asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+        if (length < 4 || b.getInt(0) != 0x464c457f) {
             throw bad(name, "not an ELF file (bad magic)");
         }
-        if (elf.length < EHDR_SIZE) {
-            throw bad(name, "truncated: " + elf.length + " bytes, an ELF header needs 64");
+        if (length < EHDR_SIZE) {
+            throw bad(name, "truncated: " + length + " bytes, an ELF header needs 64");
         }
-        if (elf[4] != 2) {
-            throw bad(name, "ELF class " + elf[4] + " is not ELFCLASS64");
+        if (b.get(4) != 2) {
+            throw bad(name, "ELF class " + b.get(4) + " is not ELFCLASS64");
         }
-        if (elf[5] != 1) {
+        if (b.get(5) != 1) {
             throw bad(name, "not little-endian");
         }
         int machine = b.getShort(18) & 0xffff;
@@ -82,9 +96,9 @@ public final class PvhLoader {
         if (phentsize < PHDR_SIZE) {
             throw bad(name, "program header size " + phentsize + " is smaller than " + PHDR_SIZE);
         }
-        if (!fits(phoff, (long) phnum * phentsize, elf.length)) {
+        if (!fits(phoff, (long) phnum * phentsize, length)) {
             throw bad(name, String.format("program headers (%d of %d bytes at offset 0x%x) are truncated: the file has %d bytes", phnum,
-                    phentsize, phoff, elf.length));
+                    phentsize, phoff, length));
         }
         List<Segment> loads = new ArrayList<>();
         Long entry = null;
@@ -98,9 +112,9 @@ public final class PvhLoader {
             if (type != PT_LOAD && type != PT_NOTE) {
                 continue;
             }
-            if (!fits(offset, filesz, elf.length)) {
+            if (!fits(offset, filesz, length)) {
                 throw bad(name, String.format("segment %d is truncated: it needs 0x%x bytes at offset 0x%x, the file has %d", i, filesz,
-                        offset, elf.length));
+                        offset, length));
             }
             if (type == PT_NOTE) {
                 Long e = pvhEntry(name, i, b, (int) offset, (int) filesz);
@@ -126,7 +140,14 @@ public final class PvhLoader {
         long end = 0;
         MemorySegment zeros = null;
         for (Segment s : loads) {
-            memory.write(s.paddr, MemorySegment.ofArray(elf).asSlice(s.offset, s.filesz));
+            for (long done = 0; done < s.filesz;) {
+                MemorySegment piece = image.asSlice(s.offset + done, Math.min(COPY_CHUNK, s.filesz - done));
+                memory.write(s.paddr + done, piece);
+                if (piece.isMapped()) {
+                    piece.unload(); // copied: the file's pages need not stay in this process
+                }
+                done += piece.byteSize();
+            }
             // The part past the file contents is zeroed in bounded pieces: memsz comes from the file.
             for (long done = s.filesz; done < s.memsz;) {
                 if (zeros == null) {

@@ -1,10 +1,13 @@
 package io.cloister.internal.vmconfig;
 
 import java.io.IOException;
-import java.io.InputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 
 /**
@@ -16,7 +19,7 @@ import java.nio.file.attribute.BasicFileAttributes;
  * ({@link IllegalArgumentException}) naming the file.
  */
 public final class GuestImage {
-    /** The largest Java array (the JDK refuses a few bytes short of Integer.MAX_VALUE). */
+    /** The loader reads an image through int offsets: a few bytes short of 2 GiB at most. */
     static final long MAX_ARRAY = Integer.MAX_VALUE - 8;
 
     private GuestImage() {
@@ -53,20 +56,21 @@ public final class GuestImage {
         return size;
     }
 
-    /** Checks the file, then reads it whole; at most {@code ramSize} bytes even if it grows meanwhile. */
-    public static byte[] read(Path image, long ramSize) {
-        long size = check(image, ramSize);
-        try (InputStream in = Files.newInputStream(image)) {
-            byte[] bytes = in.readNBytes((int) size);
-            if (bytes.length != size || in.read() != -1) {
-                throw new IllegalArgumentException("guest image " + image + " changed while it was read");
+    /**
+     * Checks the file, then maps it read-only into {@code arena} (unmapped when the arena closes): the
+     * image is never copied onto the heap. At most {@code ramSize} bytes even if it grew meanwhile;
+     * the size is checked again on the open file, which cannot be swapped under it.
+     */
+    public static MemorySegment map(Path image, long ramSize, Arena arena) {
+        check(image, ramSize);
+        try (FileChannel channel = FileChannel.open(image, StandardOpenOption.READ)) {
+            long size = channel.size();
+            if (size > ramSize || size > MAX_ARRAY) {
+                throw new IllegalArgumentException("guest image " + image + " grew to " + size + " bytes while it was opened");
             }
-            return bytes;
+            return channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
         } catch (IOException e) {
             throw new IllegalArgumentException("guest image " + image + " cannot be read: " + e.getMessage());
-        } catch (OutOfMemoryError e) {
-            // One large array: the heap is intact once it is refused.
-            throw new IllegalArgumentException("guest image " + image + " (" + size + " bytes) does not fit in the VMM's heap");
         }
     }
 

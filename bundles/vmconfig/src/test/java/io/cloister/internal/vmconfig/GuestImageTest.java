@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.RandomAccessFile;
+import java.lang.foreign.Arena;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
@@ -18,13 +20,15 @@ class GuestImageTest {
     Path dir;
 
     static String refused(Path image, long ram) {
-        return assertThrows(IllegalArgumentException.class, () -> GuestImage.read(image, ram)).getMessage();
+        return assertThrows(IllegalArgumentException.class, () -> GuestImage.map(image, ram, Arena.ofAuto())).getMessage();
     }
 
     @Test
-    void aRegularFileIsReadWhole() throws Exception {
+    void aRegularFileIsMappedWhole() throws Exception {
         Path f = Files.write(dir.resolve("k.elf"), new byte[] {1, 2, 3});
-        assertArrayEquals(new byte[] {1, 2, 3}, GuestImage.read(f, 4096));
+        try (Arena arena = Arena.ofConfined()) {
+            assertArrayEquals(new byte[] {1, 2, 3}, GuestImage.map(f, 4096, arena).toArray(ValueLayout.JAVA_BYTE));
+        }
         assertEquals(3, GuestImage.check(f, 3));
     }
 
