@@ -55,12 +55,14 @@ class DeviceHotplugTest {
             Bundle device = rt.context().installBundle(EXAMPLE.toUri().toString());
             device.start();
             await(console, "rng: present\n");
-            Thread.sleep(300); // let the guest read a few numbers while the device is there
+            // Let the guest read numbers while the device is there: each of its rounds is a few port exits.
+            Vmm vmm = Bridge.as(Vmm.class, rt.awaitService("(objectClass=io.cloister.api.vm.Vmm)", 5000));
+            VirtualMachine vm = vmm.vm("demo").orElseThrow();
+            long exits = vm.exits();
+            Await.until(() -> vm.exits() > exits + 40, 30_000, "the guest to read the device");
             device.uninstall();
             await(console, "rng: values vary\n");
             assertEquals("rng: absent\nrng: present\nrng: absent\nrng: values vary\n", Files.readString(console));
-            Vmm vmm = Bridge.as(Vmm.class, rt.awaitService("(objectClass=io.cloister.api.vm.Vmm)", 5000));
-            VirtualMachine vm = vmm.vm("demo").orElseThrow();
             HotSwapTest.awaitStopped(vm, 10_000);
             assertEquals("guest exited with status 0", vm.status());
         }

@@ -36,7 +36,7 @@ class HotSwapTest {
                     switches++;
                 }
                 assertEquals(VmState.RUNNING, storm.state(), "after cycle " + cycle);
-                Thread.sleep(2); // let the storm run between swaps
+                storm.awaitProgress(); // the next swap happens under conversions again
             }
             // A technology that cannot hold the VM's state is refused; the VM stays where it was.
             String before = storm.backend();
@@ -80,7 +80,7 @@ class HotSwapTest {
                     vm.switchBackend(swaps % 2 == 0 ? "snp" : "sev");
                 }
                 swaps++;
-                Thread.sleep(10);
+                awaitGuestProgress(vm);
             }
             awaitStopped(vm, 60_000);
             assertEquals("guest exited with status 0", vm.status());
@@ -112,16 +112,17 @@ class HotSwapTest {
                         rt.bundles().stream().filter(bd -> bd.getSymbolicName().equals(bsn)).findFirst().orElseThrow().update();
                     }
                     case 2 -> {
+                        // A paused VM stays paused through a swap: no vCPU may get back into the guest.
                         vm.pause();
                         long n0 = vm.instructions();
-                        Thread.sleep(20);
-                        pausedStill &= n0 == vm.instructions();
+                        vm.switchBackend(vm.backend().equals("sev") ? "snp" : "sev");
+                        pausedStill &= n0 == vm.instructions() && vm.state() == VmState.PAUSED;
                         vm.resume();
                     }
                     default -> vm.switchBackend(swaps % 2 == 0 ? "snp" : "sev");
                 }
                 swaps++;
-                Thread.sleep(10);
+                awaitGuestProgress(vm);
             }
             awaitStopped(vm, 120_000);
             assertEquals("guest exited with status 0", vm.status(), java.nio.file.Files.readString(console));
@@ -141,11 +142,11 @@ class HotSwapTest {
             String status = storm.vm.status();
             assertTrue(status.contains("waiting for backend 'tdx'"), status);
             storm.startStorm(); // requests wait at the safe point, none is lost
-            Thread.sleep(50);
+            storm.awaitAllWaiting();
             assertEquals(0, storm.conversions.get(), "no request may run without a policy");
             tdx.start();
-            Thread.sleep(100);
-            assertEquals(VmState.RUNNING, storm.state());
+            Await.until(() -> storm.state() == VmState.RUNNING, 30_000, "the VM to run on the returned policy");
+            storm.awaitProgress(); // the waiting requests went through
             storm.stopStorm();
             assertTrue(storm.conversions.get() > 0);
             assertTrue(storm.mismatches().isEmpty());
@@ -173,9 +174,30 @@ class HotSwapTest {
     }
 
     static void awaitStopped(VirtualMachine vm, long millis) throws InterruptedException {
-        long deadline = System.currentTimeMillis() + millis;
-        while (vm.state() != VmState.STOPPED && System.currentTimeMillis() < deadline) {
-            Thread.sleep(10);
-        }
+        Await.until(() -> vm.state() != VmState.RUNNING && vm.state() != VmState.PAUSED, millis, "the guest to end");
+    }
+
+    /**
+     * Waits until the guest has run on since the last safe point, or has ended: the instruction
+     * count, read at a safe point of its own (pause, resume), has grown.
+     */
+    static void awaitGuestProgress(VirtualMachine vm) throws InterruptedException {
+        long[] last = {-1};
+        Await.until(() -> {
+            if (vm.state() != VmState.RUNNING) {
+                return true;
+            }
+            long n;
+            try {
+                vm.pause();
+                n = vm.instructions();
+                vm.resume();
+            } catch (io.cloister.api.CloisterException e) {
+                return true; // it ended meanwhile
+            }
+            boolean moved = last[0] >= 0 && n > last[0];
+            last[0] = n;
+            return moved;
+        }, 30_000, "the guest to run on");
     }
 }

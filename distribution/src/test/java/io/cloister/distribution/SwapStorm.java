@@ -158,6 +158,21 @@ final class SwapStorm implements AutoCloseable {
         hostReads.incrementAndGet();
     }
 
+    /** Waits until the storm has converted more pages since the call (it runs, the VM answers it). */
+    void awaitProgress() throws InterruptedException {
+        long before = conversions.get();
+        Await.until(() -> conversions.get() > before || failure.get() != null, 30_000, "the storm to convert pages");
+        if (failure.get() != null) {
+            throw new AssertionError("storm failed", failure.get());
+        }
+    }
+
+    /** Waits until every storm thread waits (at the VM's closed gate: its request cannot run now). */
+    void awaitAllWaiting() throws InterruptedException {
+        Await.until(() -> threads.stream().allMatch(t -> t.getState() == Thread.State.WAITING), 30_000,
+                "the storm's requests to wait");
+    }
+
     /** Stops the storm and rethrows the first failure. */
     void stopStorm() throws InterruptedException {
         stop.set(true);
