@@ -79,6 +79,12 @@ public final class FeatureFile {
             throw new LaunchException(LaunchException.CONFIG, "feature file " + file + " is malformed: " + missingMember(text), e);
         } catch (IOException | RuntimeException e) {
             throw new LaunchException(LaunchException.CONFIG, "feature file " + file + " is malformed: " + oneLine(e), e);
+        } catch (AssertionError e) {
+            // Felix strips comments with a reader that, on a '/' starting no comment, breaks the
+            // Reader contract Parsson asserts: with assertions on (tests, -ea) an AssertionError,
+            // without them Parsson's own message. Either way the file is malformed; a plain JSON
+            // reading says where.
+            throw new LaunchException(LaunchException.CONFIG, "feature file " + file + " is malformed: " + plainJsonError(text), e);
         }
     }
 
@@ -110,6 +116,16 @@ public final class FeatureFile {
             // Felix also takes comments; then the plain reading cannot tell which member it is.
         }
         return "a member the feature format requires is missing or has the wrong type";
+    }
+
+    /** Parsson's message for text that is not JSON at all, or a general one. */
+    static String plainJsonError(String text) {
+        try (JsonReader reader = Json.createReader(new StringReader(text))) {
+            reader.readValue();
+        } catch (RuntimeException e) {
+            return oneLine(e);
+        }
+        return "not a feature the reader accepts";
     }
 
     private static int startOrder(Path file, FeatureBundle bundle) throws LaunchException {
