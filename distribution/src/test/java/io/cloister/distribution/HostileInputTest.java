@@ -104,7 +104,7 @@ class HostileInputTest {
                         + "\"io.cloister.vm~b\": { \"name\": \"x\", \"kernel\": \"guests/hello.elf\" }").toString()), 2,
                 "VM x is configured twice (io.cloister.vm~a and io.cloister.vm~b of ");
         assertRefusedUnstarted(Dist.vmm(null, "run", "--feature", featureWith(DEMO_VM.replace("\"engine\"", "\"vcpu\": 2, \"engine\""))
-                .toString()), 2, "VM demo: unknown configuration key vcpu");
+                .toString()), 2, "VM demo: unknown configuration key 'vcpu'");
     }
 
     /** The README's typed property: the launcher's class path has what the configuration reader needs. */

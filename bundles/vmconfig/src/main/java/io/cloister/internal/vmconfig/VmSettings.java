@@ -55,7 +55,7 @@ public record VmSettings(String name, long memory, String backend, String engine
         }
         if (!unknown.isEmpty()) {
             throw new IllegalArgumentException(vm + "unknown configuration key" + (unknown.size() == 1 ? " " : "s ")
-                    + String.join(", ", unknown) + " (known: " + String.join(", ", new TreeSet<>(KEYS)) + ")");
+                    + String.join(", ", unknown.stream().map(VmSettings::shown).toList()) + " (known: " + String.join(", ", new TreeSet<>(KEYS)) + ")");
         }
         long memory = memory(vm, string(vm, properties, "memory", "64M"));
         String cmdline = string(vm, properties, "cmdline", "");
@@ -71,7 +71,7 @@ public record VmSettings(String name, long memory, String backend, String engine
 
     private static String checkName(String name) {
         if (name == null || !name.matches("[A-Za-z0-9][A-Za-z0-9._-]{0," + (MAX_NAME - 1) + "}")) {
-            throw new IllegalArgumentException("bad VM name '" + name + "': 1 to " + MAX_NAME
+            throw new IllegalArgumentException("bad VM name " + shown(name) + ": 1 to " + MAX_NAME
                     + " letters, digits, '.', '_' or '-', starting with a letter or digit");
         }
         return name;
@@ -94,7 +94,7 @@ public record VmSettings(String name, long memory, String backend, String engine
             }
             return bytes;
         } catch (ArithmeticException | NumberFormatException e) {
-            throw new IllegalArgumentException("bad memory size '" + text + "' (" + e.getMessage() + "); use e.g. 256M or 1G");
+            throw new IllegalArgumentException("bad memory size " + shown(text) + " (" + e.getMessage() + "); use e.g. 256M or 1G");
         }
     }
 
@@ -157,7 +157,7 @@ public record VmSettings(String name, long memory, String backend, String engine
             if (v instanceof Number n && key.equals("memory")) {
                 return n.toString();
             }
-            throw new IllegalArgumentException(vm + key + " must be a string, not " + v.getClass().getSimpleName() + " " + v);
+            throw new IllegalArgumentException(vm + key + " must be a string, not " + v.getClass().getSimpleName() + " " + shown(v));
         }
         return s;
     }
@@ -182,7 +182,7 @@ public record VmSettings(String name, long memory, String backend, String engine
         if (s.equals("true") || s.equals("false")) {
             return s.equals("true");
         }
-        throw new IllegalArgumentException(vm + key + " '" + v + "' is neither true nor false");
+        throw new IllegalArgumentException(vm + key + " " + shown(v) + " is neither true nor false");
     }
 
     private static int vcpus(String vm, Object v) {
@@ -200,7 +200,7 @@ public record VmSettings(String name, long memory, String backend, String engine
                 default -> throw new NumberFormatException();
             };
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(vm + "vcpus '" + v + "' is not a whole number");
+            throw new IllegalArgumentException(vm + "vcpus " + shown(v) + " is not a whole number");
         }
         if (n < 1 || n > MAX_VCPUS) {
             throw new IllegalArgumentException(vm + "vcpus=" + n + " is outside 1.." + MAX_VCPUS);
@@ -215,8 +215,8 @@ public record VmSettings(String name, long memory, String backend, String engine
         }
         if (console.startsWith("file:")) {
             String path = console.substring(5);
-            if (path.isEmpty() || Files.isDirectory(Path.of(path))) {
-                throw new IllegalArgumentException(vm + "console '" + console + "' names no file");
+            if (path.isEmpty() || path.indexOf('\0') >= 0 || Files.isDirectory(Path.of(path))) {
+                throw new IllegalArgumentException(vm + "console " + shown(console) + " names no file");
             }
             return;
         }
@@ -224,7 +224,7 @@ public record VmSettings(String name, long memory, String backend, String engine
             tcpPort(vm, console);
             return;
         }
-        throw new IllegalArgumentException(vm + "console '" + console + "' is none of stdout, file:PATH, tcp:HOST:PORT");
+        throw new IllegalArgumentException(vm + "console " + shown(console) + " is none of stdout, file:PATH, tcp:HOST:PORT");
     }
 
     /** The host of a tcp: console, 127.0.0.1 if it names none. */
@@ -244,7 +244,22 @@ public record VmSettings(String name, long memory, String backend, String engine
         } catch (NumberFormatException e) {
             // below
         }
-        throw new IllegalArgumentException(vm + "console '" + console + "' needs a port from 1 to 65535, not '" + port + "'");
+        throw new IllegalArgumentException(vm + "console " + shown(console) + " needs a port from 1 to 65535, not " + shown(port));
+    }
+
+    /**
+     * A user's value as an error message shows it: quoted, on one line (control characters
+     * escaped) and at most 80 characters, so that no value can forge or flood the VMM's output.
+     */
+    static String shown(Object value) {
+        String text = value instanceof Object[] array ? java.util.Arrays.toString(array) : String.valueOf(value);
+        StringBuilder b = new StringBuilder("'");
+        for (int i = 0; i < text.length() && b.length() <= 80; i++) {
+            char c = text.charAt(i);
+            b.append(Character.isISOControl(c) || Character.getType(c) == Character.LINE_SEPARATOR
+                    || Character.getType(c) == Character.PARAGRAPH_SEPARATOR ? String.format("\\u%04x", (int) c) : String.valueOf(c));
+        }
+        return b.length() > 80 ? b.substring(0, 77) + "...'" : b.append('\'').toString();
     }
 
     /** The names in a list of settings that occur more than once. */

@@ -58,14 +58,24 @@ class VmSettingsTest {
         assertTrue(refused("name", "a", "memory", "4097").contains("multiple of 4K"));
         assertEquals("VM a: smm 'yes' is neither true nor false", refused("name", "a", "smm", "yes"));
         assertEquals("VM a: backend is empty", refused("name", "a", "backend", ""));
-        assertEquals("VM a: kernel must be a string, not Long 5", refused("name", "a", "kernel", 5L));
-        assertEquals("VM a: unknown configuration key vcpu (known: autostart, backend, cmdline, console, engine, kernel, memory, "
+        assertEquals("VM a: kernel must be a string, not Long '5'", refused("name", "a", "kernel", 5L));
+        assertEquals("VM a: unknown configuration key 'vcpu' (known: autostart, backend, cmdline, console, engine, kernel, memory, "
                 + "name, smm, vcpus)", refused("name", "a", "vcpu", 2));
         assertEquals("VM a: console 'serial' is none of stdout, file:PATH, tcp:HOST:PORT", refused("name", "a", "console", "serial"));
         assertEquals("VM a: console 'tcp:host:99999' needs a port from 1 to 65535, not '99999'",
                 refused("name", "a", "console", "tcp:host:99999"));
         assertEquals("VM a: console 'file:' names no file", refused("name", "a", "console", "file:"));
         assertEquals("VM a: cmdline is 4096 characters, more than 4095", refused("name", "a", "cmdline", "x".repeat(4096)));
+    }
+
+    /** A value cannot forge lines of the VMM's output or flood it (found by VmSettingsFuzzTest). */
+    @Test
+    void valuesInMessagesAreEscapedAndShort() {
+        assertEquals("VM a: autostart 'no\\u000avmm: fake' is neither true nor false",
+                refused("name", "a", "autostart", "no\nvmm: fake"));
+        assertEquals("VM a: console 'file:\\u0000' names no file", refused("name", "a", "console", "file:\0"));
+        String m = refused("name", "a", "smm", "y".repeat(500));
+        assertTrue(m.length() < 140 && m.contains("yyy...'"), m);
     }
 
     /** More RAM than the host has can never be backed; the limit is the host's physical memory. */
