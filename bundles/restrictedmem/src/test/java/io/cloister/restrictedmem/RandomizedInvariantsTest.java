@@ -259,7 +259,13 @@ class RandomizedInvariantsTest {
                 }
             }));
         }
-        Thread.sleep(1500);
+        // Runs until both outcomes were seen often enough (or a failure), not for a fixed time: on a
+        // loaded machine a fixed time could end before the race had a chance to show.
+        long deadline = System.nanoTime() + 60_000_000_000L;
+        while ((writes.get() < 2_000 || faults.get() < 2_000) && failure.get() == null && System.nanoTime() < deadline) {
+            Thread.onSpinWait();
+            Thread.yield();
+        }
         stop.set(true);
         done.await();
         if (failure.get() != null) {
