@@ -5,8 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
-import java.io.OutputStream;
-import java.lang.foreign.MemorySegment;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -20,59 +18,16 @@ import io.cloister.api.CloisterException;
 import io.cloister.api.Errno;
 import io.cloister.api.device.BusDevice;
 import io.cloister.api.device.Claim;
-import io.cloister.api.device.DeviceContext;
-import io.cloister.api.device.DmaView;
 import io.cloister.api.device.Space;
 
 class DevicesTest {
-    final ByteArrayOutputStream console = new ByteArrayOutputStream();
-    final AtomicInteger exitStatus = new AtomicInteger(-1);
-    final DeviceContext context = new DeviceContext() {
-        @Override
-        public String vmName() {
-            return "vm";
-        }
-
-        @Override
-        public DmaView dma() {
-            return new DmaView() {
-                @Override
-                public void read(long gpa, MemorySegment dst) {
-                    throw new CloisterException(Errno.EFAULT, "no memory in this test");
-                }
-
-                @Override
-                public void write(long gpa, MemorySegment src) {
-                    throw new CloisterException(Errno.EFAULT, "no memory in this test");
-                }
-            };
-        }
-
-        @Override
-        public void exit(int status) {
-            exitStatus.set(status);
-        }
-
-        @Override
-        public void reset() {
-            exitStatus.set(-2);
-        }
-
-        @Override
-        public OutputStream console() {
-            return console;
-        }
-
+    final TestContext context = new TestContext() {
         @Override
         public io.cloister.api.device.InterruptLine interruptLine(int irq) {
             return asserted -> bus.interrupts().setLevel(irq, asserted);
         }
-
-        @Override
-        public io.cloister.api.device.VmClock clock() {
-            throw new UnsupportedOperationException("no clock in this test");
-        }
     };
+    final ByteArrayOutputStream console = context.console;
     final Watchdog watchdog = new Watchdog(100);
     final Bus bus = new Bus(context, watchdog, null);
 
@@ -240,9 +195,9 @@ class DevicesTest {
     void debugExitEndsTheVmWithQemusStatus() {
         bus.attach(new DebugExit(), "devices");
         bus.write(Space.PIO, 0xf4, 1, 0x10);
-        assertEquals(0x21, exitStatus.get());
+        assertEquals(List.of("exit 33"), context.events);
         bus.write(Space.PIO, 0xf4, 4, 0);
-        assertEquals(1, exitStatus.get());
+        assertEquals(List.of("exit 33", "exit 1"), context.events);
     }
 
     /**

@@ -102,26 +102,6 @@ final class Vm implements VirtualMachine {
         status("created, waiting for backend '" + spec.backend() + "'");
     }
 
-    static long parseSize(String text) {
-        String t = text.trim().toUpperCase(Locale.ROOT);
-        long unit = switch (t.isEmpty() ? ' ' : t.charAt(t.length() - 1)) {
-            case 'K' -> 1L << 10;
-            case 'M' -> 1L << 20;
-            case 'G' -> 1L << 30;
-            default -> 1;
-        };
-        try {
-            long n = Long.parseLong(unit == 1 ? t : t.substring(0, t.length() - 1).trim());
-            long bytes = Math.multiplyExact(n, unit);
-            if (bytes <= 0 || !Pages.aligned(bytes)) {
-                throw new NumberFormatException("must be a positive multiple of 4K");
-            }
-            return bytes;
-        } catch (ArithmeticException | NumberFormatException e) {
-            throw new IllegalArgumentException("bad memory size '" + text + "' (" + e.getMessage() + "); use e.g. 256M or 1G");
-        }
-    }
-
     /** The memory layout of this VM: RAM at 0 and, with SMM, the SMRAM alias window. */
     List<SlotSpec> plannedLayout(RestrictedFile file) {
         List<SlotSpec> l = new ArrayList<>();
