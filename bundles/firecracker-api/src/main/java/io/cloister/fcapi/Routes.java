@@ -1,0 +1,92 @@
+package io.cloister.fcapi;
+
+import jakarta.json.JsonObject;
+
+/**
+ * Firecracker's paths and methods, and Cloister's under /cloister/, mapped onto an
+ * {@link Instance}. Independent of HTTP: the server hands in method, path and body and writes the
+ * {@link Reply}. An unknown path or a method a path does not take is a 400 naming both, as
+ * Firecracker answers ("Invalid request method and/or path").
+ */
+final class Routes {
+    /** The largest request body read; Firecracker's own limit is 50 KiB (its HTTP buffer). */
+    static final int MAX_BODY = 51_200;
+
+    private final Instance instance;
+
+    Routes(Instance instance) {
+        this.instance = instance;
+    }
+
+    Instance instance() {
+        return instance;
+    }
+
+    /** Answers one request; every refusal is a {@link Fault} turned into its status and fault message. */
+    Reply handle(String method, String path, String body) {
+        return handle(method, path, body, null);
+    }
+
+    private Reply handle(String method, String path, String body, Fault refused) {
+        instance.metrics.requests.incrementAndGet();
+        try {
+            if (refused != null) {
+                throw refused;
+            }
+            Reply r = route(method, path, body);
+            instance.log.log(ApiLog.Level.DEBUG, method + " " + path + " -> " + r.status());
+            return r;
+        } catch (Fault f) {
+            instance.metrics.errors.incrementAndGet();
+            instance.log.log(ApiLog.Level.WARNING, method + " " + path + " -> " + f.status() + ": " + f.getMessage());
+            return new Reply(f.status(), Json.builder().add("fault_message", f.getMessage()).build());
+        }
+    }
+
+    /** A body over {@link #MAX_BODY}: refused without reading the rest. */
+    Reply tooLarge(long length) {
+        return handle("BODY", "(too large)", null, new Fault("the request body is " + (length < 0 ? "more than " + MAX_BODY : length)
+                + " bytes; at most " + MAX_BODY + " are read"));
+    }
+
+    private Reply route(String method, String path, String body) {
+        String p = path.length() > 1 && path.endsWith("/") ? path.substring(0, path.length() - 1) : path;
+        if (p.startsWith("/drives/") && p.length() > "/drives/".length() && p.indexOf('/', 8) < 0) {
+            String id = p.substring("/drives/".length());
+            if (method.equals("PUT") || method.equals("PATCH")) {
+                instance.putDrive(id, Json.object(body)); // a malformed body is still refused as such first
+            }
+            throw invalid(method, path);
+        }
+        return switch (method + " " + p) {
+            case "GET /" -> Reply.ok(instance.info());
+            case "GET /version" -> Reply.ok(instance.version());
+            case "GET /machine-config" -> Reply.ok(instance.machineConfig());
+            case "PUT /machine-config" -> write(() -> instance.putMachineConfig(Json.object(body), false));
+            case "PATCH /machine-config" -> write(() -> instance.putMachineConfig(Json.object(body), true));
+            case "PUT /boot-source" -> write(() -> instance.putBootSource(Json.object(body)));
+            case "PUT /actions" -> write(() -> instance.action(Json.object(body)));
+            case "PATCH /vm" -> write(() -> instance.patchVm(Json.object(body)));
+            case "GET /vm/config" -> Reply.ok(instance.vmConfig());
+            case "PUT /logger" -> write(() -> instance.putLogger(Json.object(body)));
+            case "PUT /metrics" -> write(() -> instance.putMetrics(Json.object(body)));
+            case "PUT /serial" -> write(() -> instance.putSerial(Json.object(body)));
+            case "GET /cloister/backend" -> Reply.ok(instance.backend());
+            case "PUT /cloister/backend" -> write(() -> instance.putBackend(Json.object(body)));
+            case "GET /cloister/vms" -> Reply.ok(instance.vms());
+            case "GET /cloister/devices" -> Reply.ok(instance.devices());
+            case "GET /cloister/memory" -> Reply.ok(instance.memory());
+            case "GET /cloister/vcpus" -> Reply.ok(instance.vcpus());
+            default -> throw invalid(method, path);
+        };
+    }
+
+    private static Reply write(Runnable action) {
+        action.run();
+        return Reply.NO_CONTENT;
+    }
+
+    static Fault invalid(String method, String path) {
+        return new Fault("Invalid request method and/or path: " + method + " " + path);
+    }
+}

@@ -1,0 +1,192 @@
+package io.cloister.fcapi;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import jakarta.json.JsonObject;
+
+import io.cloister.internal.vmconfig.VmSettings;
+
+/** Request validation before any VM exists: Firecracker's status codes and fault messages naming the field. */
+class RoutesTest {
+    @TempDir
+    Path dir;
+
+    private final Routes routes = new Routes(new Instance(() -> null, c -> {
+        throw new Fault("no VMM in this test");
+    }, null, null));
+
+    private Reply call(String method, String path, String body) {
+        return routes.handle(method, path, body);
+    }
+
+    private static String fault(Reply r) {
+        return ((JsonObject) r.body()).getString("fault_message");
+    }
+
+    private void assertFault(Reply r, String... fragments) {
+        assertEquals(400, r.status(), String.valueOf(r.body()));
+        for (String f : fragments) {
+            assertTrue(fault(r).contains(f), fault(r) + " should contain " + f);
+        }
+    }
+
+    @Test
+    void infoBeforeStart() {
+        Reply r = call("GET", "/", null);
+        assertEquals(200, r.status());
+        assertEquals("Not started", ((JsonObject) r.body()).getString("state"));
+        assertEquals("anonymous-instance", ((JsonObject) r.body()).getString("id"));
+        assertEquals(200, call("GET", "/version", null).status());
+    }
+
+    @Test
+    void machineConfigDefaultsAndPut() {
+        JsonObject def = (JsonObject) call("GET", "/machine-config", null).body();
+        assertEquals(1, def.getInt("vcpu_count"));
+        assertEquals(128, def.getInt("mem_size_mib"));
+        assertEquals(204, call("PUT", "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 256}").status());
+        JsonObject now = (JsonObject) call("GET", "/machine-config", null).body();
+        assertEquals(2, now.getInt("vcpu_count"));
+        assertEquals(256, now.getInt("mem_size_mib"));
+    }
+
+    @Test
+    void outOfRangeValuesNameTheField() {
+        assertFault(call("PUT", "/machine-config", "{\"vcpu_count\": 0, \"mem_size_mib\": 64}"), "vcpu_count", "0");
+        assertFault(call("PUT", "/machine-config", "{\"vcpu_count\": 33, \"mem_size_mib\": 64}"), "vcpu_count", "33");
+        assertFault(call("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 0}"), "mem_size_mib");
+        assertFault(call("PUT", "/machine-config", "{\"vcpu_count\": -1, \"mem_size_mib\": 64}"), "vcpu_count", "unsigned");
+        assertFault(call("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 99999999999999999999}"), "mem_size_mib");
+    }
+
+    @Test
+    void wrongTypesUnknownFieldsMissingFieldsAndMalformedJson() {
+        assertFault(call("PUT", "/machine-config", "{\"vcpu_count\": \"2\", \"mem_size_mib\": 64}"), "vcpu_count", "\"2\"");
+        assertFault(call("PUT", "/machine-config", "{\"vcpu_count\": 1.5, \"mem_size_mib\": 64}"), "vcpu_count");
+        assertFault(call("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64, \"smt\": 1}"), "smt");
+        assertFault(call("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64, \"turbo\": true}"), "unknown", "turbo");
+        assertFault(call("PUT", "/machine-config", "{\"mem_size_mib\": 64}"), "missing", "vcpu_count");
+        assertFault(call("PUT", "/machine-config", "{\"vcpu_count\": 1, "), "malformed JSON");
+        assertFault(call("PUT", "/machine-config", "[1, 2]"), "not an object");
+        assertFault(call("PUT", "/machine-config", ""), "no body");
+    }
+
+    @Test
+    void aBadFieldRefusesTheWholeUpdate() {
+        assertEquals(204, call("PUT", "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 256}").status());
+        assertFault(call("PATCH", "/machine-config", "{\"vcpu_count\": 4, \"mem_size_mib\": 0}"), "mem_size_mib");
+        JsonObject now = (JsonObject) call("GET", "/machine-config", null).body();
+        assertEquals(2, now.getInt("vcpu_count"));
+        assertEquals(256, now.getInt("mem_size_mib"));
+        assertEquals(204, call("PATCH", "/machine-config", "{\"vcpu_count\": 4}").status());
+        now = (JsonObject) call("GET", "/machine-config", null).body();
+        assertEquals(4, now.getInt("vcpu_count"));
+        assertEquals(256, now.getInt("mem_size_mib"), "PATCH keeps the fields it does not name");
+        // PUT resets what it does not name: smt etc. to defaults, and needs both required fields.
+        assertFault(call("PUT", "/machine-config", "{\"vcpu_count\": 4}"), "mem_size_mib");
+    }
+
+    @Test
+    void bootSourceChecksItsFiles() throws Exception {
+        assertFault(call("PUT", "/boot-source", "{}"), "kernel_image_path");
+        assertFault(call("PUT", "/boot-source", "{\"kernel_image_path\": \"" + dir.resolve("none") + "\"}"), "kernel_image_path",
+                "not a readable regular file");
+        Path kernel = Files.writeString(dir.resolve("k.elf"), "x");
+        assertEquals(204, call("PUT", "/boot-source", "{\"kernel_image_path\": \"" + kernel + "\", \"boot_args\": \"a=1\"}").status());
+        Reply initrd = call("PUT", "/boot-source", "{\"kernel_image_path\": \"" + kernel + "\", \"initrd_path\": \"" + kernel + "\"}");
+        if (VmSettings.KEYS.contains("initrd")) {
+            assertEquals(204, initrd.status());
+        } else {
+            assertFault(initrd, "initrd_path", "not supported yet");
+        }
+        JsonObject config = (JsonObject) call("GET", "/vm/config", null).body();
+        assertEquals(kernel.toString(), config.getJsonObject("boot-source").getString("kernel_image_path"));
+    }
+
+    @Test
+    void drivesAreRefusedUntilBlockDevicesExist() {
+        assertFault(call("PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"is_root_device\": true}"), "rootfs",
+                "no block devices");
+        assertFault(call("PUT", "/drives/rootfs", "{"), "malformed JSON");
+    }
+
+    @Test
+    void unknownPathsAndMethods() {
+        assertFault(call("GET", "/nothing", null), "Invalid request method and/or path: GET /nothing");
+        assertFault(call("DELETE", "/machine-config", null), "DELETE /machine-config");
+        assertFault(call("GET", "/actions", null), "GET /actions");
+        assertFault(call("GET", "/drives/x", null), "GET /drives/x");
+    }
+
+    @Test
+    void postBootCallsBeforeStart() {
+        assertFault(call("PATCH", "/vm", "{\"state\": \"Paused\"}"), "before starting");
+        assertFault(call("PATCH", "/vm", "{\"state\": \"Sleeping\"}"), "state", "Paused, Resumed");
+        assertFault(call("PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}"), "before starting");
+        assertFault(call("PUT", "/actions", "{\"action_type\": \"Reboot\"}"), "action_type");
+        assertFault(call("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), "no boot source");
+        assertFault(call("GET", "/cloister/devices", null), "before starting");
+    }
+
+    @Test
+    void metricsAreWrittenOnFlushAndConfiguredOnce() throws Exception {
+        assertFault(call("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}"), "not configured");
+        Path metrics = dir.resolve("metrics.json");
+        assertEquals(204, call("PUT", "/metrics", "{\"metrics_path\": \"" + metrics + "\"}").status());
+        assertFault(call("PUT", "/metrics", "{\"metrics_path\": \"" + metrics + "\"}"), "already configured");
+        assertEquals(204, call("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}").status());
+        var lines = Files.readAllLines(metrics);
+        assertEquals(1, lines.size(), lines.toString());
+        JsonObject line = Json.object(lines.get(0));
+        // Every request so far is counted, the failed ones as errors too (this flush is the 4th).
+        assertEquals(4, line.getJsonObject("api_server").getInt("requests"));
+        assertEquals(2, line.getJsonObject("api_server").getInt("errors"));
+        routes.instance().metrics.close();
+    }
+
+    @Test
+    void loggerLevelsAreCaseInsensitiveAndTheLogIsWritten() throws Exception {
+        Path log = dir.resolve("api.log");
+        assertFault(call("PUT", "/logger", "{\"log_path\": \"" + log + "\", \"level\": \"Loud\"}"), "level");
+        assertEquals(204, call("PUT", "/logger", "{\"log_path\": \"" + log + "\", \"level\": \"debug\", \"show_level\": true}").status());
+        call("GET", "/nothing", null);
+        String text = Files.readString(log);
+        assertTrue(text.contains("GET /nothing -> 400"), text);
+        assertTrue(text.contains("WARNING"), text);
+    }
+
+    @Test
+    void serialAndBackendBeforeStart() {
+        assertEquals(204, call("PUT", "/serial", "{\"serial_out_path\": \"" + dir.resolve("serial.out") + "\"}").status());
+        assertFault(call("PUT", "/serial", "{\"serial_out_path\": 5}"), "serial_out_path");
+        assertEquals("plain", ((JsonObject) call("GET", "/cloister/backend", null).body()).getString("backend"));
+        assertEquals(204, call("PUT", "/cloister/backend", "{\"backend\": \"sev\"}").status());
+        assertEquals("sev", ((JsonObject) call("GET", "/cloister/backend", null).body()).getString("backend"));
+        assertFault(call("PUT", "/cloister/backend", "{\"backend\": \"../x\"}"), "not a backend name");
+        assertNull(routes.instance().vm());
+    }
+
+    @Test
+    void aConfigFileIsCheckedAsTheApiChecksIt() throws Exception {
+        Instance instance = routes.instance();
+        Fault f = org.junit.jupiter.api.Assertions.assertThrows(Fault.class,
+                () -> ConfigFile.apply(instance, "{\"machine-config\": {\"vcpu_count\": 0, \"mem_size_mib\": 64}, \"boot-source\": {}}"));
+        assertTrue(f.getMessage().contains("vcpu_count"), f.getMessage());
+        f = org.junit.jupiter.api.Assertions.assertThrows(Fault.class, () -> ConfigFile.apply(instance, "{\"vsock\": {}}"));
+        assertTrue(f.getMessage().contains("boot-source"), f.getMessage());
+        f = org.junit.jupiter.api.Assertions.assertThrows(Fault.class, () -> ConfigFile.apply(instance, "{\"nonsense\": 1}"));
+        assertTrue(f.getMessage().contains("nonsense"), f.getMessage());
+        Path kernel = Files.writeString(dir.resolve("k.elf"), "x");
+        f = org.junit.jupiter.api.Assertions.assertThrows(Fault.class, () -> ConfigFile.apply(instance, "{\"boot-source\": "
+                + "{\"kernel_image_path\": \"" + kernel + "\"}, \"drives\": [{\"drive_id\": \"rootfs\"}]}"));
+        assertTrue(f.getMessage().contains("no block devices"), f.getMessage());
+    }
+}
