@@ -64,6 +64,10 @@ public final class Main {
               --timeout   end the run SECONDS after it started (exit status 124), whatever the guest does
               --stats     print instructions, exits and private pages to stderr every SECONDS
               --device    also install this device bundle (repeatable)
+            Firecracker's command line (see the README's "API"):
+              --api-sock PATH     serve Firecracker's management API on this Unix socket; the VMM starts with no VM
+                                  and boots one on PUT /actions InstanceStart (a stale socket file is replaced)
+              --config-file FILE  boot the VM a Firecracker config file describes, with or without --api-sock
             """;
 
     private Main() {
@@ -168,7 +172,8 @@ public final class Main {
     static final List<String> VM_OPTIONS = List.of("backend", "engine", "memory", "kernel", "cmdline", "console", "vcpus");
     /** Every option that takes a value; all but --feature belong to 'run'. */
     static final Set<String> OPTIONS = Set.copyOf(java.util.stream.Stream.concat(VM_OPTIONS.stream(),
-            java.util.stream.Stream.of("feature", "timeout", "stats", "device")).toList());
+            java.util.stream.Stream.concat(java.util.stream.Stream.of("feature", "timeout", "stats", "device"),
+                    ApiOptions.NAMES.stream())).toList());
     /** How long after --timeout the watchdog ends a run that did not end by itself. */
     static final long WATCHDOG_GRACE_MS = 10_000;
 
@@ -192,16 +197,19 @@ public final class Main {
         } catch (IllegalArgumentException e) {
             throw new LaunchException(LaunchException.CONFIG, e.getMessage());
         }
-        Deployment deployment = withDevices(withVmOptions(FeatureFile.read(featurePath(home, feature), BundleLocator.forHome(home)),
-                runOptions), devices);
+        boolean api = ApiOptions.requested(runOptions);
+        Map<String, String> apiOptions = api ? ApiOptions.take(runOptions) : Map.of();
+        Deployment read = FeatureFile.read(featurePath(home, feature), BundleLocator.forHome(home));
+        Deployment deployment = withDevices(withVmOptions(api ? ApiOptions.withoutVms(read) : read, runOptions), devices);
         List<VmSettings> vms = checkVms(deployment, home);
         Thread watchdog = timeout == null ? null : watchdog(deadline + WATCHDOG_GRACE_MS, timeout, err);
         // No console shell in 'run': the guest owns the console, and a shell starting while a
         // short run already stops the framework only prints Gogo's complaints.
         try (VmmRuntime runtime = VmmRuntime.start(deployment, Map.of("gosh.args", "--nointeractive"),
                 java.util.Set.of("org.apache.felix.gogo.shell"))) {
-            Function<Map<String, String>, Integer> entry = entry(runtime, "run", deployment);
+            Function<Map<String, String>, Integer> entry = entry(runtime, api ? "api" : "run", deployment);
             Map<String, String> all = new LinkedHashMap<>(runOptions);
+            all.putAll(apiOptions);
             all.put(CONFIGURED_VMS, String.join(",", vms.stream().map(VmSettings::name).toList()));
             if (timeout != null) {
                 all.put(DEADLINE, Long.toString(deadline));
@@ -407,6 +415,8 @@ public final class Main {
         setDefault("org.slf4j.simpleLogger.showShortLogName", "true");
         setDefault("org.slf4j.simpleLogger.levelInBrackets", "true");
         setDefault("org.slf4j.simpleLogger.logFile", "System.err");
+        // Jetty (the API bundle's HTTP server) announces its start and stop at info: only problems are news.
+        setDefault("org.slf4j.simpleLogger.log.org.eclipse.jetty", verbose ? "debug" : "warn");
     }
 
     private static void setDefault(String key, String value) {
