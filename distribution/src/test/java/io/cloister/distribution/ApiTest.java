@@ -119,6 +119,8 @@ class ApiTest {
             Path workload = Dist.HOME.resolve("guests/workload.elf");
             assertAnswer(curl(socket, "PUT", "/boot-source", "{\"kernel_image_path\": \"" + workload
                     + "\", \"boot_args\": \"iterations=300\"}"), 204);
+            Path metrics = dir.resolve("metrics.json");
+            assertAnswer(curl(socket, "PUT", "/metrics", "{\"metrics_path\": \"" + metrics + "\"}"), 204);
             assertAnswer(curl(socket, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 204);
             assertAnswer(curl(socket, "PATCH", "/vm", "{\"state\": \"Paused\"}"), 204);
             assertAnswer(curl(socket, "GET", "/", null), 200, "\"state\":\"Paused\"");
@@ -126,6 +128,14 @@ class ApiTest {
                     "not supported after starting");
             assertAnswer(curl(socket, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 400, "after starting");
             assertAnswer(curl(socket, "GET", "/cloister/backend", null), 200, "\"backend\":\"plain\"");
+            // A live backend switch at a safe point, and a refused one with its reason.
+            assertAnswer(curl(socket, "PUT", "/cloister/backend", "{\"backend\": \"pkvm\"}"), 204);
+            assertAnswer(curl(socket, "GET", "/cloister/backend", null), 200, "\"backend\":\"pkvm\"");
+            assertAnswer(curl(socket, "PUT", "/cloister/backend", "{\"backend\": \"nosuch\"}"), 400, "nosuch");
+            assertAnswer(curl(socket, "PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}"), 204);
+            String line = Files.readAllLines(metrics).getLast();
+            assertTrue(line.contains("\"state\":\"PAUSED\"") && line.contains("\"backend\":\"pkvm\"")
+                    && line.contains("\"instructions\":"), line);
             assertAnswer(curl(socket, "GET", "/cloister/vms", null), 200, "\"name\":\"anonymous-instance\"", "\"state\":\"PAUSED\"");
             assertAnswer(curl(socket, "GET", "/cloister/devices", null), 200, "\"devices\":[");
             assertAnswer(curl(socket, "GET", "/vm/config", null), 200, "\"mem_size_mib\":64", "iterations=300");
@@ -165,6 +175,16 @@ class ApiTest {
                 "--memory");
         CommandLineTest.assertOneLineError(Dist.vmm(null, "run", "--config-file", dir.resolve("none.json").toString()),
                 "not a readable file");
+    }
+
+    /** --timeout holds with the API too: no InstanceStart by the deadline ends the run with 124. */
+    @Test
+    void theTimeoutEndsARunThatNeverStarts() throws Exception {
+        Path socket = dir.resolve("t.sock");
+        Dist.Run r = Dist.vmm(null, "run", "--api-sock", socket.toString(), "--timeout", "1");
+        assertEquals(124, r.code(), r.err());
+        assertTrue(r.err().contains("no VM was started"), r.err());
+        assertFalse(Files.exists(socket));
     }
 
     @Test

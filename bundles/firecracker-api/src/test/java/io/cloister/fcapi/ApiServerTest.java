@@ -140,4 +140,28 @@ class ApiServerTest {
             assertTrue(vcpus >= 1 && vcpus <= clients, "one client's value, whole: " + vcpus);
         }
     }
+
+    /** Round-trip latency over the socket, printed (the benchmark; nothing timed is asserted). */
+    @Test
+    void roundTripLatency() throws Exception {
+        Path socket = dir.resolve("api.sock");
+        try (ApiServer server = ApiServer.start(socket, routes)) {
+            for (String method : List.of("GET", "PATCH")) {
+                long[] nanos = new long[1000];
+                for (int i = -200; i < nanos.length; i++) { // 200 to warm up
+                    long t0 = System.nanoTime();
+                    ContentResponse r = method.equals("GET") ? send(socket, "GET", "/", null)
+                            : send(socket, "PATCH", "/machine-config", "{\"vcpu_count\": 2}");
+                    long t = System.nanoTime() - t0;
+                    assertEquals(method.equals("GET") ? 200 : 204, r.getStatus());
+                    if (i >= 0) {
+                        nanos[i] = t;
+                    }
+                }
+                java.util.Arrays.sort(nanos);
+                System.out.printf("ApiServerTest: %s round trip p50 %d us, p99 %d us (Jetty client, Unix socket)%n",
+                        method.equals("GET") ? "GET /" : "PATCH /machine-config", nanos[500] / 1000, nanos[990] / 1000);
+            }
+        }
+    }
 }
