@@ -87,13 +87,21 @@ public record VmSettings(String name, long memory, String backend, String engine
             default -> 1;
         };
         try {
-            long n = Long.parseLong(unit == 1 ? t : t.substring(0, t.length() - 1).trim());
+            long n;
+            try {
+                n = Long.parseLong(unit == 1 ? t : t.substring(0, t.length() - 1).trim());
+            } catch (NumberFormatException e) {
+                // Not e's message: it quotes the user's text unescaped (found by VmSettingsFuzzTest).
+                throw new NumberFormatException("not a whole number with an optional K, M or G");
+            }
             long bytes = Math.multiplyExact(n, unit);
             if (bytes <= 0 || (bytes & 0xfff) != 0) {
                 throw new NumberFormatException("must be a positive multiple of 4K");
             }
             return bytes;
-        } catch (ArithmeticException | NumberFormatException e) {
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException("bad memory size " + shown(text) + " (too large); use e.g. 256M or 1G");
+        } catch (NumberFormatException e) {
             throw new IllegalArgumentException("bad memory size " + shown(text) + " (" + e.getMessage() + "); use e.g. 256M or 1G");
         }
     }

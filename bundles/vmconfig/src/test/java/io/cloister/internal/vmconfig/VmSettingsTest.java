@@ -74,6 +74,8 @@ class VmSettingsTest {
         assertEquals("VM a: autostart 'no\\u000avmm: fake' is neither true nor false",
                 refused("name", "a", "autostart", "no\nvmm: fake"));
         assertEquals("VM a: console 'file:\\u0000' names no file", refused("name", "a", "console", "file:\0"));
+        assertEquals("VM a: bad memory size '1\\u000a2' (not a whole number with an optional K, M or G); use e.g. 256M or 1G",
+                refused("name", "a", "memory", "1\n2"));
         String m = refused("name", "a", "smm", "y".repeat(500));
         assertTrue(m.length() < 140 && m.contains("yyy...'"), m);
     }
