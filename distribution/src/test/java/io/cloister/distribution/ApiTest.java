@@ -124,6 +124,7 @@ class ApiTest {
             assertAnswer(curl(socket, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 204);
             assertAnswer(curl(socket, "PATCH", "/vm", "{\"state\": \"Paused\"}"), 204);
             assertAnswer(curl(socket, "GET", "/", null), 200, "\"state\":\"Paused\"");
+            assertAnswer(curl(socket, "PATCH", "/vm", "{\"state\": \"Paused\"}"), 204); // idempotent, as Firecracker's
             assertAnswer(curl(socket, "PUT", "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 64}"), 400,
                     "not supported after starting");
             assertAnswer(curl(socket, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 400, "after starting");

@@ -224,6 +224,12 @@ final class Instance {
             throw new Fault("vm: missing required field 'state'");
         }
         VirtualMachine v = postBoot("vm");
+        // Idempotent, as Firecracker's: asking for the state the VM is in succeeds (the VMM's own
+        // pause and resume refuse that, EBUSY, since the shell wants to hear it).
+        VmState now = v.state();
+        if (state.equals("Paused") ? now == VmState.PAUSED : now == VmState.RUNNING) {
+            return;
+        }
         try {
             if (state.equals("Paused")) {
                 v.pause();

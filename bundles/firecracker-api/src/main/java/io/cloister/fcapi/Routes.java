@@ -9,6 +9,7 @@ import jakarta.json.JsonObject;
  * Firecracker answers ("Invalid request method and/or path").
  */
 final class Routes {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Routes.class);
     /** The largest request body read; Firecracker's own limit is 50 KiB (its HTTP buffer). */
     static final int MAX_BODY = 51_200;
 
@@ -40,6 +41,17 @@ final class Routes {
             instance.metrics.errors.incrementAndGet();
             instance.log.log(ApiLog.Level.WARNING, method + " " + path + " -> " + f.status() + ": " + f.getMessage());
             return new Reply(f.status(), Json.builder().add("fault_message", f.getMessage()).build());
+        } catch (io.cloister.api.CloisterException e) {
+            // A refusal the VMM gave that no resource turned into its own message: still the client's 400.
+            instance.metrics.errors.incrementAndGet();
+            instance.log.log(ApiLog.Level.WARNING, method + " " + path + " -> 400: " + e.getMessage());
+            return new Reply(400, Json.builder().add("fault_message", Json.oneLine(e.getMessage())).build());
+        } catch (RuntimeException e) {
+            // A bug here or in the VMM: Firecracker's body with 500, the client's connection kept.
+            instance.metrics.errors.incrementAndGet();
+            LOG.error("{} {}: {}", method, path, e.toString(), e);
+            instance.log.log(ApiLog.Level.ERROR, method + " " + path + " -> 500: " + e);
+            return new Reply(500, Json.builder().add("fault_message", "internal error: " + Json.oneLine(e.toString())).build());
         }
     }
 

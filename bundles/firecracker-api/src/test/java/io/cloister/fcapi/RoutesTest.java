@@ -189,4 +189,16 @@ class RoutesTest {
                 + "{\"kernel_image_path\": \"" + kernel + "\"}, \"drives\": [{\"drive_id\": \"rootfs\"}]}"));
         assertTrue(f.getMessage().contains("no block devices"), f.getMessage());
     }
+
+    /** A VMM that throws where it should not: 500 with Firecracker's body, and the API keeps answering. */
+    @Test
+    void anUnexpectedExceptionIsA500NotALostConnection() {
+        Routes broken = new Routes(new Instance(() -> {
+            throw new IllegalStateException("registry gone");
+        }, c -> null, null, null));
+        Reply r = broken.handle("GET", "/cloister/vms", null);
+        assertEquals(500, r.status());
+        assertTrue(fault(r).contains("internal error") && fault(r).contains("registry gone"), fault(r));
+        assertEquals(200, broken.handle("GET", "/", null).status());
+    }
 }
