@@ -23,7 +23,7 @@ import io.cloister.api.device.BusDevice;
 import io.cloister.api.device.DmaView;
 import io.cloister.api.device.Space;
 import io.cloister.api.memory.GuestMemory;
-import io.cloister.internal.pvh.PvhLoader;
+import io.cloister.internal.boot.PvhLoader;
 import io.cloister.internal.vmconfig.GuestImage;
 
 /**

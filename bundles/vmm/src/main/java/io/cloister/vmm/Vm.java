@@ -28,7 +28,7 @@ import io.cloister.api.restricted.RestrictedFile;
 import io.cloister.api.restricted.RestrictedMemoryProvider;
 import io.cloister.api.vm.VirtualMachine;
 import io.cloister.api.vm.VmState;
-import io.cloister.internal.pvh.PvhLoader;
+import io.cloister.internal.boot.PvhLoader;
 
 /**
  * A VM: its memory (RAM is one restricted-memory file, so any backend can adopt it), its backend

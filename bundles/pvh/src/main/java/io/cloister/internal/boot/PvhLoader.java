@@ -1,4 +1,4 @@
-package io.cloister.internal.pvh;
+package io.cloister.internal.boot;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

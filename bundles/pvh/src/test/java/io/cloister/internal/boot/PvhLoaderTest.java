@@ -1,4 +1,4 @@
-package io.cloister.internal.pvh;
+package io.cloister.internal.boot;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
