@@ -51,16 +51,20 @@ public final class Main {
             """.formatted(DEFAULT_FEATURE);
 
     static final String RUN_HELP = """
-            Usage: vmm run [--feature F] [--backend B] [--engine E] [--memory SIZE] [--vcpus N] [--kernel ELF]
-                           [--cmdline S] [--console stdout|file:PATH|tcp:HOST:PORT] [--timeout SECONDS] [--stats SECONDS]
-                           [--device JAR]...
+            Usage: vmm run [--feature F] [--backend B] [--engine E] [--memory SIZE] [--vcpus N] [--kernel FILE]
+                           [--initrd FILE] [--cmdline S] [--console stdout|file:PATH|tcp:HOST:PORT] [--timeout SECONDS]
+                           [--stats SECONDS] [--device JAR]...
               Starts the feature's bundles and boots its VM's guest; the exit status is the guest's (the value
               it wrote to the isa-debug-exit port, 0 if it halted, 1 if it failed, 124 on --timeout).
               --backend   plain, sev, snp, tdx or pkvm       --engine   emulator, kvm or auto
-              --memory    guest RAM, e.g. 64M or 1G          --kernel   PVH ELF image (default: the demo guest)
+              --memory    guest RAM, e.g. 64M or 1G
+              --kernel    a PVH ELF (an ELF with the Xen PVH entry note) or a Linux bzImage (boot protocol 2.12+,
+                          entered at its 64-bit entry); default: the demo guest
+              --initrd    initial RAM disk for the kernel: PVH module 0, or the bzImage's ramdisk; placed at the top of
+                          RAM (below 4 GiB); the ACPI tables (RSDP) go to the guest through start_info or boot_params
               --vcpus     vCPUs, 1 to 64 (the guest starts vCPUs 1.. with the START_VCPU hypercall)
               --cmdline   the guest's command line           --console  where the guest's serial output goes
-              --memory is at most the host's physical memory; --kernel a regular file no larger than --memory
+              --memory is at most the host's physical memory; --kernel and --initrd regular files no larger than --memory
               --timeout   end the run SECONDS after it started (exit status 124), whatever the guest does
               --stats     print instructions, exits and private pages to stderr every SECONDS
               --device    also install this device bundle (repeatable)
@@ -169,7 +173,7 @@ public final class Main {
     }
 
     /** Options of 'run' that set the feature's VM configuration rather than the run itself. */
-    static final List<String> VM_OPTIONS = List.of("backend", "engine", "memory", "kernel", "cmdline", "console", "vcpus");
+    static final List<String> VM_OPTIONS = List.of("backend", "engine", "memory", "kernel", "initrd", "cmdline", "console", "vcpus");
     /** Every option that takes a value; all but --feature belong to 'run'. */
     static final Set<String> OPTIONS = Set.copyOf(java.util.stream.Stream.concat(VM_OPTIONS.stream(),
             java.util.stream.Stream.concat(java.util.stream.Stream.of("feature", "timeout", "stats", "device"),
@@ -274,13 +278,22 @@ public final class Main {
             }
             vms.add(s);
         }
+        String dir = home == null ? null : home.toString();
         for (VmSettings s : vms) {
-            if (!s.kernel().isEmpty()) {
-                try {
-                    GuestImage.check(GuestImage.resolve(s.kernel(), home == null ? null : home.toString()), s.memory());
-                } catch (IllegalArgumentException e) {
-                    throw new LaunchException(LaunchException.GUEST, "VM " + s.name() + ": " + e.getMessage());
+            try {
+                if (!s.kernel().isEmpty()) {
+                    Path kernel = GuestImage.resolve(s.kernel(), dir);
+                    GuestImage.check(kernel, s.memory());
+                    GuestImage.protocol(kernel);
                 }
+                if (!s.initrd().isEmpty()) {
+                    if (s.kernel().isEmpty()) {
+                        throw new LaunchException(LaunchException.CONFIG, "VM " + s.name() + ": an initrd without a kernel");
+                    }
+                    GuestImage.check(GuestImage.resolve(s.initrd(), dir), s.memory(), "initrd");
+                }
+            } catch (IllegalArgumentException e) {
+                throw new LaunchException(LaunchException.GUEST, "VM " + s.name() + ": " + e.getMessage());
             }
         }
         return List.copyOf(vms);

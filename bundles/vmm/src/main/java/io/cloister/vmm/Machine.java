@@ -23,7 +23,8 @@ import io.cloister.api.device.BusDevice;
 import io.cloister.api.device.DmaView;
 import io.cloister.api.device.Space;
 import io.cloister.api.memory.GuestMemory;
-import io.cloister.internal.boot.PvhLoader;
+import io.cloister.internal.acpi.AcpiDevice;
+import io.cloister.internal.boot.Boot;
 import io.cloister.internal.vmconfig.GuestImage;
 
 /**
@@ -72,23 +73,30 @@ final class Machine implements DeviceContext {
     private volatile boolean failed;
 
     /**
-     * Loads the VM's guest image into its (still shared) memory. GuestImage refuses what cannot be
-     * an image (a device, a FIFO, a file larger than RAM) before it is opened, and maps the file:
-     * the image never sits on the heap, and its pages leave the process as they are copied.
+     * Loads the VM's guest image (a PVH ELF or a bzImage), its initrd, and the ACPI tables that
+     * describe its vCPUs and devices into its (still shared) memory. GuestImage refuses what cannot
+     * be an image (a device, a FIFO, a file larger than RAM) before it is opened, and maps the
+     * files: they never sit on the heap, and their pages leave the process as they are copied.
      */
-    static PvhLoader.Loaded load(GuestMemory memory, Vm.Spec spec) {
+    static Boot.Booted load(GuestMemory memory, Vm.Spec spec, List<Platform.Device> devices) {
         Path image = resolve(spec.kernel());
+        Path initrd = spec.initrd().isEmpty() ? null : resolve(spec.initrd());
         try (Arena arena = Arena.ofConfined()) {
-            return PvhLoader.load(image.toString(), GuestImage.map(image, spec.memory(), arena), memory, spec.memory(), spec.cmdline());
+            MemorySegment kernel = GuestImage.map(image, spec.memory(), arena);
+            MemorySegment ramdisk = initrd == null ? null : GuestImage.map(initrd, spec.memory(), arena, "initrd");
+            List<AcpiDevice> acpi = AcpiDevice.of(devices.stream().map(Platform.Device::claims).toList());
+            return Boot.load(image.toString(), kernel, memory, spec.memory(), new Boot.Setup(spec.cmdline(),
+                    initrd == null ? null : initrd.toString(), ramdisk, spec.vcpus(), acpi));
         } catch (IllegalArgumentException e) {
             throw new CloisterException(Errno.EINVAL, e.getMessage());
         } catch (InternalError e) {
             // A mapped file cut short while it is copied faults (SIGBUS), which the JDK reports so.
-            throw new CloisterException(Errno.EINVAL, "guest image " + image + " changed while it was loaded");
+            throw new CloisterException(Errno.EINVAL, "guest image " + image + (initrd == null ? "" : " or initrd " + initrd)
+                    + " changed while it was loaded");
         }
     }
 
-    Machine(Vm vm, Gate gate, CpuEngine engine, Platform platform, Vm.Spec spec, PvhLoader.Loaded loaded) {
+    Machine(Vm vm, Gate gate, CpuEngine engine, Platform platform, Vm.Spec spec, Boot.Booted loaded) {
         this.vm = vm;
         this.gate = gate;
         this.vcpuCount = spec.vcpus();
@@ -111,8 +119,9 @@ final class Machine implements DeviceContext {
         vcpus.add(new Started(boot, Thread.ofPlatform().name("vcpu-" + vm.name() + "-0").unstarted(() -> runVcpu(boot))));
         active.set(1);
         gate.kickWith(this::kickAll);
-        LOG.info("VM {}: booting {} on {} (entry 0x{}, {} MiB, {} vCPU{})", vm.name(), image.getFileName(), engine.name(),
-                Long.toHexString(loaded.entry()), spec.memory() >> 20, vcpuCount, vcpuCount == 1 ? "" : "s");
+        LOG.info("VM {}: booting {} ({}) on {} (entry 0x{}, {} MiB, {} vCPU{})", vm.name(), image.getFileName(),
+                loaded.description().protocol(), engine.name(), Long.toHexString(loaded.description().entry().rip()),
+                spec.memory() >> 20, vcpuCount, vcpuCount == 1 ? "" : "s");
     }
 
     static Path resolve(String kernel) {

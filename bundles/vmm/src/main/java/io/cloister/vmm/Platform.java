@@ -6,6 +6,7 @@ import java.util.List;
 import io.cloister.api.bus.DeviceBusFactory;
 import io.cloister.api.cpu.CpuEngine;
 import io.cloister.api.device.BusDevice;
+import io.cloister.api.device.Claim;
 
 /**
  * The services a VM needs from the runtime, as the registry currently sees them. Plain Java types
@@ -21,8 +22,19 @@ interface Platform {
         void release(BusDevice instance);
     }
 
-    /** A device source, its name and its bundle (for messages). */
-    record Device(String name, Instances instances, String bundle) {
+    /**
+     * A device source, its name, its bundle (for messages) and what its instances claim on the bus
+     * (from which the VM's ACPI tables describe it).
+     */
+    record Device(String name, Instances instances, String bundle, List<Claim> claims) {
+        public Device {
+            claims = List.copyOf(claims);
+        }
+
+        /** A device whose claims are not known (it gives the ACPI tables nothing). */
+        Device(String name, Instances instances, String bundle) {
+            this(name, instances, bundle, List.of());
+        }
     }
 
     Backend backend(String name);

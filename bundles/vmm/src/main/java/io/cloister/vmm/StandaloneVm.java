@@ -63,7 +63,7 @@ public final class StandaloneVm {
                 @Override
                 public void release(BusDevice instance) {
                 }
-            }, "standalone"));
+            }, "standalone", probe.claims()));
         }
     }
 

@@ -28,7 +28,7 @@ import io.cloister.api.restricted.RestrictedFile;
 import io.cloister.api.restricted.RestrictedMemoryProvider;
 import io.cloister.api.vm.VirtualMachine;
 import io.cloister.api.vm.VmState;
-import io.cloister.internal.boot.PvhLoader;
+import io.cloister.internal.boot.Boot;
 
 /**
  * A VM: its memory (RAM is one restricted-memory file, so any backend can adopt it), its backend
@@ -47,7 +47,7 @@ final class Vm implements VirtualMachine {
 
     /** What the configuration asks for. */
     record Spec(String name, long memory, String backend, String engine, boolean smm, boolean autostart, String kernel,
-            String cmdline, int vcpus, String console) {
+            String cmdline, int vcpus, String console, String initrd) {
         Spec {
             if (name == null || name.isBlank()) {
                 throw new IllegalArgumentException("a VM needs a name");
@@ -55,6 +55,12 @@ final class Vm implements VirtualMachine {
             if (vcpus < 1 || vcpus > Machine.MAX_VCPUS) {
                 throw new IllegalArgumentException("VM " + name + ": vcpus=" + vcpus + " is outside 1.." + Machine.MAX_VCPUS);
             }
+        }
+
+        /** A VM without an initrd. */
+        Spec(String name, long memory, String backend, String engine, boolean smm, boolean autostart, String kernel, String cmdline,
+                int vcpus, String console) {
+            this(name, memory, backend, engine, smm, autostart, kernel, cmdline, vcpus, console, "");
         }
 
         /** A VM without a guest image (memory and backend only). */
@@ -73,7 +79,7 @@ final class Vm implements VirtualMachine {
     private volatile Machine machine;
     private volatile Integer exitCode;
     /** The loaded guest image, if the VM has one. */
-    private PvhLoader.Loaded loaded;
+    private Boot.Booted loaded;
 
     private volatile VmState state = VmState.CREATED;
     private volatile String status;
@@ -168,7 +174,7 @@ final class Vm implements VirtualMachine {
             created = memoryManager.create(spec.name());
             created.memory().addAll(planned);
             if (!spec.kernel().isEmpty()) {
-                loaded = Machine.load(created.memory(), spec);
+                loaded = Machine.load(created.memory(), spec, platform.devices());
             }
             if (policy.initialState() == PageState.PRIVATE) {
                 created.guestView().convert(0, spec.memory(), PageState.PRIVATE, ContentRule.PRESERVE);

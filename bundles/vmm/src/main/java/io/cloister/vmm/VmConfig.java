@@ -24,11 +24,14 @@ import org.osgi.service.metatype.annotations.ObjectClassDefinition;
     @AttributeDefinition(description = "Start the VM once its backend is there")
     boolean autostart() default true;
 
-    @AttributeDefinition(description = "Guest image: a PVH ELF; relative paths are under the distribution. Empty: no guest")
+    @AttributeDefinition(description = "Guest image: a PVH ELF or a Linux bzImage; relative paths are under the distribution. Empty: no guest")
     String kernel() default "";
 
     @AttributeDefinition(description = "Guest command line")
     String cmdline() default "";
+
+    @AttributeDefinition(description = "Initial RAM disk given to the kernel (PVH module 0, bzImage ramdisk). Empty: none")
+    String initrd() default "";
 
     @AttributeDefinition(description = "Number of vCPUs")
     int vcpus() default 1;

@@ -83,10 +83,12 @@ public class VmRegistry implements Vmm, Platform {
             return;
         }
         String name;
+        List<io.cloister.api.device.Claim> claims;
         try {
             BusDevice probe = instances.getService();
             try {
                 name = probe.name();
+                claims = List.copyOf(probe.claims());
             } finally {
                 instances.ungetService(probe);
             }
@@ -94,7 +96,7 @@ public class VmRegistry implements Vmm, Platform {
             LOG.error("device service of {} refused: it failed to say its name: {}", bundle, e.toString());
             return;
         }
-        Device d = new Device(name, new ServiceInstances(instances), bundle);
+        Device d = new Device(name, new ServiceInstances(instances), bundle, claims);
         devices.add(d);
         for (Vm vm : vms.values()) {
             vm.attachDevice(d);

@@ -2,63 +2,47 @@ package io.cloister.internal.boot;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 
 import io.cloister.api.CloisterException;
-import io.cloister.api.Errno;
 import io.cloister.api.memory.GuestMemory;
 
 /**
- * Loads a PVH-bootable ELF (what QEMU -kernel, Firecracker and Cloud Hypervisor accept): the
+ * Checks a PVH-bootable ELF (what QEMU -kernel, Firecracker and Cloud Hypervisor accept): the
  * PT_LOAD segments go to their physical addresses, the XEN_ELFNOTE_PHYS32_ENTRY note gives the
- * 32-bit entry point, and a PVH start_info (magic, command line, memory map) is built in low
- * memory. Every problem with the file is a CloisterException (EINVAL) saying what is wrong, and it
- * is the only exception the loader throws for any content of the file (PvhLoaderFuzzTest holds it
- * to that); overlapping segments are refused, as QEMU does.
+ * 32-bit entry point; {@link Boot} writes them and {@link BootLayout} the start_info. Every problem
+ * with the file is a CloisterException (EINVAL) saying what is wrong, and it is the only exception
+ * the loader throws for any content of the file (PvhLoaderFuzzTest holds it to that); overlapping
+ * segments are refused, as QEMU does.
  */
-public final class PvhLoader {
+final class PvhLoader {
     static final int XEN_ELFNOTE_PHYS32_ENTRY = 18;
-    static final int HVM_START_MAGIC = 0x336ec578;
-    /** Where the loader puts start_info, the memory map and the command line. */
-    public static final long START_INFO = 0x7000;
-    static final long MEMMAP = 0x7040;
-    static final long CMDLINE = 0x8000;
-    static final long BOOT_AREA_END = 0x9000;
-    static final int MAX_CMDLINE = 4095;
     static final int PT_LOAD = 1;
     static final int PT_NOTE = 4;
     static final int EHDR_SIZE = 64;
     static final int PHDR_SIZE = 56;
     private static final long ZERO_CHUNK = 1 << 20;
-    /** A mapped image is copied in pieces of this size, each unloaded after, so its pages do not pile up. */
-    private static final long COPY_CHUNK = 16 << 20;
-
-    /** The entry point (32-bit protected mode, %ebx = startInfo) and the highest loaded address. */
-    public record Loaded(long entry, long startInfo, long end) {
-    }
 
     private PvhLoader() {
     }
 
-    /**
-     * Checks the whole file first and only then writes guest memory, so a refused image leaves no
-     * partial load behind. Sizes and offsets in the file are unsigned and are compared without
-     * adding them up, so no value in the file can wrap an address or a length.
-     */
-    public static Loaded load(String name, byte[] elf, GuestMemory memory, long ramSize, String cmdline) {
-        return load(name, MemorySegment.ofArray(elf), memory, ramSize, cmdline);
+    /** Boots an ELF as PVH with no initrd, one vCPU and no devices (tests). */
+    static Boot.Booted load(String name, byte[] elf, GuestMemory memory, long ramSize, String cmdline) {
+        Boot.checkRam(name, ramSize);
+        MemorySegment image = MemorySegment.ofArray(elf);
+        return Boot.boot(name, check(name, image, ramSize), memory, ramSize, Boot.Setup.of(cmdline));
     }
 
     /**
-     * As above, from any segment: a file mapped by the VMM, so an image is never copied onto the
-     * heap; the pages of a mapped image leave the process as their content is copied to the guest.
+     * Checks the whole file and returns the kernel it describes, to be written later, so a refused
+     * image leaves no partial load behind. Sizes and offsets in the file are unsigned and are
+     * compared without adding them up, so no value in the file can wrap an address or a length.
+     * The image may be a mapped file: it is never copied onto the heap.
      */
-    public static Loaded load(String name, MemorySegment image, GuestMemory memory, long ramSize, String cmdline) {
+    static Kernel check(String name, MemorySegment image, long ramSize) {
         if (image.byteSize() > Integer.MAX_VALUE) {
             throw bad(name, image.byteSize() + " bytes: images of 2 GiB and more are not supported");
         }
@@ -79,13 +63,6 @@ public final class PvhLoader {
         int machine = b.getShort(18) & 0xffff;
         if (machine != 62) {
             throw bad(name, "machine " + machine + " is not x86-64 (62)");
-        }
-        if (cmdline.length() > MAX_CMDLINE) {
-            throw bad(name, "command line longer than " + MAX_CMDLINE + " bytes");
-        }
-        if (ramSize < BOOT_AREA_END) {
-            throw bad(name, String.format("guest memory of 0x%x bytes cannot hold the boot area [0x%x, 0x%x)", ramSize, START_INFO,
-                    BOOT_AREA_END));
         }
         long phoff = b.getLong(32);
         int phentsize = b.getShort(54) & 0xffff;
@@ -137,17 +114,16 @@ public final class PvhLoader {
         if (loads.stream().noneMatch(s -> e >= s.paddr && e - s.paddr < s.filesz)) {
             throw bad(name, String.format("PVH entry 0x%x is not inside the file contents of any loadable segment", e));
         }
-        long end = 0;
+        long end = loads.stream().mapToLong(Segment::end).max().orElse(0);
+        // Xen's PVH ABI has no limit of its own for modules; below 4 GiB keeps them 32-bit reachable.
+        return new Kernel(BootDescription.Protocol.PVH, false, e, end, 1L << 32, BootLayout.MAX_CMDLINE, null,
+                memory -> write(image, loads, memory));
+    }
+
+    private static void write(MemorySegment image, List<Segment> loads, GuestMemory memory) {
         MemorySegment zeros = null;
         for (Segment s : loads) {
-            for (long done = 0; done < s.filesz;) {
-                MemorySegment piece = image.asSlice(s.offset + done, Math.min(COPY_CHUNK, s.filesz - done));
-                memory.write(s.paddr + done, piece);
-                if (piece.isMapped()) {
-                    piece.unload(); // copied: the file's pages need not stay in this process
-                }
-                done += piece.byteSize();
-            }
+            Boot.copy(image, s.offset, s.filesz, memory, s.paddr);
             // The part past the file contents is zeroed in bounded pieces: memsz comes from the file.
             for (long done = s.filesz; done < s.memsz;) {
                 if (zeros == null) {
@@ -157,10 +133,7 @@ public final class PvhLoader {
                 memory.write(s.paddr + done, zeros.asSlice(0, n));
                 done += n;
             }
-            end = Math.max(end, s.paddr + s.memsz);
         }
-        writeStartInfo(memory, ramSize, cmdline);
-        return new Loaded(e, START_INFO, end);
     }
 
     /** A PT_LOAD segment that fits guest memory and overlaps neither the boot area nor {@code earlier}. */
@@ -174,9 +147,11 @@ public final class PvhLoader {
                     ramSize));
         }
         Segment s = new Segment(i, offset, paddr, filesz, memsz);
-        if (s.overlaps(START_INFO, BOOT_AREA_END)) {
-            throw bad(name, String.format("segment %d [0x%x, 0x%x) overlaps the boot area [0x%x, 0x%x)", i, paddr, s.end(), START_INFO,
-                    BOOT_AREA_END));
+        for (long[] area : BootLayout.fixedAreas(ramSize)) {
+            if (s.overlaps(area[0], area[1])) {
+                throw bad(name, String.format("segment %d [0x%x, 0x%x) overlaps the boot area [0x%x, 0x%x)", i, paddr, s.end(), area[0],
+                        area[1]));
+            }
         }
         // QEMU refuses overlapping segments too: whichever is written last would silently replace
         // the other's code or data (a later bss wipes earlier code), and the guest runs into zeros.
@@ -243,26 +218,7 @@ public final class PvhLoader {
         return (n + 3) & ~3L;
     }
 
-    private static void writeStartInfo(GuestMemory memory, long ramSize, String cmdline) {
-        MemorySegment si = Arena.ofAuto().allocate(0x2000);
-        si.set(ValueLayout.JAVA_INT, 0, HVM_START_MAGIC);
-        si.set(ValueLayout.JAVA_INT, 4, 1); // version
-        si.set(ValueLayout.JAVA_LONG, 24, CMDLINE);
-        si.set(ValueLayout.JAVA_LONG, 40, MEMMAP);
-        long[][] map = ramSize > 0x100000 ? new long[][] {{0, 0x9fc00}, {0x100000, ramSize - 0x100000}} : new long[][] {{0, ramSize}};
-        si.set(ValueLayout.JAVA_INT, 48, map.length);
-        for (int i = 0; i < map.length; i++) {
-            long e = MEMMAP - START_INFO + i * 24L;
-            si.set(ValueLayout.JAVA_LONG, e, map[i][0]);
-            si.set(ValueLayout.JAVA_LONG, e + 8, map[i][1]);
-            si.set(ValueLayout.JAVA_INT, e + 16, 1); // E820 RAM
-        }
-        byte[] cmd = cmdline.getBytes(StandardCharsets.US_ASCII);
-        MemorySegment.copy(cmd, 0, si, ValueLayout.JAVA_BYTE, CMDLINE - START_INFO, cmd.length);
-        memory.write(START_INFO, si);
-    }
-
     private static CloisterException bad(String name, String why) {
-        return new CloisterException(Errno.EINVAL, "guest image " + name + ": " + why);
+        return Boot.bad(name, why);
     }
 }

@@ -21,7 +21,7 @@ import org.junit.jupiter.api.io.TempDir;
 import io.cloister.api.device.Claim;
 import io.cloister.api.device.Space;
 
-class AcpiTablesTest {
+public class AcpiTablesTest {
     static final long BASE = 0xe0000;
 
     /** The platform's devices as they claim the bus: UART, HPET, RTC, PIT (no DSDT entry) and the debug exit port. */
@@ -42,7 +42,7 @@ class AcpiTablesTest {
     }
 
     /** Follows RSDP -> XSDT -> tables, checking each checksum; the tables by signature. */
-    static Map<String, byte[]> walk(AcpiTables.Tables t) {
+    public static Map<String, byte[]> walk(AcpiTables.Tables t) {
         byte[] all = t.bytes();
         int rsdp = (int) (t.rsdp() - t.base());
         assertEquals("RSD PTR ", new String(all, rsdp, 8, StandardCharsets.US_ASCII));

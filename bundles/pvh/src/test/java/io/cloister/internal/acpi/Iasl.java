@@ -9,12 +9,12 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /** The ACPICA compiler and disassembler (Debian package acpica-tools), run in a scratch folder. */
-final class Iasl {
+public final class Iasl {
     private Iasl() {
     }
 
     /** The iasl on PATH, or null: tests that need it skip, saying so. */
-    static Path find() {
+    public static Path find() {
         for (String dir : System.getenv().getOrDefault("PATH", "").split(java.io.File.pathSeparator)) {
             Path p = Path.of(dir.isEmpty() ? "." : dir, "iasl");
             if (Files.isExecutable(p)) {
@@ -24,7 +24,7 @@ final class Iasl {
         return null;
     }
 
-    static final String MISSING = "iasl is not installed (Debian package acpica-tools; .ci/run installs it)";
+    public static final String MISSING = "iasl is not installed (Debian package acpica-tools; .ci/run installs it)";
 
     /** Runs iasl with {@code args} in {@code dir}; its output, or an AssertionError with it if it fails. */
     static String run(Path dir, String... args) throws IOException, InterruptedException {
@@ -46,7 +46,7 @@ final class Iasl {
     }
 
     /** Disassembles one table (iasl -d) and returns the ASL it wrote. */
-    static String disassemble(Path dir, String name, byte[] table) throws IOException, InterruptedException {
+    public static String disassemble(Path dir, String name, byte[] table) throws IOException, InterruptedException {
         Files.write(dir.resolve(name + ".dat"), table);
         String log = run(dir, "-d", name + ".dat");
         if (log.contains("Error") || !Files.exists(dir.resolve(name + ".dsl"))) {

@@ -41,7 +41,7 @@ class PvhLoaderFuzzTest {
     @FuzzTest(maxDuration = "15s")
     @Timeout(10)
     void load(byte[] elf) {
-        PvhLoader.Loaded loaded;
+        Boot.Booted loaded;
         try {
             loaded = PvhLoader.load("fuzz.elf", elf, memory, RAM, "console=ttyS0");
         } catch (CloisterException e) {
@@ -53,7 +53,7 @@ class PvhLoaderFuzzTest {
         assertTrue(loaded.entry() >= 0 && loaded.entry() < RAM, "entry inside guest memory");
         assertTrue(loaded.end() >= 0 && loaded.end() <= RAM, "loaded end inside guest memory");
         MemorySegment magic = Arena.ofAuto().allocate(4);
-        memory.read(PvhLoader.START_INFO, magic);
-        assertEquals(PvhLoader.HVM_START_MAGIC, magic.get(ValueLayout.JAVA_INT, 0), "start_info written last");
+        memory.read(BootLayout.START_INFO, magic);
+        assertEquals(BootLayout.HVM_START_MAGIC, magic.get(ValueLayout.JAVA_INT, 0), "start_info written last");
     }
 }

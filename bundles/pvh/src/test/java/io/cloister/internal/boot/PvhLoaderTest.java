@@ -53,13 +53,13 @@ class PvhLoaderTest {
 
     @Test
     void loadsSegmentsAndBuildsStartInfo() {
-        PvhLoader.Loaded l = PvhLoader.load("hello.elf", hello, memory, RAM, "console=ttyS0 iterations=3");
+        Boot.Booted l = PvhLoader.load("hello.elf", hello, memory, RAM, "console=ttyS0 iterations=3");
         assertEquals(0x100000, l.entry());
-        assertEquals(PvhLoader.START_INFO, l.startInfo());
+        assertEquals(BootLayout.START_INFO, l.startInfo());
         MemorySegment si = Arena.ofAuto().allocate(64);
-        memory.read(PvhLoader.START_INFO, si);
+        memory.read(BootLayout.START_INFO, si);
         assertEquals(0x336ec578, si.get(ValueLayout.JAVA_INT, 0), "magic");
-        assertEquals(2, si.get(ValueLayout.JAVA_INT, 48), "memory map entries");
+        assertEquals(5, si.get(ValueLayout.JAVA_INT, 48), "memory map entries: low RAM, boot area, RAM to 0x9fc00, ACPI area, RAM from 1 MiB");
         MemorySegment cmd = Arena.ofAuto().allocate(64);
         memory.read(si.get(ValueLayout.JAVA_LONG, 24), cmd);
         assertEquals("console=ttyS0 iterations=3", cmd.getString(0));

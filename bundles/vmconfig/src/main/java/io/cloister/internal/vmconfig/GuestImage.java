@@ -33,24 +33,32 @@ public final class GuestImage {
 
     /** Checks the file without opening it; returns its size. */
     public static long check(Path image, long ramSize) {
+        return check(image, ramSize, "guest image");
+    }
+
+    /**
+     * Checks a file the VMM loads into guest memory ({@code what}: "guest image", "initrd")
+     * without opening it; returns its size.
+     */
+    public static long check(Path image, long ramSize, String what) {
         BasicFileAttributes attrs;
         try {
             attrs = Files.readAttributes(image, BasicFileAttributes.class);
         } catch (NoSuchFileException e) {
-            throw new IllegalArgumentException("guest image " + image + " cannot be read: no such file");
+            throw new IllegalArgumentException(what + " " + image + " cannot be read: no such file");
         } catch (IOException e) {
-            throw new IllegalArgumentException("guest image " + image + " cannot be read: " + e.getMessage());
+            throw new IllegalArgumentException(what + " " + image + " cannot be read: " + e.getMessage());
         }
         if (!attrs.isRegularFile()) {
-            throw new IllegalArgumentException("guest image " + image + " is not a regular file (" + kind(image, attrs) + ")");
+            throw new IllegalArgumentException(what + " " + image + " is not a regular file (" + kind(image, attrs) + ")");
         }
         long size = attrs.size();
         if (size > ramSize) {
-            throw new IllegalArgumentException("guest image " + image + " is " + size + " bytes, more than the guest's RAM ("
+            throw new IllegalArgumentException(what + " " + image + " is " + size + " bytes, more than the guest's RAM ("
                     + ramSize + " bytes): it cannot be loaded");
         }
         if (size > MAX_ARRAY) {
-            throw new IllegalArgumentException("guest image " + image + " is " + size + " bytes; images of 2 GiB and more are not "
+            throw new IllegalArgumentException(what + " " + image + " is " + size + " bytes; images of 2 GiB and more are not "
                     + "supported");
         }
         return size;
@@ -62,16 +70,44 @@ public final class GuestImage {
      * the size is checked again on the open file, which cannot be swapped under it.
      */
     public static MemorySegment map(Path image, long ramSize, Arena arena) {
-        check(image, ramSize);
+        return map(image, ramSize, arena, "guest image");
+    }
+
+    /** As {@link #map(Path, long, Arena)}, for a file named {@code what} in messages. */
+    public static MemorySegment map(Path image, long ramSize, Arena arena, String what) {
+        check(image, ramSize, what);
         try (FileChannel channel = FileChannel.open(image, StandardOpenOption.READ)) {
             long size = channel.size();
             if (size > ramSize || size > MAX_ARRAY) {
-                throw new IllegalArgumentException("guest image " + image + " grew to " + size + " bytes while it was opened");
+                throw new IllegalArgumentException(what + " " + image + " grew to " + size + " bytes while it was opened");
             }
             return channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
         } catch (IOException e) {
+            throw new IllegalArgumentException(what + " " + image + " cannot be read: " + e.getMessage());
+        }
+    }
+
+    /**
+     * The boot protocol of a kernel file, from its first bytes: "PVH" for an ELF (the loader then
+     * looks for its PVH note), "bzImage" for a Linux bzImage ("HdrS" at 0x202); otherwise a
+     * one-line refusal saying what was expected. Checked before the VMM starts.
+     */
+    public static String protocol(Path image) {
+        byte[] head = new byte[0x206];
+        int n = 0;
+        try (var in = Files.newInputStream(image)) {
+            n = in.readNBytes(head, 0, head.length);
+        } catch (IOException e) {
             throw new IllegalArgumentException("guest image " + image + " cannot be read: " + e.getMessage());
         }
+        if (n >= 4 && head[0] == 0x7f && head[1] == 'E' && head[2] == 'L' && head[3] == 'F') {
+            return "PVH";
+        }
+        if (n >= 0x206 && head[0x202] == 'H' && head[0x203] == 'd' && head[0x204] == 'r' && head[0x205] == 'S') {
+            return "bzImage";
+        }
+        throw new IllegalArgumentException("guest image " + image + " is neither an ELF kernel with a PVH entry note nor a Linux"
+                + " bzImage (no ELF magic, no \"HdrS\" at offset 0x202)");
     }
 
     /** What a non-regular file is, for the message. */

@@ -18,9 +18,10 @@ import java.util.TreeSet;
  * @param memory guest RAM in bytes: a positive multiple of 4 KiB, at most {@link #maxMemory()}
  * @param vcpus 1 to {@value #MAX_VCPUS}
  * @param console stdout, file:PATH or tcp:[HOST:]PORT
+ * @param initrd the initial RAM disk the kernel gets (PVH module 0, or the bzImage's ramdisk); empty: none
  */
 public record VmSettings(String name, long memory, String backend, String engine, boolean smm, boolean autostart, String kernel,
-        String cmdline, int vcpus, String console) {
+        String cmdline, int vcpus, String console, String initrd) {
     public static final String FACTORY_PID = "io.cloister.vm";
     /** As many vCPUs as the VMM starts (Machine.MAX_VCPUS). */
     public static final int MAX_VCPUS = 64;
@@ -29,7 +30,7 @@ public record VmSettings(String name, long memory, String backend, String engine
     static final int MAX_NAME = 64;
     /** The keys of a VM configuration (VmConfig); keys with a dot (service.pid, component.name, ...) belong to the framework. */
     public static final Set<String> KEYS = Set.of("name", "memory", "backend", "engine", "smm", "autostart", "kernel", "cmdline",
-            "vcpus", "console");
+            "vcpus", "console", "initrd");
 
     public VmSettings {
         // The values below are checked by of(); these guard direct construction.
@@ -37,6 +38,12 @@ public record VmSettings(String name, long memory, String backend, String engine
         if (vcpus < 1 || vcpus > MAX_VCPUS) {
             throw new IllegalArgumentException("VM " + name + ": vcpus=" + vcpus + " is outside 1.." + MAX_VCPUS);
         }
+    }
+
+    /** A VM without an initrd. */
+    public VmSettings(String name, long memory, String backend, String engine, boolean smm, boolean autostart, String kernel,
+            String cmdline, int vcpus, String console) {
+        this(name, memory, backend, engine, smm, autostart, kernel, cmdline, vcpus, console, "");
     }
 
     /** Reads and checks a configuration's properties; the defaults are VmConfig's. */
@@ -66,7 +73,7 @@ public record VmSettings(String name, long memory, String backend, String engine
         checkConsole(vm, console);
         return new VmSettings(name, memory, word(vm, properties, "backend", "plain"), word(vm, properties, "engine", "auto"),
                 bool(vm, properties, "smm", false), bool(vm, properties, "autostart", true), string(vm, properties, "kernel", ""),
-                cmdline, vcpus(vm, properties.get("vcpus")), console);
+                cmdline, vcpus(vm, properties.get("vcpus")), console, string(vm, properties, "initrd", ""));
     }
 
     private static String checkName(String name) {

@@ -78,4 +78,16 @@ class GuestImageTest {
         assertEquals(Path.of("/opt/c/guests/x.elf"), GuestImage.resolve("guests/x.elf", "/opt/c"));
         assertEquals(Path.of("/abs.elf"), GuestImage.resolve("/abs.elf", "/opt/c"));
     }
+
+    @Test
+    void theKernelKindComesFromTheFirstBytes() throws Exception {
+        assertEquals("PVH", GuestImage.protocol(java.nio.file.Files.write(dir.resolve("k.elf"), new byte[] {0x7f, 'E', 'L', 'F'})));
+        byte[] bz = new byte[0x206];
+        System.arraycopy("HdrS".getBytes(java.nio.charset.StandardCharsets.US_ASCII), 0, bz, 0x202, 4);
+        assertEquals("bzImage", GuestImage.protocol(java.nio.file.Files.write(dir.resolve("vmlinuz"), bz)));
+        Path shortFile = java.nio.file.Files.write(dir.resolve("short"), new byte[0x205]);
+        String m = assertThrows(IllegalArgumentException.class, () -> GuestImage.protocol(shortFile)).getMessage();
+        assertEquals("guest image " + shortFile + " is neither an ELF kernel with a PVH entry note nor a Linux bzImage (no ELF magic,"
+                + " no \"HdrS\" at offset 0x202)", m);
+    }
 }

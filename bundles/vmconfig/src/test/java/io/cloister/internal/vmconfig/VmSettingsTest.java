@@ -59,13 +59,20 @@ class VmSettingsTest {
         assertEquals("VM a: smm 'yes' is neither true nor false", refused("name", "a", "smm", "yes"));
         assertEquals("VM a: backend is empty", refused("name", "a", "backend", ""));
         assertEquals("VM a: kernel must be a string, not Long '5'", refused("name", "a", "kernel", 5L));
-        assertEquals("VM a: unknown configuration key 'vcpu' (known: autostart, backend, cmdline, console, engine, kernel, memory, "
-                + "name, smm, vcpus)", refused("name", "a", "vcpu", 2));
+        assertEquals("VM a: unknown configuration key 'vcpu' (known: autostart, backend, cmdline, console, engine, initrd, kernel, "
+                + "memory, name, smm, vcpus)", refused("name", "a", "vcpu", 2));
         assertEquals("VM a: console 'serial' is none of stdout, file:PATH, tcp:HOST:PORT", refused("name", "a", "console", "serial"));
         assertEquals("VM a: console 'tcp:host:99999' needs a port from 1 to 65535, not '99999'",
                 refused("name", "a", "console", "tcp:host:99999"));
         assertEquals("VM a: console 'file:' names no file", refused("name", "a", "console", "file:"));
         assertEquals("VM a: cmdline is 4096 characters, more than 4095", refused("name", "a", "cmdline", "x".repeat(4096)));
+        assertEquals("VM a: initrd must be a string, not Integer '3'", refused("name", "a", "initrd", 3));
+    }
+
+    @Test
+    void theInitrdIsAPathOrNothing() {
+        assertEquals("", VmSettings.of(java.util.Map.of("name", "a")).initrd());
+        assertEquals("/boot/initrd.img", VmSettings.of(java.util.Map.of("name", "a", "initrd", "/boot/initrd.img")).initrd());
     }
 
     /** A value cannot forge lines of the VMM's output or flood it (found by VmSettingsFuzzTest). */
