@@ -24,7 +24,8 @@ import io.cloister.memory.MemoryManagerImpl;
  * The bzImage loader takes any file a user names as the kernel: for every content it either boots
  * it (the 64-bit entry, boot_params with the header copied and the initrd placed) or refuses it
  * with its one documented error (CloisterException EINVAL naming the file). Seeds: synthetic
- * images of protocols 2.15, 2.12 and 2.10 (BzImageLoaderFuzzTestInputs/load/).
+ * images of protocols 2.15, 2.12 and 2.10 and the bootinfo test guest as a bzImage
+ * (BzImageLoaderFuzzTestInputs/load/).
  */
 class BzImageLoaderFuzzTest {
     static final long RAM = 32 << 20;
