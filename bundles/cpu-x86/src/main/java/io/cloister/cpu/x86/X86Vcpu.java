@@ -192,9 +192,8 @@ final class X86Vcpu implements Vcpu {
     private Exit pendingExit;
     /** Exits an instruction reported beyond the first (an MMIO write, then a read it must wait for): returned in order. */
     private final java.util.ArrayDeque<Exit> moreExits = new java.util.ArrayDeque<>();
-    private int awaiting; // 0 none, 1 port IN of size awaitSize, 2 hypercall result, 3 the access log's entry awaitEntry
-    private int awaitSize;
-    private int awaitEntry;
+    /** Where the VMM's answer to the exit reported last goes; null: nowhere. */
+    private Awaiting awaiting;
     /** The device accesses of the instruction being run, replayed when it runs again after an exit. */
     private final AccessLog accesses = new AccessLog();
     /** An exception whose delivery waited for the VMM (its gate or stack in MMIO, a page to convert): delivered again first. */
@@ -310,23 +309,24 @@ final class X86Vcpu implements Vcpu {
 
     @Override
     public void complete(long value) {
-        switch (awaiting) {
-            case 1 -> setReg(RAX, awaitSize, value);
-            case 2 -> r[RAX] = value;
-            case 3 -> accesses.answer(awaitEntry, value);
-            case 4 -> { // TDG.VP.VMCALL: the tdcall succeeded, the VMCALL's status goes to r10
+        Awaiting a = awaiting;
+        awaiting = null;
+        switch (a) {
+            case null -> { }
+            case Awaiting.PortIn(int size) -> setReg(RAX, size, value);
+            case Awaiting.Hypercall() -> r[RAX] = value;
+            case Awaiting.DeviceRead(int entry) -> accesses.answer(entry, value);
+            case Awaiting.TdxMapGpa() -> {
                 r[RAX] = 0;
                 r[10] = value == 0 ? 0 : TDVMCALL_INVALID_OPERAND;
             }
-            case 5 -> r[RAX] = value == 0 ? 0 : TDX_OPERAND_INVALID;
-            case 6 -> {
+            case Awaiting.TdxAccept() -> r[RAX] = value == 0 ? 0 : TDX_OPERAND_INVALID;
+            case Awaiting.SnpValidate() -> {
                 setReg(RAX, 4, value == 0 ? 0 : PVALIDATE_FAIL_INPUT);
                 flushTlb(); // a rescinded page may still be cached as usable
             }
-            case 7 -> ghcbMsr = GHCB_PSC_RESPONSE | (value == 0 ? 0 : 1L << 32); // error code in bits 63:32
-            default -> { }
+            case Awaiting.GhcbPageStateChange() -> ghcbMsr = GHCB_PSC_RESPONSE | (value == 0 ? 0 : 1L << 32); // error code in bits 63:32
         }
-        awaiting = 0;
     }
 
     @Override
@@ -709,8 +709,7 @@ final class X86Vcpu implements Vcpu {
                 throw retry;
             }
         }
-        awaiting = 3;
-        awaitEntry = entry;
+        awaiting = new Awaiting.DeviceRead(entry);
         report(exit);
         throw retry;
     }
@@ -1277,7 +1276,7 @@ final class X86Vcpu implements Vcpu {
         Exit e = pendingExit;
         pendingExit = null;
         moreExits.clear();
-        awaiting = 0;
+        awaiting = null;
         accesses.clear();
         return e;
     }
@@ -1845,8 +1844,7 @@ final class X86Vcpu implements Vcpu {
             case 0xe4, 0xe5, 0xec, 0xed -> {
                 int port = op <= 0xe5 ? (int) fetch(1) : (int) (r[RDX] & 0xffff);
                 int s = (op & 1) == 0 ? 1 : Math.min(size, 4);
-                awaiting = 1;
-                awaitSize = s;
+                awaiting = new Awaiting.PortIn(s);
                 report(new Exit.Io(port, s, false, 0));
             }
             case 0xe6, 0xe7, 0xee, 0xef -> {
@@ -2509,7 +2507,7 @@ final class X86Vcpu implements Vcpu {
             return;
         }
         if (b == 0xc1 || b == 0xd9) { // vmcall (Intel), vmmcall (AMD)
-            awaiting = 2;
+            awaiting = new Awaiting.Hypercall();
             report(new Exit.Hypercall(r[RAX], r[RBX], r[RCX], r[RDX], r[RSI]));
             return;
         }
@@ -2529,7 +2527,7 @@ final class X86Vcpu implements Vcpu {
             } finally {
                 checkCoco = true;
             }
-            awaiting = 6;
+            awaiting = new Awaiting.SnpValidate();
             report(new Exit.Coco(new GuestRequest.SnpValidate(gpa, (r[RDX] & 1) != 0)));
             return;
         }
@@ -2575,7 +2573,7 @@ final class X86Vcpu implements Vcpu {
             ghcbMsr = GHCB_PSC_RESPONSE | (1L << 32);
             return;
         }
-        awaiting = 7;
+        awaiting = new Awaiting.GhcbPageStateChange();
         report(new Exit.Coco(new GuestRequest.SnpPageStateChange(gpa, 1, operation == 1)));
     }
 
@@ -2593,10 +2591,10 @@ final class X86Vcpu implements Vcpu {
     private void tdcall() {
         long leaf = r[RAX];
         if (leaf == 0 && r[10] == 0 && r[11] == TDVMCALL_MAP_GPA) {
-            awaiting = 4;
+            awaiting = new Awaiting.TdxMapGpa();
             report(new Exit.Coco(new GuestRequest.TdxMapGpa(r[12], r[13])));
         } else if (leaf == 6) {
-            awaiting = 5;
+            awaiting = new Awaiting.TdxAccept();
             report(new Exit.Coco(new GuestRequest.TdxAccept(r[RCX] & ~0xfffL)));
         } else if (leaf == 0) {
             r[RAX] = 0;
