@@ -1,9 +1,25 @@
 package io.cloister.cpu.x86;
 
-import static java.lang.constant.ConstantDescs.CD_boolean;
-import static java.lang.constant.ConstantDescs.CD_int;
-import static java.lang.constant.ConstantDescs.CD_long;
-import static java.lang.constant.ConstantDescs.CD_void;
+import static io.cloister.cpu.x86.VcpuMembers.ALU_FAST;
+import static io.cloister.cpu.x86.VcpuMembers.BLOCK_RUN;
+import static io.cloister.cpu.x86.VcpuMembers.BLOCK_STOP;
+import static io.cloister.cpu.x86.VcpuMembers.COND_FAST;
+import static io.cloister.cpu.x86.VcpuMembers.CONVERT;
+import static io.cloister.cpu.x86.VcpuMembers.CPU;
+import static io.cloister.cpu.x86.VcpuMembers.GET_REG;
+import static io.cloister.cpu.x86.VcpuMembers.GROUP3_FAST;
+import static io.cloister.cpu.x86.VcpuMembers.IMUL_NOW;
+import static io.cloister.cpu.x86.VcpuMembers.INC_DEC_FAST;
+import static io.cloister.cpu.x86.VcpuMembers.POP;
+import static io.cloister.cpu.x86.VcpuMembers.POS;
+import static io.cloister.cpu.x86.VcpuMembers.PUSH;
+import static io.cloister.cpu.x86.VcpuMembers.RD;
+import static io.cloister.cpu.x86.VcpuMembers.REX_PRESENT;
+import static io.cloister.cpu.x86.VcpuMembers.SEG_BASE;
+import static io.cloister.cpu.x86.VcpuMembers.SET_REG;
+import static io.cloister.cpu.x86.VcpuMembers.SHIFT_FAST;
+import static io.cloister.cpu.x86.VcpuMembers.TARGET;
+import static io.cloister.cpu.x86.VcpuMembers.WR;
 
 import java.lang.classfile.ClassFile;
 import java.lang.classfile.ClassHierarchyResolver;
@@ -12,7 +28,6 @@ import java.lang.classfile.Label;
 import java.lang.classfile.TypeKind;
 import java.lang.constant.ClassDesc;
 import java.lang.constant.ConstantDescs;
-import java.lang.constant.MethodTypeDesc;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandles;
 import java.util.ArrayList;
@@ -26,33 +41,17 @@ import java.util.concurrent.atomic.AtomicLong;
  * (memory through the TLB, lazy flags, stack), which the JIT inlines at these hot call sites. A
  * block ends at an unconditional control transfer, at a form left to the interpreter, at the
  * page's end or after {@link #MAX} instructions; a conditional branch leaves it only when taken.
- * A write that hits code or MMIO stops it after that instruction.
+ * A write that hits code or MMIO stops it after that instruction. The vCPU members emitted code
+ * uses are resolved when the compiler is first used ({@link VcpuMembers}).
  */
 final class BlockCompiler {
     static final int MAX = 48;
 
     private static final MethodHandles.Lookup LOOKUP = MethodHandles.lookup();
     private static final AtomicLong IDS = new AtomicLong();
-    private static final ClassDesc CPU = ClassDesc.of(X86Vcpu.class.getName());
     private static final ClassDesc BLOCK = ClassDesc.of(Block.class.getName());
-    private static final ClassDesc LONGS = CD_long.arrayType();
-    private static final MethodTypeDesc RUN = MethodTypeDesc.of(CD_long, CPU, LONGS, CD_long);
     private static final ClassFile CF = ClassFile.of(ClassFile.ClassHierarchyResolverOption.of(
             ClassHierarchyResolver.ofClassLoading(BlockCompiler.class.getClassLoader())));
-
-    private static final MethodTypeDesc J_II = MethodTypeDesc.of(CD_long, CD_int, CD_int);
-    private static final MethodTypeDesc V_IIJ = MethodTypeDesc.of(CD_void, CD_int, CD_int, CD_long);
-    private static final MethodTypeDesc J_JI = MethodTypeDesc.of(CD_long, CD_long, CD_int);
-    private static final MethodTypeDesc V_JIJ = MethodTypeDesc.of(CD_void, CD_long, CD_int, CD_long);
-    private static final MethodTypeDesc J_IJJI = MethodTypeDesc.of(CD_long, CD_int, CD_long, CD_long, CD_int);
-    private static final MethodTypeDesc Z_I = MethodTypeDesc.of(CD_boolean, CD_int);
-    private static final MethodTypeDesc V_JI = MethodTypeDesc.of(CD_void, CD_long, CD_int);
-    private static final MethodTypeDesc J_I = MethodTypeDesc.of(CD_long, CD_int);
-    private static final MethodTypeDesc J_J = MethodTypeDesc.of(CD_long, CD_long);
-    private static final MethodTypeDesc J_JJI = MethodTypeDesc.of(CD_long, CD_long, CD_long, CD_int);
-    private static final MethodTypeDesc J_IJII = MethodTypeDesc.of(CD_long, CD_int, CD_long, CD_int, CD_int);
-    private static final MethodTypeDesc J_IJI = MethodTypeDesc.of(CD_long, CD_int, CD_long, CD_int);
-    private static final MethodTypeDesc V_II = MethodTypeDesc.of(CD_void, CD_int, CD_int);
 
     private BlockCompiler() {
     }
@@ -88,7 +87,7 @@ final class BlockCompiler {
             cb.withFlags(ClassFile.ACC_FINAL | ClassFile.ACC_SUPER);
             cb.withMethodBody(ConstantDescs.INIT_NAME, ConstantDescs.MTD_void, 0, code -> code.aload(0)
                     .invokespecial(BLOCK, ConstantDescs.INIT_NAME, ConstantDescs.MTD_void).return_());
-            cb.withMethodBody("run", RUN, ClassFile.ACC_FINAL, code -> new Emitter(code, code64).block(insns));
+            cb.withMethodBody(BLOCK_RUN.name(), BLOCK_RUN.type(), ClassFile.ACC_FINAL, code -> new Emitter(code, code64).block(insns));
         });
         try {
             Class<?> c = LOOKUP.defineHiddenClass(bytes, true).lookupClass();
@@ -132,10 +131,10 @@ final class BlockCompiler {
                 // next = rip + end of this instruction
                 code.lload(RIP).loadConstant((long) off).ladd().lstore(next);
                 if (mayFaultOrExit(in)) {
-                    code.aload(CPU_SLOT).loadConstant(k).putfield(CPU, "pos", CD_int);
+                    code.aload(CPU_SLOT).loadConstant(k).putfield(CPU, POS.name(), POS.type());
                 }
                 if (usesByteRegisters(in)) {
-                    code.aload(CPU_SLOT).loadConstant(in.rex ? 1 : 0).putfield(CPU, "rexPresent", CD_boolean);
+                    code.aload(CPU_SLOT).loadConstant(in.rex ? 1 : 0).putfield(CPU, REX_PRESENT.name(), REX_PRESENT.type());
                 }
                 insn(in, k);
             }
@@ -155,7 +154,7 @@ final class BlockCompiler {
 
         /** Records how many instructions completed. */
         private void finish(int count) {
-            code.aload(CPU_SLOT).loadConstant(count).putfield(CPU, "pos", CD_int);
+            code.aload(CPU_SLOT).loadConstant(count).putfield(CPU, POS.name(), POS.type());
         }
 
         private void target(long disp) {
@@ -172,7 +171,7 @@ final class BlockCompiler {
                     code.loadConstant(0xffffffffL).land();
                 }
             } else {
-                code.aload(CPU_SLOT).loadConstant(reg).loadConstant(size).invokevirtual(CPU, "getReg", J_II);
+                code.aload(CPU_SLOT).loadConstant(reg).loadConstant(size).invokevirtual(CPU, GET_REG.name(), GET_REG.type());
             }
         }
 
@@ -184,7 +183,7 @@ final class BlockCompiler {
                 }
                 code.lstore(tmp).aload(REGS).loadConstant(reg).lload(tmp).lastore();
             } else {
-                code.lstore(tmp).aload(CPU_SLOT).loadConstant(reg).loadConstant(size).lload(tmp).invokevirtual(CPU, "setReg", V_IIJ);
+                code.lstore(tmp).aload(CPU_SLOT).loadConstant(reg).loadConstant(size).lload(tmp).invokevirtual(CPU, SET_REG.name(), SET_REG.type());
             }
         }
 
@@ -203,25 +202,25 @@ final class BlockCompiler {
                 code.loadConstant(0xffffffffL).land();
             }
             if (withSegment && in.seg != X86Vcpu.SEG_NONE) {
-                code.aload(CPU_SLOT).loadConstant(in.seg).invokevirtual(CPU, "segBase", J_I).ladd();
+                code.aload(CPU_SLOT).loadConstant(in.seg).invokevirtual(CPU, SEG_BASE.name(), SEG_BASE.type()).ladd();
             }
             code.lstore(ea);
         }
 
         private void load(int size) {
-            code.aload(CPU_SLOT).lload(ea).loadConstant(size).invokevirtual(CPU, "rd", J_JI);
+            code.aload(CPU_SLOT).lload(ea).loadConstant(size).invokevirtual(CPU, RD.name(), RD.type());
         }
 
         /** Writes the long on the stack to memory at {@code ea}; stops the block if that hit code or MMIO. */
         private void store(int size, int k) {
-            code.lstore(tmp).aload(CPU_SLOT).lload(ea).loadConstant(size).lload(tmp).invokevirtual(CPU, "wr", V_JIJ);
+            code.lstore(tmp).aload(CPU_SLOT).lload(ea).loadConstant(size).lload(tmp).invokevirtual(CPU, WR.name(), WR.type());
             stopCheck(k);
         }
 
         /** After a write: if it hit code or MMIO, the block ends after instruction {@code k}. */
         private void stopCheck(int k) {
             Label go = code.newLabel();
-            code.aload(CPU_SLOT).getfield(CPU, "blockStop", CD_boolean).ifeq(go);
+            code.aload(CPU_SLOT).getfield(CPU, BLOCK_STOP.name(), BLOCK_STOP.type()).ifeq(go);
             finish(k + 1);
             code.lload(next).lreturn();
             code.labelBinding(go);
@@ -248,7 +247,7 @@ final class BlockCompiler {
         private void alu(int op, int size) {
             // stack: a, b -> result
             code.lstore(tmp2).lstore(tmp).aload(CPU_SLOT).loadConstant(op).lload(tmp).lload(tmp2).loadConstant(size)
-                    .invokevirtual(CPU, "aluFast", J_IJJI);
+                    .invokevirtual(CPU, ALU_FAST.name(), ALU_FAST.type());
         }
 
         private void insn(Insn in, int k) {
@@ -309,7 +308,7 @@ final class BlockCompiler {
                 case Insn.JCC -> {
                     // A taken branch leaves the block; a branch not taken goes on in it (a superblock).
                     Label notTaken = code.newLabel();
-                    code.aload(CPU_SLOT).loadConstant(in.sub).invokevirtual(CPU, "condFast", Z_I).ifeq(notTaken);
+                    code.aload(CPU_SLOT).loadConstant(in.sub).invokevirtual(CPU, COND_FAST.name(), COND_FAST.type()).ifeq(notTaken);
                     finish(k + 1);
                     target(in.imm);
                     code.lreturn();
@@ -321,21 +320,21 @@ final class BlockCompiler {
                 }
                 case Insn.CALL -> {
                     target(in.imm);
-                    code.lstore(tmp2).aload(CPU_SLOT).lload(next).loadConstant(size).invokevirtual(CPU, "push", V_JI);
+                    code.lstore(tmp2).aload(CPU_SLOT).lload(next).loadConstant(size).invokevirtual(CPU, PUSH.name(), PUSH.type());
                     code.lload(tmp2).lstore(next); // before the check: a block ended by the push goes on at the target
                     stopCheck(k);
                 }
                 case Insn.RET -> {
-                    code.aload(CPU_SLOT).aload(CPU_SLOT).loadConstant(size).invokevirtual(CPU, "pop", J_I)
-                            .invokevirtual(CPU, "target", J_J).lstore(next);
+                    code.aload(CPU_SLOT).aload(CPU_SLOT).loadConstant(size).invokevirtual(CPU, POP.name(), POP.type())
+                            .invokevirtual(CPU, TARGET.name(), TARGET.type()).lstore(next);
                 }
                 case Insn.PUSH -> {
                     getReg(in.reg, size);
-                    code.lstore(tmp2).aload(CPU_SLOT).lload(tmp2).loadConstant(size).invokevirtual(CPU, "push", V_JI);
+                    code.lstore(tmp2).aload(CPU_SLOT).lload(tmp2).loadConstant(size).invokevirtual(CPU, PUSH.name(), PUSH.type());
                     stopCheck(k);
                 }
                 case Insn.POP -> {
-                    code.aload(CPU_SLOT).loadConstant(size).invokevirtual(CPU, "pop", J_I);
+                    code.aload(CPU_SLOT).loadConstant(size).invokevirtual(CPU, POP.name(), POP.type());
                     setReg(in.reg, size);
                 }
                 case Insn.LEA -> {
@@ -364,7 +363,7 @@ final class BlockCompiler {
                         signExtend(size);
                     }
                     code.lstore(tmp2).lstore(tmp).aload(CPU_SLOT).lload(tmp).lload(tmp2).loadConstant(size)
-                            .invokevirtual(CPU, "imulNow", J_JJI);
+                            .invokevirtual(CPU, IMUL_NOW.name(), IMUL_NOW.type());
                     setReg(in.reg, size);
                 }
                 case Insn.SHIFT -> {
@@ -375,14 +374,14 @@ final class BlockCompiler {
                     } else {
                         code.aload(REGS).loadConstant(X86Vcpu.RCX).laload().l2i().loadConstant(0xff).iand();
                     }
-                    code.loadConstant(size).invokevirtual(CPU, "shiftFast", J_IJII);
+                    code.loadConstant(size).invokevirtual(CPU, SHIFT_FAST.name(), SHIFT_FAST.type());
                     storeRm(in, size, k);
                 }
                 case Insn.SETCC -> {
                     if (in.rm < 0) {
                         ea(in, true);
                     }
-                    code.aload(CPU_SLOT).loadConstant(in.sub).invokevirtual(CPU, "condFast", Z_I).i2l();
+                    code.aload(CPU_SLOT).loadConstant(in.sub).invokevirtual(CPU, COND_FAST.name(), COND_FAST.type()).i2l();
                     storeRm(in, 1, k);
                 }
                 case Insn.CMOVCC -> {
@@ -390,7 +389,7 @@ final class BlockCompiler {
                     code.lstore(tmp2);
                     Label no = code.newLabel();
                     Label done = code.newLabel();
-                    code.aload(CPU_SLOT).loadConstant(in.sub).invokevirtual(CPU, "condFast", Z_I).ifeq(no);
+                    code.aload(CPU_SLOT).loadConstant(in.sub).invokevirtual(CPU, COND_FAST.name(), COND_FAST.type()).ifeq(no);
                     code.lload(tmp2);
                     setReg(in.reg, size);
                     code.goto_(done);
@@ -405,24 +404,24 @@ final class BlockCompiler {
                 case Insn.INC_DEC -> {
                     loadRm(in, size);
                     code.lstore(tmp2).aload(CPU_SLOT).loadConstant(in.sub).lload(tmp2).loadConstant(size)
-                            .invokevirtual(CPU, "incDecFast", J_IJI);
+                            .invokevirtual(CPU, INC_DEC_FAST.name(), INC_DEC_FAST.type());
                     storeRm(in, size, k);
                 }
                 case Insn.JMP_IND -> {
                     loadRm(in, size);
-                    code.lstore(tmp2).aload(CPU_SLOT).lload(tmp2).invokevirtual(CPU, "target", J_J).lstore(next);
+                    code.lstore(tmp2).aload(CPU_SLOT).lload(tmp2).invokevirtual(CPU, TARGET.name(), TARGET.type()).lstore(next);
                 }
                 case Insn.CALL_IND -> {
                     loadRm(in, size);
-                    code.lstore(tmp2).aload(CPU_SLOT).lload(next).loadConstant(size).invokevirtual(CPU, "push", V_JI);
-                    code.aload(CPU_SLOT).lload(tmp2).invokevirtual(CPU, "target", J_J).lstore(next);
+                    code.lstore(tmp2).aload(CPU_SLOT).lload(next).loadConstant(size).invokevirtual(CPU, PUSH.name(), PUSH.type());
+                    code.aload(CPU_SLOT).lload(tmp2).invokevirtual(CPU, TARGET.name(), TARGET.type()).lstore(next);
                     stopCheck(k);
                 }
-                case Insn.CONVERT -> code.aload(CPU_SLOT).loadConstant(in.sub).loadConstant(size).invokevirtual(CPU, "convert", V_II);
+                case Insn.CONVERT -> code.aload(CPU_SLOT).loadConstant(in.sub).loadConstant(size).invokevirtual(CPU, CONVERT.name(), CONVERT.type());
                 case Insn.GROUP3 -> {
                     loadRm(in, size);
                     code.lstore(tmp2).aload(CPU_SLOT).loadConstant(in.sub).lload(tmp2).loadConstant(size)
-                            .invokevirtual(CPU, "group3Fast", J_IJI);
+                            .invokevirtual(CPU, GROUP3_FAST.name(), GROUP3_FAST.type());
                     if (in.sub <= 3) {
                         storeRm(in, size, k);
                     } else {

@@ -1,0 +1,82 @@
+package io.cloister.cpu.x86;
+
+import java.lang.constant.ClassDesc;
+import java.lang.constant.MethodTypeDesc;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+
+/**
+ * The members of {@link X86Vcpu} that bytecode emitted by {@link BlockCompiler} names. Each one is
+ * resolved when this class initialises, with the access the emitted code has (a hidden class of
+ * this package): a member renamed, retyped or made private fails the first block compiled, in the
+ * first test that compiles one, naming the member. Emitted code links lazily, so a name string
+ * alone would fail only when a guest first runs an instruction that uses it.
+ */
+final class VcpuMembers {
+    static final ClassDesc CPU = ClassDesc.of(X86Vcpu.class.getName());
+    private static final MethodHandles.Lookup LOOKUP = MethodHandles.lookup();
+
+    /** A field of the vCPU that emitted code reads or writes. */
+    record Field(String name, ClassDesc type) {
+    }
+
+    /** An instance method that emitted code calls (or, for {@link #BLOCK_RUN}, defines). */
+    record Method(String name, MethodTypeDesc type) {
+    }
+
+    /** The method each compiled block defines. */
+    static final Method BLOCK_RUN = method(Block.class, "run", long.class, X86Vcpu.class, long[].class, long.class);
+
+    // Block state: how many instructions completed, whether a write hit code or MMIO, REX for byte registers
+    static final Field POS = field("pos", int.class);
+    static final Field BLOCK_STOP = field("blockStop", boolean.class);
+    static final Field REX_PRESENT = field("rexPresent", boolean.class);
+
+    // Registers, memory, stack
+    static final Method GET_REG = method("getReg", long.class, int.class, int.class);
+    static final Method SET_REG = method("setReg", void.class, int.class, int.class, long.class);
+    static final Method SEG_BASE = method("segBase", long.class, int.class);
+    static final Method RD = method("rd", long.class, long.class, int.class);
+    static final Method WR = method("wr", void.class, long.class, int.class, long.class);
+    static final Method PUSH = method("push", void.class, long.class, int.class);
+    static final Method POP = method("pop", long.class, int.class);
+    static final Method TARGET = method("target", long.class, long.class);
+
+    // Integer ALU with lazy flags
+    static final Method ALU_FAST = method("aluFast", long.class, int.class, long.class, long.class, int.class);
+    static final Method COND_FAST = method("condFast", boolean.class, int.class);
+    static final Method IMUL_NOW = method("imulNow", long.class, long.class, long.class, int.class);
+    static final Method SHIFT_FAST = method("shiftFast", long.class, int.class, long.class, int.class, int.class);
+    static final Method INC_DEC_FAST = method("incDecFast", long.class, int.class, long.class, int.class);
+    static final Method GROUP3_FAST = method("group3Fast", long.class, int.class, long.class, int.class);
+    static final Method CONVERT = method("convert", void.class, int.class, int.class);
+
+    private VcpuMembers() {
+    }
+
+    static Field field(String name, Class<?> type) {
+        try {
+            LOOKUP.findGetter(X86Vcpu.class, name, type);
+            LOOKUP.findSetter(X86Vcpu.class, name, type);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("compiled blocks use field X86Vcpu." + name + " of type " + type.getName()
+                    + ", which they cannot reach: " + e.getMessage(), e);
+        }
+        return new Field(name, type.describeConstable().orElseThrow());
+    }
+
+    static Method method(String name, Class<?> returns, Class<?>... parameters) {
+        return method(X86Vcpu.class, name, returns, parameters);
+    }
+
+    private static Method method(Class<?> owner, String name, Class<?> returns, Class<?>... parameters) {
+        MethodType type = MethodType.methodType(returns, parameters);
+        try {
+            LOOKUP.findVirtual(owner, name, type);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("compiled blocks use " + owner.getSimpleName() + "." + name + type
+                    + ", which they cannot reach: " + e.getMessage(), e);
+        }
+        return new Method(name, type.describeConstable().orElseThrow());
+    }
+}
