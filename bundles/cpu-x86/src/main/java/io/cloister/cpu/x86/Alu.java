@@ -1,0 +1,503 @@
+package io.cloister.cpu.x86;
+
+import static io.cloister.cpu.x86.Flags.AF;
+import static io.cloister.cpu.x86.Flags.CF;
+import static io.cloister.cpu.x86.Flags.OF;
+import static io.cloister.cpu.x86.Flags.PF;
+import static io.cloister.cpu.x86.Flags.SF;
+import static io.cloister.cpu.x86.Flags.ZF;
+
+import java.math.BigInteger;
+
+/**
+ * The integer ALU and its flags: the eight classic operations, shifts and rotates, multiply and
+ * divide, condition codes; and the lazy flags of the decoded path and compiled blocks, which keep
+ * the operands of the last flag-setting operation and compute flags only when read.
+ */
+abstract class Alu extends Memory {
+    // Lazy arithmetic flags of the decoded path: the last ADD, SUB/CMP or logic operation, whose
+    // flags are computed only when read. LAZY_NONE means rflags holds them; everything outside
+    // the decoded path sees exact rflags (materialize() runs before it).
+    static final int LAZY_NONE = 0, LAZY_ADD = 1, LAZY_SUB = 2, LAZY_LOGIC = 3, LAZY_INC = 4, LAZY_DEC = 5, LAZY_SHIFT = 6;
+    private int lazyOp;
+    private long lazyA;
+    private long lazyB;
+    private long lazyRes;
+    private int lazySize;
+
+    boolean cond(int cc) {
+        long f = rflags;
+        boolean v = switch (cc >>> 1) {
+            case 0 -> (f & OF) != 0;
+            case 1 -> (f & CF) != 0;
+            case 2 -> (f & ZF) != 0;
+            case 3 -> (f & (CF | ZF)) != 0;
+            case 4 -> (f & SF) != 0;
+            case 5 -> (f & PF) != 0;
+            case 6 -> ((f & SF) != 0) != ((f & OF) != 0);
+            default -> (f & ZF) != 0 || (((f & SF) != 0) != ((f & OF) != 0));
+        };
+        return (cc & 1) == 0 ? v : !v;
+    }
+
+    void setFlags(long arith) {
+        rflags = (rflags & ~Flags.ARITH) | arith;
+    }
+
+    /** The eight classic ALU operations; returns the result (CMP's is discarded by the caller). */
+    long alu(int op, long a, long b, int size) {
+        long m = Flags.mask(size);
+        switch (op) {
+            case 0 -> {
+                setFlags(Flags.add(a, b, 0, size));
+                return (a + b) & m;
+            }
+            case 1 -> {
+                long res = (a | b) & m;
+                setFlags(Flags.logic(res, size));
+                return res;
+            }
+            case 2 -> {
+                long c = rflags & CF;
+                setFlags(Flags.add(a, b, c, size));
+                return (a + b + c) & m;
+            }
+            case 3 -> {
+                long c = rflags & CF;
+                setFlags(Flags.sub(a, b, c, size));
+                return (a - b - c) & m;
+            }
+            case 4 -> {
+                long res = a & b & m;
+                setFlags(Flags.logic(res, size));
+                return res;
+            }
+            case 5, 7 -> {
+                setFlags(Flags.sub(a, b, 0, size));
+                return (a - b) & m;
+            }
+            default -> {
+                long res = (a ^ b) & m;
+                setFlags(Flags.logic(res, size));
+                return res;
+            }
+        }
+    }
+
+    long imulNow(long a, long b, int size) {
+        materialize();
+        return imul(a, b, size);
+    }
+
+    /**
+     * SHL/SHR/SAR with lazy flags: CF and OF are known at once (kept in lazyB), ZF/SF/PF come from
+     * the result when read. Rotates and a zero count take the exact path.
+     */
+    long shiftFast(int which, long v, int count, int size) {
+        int bits = size * 8;
+        count &= size == 8 ? 63 : 31;
+        if (count == 0 || which < 4) {
+            materialize();
+            return shift(which, v, count, size);
+        }
+        long m = Flags.mask(size);
+        long sign = Flags.signBit(size);
+        v &= m;
+        long res;
+        long cf;
+        long of;
+        switch (which) {
+            case 4, 6 -> {
+                res = count >= bits ? 0 : (v << count) & m;
+                cf = count > bits ? 0 : (v >>> (bits - count)) & 1;
+                of = ((res & sign) != 0 ? 1 : 0) ^ cf;
+            }
+            case 5 -> {
+                res = count >= bits ? 0 : v >>> count;
+                cf = count > bits ? 0 : (v >>> (count - 1)) & 1;
+                of = (v & sign) != 0 ? 1 : 0;
+            }
+            default -> {
+                long sv = Flags.sext(v, size);
+                res = (sv >> Math.min(count, bits - 1)) & m;
+                cf = (sv >> Math.min(count - 1, bits - 1)) & 1;
+                of = 0;
+            }
+        }
+        lazyOp = LAZY_SHIFT;
+        lazyB = cf | (count == 1 && of != 0 ? OF : 0); // OF only for a count of 1, as shift() does
+        lazyRes = res;
+        lazySize = size;
+        return res;
+    }
+
+    /** The ALU with lazy flags; ADC and SBB read CF, so they take the exact path. */
+    long aluFast(int op, long a, long b, int size) {
+        long m = Flags.mask(size);
+        long res;
+        switch (op) {
+            case 0 -> {
+                res = (a + b) & m;
+                lazyOp = LAZY_ADD;
+            }
+            case 1 -> {
+                res = (a | b) & m;
+                lazyOp = LAZY_LOGIC;
+            }
+            case 4 -> {
+                res = a & b & m;
+                lazyOp = LAZY_LOGIC;
+            }
+            case 5, 7 -> {
+                res = (a - b) & m;
+                lazyOp = LAZY_SUB;
+            }
+            case 6 -> {
+                res = (a ^ b) & m;
+                lazyOp = LAZY_LOGIC;
+            }
+            default -> {
+                materialize();
+                return alu(op, a, b, size);
+            }
+        }
+        lazyA = a & m;
+        lazyB = b & m;
+        lazyRes = res;
+        lazySize = size;
+        return res;
+    }
+
+    /** INC/DEC with lazy flags; CF stays what it was, so it is kept in lazyB. */
+    long incDecFast(int which, long a, int size) {
+        long m = Flags.mask(size);
+        long carry = carry();
+        a &= m;
+        long res = (which == 0 ? a + 1 : a - 1) & m;
+        lazyOp = which == 0 ? LAZY_INC : LAZY_DEC;
+        lazyA = a;
+        lazyB = carry;
+        lazyRes = res;
+        lazySize = size;
+        return res;
+    }
+
+    /** CF as it stands, without computing the other flags. */
+    private long carry() {
+        return switch (lazyOp) {
+            case LAZY_NONE -> rflags & CF;
+            case LAZY_ADD -> Long.compareUnsigned(lazyRes, lazyA) < 0 ? 1 : 0;
+            case LAZY_SUB -> Long.compareUnsigned(lazyA, lazyB) < 0 ? 1 : 0;
+            case LAZY_LOGIC -> 0;
+            case LAZY_SHIFT -> lazyB & CF;
+            default -> lazyB;
+        };
+    }
+
+    /**
+     * Group 3 on an operand already read: NOT and NEG return the value to write back (NEG with
+     * lazy flags, as 0 - v); MUL/IMUL/DIV/IDIV work on the accumulator (a divide error faults
+     * before anything changes) and return 0.
+     */
+    long group3Fast(int which, long v, int size) {
+        long m = Flags.mask(size);
+        switch (which) {
+            case 2 -> {
+                return ~v & m;
+            }
+            case 3 -> {
+                lazyOp = LAZY_SUB;
+                lazyA = 0;
+                lazyB = v & m;
+                lazyRes = -v & m;
+                lazySize = size;
+                return lazyRes;
+            }
+            case 4, 5 -> {
+                materialize();
+                mulAcc(which == 5, v, size);
+            }
+            default -> {
+                materialize();
+                divAcc(which == 7, v, size);
+            }
+        }
+        return 0;
+    }
+
+    /** CBW/CWDE/CDQE (0) and CWD/CDQ/CQO (1). */
+    void convert(int which, int size) {
+        if (which == 0) {
+            setReg(RAX, size, Flags.sext(getReg(RAX, size / 2), size / 2));
+        } else {
+            setReg(RDX, size, (Flags.sext(getReg(RAX, size), size) < 0) ? -1 : 0);
+        }
+    }
+
+    /** Puts the pending lazy flags into rflags. */
+    void materialize() {
+        switch (lazyOp) {
+            case LAZY_NONE -> {
+                return;
+            }
+            case LAZY_ADD -> setFlags(Flags.add(lazyA, lazyB, 0, lazySize));
+            case LAZY_SUB -> setFlags(Flags.sub(lazyA, lazyB, 0, lazySize));
+            case LAZY_INC -> setFlags((Flags.add(lazyA, 1, 0, lazySize) & ~CF) | lazyB);
+            case LAZY_DEC -> setFlags((Flags.sub(lazyA, 1, 0, lazySize) & ~CF) | lazyB);
+            case LAZY_SHIFT -> setFlags(lazyB | Flags.szp(lazyRes, lazySize));
+            default -> setFlags(Flags.logic(lazyRes, lazySize));
+        }
+        lazyOp = LAZY_NONE;
+    }
+
+    /** A condition code, read from the lazy flags where the common ones allow it. */
+    boolean condFast(int cc) {
+        int op = lazyOp;
+        boolean v;
+        if (op == LAZY_SUB) {
+            long a = lazyA;
+            long b = lazyB;
+            switch (cc >>> 1) {
+                case 1 -> v = Long.compareUnsigned(a, b) < 0;
+                case 2 -> v = a == b;
+                case 3 -> v = Long.compareUnsigned(a, b) <= 0;
+                case 4 -> v = (lazyRes & Flags.signBit(lazySize)) != 0;
+                case 6 -> v = Flags.sext(a, lazySize) < Flags.sext(b, lazySize);
+                case 7 -> v = Flags.sext(a, lazySize) <= Flags.sext(b, lazySize);
+                default -> {
+                    materialize();
+                    return cond(cc);
+                }
+            }
+        } else if (op == LAZY_LOGIC) {
+            long res = lazyRes;
+            boolean sign = (res & Flags.signBit(lazySize)) != 0;
+            switch (cc >>> 1) {
+                case 0, 1 -> v = false; // OF = CF = 0
+                case 2, 3 -> v = res == 0;
+                case 4, 6 -> v = sign; // SF != OF with OF = 0
+                case 7 -> v = res == 0 || sign;
+                default -> {
+                    materialize();
+                    return cond(cc);
+                }
+            }
+        } else if (op == LAZY_ADD && (cc >>> 1 == 2 || cc >>> 1 == 4)) {
+            v = cc >>> 1 == 2 ? lazyRes == 0 : (lazyRes & Flags.signBit(lazySize)) != 0;
+        } else if (op == LAZY_SHIFT && cc >>> 1 != 5) {
+            boolean sign = (lazyRes & Flags.signBit(lazySize)) != 0;
+            boolean of = (lazyB & OF) != 0;
+            v = switch (cc >>> 1) {
+                case 0 -> of;
+                case 1 -> (lazyB & CF) != 0;
+                case 2 -> lazyRes == 0;
+                case 3 -> (lazyB & CF) != 0 || lazyRes == 0;
+                case 4 -> sign;
+                case 6 -> sign != of;
+                default -> lazyRes == 0 || sign != of;
+            };
+        } else if ((op == LAZY_INC || op == LAZY_DEC) && cc >>> 1 >= 1 && cc >>> 1 <= 4) {
+            v = switch (cc >>> 1) {
+                case 1 -> lazyB != 0; // CF, kept from before
+                case 2 -> lazyRes == 0;
+                case 3 -> lazyB != 0 || lazyRes == 0;
+                default -> (lazyRes & Flags.signBit(lazySize)) != 0;
+            };
+        } else {
+            materialize();
+            return cond(cc);
+        }
+        return (cc & 1) == 0 ? v : !v;
+    }
+
+    /** MUL/IMUL with the accumulator: CF = OF = the high half is significant. */
+    void mulAcc(boolean signed, long src, int size) {
+        long a = getReg(RAX, size);
+        long lo;
+        long hi;
+        boolean overflow;
+        if (size == 8) {
+            lo = a * src;
+            hi = signed ? Math.multiplyHigh(a, src) : Math.unsignedMultiplyHigh(a, src);
+            overflow = signed ? hi != (lo >> 63) : hi != 0;
+        } else {
+            int bits = size * 8;
+            long full = signed ? Flags.sext(a, size) * Flags.sext(src, size) : a * (src & Flags.mask(size));
+            lo = full & Flags.mask(size);
+            hi = (full >> bits) & Flags.mask(size);
+            overflow = signed ? Flags.sext(full, size) != full : (full >>> bits) != 0;
+        }
+        if (size == 1) {
+            setReg(RAX, 2, (hi << 8) | lo);
+        } else {
+            setReg(RAX, size, lo);
+            setReg(RDX, size, hi);
+        }
+        setFlags((rflags & (ZF | SF | PF | AF)) | (overflow ? CF | OF : 0)); // SF, ZF, PF, AF: undefined, kept
+    }
+
+    /** DIV/IDIV of rDX:rAX (AX for bytes); #DE on a zero divisor or a quotient that does not fit. */
+    void divAcc(boolean signed, long src, int size) {
+        if ((src & Flags.mask(size)) == 0) {
+            throw fault(VEC_DE);
+        }
+        long q;
+        long rem;
+        if (size == 8) {
+            long hi = r[RDX];
+            long lo = r[RAX];
+            if (!signed && hi == 0) {
+                q = Long.divideUnsigned(lo, src);
+                rem = Long.remainderUnsigned(lo, src);
+            } else if (signed && hi == (lo >> 63) && !(lo == Long.MIN_VALUE && src == -1)) {
+                q = lo / src;
+                rem = lo % src;
+            } else {
+                BigInteger dividend = new BigInteger(1, toBytes(hi, lo));
+                if (signed && hi < 0) {
+                    dividend = dividend.subtract(BigInteger.ONE.shiftLeft(128));
+                }
+                BigInteger divisor = signed ? BigInteger.valueOf(src) : new BigInteger(Long.toUnsignedString(src));
+                BigInteger[] qr = dividend.divideAndRemainder(divisor);
+                boolean fits = signed ? qr[0].bitLength() <= 63 : qr[0].signum() >= 0 && qr[0].bitLength() <= 64;
+                if (!fits) {
+                    throw fault(VEC_DE);
+                }
+                q = qr[0].longValue();
+                rem = qr[1].longValue();
+            }
+            r[RAX] = q;
+            r[RDX] = rem;
+            return;
+        }
+        int bits = size * 8;
+        long dividend = size == 1 ? getReg(RAX, 2) : (getReg(RDX, size) << bits) | getReg(RAX, size);
+        if (signed) {
+            long d = size == 1 ? (short) dividend : size == 2 ? (int) dividend : dividend;
+            long s = Flags.sext(src, size);
+            q = d / s;
+            rem = d % s;
+            if (q != Flags.sext(q, size)) {
+                throw fault(VEC_DE);
+            }
+        } else {
+            long s = src & Flags.mask(size);
+            q = Long.divideUnsigned(dividend, s);
+            rem = Long.remainderUnsigned(dividend, s);
+            if ((q & ~Flags.mask(size)) != 0) {
+                throw fault(VEC_DE);
+            }
+        }
+        if (size == 1) {
+            setReg(RAX, 2, ((rem & 0xff) << 8) | (q & 0xff));
+        } else {
+            setReg(RAX, size, q);
+            setReg(RDX, size, rem);
+        }
+    }
+
+    private static byte[] toBytes(long hi, long lo) {
+        byte[] b = new byte[16];
+        for (int i = 0; i < 8; i++) {
+            b[i] = (byte) (hi >>> (56 - 8 * i));
+            b[8 + i] = (byte) (lo >>> (56 - 8 * i));
+        }
+        return b;
+    }
+
+    /** Two- and three-operand IMUL: truncated product, CF = OF = the truncation lost bits. */
+    long imul(long a, long b, int size) {
+        long lo = a * b;
+        boolean overflow;
+        if (size == 8) {
+            overflow = Math.multiplyHigh(a, b) != (lo >> 63);
+        } else {
+            overflow = Flags.sext(lo, size) != lo;
+        }
+        setFlags((rflags & (ZF | SF | PF | AF)) | (overflow ? CF | OF : 0));
+        return lo & Flags.mask(size);
+    }
+
+    /** ROL ROR RCL RCR SHL SHR SAL SAR; a count of zero changes nothing. */
+    long shift(int which, long v, int count, int size) {
+        int bits = size * 8;
+        count &= size == 8 ? 63 : 31;
+        long m = Flags.mask(size);
+        v &= m;
+        if (count == 0) {
+            return v;
+        }
+        if (which >= 4) { // SHL SHR SAL SAR: computed once, in shiftFast
+            long res = shiftFast(which, v, count, size);
+            materialize(); // the interpreter keeps rflags exact
+            return res;
+        }
+        long sign = Flags.signBit(size);
+        long f = rflags;
+        long res;
+        switch (which) {
+            case 0 -> { // ROL
+                int c = count % bits;
+                res = ((v << c) | (c == 0 ? 0 : v >>> (bits - c))) & m;
+                long cf = res & 1;
+                f = (f & ~(CF | OF)) | cf | ((((res & sign) != 0 ? 1 : 0) ^ cf) != 0 ? OF : 0);
+            }
+            case 1 -> { // ROR
+                int c = count % bits;
+                res = ((v >>> c) | (c == 0 ? 0 : v << (bits - c))) & m;
+                boolean msb = (res & sign) != 0;
+                boolean msb2 = (res & (sign >>> 1)) != 0;
+                f = (f & ~(CF | OF)) | (msb ? CF : 0) | (msb != msb2 ? OF : 0);
+            }
+            default -> { // RCL, RCR (2, 3): rotate through carry, size+1 bits
+                int c = size <= 2 ? count % (bits + 1) : count;
+                long carry = f & CF;
+                res = v;
+                for (int i = 0; i < c; i++) {
+                    if (which == 2) {
+                        long out = (res & sign) != 0 ? 1 : 0;
+                        res = ((res << 1) | carry) & m;
+                        carry = out;
+                    } else {
+                        long out = res & 1;
+                        res = (res >>> 1) | (carry != 0 ? sign : 0);
+                        carry = out;
+                    }
+                }
+                boolean msb = (res & sign) != 0;
+                long of = which == 2 ? ((msb ? 1 : 0) ^ carry) : (msb != ((res & (sign >>> 1)) != 0) ? 1 : 0);
+                f = (f & ~(CF | OF)) | carry | (of != 0 ? OF : 0);
+            }
+        }
+        rflags = f;
+        return res;
+    }
+
+    /** SHLD / SHRD. */
+    long doubleShift(boolean right, long dest, long src, int count, int size) {
+        int bits = size * 8;
+        count &= size == 8 ? 63 : 31;
+        long m = Flags.mask(size);
+        dest &= m;
+        src &= m;
+        if (count == 0) {
+            return dest;
+        }
+        long res;
+        long cf;
+        if (right) {
+            res = ((dest >>> count) | (src << (bits - count))) & m;
+            cf = (dest >>> (count - 1)) & 1;
+        } else {
+            res = ((dest << count) | (src >>> (bits - count))) & m;
+            cf = (dest >>> (bits - count)) & 1;
+        }
+        long of = ((res ^ dest) & Flags.signBit(size)) != 0 ? OF : 0;
+        rflags = (rflags & ~Flags.ARITH) | cf | Flags.szp(res, size) | (count == 1 ? of : 0);
+        return res;
+    }
+
+    Alu(Wiring w) {
+        super(w);
+    }
+}

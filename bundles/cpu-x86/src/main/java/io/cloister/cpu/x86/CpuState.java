@@ -1,0 +1,232 @@
+package io.cloister.cpu.x86;
+
+import io.cloister.api.backend.CocoCpu;
+import io.cloister.api.cpu.Exit;
+import io.cloister.api.memory.GuestView;
+
+/**
+ * The architectural state of an x86-64 vCPU (registers, control registers, descriptor tables,
+ * segment bases), what it is wired to (guest view, CPU model, confidential-computing backend), and
+ * the exits and faults an instruction reports. The bottom of the chain of classes that make up
+ * {@link X86Vcpu}, one concern per file: {@link Memory}, {@link Alu}, {@link Operands},
+ * {@link Exceptions}, {@link ControlFlow}, {@link Strings}, {@link CocoInsns}, {@link SystemInsns},
+ * {@link Interpreter}, {@link DecodedPath}, {@link X86Vcpu}. It is one object (one vCPU) whose code
+ * is split by concern, the way Bochs spreads its CPU class over {@code cpu/*.cc}; each class sees
+ * the ones below it, and the JIT sees one final class.
+ */
+abstract class CpuState {
+    // Control register bits
+    static final long CR0_PE = 1;
+    /** Extension type: hardwired to one since the 486. */
+    static final long CR0_ET = 1L << 4;
+    static final long CR0_WP = 1L << 16;
+    static final long CR0_PG = 1L << 31;
+    static final long CR4_PAE = 1L << 5;
+    static final long EFER_LME = 1L << 8;
+    static final long EFER_LMA = 1L << 10;
+    static final long EFER_NXE = 1L << 11;
+    static final long PTE_P = 1;
+    static final long PTE_W = 2;
+    static final long PTE_A = 1L << 5;
+    static final long PTE_D = 1L << 6;
+    static final long PTE_PS = 1L << 7;
+    static final long PTE_NX = 1L << 63;
+    static final long PTE_ADDR = 0x000ffffffffff000L;
+    /** Address bits 51:48 of an entry: reserved, MAXPHYADDR being 48 (CPUID 0x80000008). */
+    static final long PTE_RESERVED = 0x000f000000000000L;
+    static final int PF_RSVD = 8;
+
+    static final int RAX = 0, RCX = 1, RDX = 2, RBX = 3, RSP = 4, RBP = 5, RSI = 6, RDI = 7;
+    static final int READ = 0, WRITE = 1, FETCH = 2;
+    static final int TLB = 256;
+    static final int SEG_NONE = 0, SEG_FS = 1, SEG_GS = 2;
+
+    static final int VEC_DE = 0, VEC_BP = 3, VEC_UD = 6, VEC_DF = 8, VEC_NP = 11, VEC_GP = 13, VEC_PF = 14;
+
+    /** A fault to deliver to the guest; one instance per vCPU, without a stack trace. */
+    static final class Fault extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+        int vector;
+        long error;
+        boolean hasError;
+
+        Fault() {
+            super(null, null, false, false);
+        }
+    }
+
+    /** Unwinds an instruction whose MMIO read must be answered by the VMM first. */
+    static final class Retry extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        Retry() {
+            super(null, null, false, false);
+        }
+    }
+
+    final Fault fault = new Fault();
+    final Retry retry = new Retry();
+
+    final int index;
+    final GuestView view;
+    final X86Engine.Model model;
+    final CocoCpu coco;
+
+    // Architectural state
+    final long[] r = new long[16];
+    long rip;
+    long rflags = Flags.FIXED;
+    long cr0 = CR0_PE | CR0_ET;
+    long cr2;
+    long cr3;
+    long cr4;
+    long efer;
+    long gdtBase;
+    long idtBase;
+    int gdtLimit;
+    int idtLimit = -1;
+    int cs = 0x08;
+    final int[] sreg = new int[6];
+    boolean code64;
+    long fsBase;
+    long gsBase;
+    long kernelGsBase;
+
+    // Compiled blocks (BlockCompiler): pos counts the instructions a block completed; blockStop
+    // ends a block after a write that hit code or MMIO; the block running and its rip.
+    int pos;
+    boolean blockStop;
+    Block currentBlock;
+    long blockRip;
+
+    /** Whether the instruction has a REX prefix: then byte registers 4-7 are SPL-DIL, not AH-BH. */
+    boolean rexPresent;
+
+    // Exits
+
+    Exit pendingExit;
+    /** Exits an instruction reported beyond the first (an MMIO write, then a read it must wait for): returned in order. */
+    final java.util.ArrayDeque<Exit> moreExits = new java.util.ArrayDeque<>();
+    /** Where the VMM's answer to the exit reported last goes; null: nowhere. */
+    Awaiting awaiting;
+    /** The device accesses of the instruction being run, replayed when it runs again after an exit. */
+    final AccessLog accesses = new AccessLog();
+
+    long retired;
+
+    /** The first exit the last instruction reported; the next one, if any, waits for the next run(). */
+    Exit takeExit() {
+        Exit e = pendingExit;
+        pendingExit = moreExits.poll();
+        return e;
+    }
+
+    /** An exit after (or, for a read, instead of the end of) this instruction; several are returned in order. */
+    void report(Exit e) {
+        if (pendingExit == null) {
+            pendingExit = e;
+        } else {
+            moreExits.add(e);
+        }
+    }
+
+    // ---------------------------------------------------------------- faults and registers
+
+    Fault fault(int vector) {
+        fault.vector = vector;
+        fault.hasError = false;
+        fault.error = 0;
+        return fault;
+    }
+
+    Fault fault(int vector, long error) {
+        fault.vector = vector;
+        fault.hasError = true;
+        fault.error = error;
+        return fault;
+    }
+
+    /**
+     * Whether the processor pushes an error code for an exception (SDM vol. 3, table 6-1: #DF,
+     * #TS, #NP, #SS, #GP, #PF, #AC, #CP; AMD's #VC and #SX). #VE (20) pushes none.
+     */
+    static boolean pushesErrorCode(int vector) {
+        return switch (vector) {
+            case 8, 10, 11, 12, 13, 14, 17, 21, 29, 30 -> true;
+            default -> false;
+        };
+    }
+
+    Fault ud() {
+        return fault(VEC_UD);
+    }
+
+    long flags() {
+        return rflags | Flags.FIXED;
+    }
+
+    long getReg(int reg, int size) {
+        if (size == 1) {
+            if (!rexPresent && reg >= 4 && reg < 8) {
+                return (r[reg - 4] >>> 8) & 0xff;
+            }
+            return r[reg] & 0xff;
+        }
+        return size == 8 ? r[reg] : r[reg] & Flags.mask(size);
+    }
+
+    void setReg(int reg, int size, long v) {
+        switch (size) {
+            case 1 -> {
+                if (!rexPresent && reg >= 4 && reg < 8) {
+                    r[reg - 4] = (r[reg - 4] & ~0xff00L) | ((v & 0xff) << 8);
+                } else {
+                    r[reg] = (r[reg] & ~0xffL) | (v & 0xff);
+                }
+            }
+            case 2 -> r[reg] = (r[reg] & ~0xffffL) | (v & 0xffff);
+            case 4 -> r[reg] = v & 0xffffffffL;
+            default -> r[reg] = v;
+        }
+    }
+
+    /** A preallocated signal: the locked operand changed under us; the instruction runs again. */
+    static final class Restart extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        Restart() {
+            super(null, null, false, false);
+        }
+    }
+
+    final Restart restart = new Restart();
+
+    // ---------------------------------------------------------------- confidential computing
+
+    /** A TD: the backend defines CPUID leaf 0x21. */
+    boolean tdx() {
+        return coco.cpuid(0x21, 0) != null;
+    }
+
+    boolean snp() {
+        int[] sev = coco.cpuid(0x8000001f, 0);
+        return sev != null && (sev[0] & (1 << 4)) != 0;
+    }
+
+    /** The C-bit mask under SEV/SNP (CPUID 0x8000001F EBX[5:0]), else 0. */
+    long sevCbit() {
+        int[] sev = coco.cpuid(0x8000001f, 0);
+        return sev == null || (sev[0] & 2) == 0 ? 0 : 1L << (sev[1] & 63);
+    }
+
+    /** What a vCPU is wired to, handed up the chain of constructors. */
+    record Wiring(int index, GuestView view, X86Engine.Model model, CocoCpu coco, boolean decodedCache, CodeMap codeMap) {
+    }
+
+    CpuState(Wiring w) {
+        index = w.index();
+        view = w.view();
+        model = w.model();
+        coco = w.coco();
+    }
+}

@@ -1,0 +1,263 @@
+package io.cloister.cpu.x86;
+
+/**
+ * The decoded path: instructions decoded once per physical page ({@link Insn}), run with lazy flags,
+ * and hot runs of them compiled to bytecode ({@link BlockCompiler}); forms it lacks go to the
+ * interpreter.
+ */
+abstract class DecodedPath extends Interpreter {
+    // Compiled blocks (BlockCompiler): pos counts the instructions a block completed; blockStop
+    // ends a block after a write that hit code or MMIO.
+    int compileThreshold = 256; // runs of a decoded instruction before its block is compiled
+
+    /** One instruction through the decoded-instruction cache; forms it lacks run in step(). */
+    void stepDecoded() {
+        long lin = code64 ? rip : rip & 0xffffffffL;
+        Insn[] page = codePage;
+        if ((lin & ~0xfffL) != codePageLin) {
+            page = enterCodePage(lin);
+            if (page == null) {
+                materialize();
+                step(); // code outside RAM (ROM, MMIO): never cached
+                return;
+            }
+        }
+        int off = (int) (lin & 0xfff);
+        Insn in = page[off];
+        if (in == null || in.code64 != code64) {
+            in = Insn.decode(ram, codePagePhys | off, code64);
+            page[off] = in;
+            markCode(off, in.len);
+        }
+        Block b = in.block;
+        if (b != null) {
+            runBlock(b);
+            return;
+        }
+        if (++in.heat == compileThreshold && in.kind != Insn.GENERIC) {
+            b = BlockCompiler.compile(ram, codePagePhys | off, code64, BlockCompiler.MAX);
+            if (b != null) {
+                in.block = b;
+                markCode(off, b.offsets[b.offsets.length - 1]);
+                runBlock(b);
+                return;
+            }
+        }
+        execDecoded(in);
+    }
+
+    /** Writes into these bytes drop the page's entries and blocks (a write never spans pages here). */
+    private void markCode(int off, int len) {
+        if (len > 0) {
+            codeMap.mark(codePagePhys >>> 12, CodeMap.bits(off, len));
+        }
+    }
+
+    private void runBlock(Block b) {
+        blockStop = false;
+        pos = 0;
+        currentBlock = b;
+        blockRip = rip;
+        long next = b.run((X86Vcpu) this, r, rip); // the only subclass
+        currentBlock = null;
+        retired += pos;
+        rip = next;
+    }
+
+    /** A fault or exit inside a block: rip and the count resume at the instruction that did not complete. */
+    void unwindBlock() {
+        Block b = currentBlock;
+        if (b != null) {
+            currentBlock = null;
+            rip = code64 ? blockRip + b.offsets[pos] : (blockRip + b.offsets[pos]) & 0xffffffffL;
+            retired += pos;
+        }
+    }
+
+    /** For tests: compiles up to {@code max} instructions at rip (paging off) and runs them as a block. */
+    void stepCompiledUncached(int max) {
+        Block b = BlockCompiler.compile(ram, rip, code64, max);
+        if (b == null) {
+            step();
+            return;
+        }
+        try {
+            runBlock(b);
+        } catch (Fault | Retry e) {
+            unwindBlock(); // as run() does
+            throw e;
+        }
+    }
+
+    private Insn[] enterCodePage(long lin) {
+        long pa = translate(lin, FETCH);
+        if (pa < 0 || (pa | 0xfff) >= ramSize) {
+            return null;
+        }
+        Insn[] page = codePages.page(pa >>> 12);
+        if (page == null) {
+            return null;
+        }
+        codePage = page;
+        codePageLin = lin & ~0xfffL;
+        codePagePhys = pa & ~0xfffL;
+        return page;
+    }
+
+    /** For tests: decodes the instruction at rip afresh (paging off) and runs it decoded; flags may stay lazy. */
+    void stepDecodedUncached() {
+        execDecoded(Insn.decode(ram, rip, code64));
+    }
+
+    private void execDecoded(Insn in) {
+        long next = rip + in.len;
+        int size = in.size;
+        rexPresent = in.rex;
+        switch (in.kind) {
+            case Insn.MOV_STORE -> storeRm(in, size, getReg(in.reg, size), next);
+            case Insn.MOV_LOAD -> setReg(in.reg, size, loadRm(in, size, next));
+            case Insn.MOV_IMM -> storeRm(in, size, in.imm, next);
+            case Insn.ALU_RM_R -> {
+                if (in.rm >= 0) {
+                    long res = aluFast(in.sub, getReg(in.rm, size), getReg(in.reg, size), size);
+                    if (in.sub != 7) {
+                        setReg(in.rm, size, res);
+                    }
+                } else {
+                    long ea = in.ea(r, next, segBase(in.seg));
+                    long res = aluFast(in.sub, rd(ea, size), getReg(in.reg, size), size);
+                    if (in.sub != 7) {
+                        wr(ea, size, res);
+                    }
+                }
+            }
+            case Insn.ALU_R_RM -> {
+                long res = aluFast(in.sub, getReg(in.reg, size), loadRm(in, size, next), size);
+                if (in.sub != 7) {
+                    setReg(in.reg, size, res);
+                }
+            }
+            case Insn.ALU_RM_IMM -> {
+                if (in.rm >= 0) {
+                    long res = aluFast(in.sub, getReg(in.rm, size), in.imm, size);
+                    if (in.sub != 7) {
+                        setReg(in.rm, size, res);
+                    }
+                } else {
+                    long ea = in.ea(r, next, segBase(in.seg));
+                    long res = aluFast(in.sub, rd(ea, size), in.imm, size);
+                    if (in.sub != 7) {
+                        wr(ea, size, res);
+                    }
+                }
+            }
+            case Insn.TEST_RM_R -> aluFast(4, loadRm(in, size, next), getReg(in.reg, size), size);
+            case Insn.TEST_RM_IMM -> aluFast(4, loadRm(in, size, next), in.imm, size);
+            case Insn.JCC -> {
+                if (condFast(in.sub)) {
+                    next = target(next + in.imm);
+                }
+            }
+            case Insn.JMP -> next = target(next + in.imm);
+            case Insn.CALL -> {
+                push(next, size);
+                next = target(next + in.imm);
+            }
+            case Insn.RET -> next = target(pop(size));
+            case Insn.PUSH -> push(getReg(in.reg, size), size);
+            case Insn.POP -> {
+                long v = pop(size);
+                setReg(in.reg, size, v);
+            }
+            case Insn.LEA -> setReg(in.reg, size, in.ea(r, next, 0));
+            case Insn.MOVZX -> setReg(in.reg, size, loadRm(in, in.sub, next));
+            case Insn.MOVSX -> setReg(in.reg, size, Flags.sext(loadRm(in, in.sub, next), in.sub));
+            case Insn.IMUL -> {
+                long a;
+                long b;
+                if (in.hasImm) {
+                    a = Flags.sext(loadRm(in, size, next), size);
+                    b = in.imm;
+                } else {
+                    a = Flags.sext(getReg(in.reg, size), size);
+                    b = Flags.sext(loadRm(in, size, next), size);
+                }
+                materialize();
+                setReg(in.reg, size, imul(a, b, size));
+            }
+            case Insn.SHIFT -> {
+                int count = in.hasImm ? (int) in.imm : (int) (r[RCX] & 0xff);
+                if (in.rm >= 0) {
+                    setReg(in.rm, size, shiftFast(in.sub, getReg(in.rm, size), count, size));
+                } else {
+                    long ea = in.ea(r, next, segBase(in.seg));
+                    long res = shiftFast(in.sub, rd(ea, size), count, size);
+                    wr(ea, size, res);
+                }
+            }
+            case Insn.SETCC -> storeRm(in, 1, condFast(in.sub) ? 1 : 0, next);
+            case Insn.CMOVCC -> {
+                long v = loadRm(in, size, next);
+                if (condFast(in.sub)) {
+                    setReg(in.reg, size, v);
+                } else if (size == 4) {
+                    setReg(in.reg, 4, getReg(in.reg, 4)); // a 32-bit cmov zero-extends even when false
+                }
+            }
+            case Insn.NOP -> { }
+            case Insn.INC_DEC -> {
+                if (in.rm >= 0) {
+                    setReg(in.rm, size, incDecFast(in.sub, getReg(in.rm, size), size));
+                } else {
+                    long ea = in.ea(r, next, segBase(in.seg));
+                    long res = incDecFast(in.sub, rd(ea, size), size);
+                    wr(ea, size, res);
+                }
+            }
+            case Insn.JMP_IND -> next = target(loadRm(in, size, next));
+            case Insn.CALL_IND -> {
+                long t = loadRm(in, size, next);
+                push(next, size);
+                next = target(t);
+            }
+            case Insn.CONVERT -> convert(in.sub, size);
+            case Insn.GROUP3 -> {
+                if (in.rm >= 0) {
+                    long res = group3Fast(in.sub, getReg(in.rm, size), size);
+                    if (in.sub <= 3) {
+                        setReg(in.rm, size, res);
+                    }
+                } else {
+                    long ea = in.ea(r, next, segBase(in.seg));
+                    long res = group3Fast(in.sub, rd(ea, size), size);
+                    if (in.sub <= 3) {
+                        wr(ea, size, res);
+                    }
+                }
+            }
+            default -> {
+                materialize();
+                step();
+                return;
+            }
+        }
+        retired++;
+        rip = next;
+    }
+
+    private long loadRm(Insn in, int size, long next) {
+        return in.rm >= 0 ? getReg(in.rm, size) : rd(in.ea(r, next, segBase(in.seg)), size);
+    }
+
+    private void storeRm(Insn in, int size, long v, long next) {
+        if (in.rm >= 0) {
+            setReg(in.rm, size, v);
+        } else {
+            wr(in.ea(r, next, segBase(in.seg)), size, v);
+        }
+    }
+
+    DecodedPath(Wiring w) {
+        super(w);
+    }
+}

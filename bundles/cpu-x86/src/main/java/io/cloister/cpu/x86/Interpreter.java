@@ -1,0 +1,561 @@
+package io.cloister.cpu.x86;
+
+import static io.cloister.cpu.x86.Flags.AF;
+import static io.cloister.cpu.x86.Flags.CF;
+import static io.cloister.cpu.x86.Flags.DF;
+import static io.cloister.cpu.x86.Flags.IF;
+import static io.cloister.cpu.x86.Flags.PF;
+import static io.cloister.cpu.x86.Flags.SF;
+import static io.cloister.cpu.x86.Flags.TF;
+import static io.cloister.cpu.x86.Flags.ZF;
+
+import io.cloister.api.cpu.Exit;
+
+/**
+ * The interpreter: decodes an instruction from guest memory and runs it, every form the engine
+ * implements. The reference the other paths are checked against (and the host CPU checks it).
+ */
+abstract class Interpreter extends SystemInsns {
+    void step() {
+        ip = rip;
+        opsize = 4;
+        adsize = code64 ? 8 : 4;
+        rexPresent = false;
+        rexW = rexR = rexX = rexB = 0;
+        rep = 0;
+        seg = SEG_NONE;
+        atomic = false;
+        lockedPa = -1;
+        int op;
+        while (true) {
+            op = fetch8();
+            switch (op) {
+                case 0x66 -> opsize = 2;
+                case 0x67 -> adsize = code64 ? 4 : 2;
+                case 0xf2, 0xf3 -> rep = op;
+                case 0xf0 -> atomic = true;
+                case 0x2e, 0x3e, 0x26, 0x36 -> { }
+                case 0x64 -> seg = SEG_FS;
+                case 0x65 -> seg = SEG_GS;
+                default -> {
+                    if (code64 && (op & 0xf0) == 0x40) {
+                        rexPresent = true;
+                        rexW = (op >>> 3) & 1;
+                        rexR = (op >>> 2) & 1;
+                        rexX = (op >>> 1) & 1;
+                        rexB = op & 1;
+                        op = fetch8();
+                        if ((op & 0xf0) == 0x40) {
+                            continue; // a later REX replaces an earlier one
+                        }
+                    }
+                    if (rexW == 1) {
+                        opsize = 8;
+                    }
+                    long opIp = ip;
+                    long flagsBefore = rflags;
+                    int accessMark = accesses.mark();
+                    while (true) {
+                        try {
+                            execute(op);
+                            break;
+                        } catch (Restart again) {
+                            // Another vCPU changed the locked operand between our read and write.
+                            ip = opIp;
+                            rflags = flagsBefore;
+                            lockedPa = -1;
+                            accesses.rewindTo(accessMark); // code bytes fetched from MMIO are fetched again
+                        }
+                    }
+                    atomic = false;
+                    retired++;
+                    rip = ip;
+                    return;
+                }
+            }
+        }
+    }
+
+    private void execute(int op) {
+        int size = opsize;
+        if (op < 0x40 && (op & 7) < 6) {
+            int aluOp = op >>> 3;
+            int s = (op & 1) == 0 ? 1 : size;
+            switch (op & 7) {
+                case 0, 1 -> {
+                    modrm(0);
+                    long res = alu(aluOp, rm(s), getReg(modReg, s), s);
+                    if (aluOp != 7) {
+                        setRm(s, res);
+                    }
+                }
+                case 2, 3 -> {
+                    modrm(0);
+                    long res = alu(aluOp, getReg(modReg, s), rm(s), s);
+                    if (aluOp != 7) {
+                        setReg(modReg, s, res);
+                    }
+                }
+                default -> {
+                    long b = (op & 1) == 0 ? fetch(1) : imm(Math.min(s, 4)) & Flags.mask(s);
+                    long res = alu(aluOp, getReg(RAX, s), b, s);
+                    if (aluOp != 7) {
+                        setReg(RAX, s, res);
+                    }
+                }
+            }
+            return;
+        }
+        switch (op) {
+            case 0x0f -> twoByte(fetch8());
+            case 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49, 0x4a, 0x4b, 0x4c, 0x4d, 0x4e, 0x4f -> {
+                // inc/dec r32 (only outside 64-bit mode, where these bytes are REX prefixes)
+                modIsReg = true;
+                modRm = op & 7;
+                incDec(op < 0x48 ? 0 : 1, size);
+            }
+            case 0x50, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x57 -> {
+                int s = stackSize();
+                push(getReg((op & 7) | (rexB << 3), s), s);
+            }
+            case 0x58, 0x59, 0x5a, 0x5b, 0x5c, 0x5d, 0x5e, 0x5f -> {
+                int s = stackSize();
+                long v = pop(s);
+                setReg((op & 7) | (rexB << 3), s, v);
+            }
+            case 0x63 -> { // movsxd
+                modrm(0);
+                long v = Flags.sext(rm(4), 4);
+                setReg(modReg, size, v);
+            }
+            case 0x68 -> push(imm(4), stackSize());
+            case 0x6a -> push(imm(1), stackSize());
+            case 0x69, 0x6b -> {
+                modrm(op == 0x69 ? Math.min(size, 4) : 1);
+                long a = Flags.sext(rm(size), size);
+                long b = op == 0x69 ? imm(Math.min(size, 4)) : imm(1);
+                setReg(modReg, size, imul(a, b, size));
+            }
+            case 0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7a, 0x7b, 0x7c, 0x7d, 0x7e, 0x7f -> {
+                long d = imm(1);
+                if (cond(op & 0xf)) {
+                    jump(ip + d);
+                }
+            }
+            case 0x80, 0x81, 0x83 -> {
+                int s = op == 0x80 ? 1 : size;
+                int immSize = op == 0x81 ? Math.min(s, 4) : 1;
+                modrm(immSize);
+                long b = imm(immSize) & Flags.mask(s);
+                int aluOp = modReg & 7;
+                long res = alu(aluOp, rm(s), b, s);
+                if (aluOp != 7) {
+                    setRm(s, res);
+                }
+            }
+            case 0x84, 0x85 -> {
+                int s = op == 0x84 ? 1 : size;
+                modrm(0);
+                alu(4, rm(s), getReg(modReg, s), s);
+            }
+            case 0x86, 0x87 -> {
+                int s = op == 0x86 ? 1 : size;
+                atomic = true; // xchg with memory is always locked
+                modrm(0);
+                long a = rm(s);
+                long b = getReg(modReg, s);
+                setRm(s, b);
+                setReg(modReg, s, a);
+            }
+            case 0x88, 0x89 -> {
+                int s = op == 0x88 ? 1 : size;
+                modrm(0);
+                setRm(s, getReg(modReg, s));
+            }
+            case 0x8a, 0x8b -> {
+                int s = op == 0x8a ? 1 : size;
+                modrm(0);
+                setReg(modReg, s, rm(s));
+            }
+            case 0x8c -> {
+                modrm(0);
+                setRm(modIsReg ? size : 2, (modReg & 7) == 1 ? cs : sreg[Math.min(modReg & 7, 5)]);
+            }
+            case 0x8d -> {
+                modrm(0);
+                if (modIsReg) {
+                    throw ud();
+                }
+                setReg(modReg, size, ea - segBase());
+            }
+            case 0x8e -> {
+                modrm(0);
+                int reg = modReg & 7;
+                if (reg == 1 || reg > 5) {
+                    throw ud();
+                }
+                sreg[reg] = (int) rm(2);
+            }
+            case 0x8f -> {
+                int s = stackSize();
+                long v = pop(s);
+                modrm(0);
+                setRm(s, v);
+            }
+            case 0x90 -> {
+                if (rexB == 1) {
+                    xchgRax(8, size); // xchg r8, rax
+                }
+                // nop, and pause (f3 90)
+            }
+            case 0x91, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97 -> xchgRax((op & 7) | (rexB << 3), size);
+            case 0x98 -> setReg(RAX, size, Flags.sext(getReg(RAX, size / 2), size / 2));
+            case 0x99 -> setReg(RDX, size, (Flags.sext(getReg(RAX, size), size) < 0) ? -1 : 0);
+            case 0x9c -> push(flags() & 0x3f7fd5, stackSize());
+            case 0x9d -> {
+                long v = pop(stackSize());
+                rflags = (rflags & ~0x3f7fd5L) | (v & (Flags.ARITH | TF | IF | DF | 0x40000L | 0x200000L)) | Flags.FIXED;
+            }
+            case 0x9e -> rflags = (rflags & ~(SF | ZF | AF | PF | CF)) | ((r[RAX] >>> 8) & (SF | ZF | AF | PF | CF));
+            case 0x9f -> r[RAX] = (r[RAX] & ~0xff00L) | ((flags() & (SF | ZF | AF | PF | CF | 2)) << 8); // lahf
+            case 0xa0, 0xa1, 0xa2, 0xa3 -> { // mov between the accumulator and an absolute address
+                int s = (op & 1) == 0 ? 1 : size;
+                long addr = fetch(adsize) + segBase();
+                if ((op & 2) == 0) {
+                    setReg(RAX, s, rd(addr, s));
+                } else {
+                    wr(addr, s, getReg(RAX, s));
+                }
+            }
+            case 0xa8, 0xa9 -> {
+                int s = op == 0xa8 ? 1 : size;
+                alu(4, getReg(RAX, s), imm(Math.min(s, 4)) & Flags.mask(s), s);
+            }
+            case 0xa4, 0xa5, 0xa6, 0xa7, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf -> strings(op, (op & 1) == 0 ? 1 : size);
+            case 0x6c, 0x6d, 0x6e, 0x6f -> strings(op, (op & 1) == 0 ? 1 : Math.min(size, 4)); // ins, outs
+            case 0xb0, 0xb1, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7 -> setReg((op & 7) | (rexB << 3), 1, fetch(1));
+            case 0xb8, 0xb9, 0xba, 0xbb, 0xbc, 0xbd, 0xbe, 0xbf -> setReg((op & 7) | (rexB << 3), size, fetch(size));
+            case 0xc0, 0xc1, 0xd0, 0xd1, 0xd2, 0xd3 -> {
+                int s = (op & 1) == 0 ? 1 : size;
+                modrm(op <= 0xc1 ? 1 : 0);
+                int count = op <= 0xc1 ? (int) fetch(1) : op <= 0xd1 ? 1 : (int) (r[RCX] & 0xff);
+                setRm(s, shift(modReg & 7, rm(s), count, s));
+            }
+            case 0xc2 -> {
+                int n = (int) fetch(2);
+                long target = pop(stackSize());
+                r[RSP] += n;
+                jump(target);
+            }
+            case 0xc3 -> jump(pop(stackSize()));
+            case 0xc6, 0xc7 -> {
+                int s = op == 0xc6 ? 1 : size;
+                int immSize = Math.min(s, 4);
+                modrm(immSize);
+                if ((modReg & 7) != 0) {
+                    throw ud();
+                }
+                setRm(s, imm(immSize));
+            }
+            case 0xc8 -> { // enter (nesting level 0 only)
+                int frame = (int) fetch(2);
+                int level = (int) fetch(1) & 31;
+                if (level != 0) {
+                    throw ud();
+                }
+                int s = stackSize();
+                push(r[RBP], s);
+                long fp = r[RSP];
+                r[RSP] -= frame;
+                setReg(RBP, s, fp);
+            }
+            case 0xc9 -> {
+                int s = stackSize();
+                r[RSP] = r[RBP];
+                setReg(RBP, s, pop(s));
+            }
+            case 0xca -> farReturn((int) fetch(2));
+            case 0xcb -> farReturn(0);
+            case 0xcc -> softInterrupt(VEC_BP);
+            case 0xcd -> softInterrupt((int) fetch(1));
+            case 0xcf -> iret();
+            case 0xd7 -> { // xlat: al = [rbx + al]
+                setReg(RAX, 1, rd(((r[RBX] + (r[RAX] & 0xff)) & addressMask()) + segBase(), 1));
+            }
+            case 0xe0, 0xe1, 0xe2 -> { // loopne, loope, loop: count in rCX/eCX, flags unchanged
+                long d = imm(1);
+                long count = (r[RCX] - 1) & addressMask();
+                r[RCX] = adsize == 2 ? (r[RCX] & ~0xffffL) | count : count; // a 32-bit count zero-extends
+                if (count != 0 && (op == 0xe2 || (op == 0xe1) == ((rflags & ZF) != 0))) {
+                    jump(ip + d);
+                }
+            }
+            case 0xe3 -> { // jrcxz, jecxz (0x67)
+                long d = imm(1);
+                if ((r[RCX] & addressMask()) == 0) {
+                    jump(ip + d);
+                }
+            }
+            case 0xe4, 0xe5, 0xec, 0xed -> {
+                int port = op <= 0xe5 ? (int) fetch(1) : (int) (r[RDX] & 0xffff);
+                int s = (op & 1) == 0 ? 1 : Math.min(size, 4);
+                awaiting = new Awaiting.PortIn(s);
+                report(new Exit.Io(port, s, false, 0));
+            }
+            case 0xe6, 0xe7, 0xee, 0xef -> {
+                int port = op <= 0xe7 ? (int) fetch(1) : (int) (r[RDX] & 0xffff);
+                int s = (op & 1) == 0 ? 1 : Math.min(size, 4);
+                report(new Exit.Io(port, s, true, getReg(RAX, s)));
+            }
+            case 0xe8 -> {
+                long d = imm(4);
+                push(ip, stackSize());
+                jump(ip + d);
+            }
+            case 0xe9 -> {
+                long d = imm(Math.min(size, 4));
+                jump(ip + d);
+            }
+            case 0xea -> { // ljmp ptr16:32 (32-bit mode only)
+                if (code64) {
+                    throw ud();
+                }
+                long target = fetch(4);
+                int sel = (int) fetch(2);
+                loadCs(sel);
+                jump(target);
+            }
+            case 0xeb -> {
+                long d = imm(1);
+                jump(ip + d);
+            }
+            case 0xf4 -> report(new Exit.Halt()); // HLT: rip is past it; the VMM decides when to run again
+            case 0xf5 -> rflags ^= CF;
+            case 0xf6, 0xf7 -> group3(op == 0xf6 ? 1 : size);
+            case 0xf8 -> rflags &= ~CF;
+            case 0xf9 -> rflags |= CF;
+            case 0xfa -> rflags &= ~IF;
+            case 0xfb -> rflags |= IF;
+            case 0xfc -> rflags &= ~DF;
+            case 0xfd -> rflags |= DF;
+            case 0xfe -> {
+                modrm(0);
+                incDec(modReg & 7, 1);
+            }
+            case 0xff -> group5(size);
+            default -> throw ud();
+        }
+    }
+
+    private void xchgRax(int reg, int size) {
+        long a = getReg(RAX, size);
+        setReg(RAX, size, getReg(reg, size));
+        setReg(reg, size, a);
+    }
+
+    private void incDec(int which, int size) {
+        long a = rm(size);
+        if (which > 1) {
+            throw ud();
+        }
+        long res = incDecFast(which, a, size);
+        materialize(); // the interpreter keeps rflags exact
+        setRm(size, res);
+    }
+
+    private void group5(int size) {
+        modrm(0);
+        int which = modReg & 7;
+        switch (which) {
+            case 0, 1 -> incDec(which, size);
+            case 2 -> {
+                long target = rm(code64 ? 8 : size);
+                push(ip, stackSize());
+                jump(target);
+            }
+            case 4 -> jump(rm(code64 ? 8 : size));
+            case 6 -> {
+                int s = stackSize();
+                push(rm(s), s);
+            }
+            default -> throw ud();
+        }
+    }
+
+    private void group3(int size) {
+        int immSize = Math.min(size, 4);
+        int b = fetch8();
+        ip--;
+        int which = (b >>> 3) & 7;
+        modrm(which <= 1 ? immSize : 0);
+        long m = Flags.mask(size);
+        switch (which) {
+            case 0, 1 -> alu(4, rm(size), imm(immSize) & m, size);
+            case 2 -> setRm(size, ~rm(size));
+            case 3 -> {
+                long a = rm(size);
+                setFlags(Flags.sub(0, a, 0, size));
+                setRm(size, -a);
+            }
+            case 4, 5 -> mulAcc(which == 5, rm(size), size);
+            default -> divAcc(which == 7, rm(size), size);
+        }
+    }
+
+    private void twoByte(int op) {
+        int size = opsize;
+        switch (op) {
+            case 0x01 -> group7();
+            case 0x05 -> throw ud(); // syscall: no user mode yet
+            case 0x0b -> throw ud();
+            case 0x0d, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f -> modrm(0); // hint nops, prefetch
+            case 0x20 -> {
+                modrm(0);
+                r[modRm] = readCr(modReg);
+            }
+            case 0x22 -> {
+                modrm(0);
+                writeCr(modReg, r[modRm]);
+            }
+            case 0x30 -> wrmsr((int) r[RCX], (r[RDX] << 32) | (r[RAX] & 0xffffffffL));
+            case 0x31 -> rdtsc();
+            case 0x32 -> {
+                long v = rdmsr((int) r[RCX]);
+                setReg(RAX, 4, v);
+                setReg(RDX, 4, v >>> 32);
+            }
+            case 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49, 0x4a, 0x4b, 0x4c, 0x4d, 0x4e, 0x4f -> {
+                modrm(0);
+                long v = rm(size);
+                if (cond(op & 0xf)) {
+                    setReg(modReg, size, v);
+                } else if (size == 4) {
+                    setReg(modReg, 4, getReg(modReg, 4)); // a 32-bit cmov zero-extends even when false
+                }
+            }
+            case 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x8b, 0x8c, 0x8d, 0x8e, 0x8f -> {
+                long d = imm(4);
+                if (cond(op & 0xf)) {
+                    jump(ip + d);
+                }
+            }
+            case 0x90, 0x91, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9a, 0x9b, 0x9c, 0x9d, 0x9e, 0x9f -> {
+                modrm(0);
+                setRm(1, cond(op & 0xf) ? 1 : 0);
+            }
+            case 0xa2 -> cpuid();
+            case 0xa3, 0xab, 0xb3, 0xbb -> {
+                modrm(0);
+                bitOp((op >>> 3) & 3, getReg(modReg, size), size, true);
+            }
+            case 0xba -> {
+                modrm(1);
+                int which = modReg & 7;
+                if (which < 4) {
+                    throw ud();
+                }
+                bitOp(which - 4, fetch(1), size, false);
+            }
+            case 0xa4, 0xa5, 0xac, 0xad -> {
+                modrm((op & 1) == 0 ? 1 : 0);
+                int count = (op & 1) == 0 ? (int) fetch(1) : (int) (r[RCX] & 0xff);
+                setRm(size, doubleShift(op >= 0xac, rm(size), getReg(modReg, size), count, size));
+            }
+            case 0xaf -> {
+                modrm(0);
+                setReg(modReg, size, imul(Flags.sext(getReg(modReg, size), size), Flags.sext(rm(size), size), size));
+            }
+            case 0xb0, 0xb1 -> {
+                int s = op == 0xb0 ? 1 : size;
+                atomic = true;
+                modrm(0);
+                long dest = rm(s);
+                long acc = getReg(RAX, s);
+                alu(7, acc, dest, s);
+                if ((rflags & ZF) != 0) {
+                    setRm(s, getReg(modReg, s));
+                } else {
+                    if (!modIsReg) {
+                        setRm(s, dest); // the locked cycle writes back what it read
+                    }
+                    setReg(RAX, s, dest);
+                }
+            }
+            case 0xb6, 0xb7 -> {
+                modrm(0);
+                setReg(modReg, size, rm(op == 0xb6 ? 1 : 2));
+            }
+            case 0xbe, 0xbf -> {
+                modrm(0);
+                int s = op == 0xbe ? 1 : 2;
+                setReg(modReg, size, Flags.sext(rm(s), s));
+            }
+            case 0xb8 -> {
+                if (rep != 0xf3) {
+                    throw ud();
+                }
+                modrm(0);
+                long v = rm(size);
+                setReg(modReg, size, Long.bitCount(v));
+                rflags = (rflags & ~Flags.ARITH) | (v == 0 ? ZF : 0);
+            }
+            case 0xbc, 0xbd -> {
+                modrm(0);
+                long v = rm(size);
+                int bits = size * 8;
+                // F3 0F BD is LZCNT (advertised, ABM); F3 0F BC stays BSF, as on CPUs without BMI1.
+                if (rep == 0xf3 && op == 0xbd) {
+                    long n = v == 0 ? bits : Long.numberOfLeadingZeros(v) - (64 - bits);
+                    setReg(modReg, size, n);
+                    rflags = (rflags & ~(CF | ZF)) | (v == 0 ? CF : 0) | (n == 0 ? ZF : 0);
+                } else if (v == 0) { // BSF, BSR: destination unchanged
+                    rflags |= ZF;
+                } else {
+                    setReg(modReg, size, op == 0xbc ? Long.numberOfTrailingZeros(v) : 63 - Long.numberOfLeadingZeros(v));
+                    rflags &= ~ZF;
+                }
+            }
+            case 0xc0, 0xc1 -> {
+                int s = op == 0xc0 ? 1 : size;
+                atomic = true;
+                modrm(0);
+                long dest = rm(s);
+                long src = getReg(modReg, s);
+                long sum = alu(0, dest, src, s);
+                setRm(s, sum); // first: a fault or a lost race must leave the register as it was
+                setReg(modReg, s, dest);
+            }
+            case 0xc8, 0xc9, 0xca, 0xcb, 0xcc, 0xcd, 0xce, 0xcf -> {
+                int reg = (op & 7) | (rexB << 3);
+                setReg(reg, size, size == 8 ? Long.reverseBytes(r[reg]) : Integer.reverseBytes((int) r[reg]) & 0xffffffffL);
+            }
+            default -> throw ud();
+        }
+    }
+
+    /** BT, BTS, BTR, BTC; with a register offset a memory operand is a bit string. */
+    private void bitOp(int which, long offset, int size, boolean registerOffset) {
+        int bits = size * 8;
+        long bit;
+        if (modIsReg || !registerOffset) {
+            bit = offset & (bits - 1);
+        } else {
+            long signed = Flags.sext(offset, size);
+            ea += Math.floorDiv(signed, bits) * size;
+            bit = Math.floorMod(signed, bits);
+        }
+        long v = rm(size);
+        long mask = 1L << bit;
+        rflags = (rflags & ~CF) | ((v & mask) != 0 ? CF : 0);
+        switch (which) {
+            case 1 -> setRm(size, v | mask);
+            case 2 -> setRm(size, v & ~mask);
+            case 3 -> setRm(size, v ^ mask);
+            default -> { }
+        }
+    }
+
+    Interpreter(Wiring w) {
+        super(w);
+    }
+}

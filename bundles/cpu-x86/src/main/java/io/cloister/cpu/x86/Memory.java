@@ -1,0 +1,449 @@
+package io.cloister.cpu.x86;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
+
+import io.cloister.api.cpu.Exit;
+import io.cloister.api.memory.Access;
+import io.cloister.api.memory.MemSlot;
+import io.cloister.api.restricted.InvalidationListener;
+import io.cloister.api.restricted.PageState;
+
+/**
+ * Memory as the vCPU sees it: 4-level paging with a software TLB, guest RAM reached directly, other
+ * slots and MMIO through the guest view and exits (with the access log that replays answers), the
+ * confidential-computing checks of a translation, locked read-modify-writes, the stack, and the
+ * bookkeeping that keeps decoded code in step with writes to it.
+ */
+abstract class Memory extends CpuState {
+    // Guest RAM: the slot at gpa 0, reached directly
+    MemorySegment ram;
+    long ramSize;
+    long ramGeneration = -1;
+
+    // Software TLB, one direct-mapped table per access kind: tag = vpn + 1, value = physical page
+    private final long[] tlbTag = new long[TLB * 3];
+    private final long[] tlbPhys = new long[TLB * 3];
+    volatile boolean tlbFlushRequested;
+    final InvalidationListener flushOnChange = (binding, gpa, length, change) -> {
+        tlbFlushRequested = true;
+        codeFlushRequested = true; // a conversion may destroy or replace the bytes
+    };
+
+    // Decoded-instruction cache: per physical RAM page, the instructions decoded at each offset.
+    // Invariant: every 64-byte chunk holding bytes of a decoded entry has its bit in the VM's
+    // CodeMap, and a write touching such a chunk drops the writer's entries for the page at once
+    // (codeWritten) and the other vCPUs' at their next serializing point (syncCode), so an entry
+    // matches the bytes in RAM whenever x86 says it must. Data next to code costs nothing.
+    final boolean decodedCache;
+    CodePages codePages = new CodePages(0);
+    final CodeMap codeMap;
+    long seenEpoch;
+    volatile boolean codeFlushRequested;
+    Insn[] codePage;
+    long codePageLin = -1;
+    long codePagePhys;
+
+    private final MemorySegment scratch = Arena.ofAuto().allocate(8, 8);
+
+    void refreshRam() {
+        long gen = view.table().generation();
+        if (gen == ramGeneration) {
+            return;
+        }
+        MemSlot slot = view.table().slotAt(0);
+        ram = slot == null ? null : view.guestSegment(slot.id());
+        ramSize = ram == null ? 0 : slot.size();
+        ramGeneration = gen;
+        flushTlb();
+        codePages = new CodePages(Math.min(ramSize, codeMap.coveredBytes())); // only what the code map covers is cached
+    }
+
+    void flushTlb() {
+        java.util.Arrays.fill(tlbTag, 0);
+        codeLin = -1;
+        codePageLin = -1;
+    }
+
+    void flushCode() {
+        codePages.clear();
+        codePageLin = -1; // the chunk bits stay: a later write there only drops an empty page
+    }
+
+    /** A serializing point: code another vCPU wrote since the last one must be decoded afresh. */
+    void syncCode() {
+        long e = codeMap.epoch.get();
+        if (e != seenEpoch) {
+            seenEpoch = e;
+            flushCode();
+        }
+    }
+
+    /**
+     * A write into RAM: if it touches decoded bytes, this vCPU's entries for the page are dropped
+     * and decoded again when run, and the epoch tells the other vCPUs.
+     */
+    private void codeWritten(long pa, int size) {
+        long pfn = pa >>> 12;
+        if ((codeMap.bitsPlain(pfn) & CodeMap.bits(pa, size)) != 0) {
+            codePages.drop(pfn);
+            blockStop = true;
+            if (codePagePhys >>> 12 == pfn) {
+                codePageLin = -1;
+            }
+            if (codeMap.vcpus.get() == 1) {
+                codeMap.clearPlain(pfn); // the only holder dropped them
+            } else {
+                long prev = codeMap.epoch.getAndIncrement();
+                if (prev == seenEpoch) {
+                    seenEpoch = prev + 1; // our own write: nothing more to drop here
+                }
+            }
+        }
+    }
+
+    /** DMA into RAM: if it touched decoded code, every vCPU of the VM drops its decoded code before running again. */
+    void memoryWritten(long gpa, long length) {
+        for (long pa = gpa & ~0xfffL; pa < gpa + length; pa += 4096) {
+            long from = Math.max(pa, gpa);
+            long to = Math.min(pa + 4096, gpa + length);
+            if (pa >= 0 && to > from && (codeMap.bits(pa >>> 12) & CodeMap.bits(from, to - from)) != 0) {
+                codeMap.epoch.incrementAndGet(); // every vCPU, this one included, syncs at its next slice
+                return;
+            }
+        }
+    }
+
+    long translate(long la, int kind) {
+        if ((cr0 & CR0_PG) == 0) {
+            return la & 0xffffffffL;
+        }
+        long vpn = la >>> 12;
+        int slot = (int) (vpn & (TLB - 1)) + kind * TLB;
+        if (tlbTag[slot] == vpn + 1) {
+            return tlbPhys[slot] | (la & 0xfff);
+        }
+        return walk(la, kind, slot);
+    }
+
+    private long walk(long la, int kind, int slot) {
+        if ((efer & EFER_LMA) == 0) {
+            throw new IllegalStateException("32-bit paging without long mode is not supported");
+        }
+        if ((la << 16 >> 16) != la) {
+            throw fault(VEC_GP, 0); // non-canonical
+        }
+        long cbit = sevCbit(); // never part of an address under SEV/SNP
+        long addr = PTE_ADDR & ~cbit;
+        long table = cr3 & addr;
+        boolean writable = true;
+        boolean noExec = false;
+        long pageBase = 0;
+        long leafEntry = 0;
+        for (int level = 3; level >= 0; level--) {
+            long entryAddr = table + ((la >>> (12 + 9 * level)) & 511) * 8;
+            long e = physRead(entryAddr, 8);
+            if ((e & PTE_P) == 0) {
+                cr2 = la;
+                throw fault(VEC_PF, (kind == WRITE ? 2 : 0) | (kind == FETCH ? 0x10 : 0));
+            }
+            if ((e & PTE_RESERVED & ~cbit) != 0) {
+                // Above MAXPHYADDR: an entry read from memory nobody backs (all-ones) ends here, as on hardware.
+                cr2 = la;
+                throw fault(VEC_PF, PF_RSVD | 1 | (kind == WRITE ? 2 : 0) | (kind == FETCH ? 0x10 : 0));
+            }
+            writable &= (e & PTE_W) != 0;
+            noExec |= (e & PTE_NX) != 0 && (efer & EFER_NXE) != 0;
+            boolean leaf = level == 0 || (level <= 2 && level >= 1 && (e & PTE_PS) != 0);
+            long want = e | PTE_A | (leaf && kind == WRITE ? PTE_D : 0);
+            if (leaf) {
+                if ((kind == WRITE && !writable && (cr0 & CR0_WP) != 0) || (kind == FETCH && noExec)) {
+                    cr2 = la;
+                    throw fault(VEC_PF, 1 | (kind == WRITE ? 2 : 0) | (kind == FETCH ? 0x10 : 0));
+                }
+                if (want != e) {
+                    physWrite(entryAddr, 8, want);
+                }
+                long size = 1L << (12 + 9 * level);
+                pageBase = (e & addr & ~(size - 1)) | (la & (size - 1) & ~0xfffL);
+                leafEntry = e;
+                break;
+            }
+            if (want != e) {
+                physWrite(entryAddr, 8, want);
+            }
+            table = e & addr;
+        }
+        pageBase = privateSharedCheck(leafEntry, pageBase, cbit);
+        if (checkCoco && !coco.mayAccess(pageBase)) {
+            // SNP: not validated; TDX: not accepted. The guest gets #VC (with an error code) or
+            // #VE (without: its details come from TDG.VP.VEINFO.GET), as the hardware raises them.
+            int vector = coco.accessFaultVector();
+            throw pushesErrorCode(vector) ? fault(vector, 0) : fault(vector);
+        }
+        tlbTag[slot] = (la >>> 12) + 1;
+        tlbPhys[slot] = pageBase;
+        return pageBase | (la & 0xfff);
+    }
+
+    /**
+     * The confidential-computing meaning of a leaf entry: under SEV/SNP its C-bit says private,
+     * under TDX the shared bit (47) of the address says shared; both bits are stripped from the
+     * physical address. An access whose kind differs from the page's state is a memory-fault exit
+     * (KVM_EXIT_MEMORY_FAULT), and the instruction runs again once the VMM has answered.
+     */
+    private long privateSharedCheck(long entry, long pageBase, long cbit) {
+        boolean privateAccess;
+        if (cbit != 0) {
+            privateAccess = (entry & cbit) != 0;
+        } else if (tdx()) {
+            privateAccess = (pageBase & TDX_SHARED_BIT) == 0;
+            pageBase &= ~TDX_SHARED_BIT;
+        } else {
+            return pageBase;
+        }
+        if (!checkCoco) {
+            return pageBase; // PVALIDATE names a page, it does not access it
+        }
+        PageState state;
+        try {
+            state = view.state(pageBase);
+        } catch (io.cloister.api.CloisterException notRestricted) {
+            return pageBase; // MMIO, ROM: no private/shared state
+        }
+        if ((state == PageState.PRIVATE) != privateAccess) {
+            report(new Exit.MemoryFault(pageBase, 4096, privateAccess));
+            throw retry;
+        }
+        return pageBase;
+    }
+
+    static final long TDX_SHARED_BIT = 1L << 47;
+
+    long physRead(long pa, int size) {
+        if (pa >= 0 && pa + size <= ramSize) {
+            long v = switch (size) {
+                case 1 -> ram.get(ValueLayout.JAVA_BYTE, pa) & 0xffL;
+                case 2 -> ram.get(ValueLayout.JAVA_SHORT_UNALIGNED, pa) & 0xffffL;
+                case 4 -> ram.get(ValueLayout.JAVA_INT_UNALIGNED, pa) & 0xffffffffL;
+                default -> ram.get(ValueLayout.JAVA_LONG_UNALIGNED, pa);
+            };
+            // x86 orders a load before later loads and stores (TSO); keep the JIT from moving them.
+            VarHandle.acquireFence();
+            return v;
+        }
+        return deviceRead(pa, size);
+    }
+
+    /**
+     * A read outside RAM: another slot through the view, else the VMM answers (MMIO, and memory
+     * nobody backs: the VMM's bus answers all-ones there, as a PC's does). The instruction
+     * unwinds and runs again once answered, replaying the answers it already has ({@link AccessLog}).
+     */
+    private long deviceRead(long pa, int size) {
+        int kind = AccessLog.kind(AccessLog.MMIO_READ, size);
+        int i = ownAccesses().find(pa, kind);
+        if (i >= 0 && accesses.answered(i)) {
+            return accesses.value(i) & Flags.mask(size);
+        }
+        scratch.fill((byte) 0);
+        Access a = view.read(pa, scratch.asSlice(0, size), PageState.SHARED);
+        if (a == Access.OK) {
+            return scratch.get(ValueLayout.JAVA_LONG, 0) & Flags.mask(size);
+        }
+        if (a == Access.MEMORY_FAULT) {
+            report(new Exit.MemoryFault(pa & ~0xfffL, 4096, false));
+            throw retry;
+        }
+        return awaitAnswer(i, pa, kind, new Exit.Mmio(pa, size, false, 0));
+    }
+
+    /** A port read whose value the instruction uses further (INS): answered like an MMIO read. */
+    long portRead(int port, int size) {
+        int kind = AccessLog.kind(AccessLog.PORT_READ, size);
+        int i = ownAccesses().find(port, kind);
+        if (i >= 0 && accesses.answered(i)) {
+            return accesses.value(i) & Flags.mask(size);
+        }
+        return awaitAnswer(i, port, kind, new Exit.Io(port, size, false, 0));
+    }
+
+    /** Exits for a read the VMM answers through complete(); the instruction runs again then. */
+    private long awaitAnswer(int entry, long address, int kind, Exit exit) {
+        if (entry < 0) {
+            entry = accesses.add(address, kind);
+            if (entry < 0) {
+                report(new Exit.Failure(String.format("the instruction at rip 0x%x makes more than %d device accesses", rip,
+                        AccessLog.LIMIT)));
+                throw retry;
+            }
+        }
+        awaiting = new Awaiting.DeviceRead(entry);
+        report(exit);
+        throw retry;
+    }
+
+    /** The access log, emptied if it belonged to an instruction before this one. */
+    private AccessLog ownAccesses() {
+        Block b = currentBlock;
+        if (b == null) {
+            accesses.own(retired, rip);
+        } else {
+            long at = blockRip + b.offsets[pos];
+            accesses.own(retired + pos, code64 ? at : at & 0xffffffffL);
+        }
+        return accesses;
+    }
+
+    void physWrite(long pa, int size, long v) {
+        if (pa >= 0 && pa + size <= ramSize) {
+            VarHandle.releaseFence(); // x86 orders a store after earlier loads and stores (TSO)
+            switch (size) {
+                case 1 -> ram.set(ValueLayout.JAVA_BYTE, pa, (byte) v);
+                case 2 -> ram.set(ValueLayout.JAVA_SHORT_UNALIGNED, pa, (short) v);
+                case 4 -> ram.set(ValueLayout.JAVA_INT_UNALIGNED, pa, (int) v);
+                default -> ram.set(ValueLayout.JAVA_LONG_UNALIGNED, pa, v);
+            }
+            codeWritten(pa, size);
+            return;
+        }
+        scratch.set(ValueLayout.JAVA_LONG, 0, v);
+        Access a = view.write(pa, scratch.asSlice(0, size), PageState.SHARED);
+        if (a == Access.OK) {
+            return;
+        }
+        if (a == Access.MEMORY_FAULT) {
+            report(new Exit.MemoryFault(pa & ~0xfffL, 4096, false));
+            throw retry;
+        }
+        // An MMIO write completes the instruction; the exit is taken after it. Once only: a rerun
+        // of the instruction (a later read needed an answer) finds it in the log.
+        int kind = AccessLog.kind(AccessLog.MMIO_WRITE, size);
+        if (ownAccesses().find(pa, kind) >= 0) {
+            return;
+        }
+        accesses.add(pa, kind);
+        report(new Exit.Mmio(pa, size, true, v & Flags.mask(size)));
+        blockStop = true;
+    }
+
+    long rd(long la, int size) {
+        if ((la & 0xfff) + size > 4096) {
+            long v = 0;
+            for (int i = 0; i < size; i++) {
+                v |= physRead(translate(la + i, READ), 1) << (8 * i);
+            }
+            return v;
+        }
+        return physRead(translate(la, READ), size);
+    }
+
+    void wr(long la, int size, long v) {
+        if ((la & 0xfff) + size > 4096) {
+            // Translate every byte first: a fault must leave memory unchanged.
+            long[] pa = new long[size];
+            for (int i = 0; i < size; i++) {
+                pa[i] = translate(la + i, WRITE);
+            }
+            for (int i = 0; i < size; i++) {
+                physWrite(pa[i], 1, v >>> (8 * i));
+            }
+            return;
+        }
+        physWrite(translate(la, WRITE), size, v);
+    }
+
+    /** The code page being executed: its linear base and, when it is RAM, its physical base. */
+    long codeLin = -1;
+    long codePhys;
+
+    private static final VarHandle INT = ValueLayout.JAVA_INT.varHandle();
+    private static final VarHandle LONG = ValueLayout.JAVA_LONG.varHandle();
+
+    /** LOCK prefix, XCHG, XADD, CMPXCHG with a memory operand: its read-modify-write is atomic. */
+    boolean atomic;
+    long lockedPa = -1;
+    private int lockedSize;
+    private long lockedOld;
+
+    /**
+     * Reads the operand of a locked instruction. An aligned RAM operand is read atomically and
+     * written back by compare-and-set (so other vCPUs' plain stores are never lost); MMIO and split
+     * (unaligned) operands take the plain path, as no other vCPU can see them change mid-way here.
+     */
+    long lockedRead(long la, int size) {
+        if ((la & (size - 1)) != 0) {
+            return rd(la, size);
+        }
+        long pa = translate(la, WRITE); // a locked access needs write permission, also when it fails
+        if (pa < 0 || pa + size > ramSize) {
+            return physRead(pa, size);
+        }
+        long v = switch (size) {
+            case 8 -> (long) LONG.getVolatile(ram, pa);
+            case 4 -> (int) INT.getVolatile(ram, pa) & 0xffffffffL;
+            default -> ((int) INT.getVolatile(ram, pa & ~3L) >>> (8 * (pa & 3))) & Flags.mask(size);
+        };
+        lockedPa = pa;
+        lockedSize = size;
+        lockedOld = v;
+        return v;
+    }
+
+    void lockedWrite(long v) {
+        long pa = lockedPa;
+        int size = lockedSize;
+        boolean done = switch (size) {
+            case 8 -> LONG.compareAndSet(ram, pa, lockedOld, v);
+            case 4 -> INT.compareAndSet(ram, pa, (int) lockedOld, (int) v);
+            default -> {
+                long base = pa & ~3L;
+                int shift = (int) (8 * (pa & 3));
+                int m = (int) Flags.mask(size) << shift;
+                while (true) {
+                    int cur = (int) INT.getVolatile(ram, base);
+                    if ((cur & m) != ((int) lockedOld << shift & m)) {
+                        yield false;
+                    }
+                    if (INT.compareAndSet(ram, base, cur, (cur & ~m) | ((int) v << shift & m))) {
+                        yield true; // bytes beside ours may change meanwhile; only ours must not
+                    }
+                }
+            }
+        };
+        lockedPa = -1;
+        if (!done) {
+            throw restart;
+        }
+        codeWritten(pa, size);
+    }
+
+    void push(long v, int size) {
+        long sp = r[RSP] - size;
+        wr(code64 ? sp : sp & 0xffffffffL, size, v);
+        r[RSP] = code64 ? sp : (r[RSP] & ~0xffffffffL) | (sp & 0xffffffffL);
+    }
+
+    long pop(int size) {
+        long sp = r[RSP];
+        long v = rd(code64 ? sp : sp & 0xffffffffL, size);
+        r[RSP] = sp + size;
+        return v;
+    }
+
+    /**
+     * False while PVALIDATE translates its operand: it names a page without touching it, so neither
+     * validation nor the private/shared state is checked.
+     */
+    boolean checkCoco = true;
+
+    Memory(Wiring w) {
+        super(w);
+        decodedCache = w.decodedCache();
+        codeMap = w.codeMap();
+        codeMap.vcpus.incrementAndGet();
+        seenEpoch = codeMap.epoch.get();
+    }
+}

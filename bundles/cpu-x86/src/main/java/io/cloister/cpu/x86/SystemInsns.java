@@ -1,0 +1,181 @@
+package io.cloister.cpu.x86;
+
+import io.cloister.api.cpu.Exit;
+
+/**
+ * System instructions: control registers, descriptor tables, INVLPG, hypercalls, CPUID, MSRs and
+ * the TSC.
+ */
+abstract class SystemInsns extends CocoInsns {
+    private final long tscOffset = System.nanoTime();
+
+    /** MOV from CR0, CR2, CR3, CR4 or CR8 (the TPR: reads 0). */
+    long readCr(int n) {
+        return switch (n) {
+            case 0 -> cr0;
+            case 2 -> cr2;
+            case 3 -> cr3;
+            case 4 -> cr4;
+            case 8 -> 0;
+            default -> throw ud();
+        };
+    }
+
+    /** MOV to a control register: CR0.PG with EFER.LME and CR4.PAE enters long mode; the TLB is flushed. */
+    void writeCr(int n, long v) {
+        switch (n) {
+            case 0 -> {
+                cr0 = v | CR0_ET;
+                if ((cr0 & CR0_PG) != 0 && (efer & EFER_LME) != 0 && (cr4 & CR4_PAE) != 0) {
+                    efer |= EFER_LMA;
+                } else if ((cr0 & CR0_PG) == 0) {
+                    efer &= ~EFER_LMA;
+                }
+            }
+            case 2 -> cr2 = v;
+            case 3 -> cr3 = v;
+            case 4 -> cr4 = v;
+            case 8 -> { }
+            default -> throw ud();
+        }
+        flushTlb();
+    }
+
+    /** RDTSC: nanoseconds since the vCPU was made, at a nominal 3 GHz. */
+    void rdtsc() {
+        long tsc = (System.nanoTime() - tscOffset) * 3;
+        setReg(RAX, 4, tsc);
+        setReg(RDX, 4, tsc >>> 32);
+    }
+
+    void group7() {
+        int b = fetch8();
+        if (b == 0xd9 && rep == 0xf3 && snp()) { // VMGEXIT (rep vmmcall): GHCB MSR protocol
+            vmgexit();
+            return;
+        }
+        if (b == 0xc1 || b == 0xd9) { // vmcall (Intel), vmmcall (AMD)
+            awaiting = new Awaiting.Hypercall();
+            report(new Exit.Hypercall(r[RAX], r[RBX], r[RCX], r[RDX], r[RSI]));
+            return;
+        }
+        if (b == 0xcc && opsize == 2 && tdx()) { // tdcall, in a TD only
+            tdcall();
+            return;
+        }
+        if (b == 0xff && rep == 0xf2 && snp()) {
+            pvalidate();
+            return;
+        }
+        ip--;
+        modrm(0);
+        int which = modReg & 7;
+        if (modIsReg) {
+            throw ud();
+        }
+        switch (which) {
+            case 2, 3 -> {
+                int limit = (int) rd(ea, 2);
+                long base = code64 ? rd(ea + 2, 8) : rd(ea + 2, 4);
+                if (which == 2) {
+                    gdtLimit = limit;
+                    gdtBase = base;
+                } else {
+                    idtLimit = limit;
+                    idtBase = base;
+                }
+            }
+            case 0, 1 -> {
+                wr(ea, 2, which == 0 ? gdtLimit : idtLimit);
+                wr(ea + 2, code64 ? 8 : 4, which == 0 ? gdtBase : idtBase);
+            }
+            case 7 -> flushTlb(); // invlpg: drop everything, the TLB is small
+            default -> throw ud();
+        }
+    }
+
+    void cpuid() {
+        syncCode(); // CPUID serializes: code other vCPUs wrote is seen from here on
+        int leaf = (int) r[RAX];
+        int sub = (int) r[RCX];
+        int[] v = coco.cpuid(leaf, sub);
+        if (v == null) {
+            v = model.cpuid(leaf, sub).clone();
+            if (leaf == 1) {
+                v[1] = (v[1] & 0x00ffffff) | (index << 24); // initial APIC ID: the vCPU's index
+            }
+            // The highest leaves include those the backend adds (0x21 for TDX, 0x8000001F for SEV).
+            if (leaf == 0 && tdx()) {
+                v[0] = Math.max(v[0], 0x21);
+            } else if (leaf == 0x80000000 && coco.cpuid(0x8000001f, 0) != null) {
+                v[0] = Math.max(v[0], 0x8000001f);
+            }
+        }
+        setReg(RAX, 4, v[0]);
+        setReg(RBX, 4, v[1]);
+        setReg(RCX, 4, v[2]);
+        setReg(RDX, 4, v[3]);
+    }
+
+    static final int MSR_TSC = 0x10;
+    static final int MSR_APIC_BASE = 0x1b;
+    static final int MSR_EFER = 0xc0000080;
+    static final int MSR_FS_BASE = 0xc0000100;
+    static final int MSR_GS_BASE = 0xc0000101;
+    static final int MSR_KERNEL_GS_BASE = 0xc0000102;
+
+    long rdmsr(int msr) {
+        return switch (msr) {
+            case MSR_TSC -> (System.nanoTime() - tscOffset) * 3;
+            case MSR_APIC_BASE -> 0xfee00000L | (1 << 11) | (index == 0 ? 1 << 8 : 0);
+            case MSR_EFER -> efer;
+            case MSR_FS_BASE -> fsBase;
+            case MSR_GS_BASE -> gsBase;
+            case MSR_KERNEL_GS_BASE -> kernelGsBase;
+            case MSR_GHCB -> {
+                if (!snp()) {
+                    throw fault(VEC_GP, 0);
+                }
+                yield ghcbMsr;
+            }
+            default -> {
+                Long v = coco.msr(msr);
+                if (v == null) {
+                    v = model.msr(msr);
+                }
+                if (v == null) {
+                    throw fault(VEC_GP, 0);
+                }
+                yield v;
+            }
+        };
+    }
+
+    void wrmsr(int msr, long v) {
+        switch (msr) {
+            case MSR_EFER -> {
+                efer = (v & (EFER_LME | EFER_NXE | 1)) | (efer & EFER_LMA);
+                flushTlb();
+            }
+            case MSR_FS_BASE -> fsBase = v;
+            case MSR_GS_BASE -> gsBase = v;
+            case MSR_KERNEL_GS_BASE -> kernelGsBase = v;
+            case MSR_GHCB -> {
+                if (!snp()) {
+                    throw fault(VEC_GP, 0);
+                }
+                ghcbMsr = v;
+            }
+            case MSR_TSC, MSR_APIC_BASE -> { }
+            default -> {
+                if (model.msr(msr) == null) {
+                    throw fault(VEC_GP, 0);
+                }
+            }
+        }
+    }
+
+    SystemInsns(Wiring w) {
+        super(w);
+    }
+}
