@@ -44,44 +44,27 @@ abstract class Alu extends Memory {
         rflags = (rflags & ~Flags.ARITH) | arith;
     }
 
-    /** The eight classic ALU operations; returns the result (CMP's is discarded by the caller). */
+    /**
+     * The eight classic ALU operations with exact flags, for the interpreter; returns the result
+     * (CMP's is discarded by the caller). The same semantics as the decoded path and compiled
+     * blocks: {@link #aluFast}, its flags put into rflags at once.
+     */
     long alu(int op, long a, long b, int size) {
+        long res = aluFast(op, a, b, size);
+        materialize();
+        return res;
+    }
+
+    /** ADC (2) and SBB (3): they read CF, so their flags are computed at once. */
+    private long adcSbb(int op, long a, long b, int size) {
         long m = Flags.mask(size);
-        switch (op) {
-            case 0 -> {
-                setFlags(Flags.add(a, b, 0, size));
-                return (a + b) & m;
-            }
-            case 1 -> {
-                long res = (a | b) & m;
-                setFlags(Flags.logic(res, size));
-                return res;
-            }
-            case 2 -> {
-                long c = rflags & CF;
-                setFlags(Flags.add(a, b, c, size));
-                return (a + b + c) & m;
-            }
-            case 3 -> {
-                long c = rflags & CF;
-                setFlags(Flags.sub(a, b, c, size));
-                return (a - b - c) & m;
-            }
-            case 4 -> {
-                long res = a & b & m;
-                setFlags(Flags.logic(res, size));
-                return res;
-            }
-            case 5, 7 -> {
-                setFlags(Flags.sub(a, b, 0, size));
-                return (a - b) & m;
-            }
-            default -> {
-                long res = (a ^ b) & m;
-                setFlags(Flags.logic(res, size));
-                return res;
-            }
+        long c = rflags & CF;
+        if (op == 2) {
+            setFlags(Flags.add(a, b, c, size));
+            return (a + b + c) & m;
         }
+        setFlags(Flags.sub(a, b, c, size));
+        return (a - b - c) & m;
     }
 
     long imulNow(long a, long b, int size) {
@@ -131,7 +114,7 @@ abstract class Alu extends Memory {
         return res;
     }
 
-    /** The ALU with lazy flags; ADC and SBB read CF, so they take the exact path. */
+    /** The ALU with lazy flags, for every path; ADC and SBB read CF, so they compute their flags at once. */
     long aluFast(int op, long a, long b, int size) {
         long m = Flags.mask(size);
         long res;
@@ -158,7 +141,7 @@ abstract class Alu extends Memory {
             }
             default -> {
                 materialize();
-                return alu(op, a, b, size);
+                return adcSbb(op, a, b, size);
             }
         }
         lazyA = a & m;

@@ -388,17 +388,14 @@ abstract class Interpreter extends SystemInsns {
         ip--;
         int which = (b >>> 3) & 7;
         modrm(which <= 1 ? immSize : 0);
-        long m = Flags.mask(size);
-        switch (which) {
-            case 0, 1 -> alu(4, rm(size), imm(immSize) & m, size);
-            case 2 -> setRm(size, ~rm(size));
-            case 3 -> {
-                long a = rm(size);
-                setFlags(Flags.sub(0, a, 0, size));
-                setRm(size, -a);
-            }
-            case 4, 5 -> mulAcc(which == 5, rm(size), size);
-            default -> divAcc(which == 7, rm(size), size);
+        if (which <= 1) {
+            alu(4, rm(size), imm(immSize) & Flags.mask(size), size); // TEST
+            return;
+        }
+        long res = group3Fast(which, rm(size), size); // NOT, NEG, MUL, IMUL, DIV, IDIV as the decoded path runs them
+        materialize(); // the interpreter keeps rflags exact
+        if (which <= 3) {
+            setRm(size, res);
         }
     }
 
