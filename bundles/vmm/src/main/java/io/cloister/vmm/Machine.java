@@ -84,7 +84,7 @@ final class Machine implements DeviceContext {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment kernel = GuestImage.map(image, spec.memory(), arena);
             MemorySegment ramdisk = initrd == null ? null : GuestImage.map(initrd, spec.memory(), arena, "initrd");
-            List<AcpiDevice> acpi = AcpiDevice.of(devices.stream().map(Platform.Device::claims).toList());
+            List<AcpiDevice> acpi = AcpiDevice.of(devices.stream().filter(d -> d.isFor(spec.name())).map(Platform.Device::claims).toList());
             return Boot.load(image.toString(), kernel, memory, spec.memory(), new Boot.Setup(spec.cmdline(),
                     initrd == null ? null : initrd.toString(), ramdisk, spec.vcpus(), acpi));
         } catch (IllegalArgumentException e) {
@@ -133,6 +133,9 @@ final class Machine implements DeviceContext {
      * (a claim overlaps another device's) or fails to attach. Called at a safe point.
      */
     boolean attach(Platform.Device d) {
+        if (!d.isFor(vm.name())) {
+            return false; // another VM's device (a drive): not even instantiated here
+        }
         BusDevice instance = null;
         try {
             instance = d.instances().get();

@@ -23,17 +23,27 @@ interface Platform {
     }
 
     /**
-     * A device source, its name, its bundle (for messages) and what its instances claim on the bus
-     * (from which the VM's ACPI tables describe it).
+     * A device source, its name, its bundle (for messages), what its instances claim on the bus
+     * (from which the VM's ACPI tables describe it), and the one VM it is for (the service property
+     * {@code vm}: a drive belongs to one VM), or null for every VM.
      */
-    record Device(String name, Instances instances, String bundle, List<Claim> claims) {
+    record Device(String name, Instances instances, String bundle, List<Claim> claims, String vm) {
         public Device {
             claims = List.copyOf(claims);
         }
 
-        /** A device whose claims are not known (it gives the ACPI tables nothing). */
+        /** A device for every VM. */
+        Device(String name, Instances instances, String bundle, List<Claim> claims) {
+            this(name, instances, bundle, claims, null);
+        }
+
+        /** A device for every VM whose claims are not known (it gives the ACPI tables nothing). */
         Device(String name, Instances instances, String bundle) {
-            this(name, instances, bundle, List.of());
+            this(name, instances, bundle, List.of(), null);
+        }
+
+        boolean isFor(String vmName) {
+            return vm == null || vm.equals(vmName);
         }
     }
 

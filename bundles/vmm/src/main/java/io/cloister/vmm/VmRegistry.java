@@ -96,7 +96,8 @@ public class VmRegistry implements Vmm, Platform {
             LOG.error("device service of {} refused: it failed to say its name: {}", bundle, e.toString());
             return;
         }
-        Device d = new Device(name, new ServiceInstances(instances), bundle, claims);
+        Device d = new Device(name, new ServiceInstances(instances), bundle, claims,
+                ref.getProperty("vm") instanceof String vm && !vm.isBlank() ? vm : null);
         devices.add(d);
         for (Vm vm : vms.values()) {
             vm.attachDevice(d);

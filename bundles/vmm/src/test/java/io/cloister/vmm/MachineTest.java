@@ -276,6 +276,16 @@ class MachineTest {
             }
         }, "test.bundle 1.0"));
         assertTrue(vm.devices().stream().anyMatch(d -> d.startsWith("dma")), vm.devices().toString());
+        // A device whose service names another VM (a drive) is not even instantiated for this one.
+        vm.attachDevice(new Platform.Device("drive", new Platform.Instances() {
+            public BusDevice get() {
+                throw new AssertionError("instantiated for the wrong VM");
+            }
+
+            public void release(BusDevice instance) {
+            }
+        }, "test.bundle 1.0", List.of(), "another-vm"));
+        assertTrue(vm.devices().stream().noneMatch(d -> d.startsWith("drive")), vm.devices().toString());
         cpu.feed(hc(MAP, 0x6000, 1, 0)); // the guest shares the page
         Harness.await(() -> cpu.completions.size() == 1, "the conversion");
         cpu.feed(new Exit.Io(0x500, 8, true, 0x1122334455667788L));

@@ -1,0 +1,36 @@
+package io.cloister.virtio;
+
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.ConfigurationPolicy;
+import org.osgi.service.component.annotations.ServiceScope;
+import org.osgi.service.metatype.annotations.AttributeDefinition;
+import org.osgi.service.metatype.annotations.Designate;
+import org.osgi.service.metatype.annotations.ObjectClassDefinition;
+
+import io.cloister.api.device.BusDevice;
+
+/**
+ * An entropy source (Firecracker's PUT /entropy): one factory configuration ({@value #PID}~name)
+ * gives the VM it names a virtio-rng device.
+ */
+@Component(configurationPid = EntropyDevice.PID, configurationPolicy = ConfigurationPolicy.REQUIRE, scope = ServiceScope.PROTOTYPE,
+        service = BusDevice.class)
+@Designate(ocd = EntropyDevice.Config.class, factory = true)
+public class EntropyDevice extends MmioSlot {
+    static final String PID = "io.cloister.virtio.rng";
+
+    @ObjectClassDefinition(name = "Cloister virtio-rng entropy device")
+    @interface Config {
+        @AttributeDefinition(description = "The VM that gets the device")
+        String vm();
+
+        @AttributeDefinition(description = "virtio-mmio slot 0-7")
+        int slot() default 7;
+    }
+
+    @Activate
+    void activate(Config config) {
+        open(config.slot(), new VirtioRng());
+    }
+}

@@ -1,0 +1,45 @@
+package io.cloister.distribution;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import io.cloister.api.vm.VirtualMachine;
+import io.cloister.api.vm.Vmm;
+import io.cloister.launcher.BundleLocator;
+import io.cloister.launcher.FeatureFile;
+import io.cloister.launcher.VmmRuntime;
+
+/**
+ * Drives and entropy devices are configurations of the virtio bundle (one factory configuration
+ * each, naming its VM), as Firecracker's PUT /drives/{id} and /entropy make them: the VM named gets
+ * its own instance in the configured virtio-mmio slot, another VM does not.
+ */
+class VirtioDevicesTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void aDriveJoinsTheVmItNamesOnly() throws Exception {
+        Path image = Files.write(dir.resolve("disk.img"), new byte[64 * 512]);
+        Path console = dir.resolve("console.txt");
+        Path feature = Files.writeString(dir.resolve("virtio.json"), Files.readString(Dist.DEFAULT_FEATURE)
+                .replace("\"kernel\": \"guests/demo.elf\"", "\"kernel\": \"guests/rng.elf\", \"console\": \"file:" + console + "\"")
+                .replace("\"io.cloister.vm~demo\"", "\"io.cloister.virtio.blk~root\": { \"vm\": \"demo\", \"path\": \"" + image
+                        + "\", \"id\": \"root\" },\n    \"io.cloister.virtio.rng~other\": { \"vm\": \"other\" },\n    \"io.cloister.vm~demo\""));
+        try (VmmRuntime rt = VmmRuntime.start(FeatureFile.read(feature, BundleLocator.forHome(Dist.HOME)),
+                Map.of("gosh.args", "--nointeractive"))) {
+            VirtualMachine vm = HotSwapTest.awaitRunning(rt, "demo");
+            Await.until(() -> vm.devices().stream().anyMatch(d -> d.startsWith("virtio-mmio device 2 at 0xd0000000 irq 5")), 30_000,
+                    "the drive to be attached: " + vm.devices());
+            assertTrue(vm.devices().stream().noneMatch(d -> d.startsWith("virtio-mmio device 4")),
+                    "the entropy device of VM 'other' stays out of 'demo': " + vm.devices());
+            vm.stop();
+        }
+    }
+}
