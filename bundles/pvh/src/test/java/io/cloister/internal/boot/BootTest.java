@@ -228,4 +228,14 @@ class BootTest {
         ByteBuffer.wrap(low).order(ByteOrder.LITTLE_ENDIAN).putLong(ph + 24, 0x2000);
         assertTrue(refused(low, RAM, setup("", null)).contains("overlaps the boot area [0x1000, 0xa000)"));
     }
+
+    /** Below 1 MiB of RAM there is no room for the ACPI area: no tables, no reserved range for them, RSDP 0. */
+    @Test
+    void smallGuestsHaveNoAcpiArea() {
+        assertEquals(List.of(new MemoryRange(0, 0x1000, 1), new MemoryRange(0x1000, 0x9000, 2), new MemoryRange(0xa000, 0x76000, 1)),
+                BootLayout.memoryMap(0x80000));
+        assertEquals(List.of(new MemoryRange(0, 0x1000, 1), new MemoryRange(0x1000, 0x9000, 2)), BootLayout.memoryMap(0xa000));
+        assertEquals(1, BootLayout.fixedAreas(0x80000).size());
+        assertEquals(2, BootLayout.fixedAreas(0x100000).size());
+    }
 }
