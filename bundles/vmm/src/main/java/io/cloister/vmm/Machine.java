@@ -112,6 +112,9 @@ final class Machine implements DeviceContext {
         }
         this.bus = platform.busFactory().create(this, apics);
         this.time = new VmTime(vm.name(), bus);
+        if (apics != null) {
+            apics.connect(bus.interrupts(), time);
+        }
         for (Platform.Device d : platform.devices()) {
             attach(d);
         }

@@ -18,4 +18,12 @@ public interface LocalApics {
      * {@link PlatformInterrupts#acknowledgeExtInt()}.
      */
     void setExtInt(boolean asserted);
+
+    /**
+     * The VM's platform controllers (for the 8259's INTA and level-triggered EOIs) and its clock
+     * (the APIC timers run on it, as the PIT does), given by the VMM once the device bus exists and
+     * before any vCPU runs. The default ignores them: an implementation with neither needs nothing.
+     */
+    default void connect(PlatformInterrupts platform, io.cloister.api.device.VmClock clock) {
+    }
 }

@@ -26,6 +26,7 @@ abstract class ControlFlow extends Exceptions {
      * changes, so a fault (or an exit for a stack in MMIO) leaves the state as it was.
      */
     void iret() {
+        nmiBlocked = false;
         int s = opsize;
         long sp = r[RSP];
         long newRip = rd(stackAddress(sp), s);

@@ -41,7 +41,7 @@ abstract class CpuState {
     static final int TLB = 256;
     static final int SEG_NONE = 0, SEG_FS = 1, SEG_GS = 2;
 
-    static final int VEC_DE = 0, VEC_BP = 3, VEC_UD = 6, VEC_DF = 8, VEC_NP = 11, VEC_GP = 13, VEC_PF = 14;
+    static final int VEC_DE = 0, VEC_NMI = 2, VEC_BP = 3, VEC_UD = 6, VEC_DF = 8, VEC_NP = 11, VEC_GP = 13, VEC_PF = 14;
 
     /** A fault to deliver to the guest; one instance per vCPU, without a stack trace. */
     static final class Fault extends RuntimeException {
@@ -113,6 +113,16 @@ abstract class CpuState {
     final AccessLog accesses = new AccessLog();
 
     long retired;
+
+    // Interrupts (issue 14): the local APIC and what an instruction boundary needs of it
+    /** This vCPU's local APIC, or null where the engine runs without one (engine tests without a VMM). */
+    io.cloister.cpu.x86.apic.LocalApic apic;
+    /** After HLT with RFLAGS.IF set (or INIT, for an AP): the vCPU waits in its APIC until it can take something. */
+    boolean halted;
+    /** The {@link #retired} count at whose boundary an STI or MOV SS holds off maskable interrupts (SDM 6.8.3). */
+    long shadowRetired = -1;
+    /** An NMI handler runs: the next NMI waits for its IRET (SDM 6.7.1). */
+    boolean nmiBlocked;
 
     /** The first exit the last instruction reported; the next one, if any, waits for the next run(). */
     Exit takeExit() {

@@ -195,6 +195,9 @@ abstract class Interpreter extends SystemInsns {
                     throw ud();
                 }
                 sreg[reg] = (int) rm(2);
+                if (reg == 2) {
+                    shadowRetired = retired + 1; // MOV SS: the next instruction (the RSP load) runs first
+                }
             }
             case 0x8f -> {
                 int s = stackSize();
@@ -329,13 +332,24 @@ abstract class Interpreter extends SystemInsns {
                 long d = imm(1);
                 jump(ip + d);
             }
-            case 0xf4 -> report(new Exit.Halt()); // HLT: rip is past it; the VMM decides when to run again
+            case 0xf4 -> { // HLT: rip is past it
+                if (apic != null && (rflags & IF) != 0 && apic.canTakeInterrupts()) {
+                    halted = true; // waits at the next boundary for an interrupt
+                } else {
+                    report(new Exit.Halt()); // nothing maskable can end it: the vCPU stops; the VMM decides
+                }
+            }
             case 0xf5 -> rflags ^= CF;
             case 0xf6, 0xf7 -> group3(op == 0xf6 ? 1 : size);
             case 0xf8 -> rflags &= ~CF;
             case 0xf9 -> rflags |= CF;
             case 0xfa -> rflags &= ~IF;
-            case 0xfb -> rflags |= IF;
+            case 0xfb -> {
+                if ((rflags & IF) == 0) {
+                    shadowRetired = retired + 1; // the instruction after STI runs before any interrupt
+                }
+                rflags |= IF;
+            }
             case 0xfc -> rflags &= ~DF;
             case 0xfd -> rflags |= DF;
             case 0xfe -> {

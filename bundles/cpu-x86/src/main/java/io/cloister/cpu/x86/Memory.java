@@ -248,6 +248,9 @@ abstract class Memory extends CpuState {
         if (i >= 0 && accesses.answered(i)) {
             return accesses.value(i) & Flags.mask(size);
         }
+        if (apic != null && (pa & ~0xfffL) == apic.mmioBase()) {
+            return size == 4 ? apic.readMmio(pa & 0xfff) : 0; // other sizes: undefined on hardware
+        }
         scratch.fill((byte) 0);
         Access a = view.read(pa, scratch.asSlice(0, size), PageState.SHARED);
         if (a == Access.OK) {
@@ -307,6 +310,17 @@ abstract class Memory extends CpuState {
                 default -> ram.set(ValueLayout.JAVA_LONG_UNALIGNED, pa, v);
             }
             codeWritten(pa, size);
+            return;
+        }
+        if (apic != null && (pa & ~0xfffL) == apic.mmioBase()) {
+            int kind = AccessLog.kind(AccessLog.MMIO_WRITE, size);
+            if (ownAccesses().find(pa, kind) < 0) { // once, also when the instruction runs again
+                accesses.add(pa, kind);
+                if (size == 4) {
+                    apic.writeMmio(pa & 0xfff, v);
+                }
+            }
+            blockStop = true; // an EOI or TPR write may let an interrupt in: look at the next boundary
             return;
         }
         scratch.set(ValueLayout.JAVA_LONG, 0, v);

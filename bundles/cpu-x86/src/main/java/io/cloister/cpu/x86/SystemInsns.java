@@ -41,9 +41,14 @@ abstract class SystemInsns extends CocoInsns {
         flushTlb();
     }
 
-    /** RDTSC: nanoseconds since the vCPU was made, at a nominal 3 GHz. */
+    /** The TSC: on the VM's clock where there is an APIC (its TSC deadline counts on it), else since the vCPU was made; 3 GHz. */
+    long tsc() {
+        return apic != null ? apic.tsc() : (System.nanoTime() - tscOffset) * 3;
+    }
+
+    /** RDTSC. */
     void rdtsc() {
-        long tsc = (System.nanoTime() - tscOffset) * 3;
+        long tsc = tsc();
         setReg(RAX, 4, tsc);
         setReg(RDX, 4, tsc >>> 32);
     }
@@ -103,6 +108,10 @@ abstract class SystemInsns extends CocoInsns {
             v = model.cpuid(leaf, sub).clone();
             if (leaf == 1) {
                 v[1] = (v[1] & 0x00ffffff) | (index << 24); // initial APIC ID: the vCPU's index
+                if (apic != null) {
+                    v[3] |= 1 << 9; // APIC
+                    v[2] |= 1 << 21 | 1 << 24; // x2APIC, TSC deadline
+                }
             }
             // The highest leaves include those the backend adds (0x21 for TDX, 0x8000001F for SEV).
             if (leaf == 0 && tdx()) {
@@ -125,8 +134,15 @@ abstract class SystemInsns extends CocoInsns {
     static final int MSR_KERNEL_GS_BASE = 0xc0000102;
 
     long rdmsr(int msr) {
+        if (apic != null && io.cloister.cpu.x86.apic.LocalApic.handles(msr)) {
+            Long v = apic.readMsr(msr);
+            if (v == null) {
+                throw fault(VEC_GP, 0);
+            }
+            return v;
+        }
         return switch (msr) {
-            case MSR_TSC -> (System.nanoTime() - tscOffset) * 3;
+            case MSR_TSC -> tsc();
             case MSR_APIC_BASE -> 0xfee00000L | (1 << 11) | (index == 0 ? 1 << 8 : 0);
             case MSR_EFER -> efer;
             case MSR_FS_BASE -> fsBase;
@@ -152,6 +168,12 @@ abstract class SystemInsns extends CocoInsns {
     }
 
     void wrmsr(int msr, long v) {
+        if (apic != null && io.cloister.cpu.x86.apic.LocalApic.handles(msr)) {
+            if (!apic.writeMsr(msr, v)) {
+                throw fault(VEC_GP, 0);
+            }
+            return;
+        }
         switch (msr) {
             case MSR_EFER -> {
                 efer = (v & (EFER_LME | EFER_NXE | 1)) | (efer & EFER_LMA);

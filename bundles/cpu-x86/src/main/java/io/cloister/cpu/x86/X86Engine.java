@@ -23,7 +23,7 @@ public class X86Engine implements CpuEngine {
         Long msr(int msr);
     }
 
-    /** The default model: a 64-bit integer CPU with NX, POPCNT and LZCNT, no FPU/SSE, no APIC. */
+    /** The default model: a 64-bit integer CPU with NX, POPCNT and LZCNT, no FPU/SSE (the vCPU adds its APIC's CPUID bits). */
     static final Model DEFAULT = new Model() {
         private final int[] vendor = words("CloisterVCPU");
 
@@ -91,6 +91,8 @@ public class X86Engine implements CpuEngine {
         private final CocoCpu coco;
         private final CodeMap codeMap;
         private final java.util.List<X86Vcpu> vcpus = new java.util.concurrent.CopyOnWriteArrayList<>();
+        /** The vCPUs' local APICs; the TSC they count TSC deadlines in runs at a nominal 3 GHz, as RDTSC did. */
+        private final io.cloister.cpu.x86.apic.VmApics apics = new io.cloister.cpu.x86.apic.VmApics(3_000_000_000L);
 
         Vm(GuestView memory, CocoCpu coco, CodeMap codeMap) {
             this.memory = memory;
@@ -102,6 +104,7 @@ public class X86Engine implements CpuEngine {
         public Vcpu createVcpu(int index, long entry, long startInfo) {
             X86Vcpu v = new X86Vcpu(index, memory, DEFAULT, coco, entry, startInfo, decodedCache, codeMap);
             v.compileThreshold = compileThreshold;
+            v.apic = apics.create(index);
             vcpus.add(v);
             return v;
         }
@@ -112,6 +115,11 @@ public class X86Engine implements CpuEngine {
             if (!vcpus.isEmpty()) {
                 vcpus.get(0).memoryWritten(gpa, length);
             }
+        }
+
+        @Override
+        public io.cloister.api.irq.LocalApics localApics() {
+            return apics;
         }
 
         @Override

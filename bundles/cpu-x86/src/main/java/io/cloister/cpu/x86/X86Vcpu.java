@@ -60,6 +60,10 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
     @Override
     public void requestExit() {
         exitRequested = true;
+        io.cloister.cpu.x86.apic.LocalApic a = apic;
+        if (a != null) {
+            a.kick(); // out of HLT's wait
+        }
     }
 
     @Override
@@ -113,6 +117,67 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
         return retired;
     }
 
+    /** The longest a halted vCPU sleeps before it looks at its exit request again (a kick wakes it at once). */
+    private static final long HALT_SLICE_NANOS = 50_000_000;
+
+    /**
+     * An instruction boundary at which the APIC has something pending or the vCPU is halted: INIT
+     * and SIPI, an NMI, then a maskable interrupt if RFLAGS.IF allows and no STI / MOV SS shadow
+     * covers this boundary. A halted vCPU (or an AP waiting for SIPI) blocks in the APIC until it can
+     * take something or the VMM kicks it: no spinning. Null: run guest code.
+     */
+    private Exit interruptBoundary() {
+        io.cloister.cpu.x86.apic.LocalApic a = apic;
+        while (true) {
+            boolean ie = (rflags & Flags.IF) != 0 && retired != shadowRetired;
+            if (!halted && !ie && !a.urgent) {
+                return null; // something maskable waits for IF: not at this boundary
+            }
+            if (a.takeInit()) {
+                halted = true; // an AP waits for SIPI, also across run() calls
+                if (!a.waitingForStartup()) {
+                    return new Exit.Shutdown("INIT on the boot vCPU " + index + " (a processor reset), which is not modelled");
+                }
+            }
+            int sipi = a.takeStartup();
+            if (sipi >= 0) {
+                // The AP starts in real mode at vector * 4096, which this engine does not run yet (issue 15).
+                return new Exit.Failure(String.format("vCPU %d: start-up IPI to 0x%x: real-mode start is not supported by the "
+                        + "emulator yet", index, sipi << 12));
+            }
+            if (!a.waitingForStartup()) {
+                if (!nmiBlocked && a.takeNmi()) {
+                    nmiBlocked = true;
+                    return deliverExternal(VEC_NMI);
+                }
+                int v = a.takeInterrupt(ie);
+                if (v >= 0) {
+                    return deliverExternal(v);
+                }
+                if (!halted) {
+                    return null;
+                }
+            }
+            materialize(); // registers exact while it sleeps (the VMM may read them at a safe point)
+            io.cloister.cpu.x86.apic.LocalApic.Wake w = a.await(ie, HALT_SLICE_NANOS);
+            if (exitRequested || w == io.cloister.cpu.x86.apic.LocalApic.Wake.KICK) {
+                exitRequested = false;
+                return new Exit.Interrupted(); // still halted: run() waits again when the VMM resumes it
+            }
+        }
+    }
+
+    /** Delivers an external interrupt or NMI through the IDT; the return address is the next instruction. */
+    private Exit deliverExternal(int vector) {
+        halted = false;
+        materialize();
+        Exit shutdown = deliver(vector, 0, false);
+        if (shutdown != null) {
+            return shutdown;
+        }
+        return pendingExit != null ? takeExit() : null;
+    }
+
     @Override
     public Exit run() {
         if (pendingExit != null) {
@@ -150,6 +215,12 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
             // them (which leaves early on a write to code or MMIO). Interrupts are to be taken here,
             // before the step; rflags' IF is always exact (only arithmetic flags are lazy).
             for (int n = 0; n < 8192; n++) {
+                if (apic != null && (halted || apic.pending)) { // one volatile read when nothing is due
+                    Exit e = interruptBoundary();
+                    if (e != null) {
+                        return e;
+                    }
+                }
                 try {
                     if (decodedCache) {
                         stepDecoded();

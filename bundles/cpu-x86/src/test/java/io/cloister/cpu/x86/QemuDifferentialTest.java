@@ -80,7 +80,7 @@ class QemuDifferentialTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"hello.elf,''", "workload.elf,iterations=25", "exceptions.elf,''", "insns.elf,''"})
+    @CsvSource({"hello.elf,''", "workload.elf,iterations=25", "exceptions.elf,''", "insns.elf,''", "apictimer.elf,''"})
     void sameOutputAsQemu(String guest, String cmdline) throws Exception {
         Path qemu = qemuOrSkip();
         Path elf = GuestImages.of(guest);

@@ -62,6 +62,8 @@ public final class LocalApic {
     volatile boolean routeX2apic, routeEnabled;
     /** Something may be due: an NMI, INIT, SIPI, the ExtINT wire or a fixed vector above PPR. */
     public volatile boolean pending;
+    /** Due whatever RFLAGS.IF says: an NMI, INIT, or a SIPI in wait-for-SIPI state (a subset of {@link #pending}). */
+    public volatile boolean urgent;
 
     LocalApic(VmApics vm, int index, int initialId, boolean bsp, long tscHz) {
         this.vm = vm;
@@ -161,7 +163,9 @@ public final class LocalApic {
 
     /** Recomputes {@link #pending} and wakes a waiting vCPU; call after every change of acceptance state. */
     private void changed() {
-        boolean p = waitForSipi ? init || sipiVector >= 0 : nmi || init || extIntDue() || deliverable() >= 0;
+        boolean u = waitForSipi ? init || sipiVector >= 0 : nmi || init;
+        boolean p = u || !waitForSipi && (extIntDue() || deliverable() >= 0);
+        urgent = u;
         pending = p;
         if (p) {
             notifyAll();
@@ -348,6 +352,17 @@ public final class LocalApic {
 
     public synchronized boolean waitingForStartup() {
         return waitForSipi;
+    }
+
+    /**
+     * Whether a maskable interrupt can reach this CPU at all: the APIC hardware- and
+     * software-enabled (a software-disabled APIC drops fixed interrupts and masks its LVTs), or,
+     * for the BSP, hardware-disabled and passing the 8259's INTR through. When not, HLT with IF set
+     * can only be ended by NMI or INIT, and the engine treats it as the end of that vCPU, as before
+     * it had an APIC.
+     */
+    public synchronized boolean canTakeInterrupts() {
+        return hwEnabled() ? swEnabled() : bsp;
     }
 
     /** Makes a vCPU blocked in {@link #await} return (the VMM's pause, a safe point); callable from any thread. */

@@ -16,11 +16,16 @@ import io.cloister.api.irq.PlatformInterrupts;
  * two APIC locks at once, so IPIs crossing between vCPUs cannot deadlock.
  */
 public final class VmApics implements LocalApics {
-    /** Before {@link #connect}: time stands still and timers never fire (no vCPU runs before then). */
-    private static final VmClock NO_CLOCK = new VmClock() {
+    /**
+     * Before {@link #connect} (an engine test without a VMM): host time, for the TSC; timers never
+     * fire, there being no VM timer thread to run them.
+     */
+    private final VmClock unconnected = new VmClock() {
+        private final long origin = System.nanoTime();
+
         @Override
         public long nanos() {
-            return 0;
+            return System.nanoTime() - origin;
         }
 
         @Override
@@ -38,7 +43,7 @@ public final class VmApics implements LocalApics {
     };
 
     final long tscHz;
-    private volatile VmClock clock = NO_CLOCK;
+    private volatile VmClock clock;
     private volatile PlatformInterrupts platform;
     private final List<LocalApic> apics = new CopyOnWriteArrayList<>();
     private boolean extInt;
@@ -49,13 +54,15 @@ public final class VmApics implements LocalApics {
             throw new IllegalArgumentException("TSC frequency " + tscHz + " Hz is outside 1 Hz..9 GHz");
         }
         this.tscHz = tscHz;
+        this.clock = unconnected;
     }
 
     /**
      * The VM's clock (the APIC timers run on it, as the PIT does) and its platform controllers
      * (ExtINT acknowledge, level-triggered EOI). Made after the engine's VM, so set before any vCPU runs.
      */
-    public void connect(VmClock clock, PlatformInterrupts platform) {
+    @Override
+    public void connect(PlatformInterrupts platform, VmClock clock) {
         this.clock = clock;
         this.platform = platform;
     }

@@ -29,7 +29,7 @@ class PlatformTest implements DeviceContext {
     final LocalApic a0;
 
     PlatformTest() {
-        vm.connect(clock, irq);
+        vm.connect(irq, clock);
         a0 = vm.create(0);
         a0.writeMmio(0xf0, 0x1ff);
     }

@@ -163,4 +163,30 @@ class PriorityTest {
         t.fixed(0, 16);
         assertEquals(16, a.nextInterrupt(true), "16-31 are accepted (reserved, not illegal)");
     }
+
+    @Test
+    void urgentIsWhatIgnoresTheInterruptFlag() {
+        t.fixed(0, 0x40);
+        assertTrue(a.pending);
+        assertFalse(a.urgent, "a fixed vector waits for IF");
+        t.vm.deliver(new ApicMessage(0, false, 0, DeliveryMode.NMI, false));
+        assertTrue(a.urgent);
+        assertTrue(a.takeNmi());
+        assertFalse(a.urgent);
+        t.vm.deliver(new ApicMessage(0, false, 0, DeliveryMode.INIT, false));
+        assertTrue(a.urgent);
+        assertTrue(a.takeInit());
+        assertFalse(a.urgent || a.pending, "INIT dropped the fixed vector too");
+    }
+
+    @Test
+    void canTakeInterruptsOnlyWhenSomethingMaskableCanArrive() {
+        assertTrue(a.canTakeInterrupts());
+        a.writeMmio(0xf0, 0xff);
+        assertFalse(a.canTakeInterrupts(), "software-disabled: fixed interrupts are dropped, LVTs masked");
+        assertTrue(a.writeMsr(LocalApic.MSR_APIC_BASE, 0xfee00100L));
+        assertTrue(a.canTakeInterrupts(), "the BSP's disabled APIC passes INTR through");
+        assertTrue(t.a1.writeMsr(LocalApic.MSR_APIC_BASE, 0xfee00000L));
+        assertFalse(t.a1.canTakeInterrupts(), "an AP's does not");
+    }
 }

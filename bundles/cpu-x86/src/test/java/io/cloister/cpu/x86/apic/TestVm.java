@@ -19,7 +19,7 @@ final class TestVm implements PlatformInterrupts {
     final LocalApic a0, a1;
 
     TestVm() {
-        vm.connect(clock, this);
+        vm.connect(this, clock);
         a0 = vm.create(0);
         a1 = vm.create(1);
         a0.writeMmio(0xf0, 0x1ff);

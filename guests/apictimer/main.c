@@ -1,0 +1,92 @@
+/*
+ * LAPIC timer: programs the local APIC (xAPIC MMIO at 0xfee00000) for a periodic timer, takes its
+ * interrupts with HLT in between (interrupts enabled only around the HLT: sti; hlt), then a
+ * one-shot, and prints the counts. Exit status 10 (the periodic interrupts asked for) if all went
+ * as the SDM says, else 1.
+ */
+#include "../common/guest.h"
+
+#define APIC 0xfee00000ul
+#define TIMER_VECTOR 0x40
+#define SPURIOUS_VECTOR 0xff
+#define PERIODIC_TICKS 10
+
+static u64 idt[2 * 256] __attribute__((aligned(16)));
+extern char timer_entry[], spurious_entry[];
+volatile u64 ticks, spurious;
+
+static inline u32 apic_read(u32 reg) { return *(volatile u32 *)(APIC + reg); }
+static inline void apic_write(u32 reg, u32 v) { *(volatile u32 *)(APIC + reg) = v; }
+
+void on_timer(void) {
+	ticks++;
+	apic_write(0xb0, 0); /* EOI */
+}
+
+static void set_gate(int vec, char *handler) {
+	u64 h = (u64)handler;
+	u16 cs;
+	__asm__ volatile("mov %%cs, %0" : "=r"(cs));
+	idt[2 * vec] = (h & 0xffff) | ((u64)cs << 16) | (0x8eul << 40) | ((h >> 16 & 0xffff) << 48);
+	idt[2 * vec + 1] = h >> 32;
+}
+
+/*
+ * Halts until the timer has fired {@code n} times in all; returns how many HLTs ended without an
+ * interrupt having been taken (none should: only an interrupt ends HLT with IF set). More than one
+ * interrupt per HLT is fine: a slow CPU may find the next tick pending right after IRET.
+ */
+static u64 wait_ticks(u64 n) {
+	u64 empty = 0;
+	while (ticks < n) {
+		u64 before = ticks;
+		/* STI's shadow: no interrupt between sti and hlt, so none is lost before the HLT. */
+		__asm__ volatile("sti; hlt; cli" ::: "memory");
+		empty += ticks == before;
+	}
+	return empty;
+}
+
+int main(void) {
+	set_gate(TIMER_VECTOR, timer_entry);
+	set_gate(SPURIOUS_VECTOR, spurious_entry);
+	struct { u16 limit; u64 base; } __attribute__((packed)) idtr = {sizeof idt - 1, (u64)idt};
+	__asm__ volatile("lidt %0" : : "m"(idtr));
+
+	puts("apic: version ");
+	put_hex(apic_read(0x30) & 0xff);
+	puts(", id ");
+	put_dec(apic_read(0x20) >> 24);
+	putc('\n');
+
+	apic_write(0xf0, 0x100 | SPURIOUS_VECTOR); /* software enable */
+	apic_write(0x3e0, 0x3);                   /* divide by 16 */
+	apic_write(0x320, 0x20000 | TIMER_VECTOR); /* periodic */
+	apic_write(0x380, 62500);                 /* 1 ms at a 1 GHz APIC bus */
+	u32 c1 = apic_read(0x390), c2 = apic_read(0x390);
+	u64 empty = wait_ticks(PERIODIC_TICKS);
+	apic_write(0x320, 0x10000 | TIMER_VECTOR); /* masked, stopped */
+	apic_write(0x380, 0);
+	__asm__ volatile("sti; nop; cli" ::: "memory"); /* a tick already accepted is taken now */
+	u64 periodic = ticks;
+
+	puts("periodic: ");
+	put_dec(periodic >= PERIODIC_TICKS ? PERIODIC_TICKS : periodic);
+	puts(" interrupts taken, ");
+	put_dec(empty);
+	puts(" HLTs ended without one");
+	puts(c2 <= c1 && c1 <= 62500 ? ", counting down\n" : ", NOT counting down\n");
+
+	apic_write(0x320, TIMER_VECTOR); /* one-shot */
+	apic_write(0x380, 1000);
+	empty += wait_ticks(periodic + 1);
+	u64 oneshot = ticks - periodic;
+	puts("one-shot: ");
+	put_dec(oneshot);
+	puts(" interrupt, current count ");
+	put_dec(apic_read(0x390));
+	putc('\n');
+	if (periodic < PERIODIC_TICKS || empty != 0 || oneshot != 1)
+		return 1;
+	return PERIODIC_TICKS;
+}
