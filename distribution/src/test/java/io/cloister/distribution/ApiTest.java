@@ -182,7 +182,9 @@ class ApiTest {
     @Test
     void theTimeoutEndsARunThatNeverStarts() throws Exception {
         Path socket = dir.resolve("t.sock");
-        Dist.Run r = Dist.vmm(null, "run", "--api-sock", socket.toString(), "--timeout", "1");
+        // 8 s: a loaded machine may take most of it to start the framework, and the watchdog (which
+        // would end the run without this message) waits 10 s more.
+        Dist.Run r = Dist.vmm(null, "run", "--api-sock", socket.toString(), "--timeout", "8");
         assertEquals(124, r.code(), r.err());
         assertTrue(r.err().contains("no VM was started"), r.err());
         assertFalse(Files.exists(socket));

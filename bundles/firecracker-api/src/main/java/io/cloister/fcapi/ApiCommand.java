@@ -12,8 +12,10 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Function;
 
+import org.osgi.framework.BundleContext;
 import org.osgi.service.cm.Configuration;
 import org.osgi.service.cm.ConfigurationAdmin;
+import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Deactivate;
 import org.osgi.service.component.annotations.Reference;
@@ -51,6 +53,12 @@ public class ApiCommand implements Function<Map<String, String>, Integer> {
     Function<Map<String, String>, Integer> run;
 
     private volatile Instance current;
+    private BundleContext context;
+
+    @Activate
+    void activate(BundleContext context) {
+        this.context = context;
+    }
 
     @Override
     public Integer apply(Map<String, String> options) {
@@ -62,6 +70,7 @@ public class ApiCommand implements Function<Map<String, String>, Integer> {
         }
         long deadline = options.containsKey("cloister.deadline") ? Long.parseLong(options.get("cloister.deadline")) : Long.MAX_VALUE;
         Instance instance = new Instance(() -> vmm, this::start, options.get("backend"), options.get("engine"));
+        instance.deviceBundles(new DeviceBundles(context));
         current = instance;
         ApiServer server = null;
         try {

@@ -17,6 +17,7 @@ import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.handler.GracefulHandler;
 import org.eclipse.jetty.unixdomain.server.UnixDomainServerConnector;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
@@ -27,6 +28,8 @@ import org.eclipse.jetty.util.thread.QueuedThreadPool;
  * (InstanceStart blocks one until the VM runs), a few of them: the API serves one VM.
  */
 final class ApiServer implements AutoCloseable {
+    /** How long a stop waits for requests in flight. */
+    static final long STOP_MS = 5_000;
     private final Server server;
     private final Path socket;
 
@@ -51,7 +54,11 @@ final class ApiServer implements AutoCloseable {
         UnixDomainServerConnector connector = new UnixDomainServerConnector(server, 1, 1, new HttpConnectionFactory(http));
         connector.setUnixDomainPath(socket);
         server.addConnector(connector);
-        server.setHandler(new ApiHandler(routes));
+        // Graceful stop: a request in flight when the run ends (the DELETE or PATCH that let the
+        // guest finish) still gets its answer before the socket goes.
+        GracefulHandler graceful = new GracefulHandler(new ApiHandler(routes));
+        server.setHandler(graceful);
+        server.setStopTimeout(STOP_MS);
         try {
             server.start();
         } catch (Exception e) {
@@ -92,6 +99,11 @@ final class ApiServer implements AutoCloseable {
     private static String fileType(Path p) throws IOException {
         Object mode = Files.getAttribute(p, "unix:mode", java.nio.file.LinkOption.NOFOLLOW_LINKS);
         return ((Integer) mode & 0170000) == 0140000 ? "socket" : "other";
+    }
+
+    /** Whether a stop has begun (or ended). */
+    boolean stopping() {
+        return server.isStopping() || server.isStopped();
     }
 
     Path socket() {

@@ -297,11 +297,41 @@ final class Instance {
         return a.build();
     }
 
+    /** Device bundles installed through the API; null where there is no framework (unit tests). */
+    private volatile DeviceBundles deviceBundles;
+
+    void deviceBundles(DeviceBundles bundles) {
+        this.deviceBundles = bundles;
+    }
+
+    private DeviceBundles bundles() {
+        DeviceBundles b = deviceBundles;
+        if (b == null) {
+            throw new Fault("devices: no OSGi framework to install device bundles into");
+        }
+        return b;
+    }
+
+    /** The VM's devices (none before it boots) and the device bundles the API installed. */
     JsonValue devices() {
-        VirtualMachine v = postBoot("devices");
+        VirtualMachine v = vm;
         JsonArrayBuilder a = Json.PROVIDER.createArrayBuilder();
-        v.devices().forEach(a::add);
-        return Json.builder().add("vm", v.name()).add("devices", a).build();
+        if (v != null) {
+            v.devices().forEach(a::add);
+        }
+        DeviceBundles b = deviceBundles;
+        return Json.builder().add("vm", v == null ? JsonValue.NULL : Json.PROVIDER.createValue(v.name())).add("devices", a)
+                .add("installed", b == null ? Json.PROVIDER.createArrayBuilder() : b.list()).build();
+    }
+
+    void putDevice(String id, JsonObject body) {
+        DeviceBundles.checkId(id);
+        String path = DeviceBundles.path(body);
+        bundles().install(id, path);
+    }
+
+    void deleteDevice(String id) {
+        bundles().uninstall(DeviceBundles.checkId(id));
     }
 
     JsonValue memory() {

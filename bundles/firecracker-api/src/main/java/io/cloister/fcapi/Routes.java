@@ -70,6 +70,20 @@ final class Routes {
             }
             throw invalid(method, path);
         }
+        if (p.startsWith("/cloister/devices/") && p.indexOf('/', "/cloister/devices/".length()) < 0) {
+            String id = p.substring("/cloister/devices/".length());
+            switch (method) {
+                case "PUT" -> {
+                    instance.putDevice(id, Json.object(body));
+                    return Reply.NO_CONTENT;
+                }
+                case "DELETE" -> {
+                    instance.deleteDevice(id);
+                    return Reply.NO_CONTENT;
+                }
+                default -> throw invalid(method, path);
+            }
+        }
         return switch (method + " " + p) {
             case "GET /" -> Reply.ok(instance.info());
             case "GET /version" -> Reply.ok(instance.version());

@@ -164,4 +164,43 @@ class ApiServerTest {
             }
         }
     }
+
+    /** A request in flight when the server stops (the run ended under it) still gets its answer. */
+    @Test
+    void aStopWaitsForTheRequestInFlight() throws Exception {
+        java.util.concurrent.CountDownLatch entered = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        Routes slow = new Routes(new Instance(() -> null, c -> {
+            entered.countDown();
+            try {
+                release.await(30, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            throw new Fault("refused after the stop began");
+        }, null, null));
+        Path kernel = Files.writeString(dir.resolve("k.elf"), "x");
+        Path socket = dir.resolve("api.sock");
+        ApiServer server = ApiServer.start(socket, slow);
+        assertEquals(204, send(socket, "PUT", "/boot-source", "{\"kernel_image_path\": \"" + kernel + "\"}").getStatus());
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        try {
+            Future<ContentResponse> start = pool.submit(() -> send(socket, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"));
+            assertTrue(entered.await(30, TimeUnit.SECONDS));
+            Future<?> closing = pool.submit(server::close);
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (!server.stopping()) {
+                assertTrue(System.nanoTime() < until, "the server does not stop");
+                Thread.sleep(1);
+            }
+            release.countDown();
+            ContentResponse r = start.get(30, TimeUnit.SECONDS);
+            assertEquals(400, r.getStatus());
+            assertTrue(r.getContentAsString().contains("refused after the stop began"), r.getContentAsString());
+            closing.get(30, TimeUnit.SECONDS);
+        } finally {
+            pool.shutdownNow();
+            server.close();
+        }
+    }
 }

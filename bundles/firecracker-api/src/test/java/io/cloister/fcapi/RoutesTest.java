@@ -133,7 +133,12 @@ class RoutesTest {
         assertFault(call("PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}"), "before starting");
         assertFault(call("PUT", "/actions", "{\"action_type\": \"Reboot\"}"), "action_type");
         assertFault(call("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), "no boot source");
-        assertFault(call("GET", "/cloister/devices", null), "before starting");
+        JsonObject devices = (JsonObject) call("GET", "/cloister/devices", null).body();
+        assertEquals(0, devices.getJsonArray("devices").size());
+        assertFault(call("PUT", "/cloister/devices/../x", "{\"path_on_host\": \"/x.jar\"}"), "Invalid request");
+        assertFault(call("PUT", "/cloister/devices/a b", "{\"path_on_host\": \"/x.jar\"}"), "not a device id");
+        assertFault(call("PUT", "/cloister/devices/rng", "{\"path\": \"/x.jar\"}"), "unknown field 'path'");
+        assertFault(call("PATCH", "/cloister/devices/rng", "{}"), "PATCH /cloister/devices/rng");
     }
 
     @Test
