@@ -28,6 +28,28 @@ class CommandLineTest {
         assertFalse(r.err().contains("\tat "), "stack trace without --verbose");
     }
 
+    /**
+     * bin/vmm is the VMM's process, not a wrapper around it: a signal to it stops the VMM (a script
+     * that ran java as a child left the VMM running when it was killed; tests leaked such VMMs).
+     */
+    @Test
+    void killingVmmStopsTheVmm() throws Exception {
+        Path socket = dir.resolve("api.sock");
+        Process p = new ProcessBuilder(Dist.VMM.toString(), "run", "--api-sock", socket.toString())
+                .redirectOutput(dir.resolve("out.txt").toFile()).redirectError(dir.resolve("err.txt").toFile()).start();
+        try {
+            Await.until(() -> Files.exists(socket) || !p.isAlive(), 60_000, "the API socket");
+            assertTrue(p.isAlive(), "the VMM serves its socket: " + Files.readString(dir.resolve("err.txt")));
+            assertEquals(List.of(), p.descendants().map(h -> h.info().command().orElse("?")).toList(),
+                    "no child process: the VMM is the process itself");
+            p.destroy();
+            assertTrue(p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS), "SIGTERM ends the VMM");
+        } finally {
+            p.descendants().forEach(ProcessHandle::destroyForcibly);
+            p.destroyForcibly();
+        }
+    }
+
     @Test
     void runWithDefaultsBootsTheDemoGuest() throws Exception {
         Dist.Run r = Dist.vmm(null, "run");
