@@ -21,6 +21,7 @@ abstract class CpuState {
     static final long CR0_ET = 1L << 4;
     static final long CR0_WP = 1L << 16;
     static final long CR0_PG = 1L << 31;
+    static final long CR4_DE = 1L << 3;
     static final long CR4_PAE = 1L << 5;
     static final long EFER_LME = 1L << 8;
     static final long EFER_LMA = 1L << 10;

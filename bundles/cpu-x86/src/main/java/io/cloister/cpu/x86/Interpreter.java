@@ -428,6 +428,14 @@ abstract class Interpreter extends SystemInsns {
                 modrm(0);
                 writeCr(modReg, r[modRm]);
             }
+            case 0x21 -> {
+                modrm(0);
+                r[modRm] = readDr(modReg);
+            }
+            case 0x23 -> {
+                modrm(0);
+                writeDr(modReg, r[modRm]);
+            }
             case 0x30 -> wrmsr((int) r[RCX], (r[RDX] << 32) | (r[RAX] & 0xffffffffL));
             case 0x31 -> rdtsc();
             case 0x32 -> {

@@ -41,6 +41,52 @@ abstract class SystemInsns extends CocoInsns {
         flushTlb();
     }
 
+    /** DR0-DR3 (breakpoint addresses), DR6 and DR7 at their reset values; breakpoints are not taken yet. */
+    private final long[] dr = new long[4];
+    private long dr6 = 0xffff0ff0L;
+    private long dr7 = 0x400;
+
+    /**
+     * MOV from a debug register (0F 21). Linux reads them early (pv_native_get_debugreg) and #UD
+     * there is fatal. DR4/DR5 alias DR6/DR7 unless CR4.DE makes them #UD.
+     */
+    long readDr(int n) {
+        return switch (n) {
+            case 0, 1, 2, 3 -> dr[n];
+            case 6 -> dr6;
+            case 7 -> dr7;
+            case 4, 5 -> readDr(alias(n + 2));
+            default -> throw ud();
+        };
+    }
+
+    /** MOV to a debug register (0F 23): the values are kept (and read back) with their fixed bits; nothing traps on them. */
+    void writeDr(int n, long v) {
+        int target = n == 4 || n == 5 ? alias(n + 2) : n;
+        switch (target) {
+            case 0, 1, 2, 3 -> dr[target] = v;
+            case 6, 7 -> {
+                if ((v >>> 32) != 0) {
+                    throw fault(VEC_GP, 0); // the upper half of DR6/DR7 must be zero
+                }
+                if (target == 6) {
+                    dr6 = (v | 0xffff0ff0L) & 0xffffffffL;
+                } else {
+                    dr7 = (v | 0x400) & ~0x1000L & 0xffffffffL;
+                }
+            }
+            default -> throw ud();
+        }
+    }
+
+    /** DR4/DR5 name DR6/DR7 ({@code n}) while CR4.DE is clear; with it set they are #UD. */
+    private int alias(int n) {
+        if ((cr4 & CR4_DE) != 0) {
+            throw ud();
+        }
+        return n;
+    }
+
     /** The TSC: on the VM's clock where there is an APIC (its TSC deadline counts on it), else since the vCPU was made; 3 GHz. */
     long tsc() {
         return apic != null ? apic.tsc() : (System.nanoTime() - tscOffset) * 3;
