@@ -8,6 +8,7 @@ import java.util.List;
 
 import io.cloister.api.CloisterException;
 import io.cloister.api.Errno;
+import io.cloister.api.device.ConsoleInput;
 import io.cloister.api.device.DeviceContext;
 import io.cloister.api.device.DmaView;
 import io.cloister.api.device.InterruptLine;
@@ -21,6 +22,7 @@ class TestContext implements DeviceContext {
     final HandClock clock = new HandClock();
     final ByteArrayOutputStream console = new ByteArrayOutputStream();
     final List<String> events = new ArrayList<>();
+    final TypedInput input = new TypedInput();
 
     @Override
     public String vmName() {
@@ -55,6 +57,11 @@ class TestContext implements DeviceContext {
     @Override
     public OutputStream console() {
         return console;
+    }
+
+    @Override
+    public ConsoleInput consoleInput() {
+        return input;
     }
 
     @Override

@@ -19,13 +19,26 @@ public interface DeviceContext {
     void exit(int status);
 
     /**
+     * The guest powered the platform off (ACPI S5): the VM ends with status 0. The default, for
+     * contexts older than this method, is {@code exit(0)}.
+     */
+    default void powerOff() {
+        exit(0);
+    }
+
+    /**
      * The guest reset the platform (the 8042's reset line, the ACPI reset register). The VMM ends
-     * the VM with status 0 and says so; restarting it is not modelled yet.
+     * the VM or restarts it, as its configuration says.
      */
     void reset();
 
     /** The VM's console: stdout, or a file by configuration. */
     OutputStream console();
+
+    /** What the VM's console receives (stdin of {@code vmm run}); {@link ConsoleInput#NONE} where there is no input. */
+    default ConsoleInput consoleInput() {
+        return ConsoleInput.NONE;
+    }
 
     /** Interrupt line {@code irq} of the platform (0-23, see {@link InterruptLine}); EINVAL outside. */
     InterruptLine interruptLine(int irq);
