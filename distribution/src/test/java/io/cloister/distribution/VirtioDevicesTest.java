@@ -1,5 +1,6 @@
 package io.cloister.distribution;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
@@ -41,5 +42,30 @@ class VirtioDevicesTest {
                     "the entropy device of VM 'other' stays out of 'demo': " + vm.devices());
             vm.stop();
         }
+    }
+
+    /**
+     * vmm run --drive/--entropy: the devices reach the VM through configurations, and the guest
+     * (guests/bootinfo, which prints the command line it was given) finds them announced before
+     * its own words, with the root drive's name; the DSDT side is VirtioAnnouncementTest's.
+     */
+    @Test
+    void drivesAndEntropyFromTheCommandLineAreAnnouncedToTheGuest() throws Exception {
+        Path a = Files.write(dir.resolve("a.img"), new byte[64 * 512]);
+        Path b = Files.write(dir.resolve("b.img"), new byte[64 * 512]);
+        Dist.Run r = Dist.vmm(null, "run", "--kernel", BootInfoTest.GUESTS.resolve("bootinfo.elf").toString(), "--drive", a + ",id=data",
+                "--drive", b + ",ro,root,cache=writeback", "--entropy", "--cmdline", "console=ttyS0", "--timeout", "120");
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertTrue(r.out().contains("bootinfo: cmdline 'virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6"
+                + " virtio_mmio.device=4K@0xd0002000:7 root=/dev/vdb ro console=ttyS0'\n"), r.out());
+    }
+
+    @Test
+    void aDriveTheDeviceCannotUseIsRefusedBeforeStart() throws Exception {
+        CommandLineTest.assertOneLineError(Dist.vmm(null, "run", "--drive", dir.resolve("none.img").toString()), "--drive ",
+                "none.img: no such file");
+        CommandLineTest.assertOneLineError(Dist.vmm(null, "run", "--drive", dir.toString()), "is a directory");
+        Path a = Files.write(dir.resolve("a.img"), new byte[64 * 512]);
+        CommandLineTest.assertOneLineError(Dist.vmm(null, "run", "--drive", a + ",cache=none"), "cache 'none' is neither");
     }
 }

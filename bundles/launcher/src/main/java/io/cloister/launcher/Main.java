@@ -53,7 +53,7 @@ public final class Main {
     static final String RUN_HELP = """
             Usage: vmm run [--feature F] [--backend B] [--engine E] [--memory SIZE] [--vcpus N] [--kernel FILE]
                            [--initrd FILE] [--cmdline S] [--console stdout|file:PATH|tcp:HOST:PORT] [--timeout SECONDS]
-                           [--stats SECONDS] [--device JAR]...
+                           [--stats SECONDS] [--device JAR]... [--drive PATH[,ro][,root][,id=ID][,cache=C]]... [--entropy]
               Starts the feature's bundles and boots its VM's guest; the exit status is the guest's (the value
               it wrote to the isa-debug-exit port, 0 if it halted, 1 if it failed, 124 on --timeout).
               --backend   plain, sev, snp, tdx or pkvm       --engine   emulator, kvm or auto
@@ -68,6 +68,11 @@ public final class Main {
               --timeout   end the run SECONDS after it started (exit status 124), whatever the guest does
               --stats     print instructions, exits and private pages to stderr every SECONDS
               --device    also install this device bundle (repeatable)
+              --drive     a virtio-blk drive on a raw image file (repeatable): ro read-only; root the guest's root device
+                          (root=/dev/vdX on the command line); id=ID its name (GET_ID); cache=unsafe (default, no flush
+                          offered) or writeback (flush is fsync). Announced on the command line (virtio_mmio.device=) and
+                          in the DSDT (LNRO0005)
+              --entropy   a virtio-rng entropy device fed from the host's SecureRandom
             Firecracker's command line (see the README's "API"):
               --api-sock PATH     serve Firecracker's management API on this Unix socket; the VMM starts with no VM
                                   and boots one on PUT /actions InstanceStart (a stale socket file is replaced)
@@ -108,10 +113,13 @@ public final class Main {
         String command = null;
         Map<String, String> options = new LinkedHashMap<>();
         List<Path> devices = new ArrayList<>();
+        List<String> drives = new ArrayList<>();
+        boolean entropy = false;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             switch (a) {
                 case "--verbose" -> { }
+                case "--entropy" -> entropy = true;
                 case "--help", "-h" -> {
                     out.print("run".equals(command) ? RUN_HELP : HELP);
                     return 0;
@@ -126,6 +134,8 @@ public final class Main {
                         String v = value(args, ++i, a);
                         if (name.equals("device")) {
                             devices.add(Path.of(v));
+                        } else if (name.equals("drive")) {
+                            drives.add(v);
                         } else {
                             options.put(name, v);
                         }
@@ -151,14 +161,14 @@ public final class Main {
                             + "' (see vmm --help)");
                 }
             }
-            if (!devices.isEmpty()) {
-                throw new LaunchException(LaunchException.CONFIG, "option --device is an option of 'run', not of '" + command
-                        + "' (see vmm --help)");
+            if (!devices.isEmpty() || !drives.isEmpty() || entropy) {
+                throw new LaunchException(LaunchException.CONFIG, "option --" + (!devices.isEmpty() ? "device" : !drives.isEmpty()
+                        ? "drive" : "entropy") + " is an option of 'run', not of '" + command + "' (see vmm --help)");
             }
         }
         String feature = options.getOrDefault("feature", DEFAULT_FEATURE);
         return switch (command) {
-            case "run" -> runVmm(home(), feature, options, devices, err);
+            case "run" -> runVmm(home(), feature, options, devices, drives, entropy, err);
             case "shell" -> shell(home(), feature);
             case "features" -> listFeatures(home(), out);
             default -> throw new LaunchException(LaunchException.CONFIG, "unknown command '" + command + "' (see vmm --help)");
@@ -176,7 +186,7 @@ public final class Main {
     static final List<String> VM_OPTIONS = List.of("backend", "engine", "memory", "kernel", "initrd", "cmdline", "console", "vcpus");
     /** Every option that takes a value; all but --feature belong to 'run'. */
     static final Set<String> OPTIONS = Set.copyOf(java.util.stream.Stream.concat(VM_OPTIONS.stream(),
-            java.util.stream.Stream.concat(java.util.stream.Stream.of("feature", "timeout", "stats", "device"),
+            java.util.stream.Stream.concat(java.util.stream.Stream.of("feature", "timeout", "stats", "device", "drive"),
                     ApiOptions.NAMES.stream())).toList());
     /** How long after --timeout the watchdog ends a run that did not end by itself. */
     static final long WATCHDOG_GRACE_MS = 10_000;
@@ -186,8 +196,8 @@ public final class Main {
      * starts the framework. With --timeout, the run's deadline counts from here, and a watchdog ends
      * the process if the orderly stop at the deadline does not.
      */
-    private static int runVmm(Path home, String feature, Map<String, String> options, List<Path> devices, PrintStream err)
-            throws LaunchException {
+    private static int runVmm(Path home, String feature, Map<String, String> options, List<Path> devices, List<String> driveSpecs,
+            boolean entropy, PrintStream err) throws LaunchException {
         long start = System.currentTimeMillis();
         Map<String, String> runOptions = new LinkedHashMap<>(options);
         runOptions.remove("feature");
@@ -202,9 +212,18 @@ public final class Main {
             throw new LaunchException(LaunchException.CONFIG, e.getMessage());
         }
         boolean api = ApiOptions.requested(runOptions);
+        if (api && (!driveSpecs.isEmpty() || entropy)) {
+            throw new LaunchException(LaunchException.CONFIG, "option --" + (entropy ? "entropy" : "drive") + " does not go with"
+                    + " --api-sock or --config-file (use PUT /drives/{id} and PUT /entropy, or the config file's drives and entropy)");
+        }
+        List<Drives.Drive> drives = new ArrayList<>();
+        for (String spec : driveSpecs) {
+            drives.add(Drives.parse(spec, drives.size()));
+        }
         Map<String, String> apiOptions = api ? ApiOptions.take(runOptions) : Map.of();
         Deployment read = FeatureFile.read(featurePath(home, feature), BundleLocator.forHome(home));
-        Deployment deployment = withDevices(withVmOptions(api ? ApiOptions.withoutVms(read) : read, runOptions), devices);
+        Deployment deployment = withDevices(Drives.with(withVmOptions(api ? ApiOptions.withoutVms(read) : read, runOptions), drives,
+                entropy), devices);
         List<VmSettings> vms = checkVms(deployment, home);
         Thread watchdog = timeout == null ? null : watchdog(deadline + WATCHDOG_GRACE_MS, timeout, err);
         // No console shell in 'run': the guest owns the console, and a shell starting while a

@@ -1,21 +1,22 @@
 package io.cloister.virtio;
 
+import java.io.IOException;
+import java.util.Map;
+
+import org.osgi.framework.BundleContext;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.ConfigurationPolicy;
-import org.osgi.service.component.annotations.ServiceScope;
+import org.osgi.service.component.annotations.Deactivate;
 import org.osgi.service.metatype.annotations.AttributeDefinition;
 import org.osgi.service.metatype.annotations.Designate;
 import org.osgi.service.metatype.annotations.ObjectClassDefinition;
-
-import io.cloister.api.device.BusDevice;
 
 /**
  * An entropy source (Firecracker's PUT /entropy): one factory configuration ({@value #PID}~name)
  * gives the VM it names a virtio-rng device.
  */
-@Component(configurationPid = EntropyDevice.PID, configurationPolicy = ConfigurationPolicy.REQUIRE, scope = ServiceScope.PROTOTYPE,
-        service = BusDevice.class)
+@Component(configurationPid = EntropyDevice.PID, configurationPolicy = ConfigurationPolicy.REQUIRE, service = {})
 @Designate(ocd = EntropyDevice.Config.class, factory = true)
 public class EntropyDevice extends MmioSlot {
     static final String PID = "io.cloister.virtio.rng";
@@ -30,7 +31,12 @@ public class EntropyDevice extends MmioSlot {
     }
 
     @Activate
-    void activate(Config config) {
-        open(config.slot(), new VirtioRng());
+    void activate(Config config, BundleContext context) throws IOException {
+        register(context, config.vm(), config.slot(), Map.of(), VirtioRng::new);
+    }
+
+    @Deactivate
+    void deactivate() {
+        unregister();
     }
 }

@@ -77,11 +77,6 @@ final class VirtioMmio implements BusDevice {
         return List.of(new Claim(Space.MMIO, base, SIZE));
     }
 
-    /** What the kernel command line says to find this device (virtio_mmio.device=, as Firecracker passes it). */
-    String commandLine() {
-        return "virtio_mmio.device=4K@0x" + Long.toHexString(base) + ":" + irq;
-    }
-
     @Override
     public synchronized void attach(DeviceContext context) {
         vm = context;

@@ -84,8 +84,11 @@ final class Machine implements DeviceContext {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment kernel = GuestImage.map(image, spec.memory(), arena);
             MemorySegment ramdisk = initrd == null ? null : GuestImage.map(initrd, spec.memory(), arena, "initrd");
-            List<AcpiDevice> acpi = AcpiDevice.of(devices.stream().filter(d -> d.isFor(spec.name())).map(Platform.Device::claims).toList());
-            return Boot.load(image.toString(), kernel, memory, spec.memory(), new Boot.Setup(spec.cmdline(),
+            List<AcpiDevice> acpi = new java.util.ArrayList<>(AcpiDevice.of(devices.stream().filter(d -> d.isFor(spec.name()))
+                    .map(Platform.Device::claims).toList()));
+            List<Platform.Virtio> virtio = VirtioAnnouncement.of(devices, spec.name());
+            acpi.addAll(VirtioAnnouncement.acpi(virtio));
+            return Boot.load(image.toString(), kernel, memory, spec.memory(), new Boot.Setup(VirtioAnnouncement.cmdline(virtio, spec.cmdline()),
                     initrd == null ? null : initrd.toString(), ramdisk, spec.vcpus(), acpi));
         } catch (IllegalArgumentException e) {
             throw new CloisterException(Errno.EINVAL, e.getMessage());

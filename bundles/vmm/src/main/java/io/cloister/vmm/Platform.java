@@ -25,11 +25,17 @@ interface Platform {
     /**
      * A device source, its name, its bundle (for messages), what its instances claim on the bus
      * (from which the VM's ACPI tables describe it), and the one VM it is for (the service property
-     * {@code vm}: a drive belongs to one VM), or null for every VM.
+     * {@code vm}: a drive belongs to one VM), or null for every VM; for a virtio-mmio transport,
+     * where it is and what it is ({@link Virtio}), from which the guest is told about it.
      */
-    record Device(String name, Instances instances, String bundle, List<Claim> claims, String vm) {
+    record Device(String name, Instances instances, String bundle, List<Claim> claims, String vm, Virtio virtio) {
         public Device {
             claims = List.copyOf(claims);
+        }
+
+        /** A device that is not a virtio-mmio transport. */
+        Device(String name, Instances instances, String bundle, List<Claim> claims, String vm) {
+            this(name, instances, bundle, claims, vm, null);
         }
 
         /** A device for every VM. */
@@ -45,6 +51,15 @@ interface Platform {
         boolean isFor(String vmName) {
             return vm == null || vm.equals(vmName);
         }
+    }
+
+    /**
+     * A virtio-mmio transport as its service describes it (properties virtio.mmio.base, .size,
+     * .irq, virtio.device, drive.root, drive.readOnly): its register window, its interrupt line,
+     * its virtio device ID (2 block, 4 entropy) and, for a drive, whether it is the root device.
+     */
+    record Virtio(long base, long size, int irq, int type, boolean root, boolean readOnly) {
+        static final int BLOCK = 2;
     }
 
     Backend backend(String name);

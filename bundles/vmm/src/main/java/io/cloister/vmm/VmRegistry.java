@@ -97,11 +97,24 @@ public class VmRegistry implements Vmm, Platform {
             return;
         }
         Device d = new Device(name, new ServiceInstances(instances), bundle, claims,
-                ref.getProperty("vm") instanceof String vm && !vm.isBlank() ? vm : null);
+                ref.getProperty("vm") instanceof String vm && !vm.isBlank() ? vm : null, virtio(ref));
         devices.add(d);
         for (Vm vm : vms.values()) {
             vm.attachDevice(d);
         }
+    }
+
+    /**
+     * The virtio-mmio transport a device service says it is (the virtio bundle's properties), or
+     * null: the guest is told about the device from these, not from a table of the VMM's own.
+     */
+    static Platform.Virtio virtio(ServiceReference<?> ref) {
+        if (ref.getProperty("virtio.mmio.base") instanceof Long base && ref.getProperty("virtio.mmio.size") instanceof Long size
+                && ref.getProperty("virtio.mmio.irq") instanceof Integer irq && ref.getProperty("virtio.device") instanceof Integer type) {
+            return new Platform.Virtio(base, size, irq, type, Boolean.TRUE.equals(ref.getProperty("drive.root")),
+                    Boolean.TRUE.equals(ref.getProperty("drive.readOnly")));
+        }
+        return null;
     }
 
     /** A prototype-scoped device service as a VM's source of its own instance. */
