@@ -22,11 +22,13 @@ abstract class ControlFlow extends Exceptions {
 
     /**
      * IRET of the operand size (IRETQ with REX.W, IRETD by default, also in 64-bit mode): rIP, CS,
-     * rFLAGS, and in 64-bit mode always SS:rSP. Everything is read and checked before anything
-     * changes, so a fault (or an exit for a stack in MMIO) leaves the state as it was.
+     * rFLAGS, and in 64-bit mode always SS:rSP. CS's RPL is the new CPL: the same or an outer level
+     * (#GP(selector) for an inner one), with SS checked for it; a return to an outer level nulls the
+     * data segment registers it may not use. IOPL changes only at CPL 0, IF only at CPL &lt;= IOPL;
+     * virtual-8086 mode is not entered. Everything is read and checked before anything changes, so
+     * a fault (or an exit for a stack in MMIO) leaves the state as it was.
      */
     void iret() {
-        nmiBlocked = false;
         int s = opsize;
         long sp = r[RSP];
         long newRip = rd(stackAddress(sp), s);
@@ -38,31 +40,61 @@ abstract class ControlFlow extends Exceptions {
             newSp = rd(sp + 3L * s, s);
             newSs = (int) rd(sp + 4L * s, s) & 0xffff;
         }
+        int cpl = cs & 3;
+        int rpl = (efer & EFER_LMA) != 0 ? newCs & 3 : cpl;
         boolean to64 = (efer & EFER_LMA) != 0 ? codeSegment(newCs, newRip) : false;
-        long mask = s == 2 ? 0x7fd5L : 0x3f7fd5L;
+        if (code64 && (newSs != sreg[2] || rpl != cpl)) {
+            checkStackSegment(newSs, rpl, to64);
+        }
+        long mask = s == 2 ? 0x7fd5L : 0x3d7fd5L; // never VM (bit 17)
+        if (cpl > 0) {
+            mask &= ~0x3000L; // IOPL
+        }
+        if (cpl > iopl()) {
+            mask &= ~Flags.IF;
+        }
+        nmiBlocked = false;
         rflags = (rflags & ~mask) | (newFlags & mask) | Flags.FIXED;
         r[RSP] = code64 ? newSp : (r[RSP] & ~0xffffffffL) | (newSp & 0xffffffffL);
         sreg[2] = newSs;
+        changePrivilege(newCs, to64, rpl, cpl);
+        jump(newRip);
+    }
+
+    /** CS and the mode it selects; a change of CPL drops what was checked at the old one. */
+    private void changePrivilege(int newCs, boolean to64, int rpl, int cpl) {
         cs = newCs;
         code64 = to64;
-        jump(newRip);
+        if (rpl != cpl) {
+            nullInaccessibleSegments(rpl);
+            privilegeChanged();
+        }
     }
 
     /**
      * LRET (0xcb; 0xca releases {@code release} more bytes): rIP and CS of the operand size,
-     * 32-bit by default also in 64-bit mode. Only returns to the same privilege level (the vCPU
-     * runs at CPL 0). Checked before anything changes.
+     * 32-bit by default also in 64-bit mode; to an outer privilege level SS:rSP follow (the release
+     * applies to both stacks). Checked before anything changes.
      */
     void farReturn(int release) {
         int s = opsize;
         long sp = r[RSP];
         long newRip = rd(stackAddress(sp), s);
         int newCs = (int) rd(stackAddress(sp + s), s) & 0xffff;
+        int cpl = cs & 3;
+        int rpl = (efer & EFER_LMA) != 0 ? newCs & 3 : cpl;
         boolean to64 = (efer & EFER_LMA) != 0 ? codeSegment(newCs, newRip) : code64;
         long newSp = sp + 2L * s + release;
-        r[RSP] = code64 ? newSp : (r[RSP] & ~0xffffffffL) | (newSp & 0xffffffffL);
-        cs = newCs;
-        code64 = to64;
+        int newSs = sreg[2];
+        if (rpl != cpl) {
+            long outerSp = rd(stackAddress(newSp), s);
+            newSs = (int) rd(stackAddress(newSp + s), s) & 0xffff;
+            checkStackSegment(newSs, rpl, to64);
+            newSp = outerSp + release;
+        }
+        r[RSP] = code64 || rpl != cpl ? newSp : (r[RSP] & ~0xffffffffL) | (newSp & 0xffffffffL);
+        sreg[2] = newSs;
+        changePrivilege(newCs, to64, rpl, cpl);
         jump(newRip);
     }
 
@@ -71,21 +103,26 @@ abstract class ControlFlow extends Exceptions {
     }
 
     /**
-     * The checks of a far return to code segment {@code selector} in the GDT (SDM vol. 2, IRET and
-     * RET): #GP(0) for a null selector, #GP(selector) beyond the GDT's limit, in the LDT or not a
-     * code segment, #NP(selector) not present, #GP(0) for a non-canonical 64-bit target. Returns
-     * whether the segment is 64-bit code.
+     * The checks of a far return to code segment {@code selector} (SDM vol. 2, IRET and RET): #GP(0)
+     * for a null selector, #GP(selector) outside its table, not a code segment, of an RPL below the
+     * CPL, of a DPL other than the RPL (above it, for conforming code), #NP(selector) not present,
+     * #GP(0) for a non-canonical 64-bit target. Returns whether the segment is 64-bit code.
      */
     private boolean codeSegment(int selector, long target) {
         int error = selector & 0xfffc;
         if (error == 0) {
             throw fault(VEC_GP, 0);
         }
-        if ((selector & 4) != 0 || (selector | 7) > gdtLimit) {
+        if (!inTable(selector)) {
             throw fault(VEC_GP, error);
         }
-        long desc = rd(gdtBase + (selector & ~7), 8);
-        if ((desc & (1L << 44)) == 0 || (desc & (1L << 43)) == 0) { // S = 1 and executable
+        long desc = readDescriptor(selector);
+        if ((desc & D_S) == 0 || (desc & D_CODE) == 0) { // S = 1 and executable
+            throw fault(VEC_GP, error);
+        }
+        int rpl = selector & 3;
+        boolean conforming = (desc & D_CONFORMING) != 0;
+        if (rpl < (cs & 3) || (conforming ? dpl(desc) > rpl : dpl(desc) != rpl)) {
             throw fault(VEC_GP, error);
         }
         if ((desc & (1L << 47)) == 0) {

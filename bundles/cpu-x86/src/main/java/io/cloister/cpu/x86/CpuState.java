@@ -28,6 +28,7 @@ abstract class CpuState {
     static final long EFER_NXE = 1L << 11;
     static final long PTE_P = 1;
     static final long PTE_W = 2;
+    static final long PTE_U = 4;
     static final long PTE_A = 1L << 5;
     static final long PTE_D = 1L << 6;
     static final long PTE_PS = 1L << 7;

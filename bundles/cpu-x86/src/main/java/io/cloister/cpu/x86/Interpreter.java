@@ -194,7 +194,7 @@ abstract class Interpreter extends SystemInsns {
                 if (reg == 1 || reg > 5) {
                     throw ud();
                 }
-                sreg[reg] = (int) rm(2);
+                loadSegment(reg, (int) rm(2) & 0xffff);
                 if (reg == 2) {
                     shadowRetired = retired + 1; // MOV SS: the next instruction (the RSP load) runs first
                 }
@@ -214,10 +214,11 @@ abstract class Interpreter extends SystemInsns {
             case 0x91, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97 -> xchgRax((op & 7) | (rexB << 3), size);
             case 0x98 -> setReg(RAX, size, Flags.sext(getReg(RAX, size / 2), size / 2));
             case 0x99 -> setReg(RDX, size, (Flags.sext(getReg(RAX, size), size) < 0) ? -1 : 0);
-            case 0x9c -> push(flags() & 0x3f7fd5, stackSize());
+            case 0x9c -> push(flags() & 0x3c7fd7, stackSize()); // bit 1 reads as set; VM and RF are cleared in the image
             case 0x9d -> {
                 long v = pop(stackSize());
-                rflags = (rflags & ~0x3f7fd5L) | (v & (Flags.ARITH | TF | IF | DF | 0x40000L | 0x200000L)) | Flags.FIXED;
+                long mask = Flags.ARITH | TF | DF | 0x40000L | 0x200000L | ((cs & 3) <= iopl() ? IF : 0); // IF stays above IOPL
+                rflags = (rflags & ~mask) | (v & mask) | Flags.FIXED;
             }
             case 0x9e -> rflags = (rflags & ~(SF | ZF | AF | PF | CF)) | ((r[RAX] >>> 8) & (SF | ZF | AF | PF | CF));
             case 0x9f -> r[RAX] = (r[RAX] & ~0xff00L) | ((flags() & (SF | ZF | AF | PF | CF | 2)) << 8); // lahf
@@ -302,12 +303,14 @@ abstract class Interpreter extends SystemInsns {
             case 0xe4, 0xe5, 0xec, 0xed -> {
                 int port = op <= 0xe5 ? (int) fetch(1) : (int) (r[RDX] & 0xffff);
                 int s = (op & 1) == 0 ? 1 : Math.min(size, 4);
+                ioCheck(port, s);
                 awaiting = new Awaiting.PortIn(s);
                 report(new Exit.Io(port, s, false, 0));
             }
             case 0xe6, 0xe7, 0xee, 0xef -> {
                 int port = op <= 0xe7 ? (int) fetch(1) : (int) (r[RDX] & 0xffff);
                 int s = (op & 1) == 0 ? 1 : Math.min(size, 4);
+                ioCheck(port, s);
                 report(new Exit.Io(port, s, true, getReg(RAX, s)));
             }
             case 0xe8 -> {
@@ -333,6 +336,7 @@ abstract class Interpreter extends SystemInsns {
                 jump(ip + d);
             }
             case 0xf4 -> { // HLT: rip is past it
+                privileged();
                 if (apic != null && (rflags & IF) != 0 && apic.canTakeInterrupts()) {
                     halted = true; // waits at the next boundary for an interrupt
                 } else {
@@ -343,8 +347,12 @@ abstract class Interpreter extends SystemInsns {
             case 0xf6, 0xf7 -> group3(op == 0xf6 ? 1 : size);
             case 0xf8 -> rflags &= ~CF;
             case 0xf9 -> rflags |= CF;
-            case 0xfa -> rflags &= ~IF;
+            case 0xfa -> {
+                ioplCheck();
+                rflags &= ~IF;
+            }
             case 0xfb -> {
+                ioplCheck();
                 if ((rflags & IF) == 0) {
                     shadowRetired = retired + 1; // the instruction after STI runs before any interrupt
                 }
@@ -358,6 +366,13 @@ abstract class Interpreter extends SystemInsns {
             }
             case 0xff -> group5(size);
             default -> throw ud();
+        }
+    }
+
+    /** CLI, STI: #GP(0) above IOPL (the virtual-interrupt extensions are not offered). */
+    private void ioplCheck() {
+        if ((cs & 3) > iopl()) {
+            throw fault(VEC_GP, 0);
         }
     }
 
@@ -416,23 +431,31 @@ abstract class Interpreter extends SystemInsns {
     private void twoByte(int op) {
         int size = opsize;
         switch (op) {
+            case 0x00 -> group6();
             case 0x01 -> group7();
-            case 0x05 -> throw ud(); // syscall: no user mode yet
+            case 0x02, 0x03 -> larLsl(op == 0x03);
+            case 0x05 -> syscall();
+            case 0x07 -> sysret();
+            case 0x08, 0x09 -> privileged(); // INVD, WBINVD: no caches to write back or drop
             case 0x0b -> throw ud();
             case 0x0d, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f -> modrm(0); // hint nops, prefetch
             case 0x20 -> {
+                privileged();
                 modrm(0);
                 r[modRm] = readCr(modReg);
             }
             case 0x22 -> {
+                privileged();
                 modrm(0);
                 writeCr(modReg, r[modRm]);
             }
             case 0x21 -> {
+                privileged();
                 modrm(0);
                 r[modRm] = readDr(modReg);
             }
             case 0x23 -> {
+                privileged();
                 modrm(0);
                 writeDr(modReg, r[modRm]);
             }

@@ -23,9 +23,15 @@ abstract class Memory extends CpuState {
     long ramSize;
     long ramGeneration = -1;
 
-    // Software TLB, one direct-mapped table per access kind: tag = vpn + 1, value = physical page
-    private final long[] tlbTag = new long[TLB * 3];
-    private final long[] tlbPhys = new long[TLB * 3];
+    // Software TLB, one direct-mapped table per access kind and privilege (supervisor, then user):
+    // tag = vpn + 1, value = physical page. A user entry is filled only by a walk that allowed it.
+    private final long[] tlbTag = new long[TLB * 6];
+    private final long[] tlbPhys = new long[TLB * 6];
+    /**
+     * Set while the processor makes implicit supervisor accesses (descriptor tables, the TSS, the
+     * IDT), which are checked as supervisor accesses even at CPL 3 (SDM vol. 3, 4.6.1).
+     */
+    boolean supervisorAccess;
     volatile boolean tlbFlushRequested;
     final InvalidationListener flushOnChange = (binding, gpa, length, change) -> {
         tlbFlushRequested = true;
@@ -63,6 +69,12 @@ abstract class Memory extends CpuState {
 
     void flushTlb() {
         java.util.Arrays.fill(tlbTag, 0);
+        codeLin = -1;
+        codePageLin = -1;
+    }
+
+    /** CPL changed: the code page cached past the TLB was checked at the old privilege. */
+    void privilegeChanged() {
         codeLin = -1;
         codePageLin = -1;
     }
@@ -121,14 +133,23 @@ abstract class Memory extends CpuState {
             return la & 0xffffffffL;
         }
         long vpn = la >>> 12;
-        int slot = (int) (vpn & (TLB - 1)) + kind * TLB;
+        boolean user = (cs & 3) == 3 && !supervisorAccess;
+        int slot = (int) (vpn & (TLB - 1)) + kind * TLB + (user ? 3 * TLB : 0);
         if (tlbTag[slot] == vpn + 1) {
             return tlbPhys[slot] | (la & 0xfff);
         }
-        return walk(la, kind, slot);
+        return walk(la, kind, slot, user);
     }
 
-    private long walk(long la, int kind, int slot) {
+    /**
+     * The #PF error code (SDM vol. 3, 4.7): P for a protection violation, W/R, U/S for an access at
+     * CPL 3, RSVD, and I/D for an instruction fetch where NX or SMEP is in effect.
+     */
+    private long pfError(int kind, boolean user, int bits) {
+        return bits | (kind == WRITE ? 2 : 0) | (user ? 4 : 0) | (kind == FETCH && (efer & EFER_NXE) != 0 ? 0x10 : 0);
+    }
+
+    private long walk(long la, int kind, int slot, boolean user) {
         if ((efer & EFER_LMA) == 0) {
             throw new IllegalStateException("32-bit paging without long mode is not supported");
         }
@@ -139,6 +160,7 @@ abstract class Memory extends CpuState {
         long addr = PTE_ADDR & ~cbit;
         long table = cr3 & addr;
         boolean writable = true;
+        boolean userPage = true;
         boolean noExec = false;
         long pageBase = 0;
         long leafEntry = 0;
@@ -147,21 +169,26 @@ abstract class Memory extends CpuState {
             long e = physRead(entryAddr, 8);
             if ((e & PTE_P) == 0) {
                 cr2 = la;
-                throw fault(VEC_PF, (kind == WRITE ? 2 : 0) | (kind == FETCH ? 0x10 : 0));
+                throw fault(VEC_PF, pfError(kind, user, 0));
             }
             if ((e & PTE_RESERVED & ~cbit) != 0) {
                 // Above MAXPHYADDR: an entry read from memory nobody backs (all-ones) ends here, as on hardware.
                 cr2 = la;
-                throw fault(VEC_PF, PF_RSVD | 1 | (kind == WRITE ? 2 : 0) | (kind == FETCH ? 0x10 : 0));
+                throw fault(VEC_PF, pfError(kind, user, PF_RSVD | 1));
             }
             writable &= (e & PTE_W) != 0;
+            userPage &= (e & PTE_U) != 0;
             noExec |= (e & PTE_NX) != 0 && (efer & EFER_NXE) != 0;
             boolean leaf = level == 0 || (level <= 2 && level >= 1 && (e & PTE_PS) != 0);
             long want = e | PTE_A | (leaf && kind == WRITE ? PTE_D : 0);
             if (leaf) {
-                if ((kind == WRITE && !writable && (cr0 & CR0_WP) != 0) || (kind == FETCH && noExec)) {
+                // A user access needs U/S set at every level and, to write, R/W set at every level; a
+                // supervisor write to a read-only page faults only under CR0.WP (SMAP and SMEP are not offered).
+                boolean denied = user ? !userPage || (kind == WRITE && !writable)
+                        : kind == WRITE && !writable && (cr0 & CR0_WP) != 0;
+                if (denied || (kind == FETCH && noExec)) {
                     cr2 = la;
-                    throw fault(VEC_PF, 1 | (kind == WRITE ? 2 : 0) | (kind == FETCH ? 0x10 : 0));
+                    throw fault(VEC_PF, pfError(kind, user, 1));
                 }
                 if (want != e) {
                     physWrite(entryAddr, 8, want);

@@ -6,13 +6,16 @@ import static io.cloister.cpu.x86.Flags.ZF;
 import io.cloister.api.cpu.Exit;
 
 /** The string instructions, with their REP prefixes. */
-abstract class Strings extends ControlFlow {
+abstract class Strings extends Syscalls {
     /** MOVS, CMPS, STOS, LODS, SCAS, INS, OUTS, with REP/REPE/REPNE on the count register. */
     void strings(int op, int size) {
         long step = (rflags & DF) != 0 ? -size : size;
         long am = adsize == 4 ? 0xffffffffL : -1L;
         boolean repeat = rep != 0;
         boolean compare = op == 0xa6 || op == 0xa7 || op == 0xae || op == 0xaf;
+        if (op >= 0x6c && op <= 0x6f) {
+            ioCheck((int) (r[RDX] & 0xffff), size);
+        }
         while (true) {
             if (repeat && (r[RCX] & am) == 0) {
                 return;

@@ -3,12 +3,10 @@ package io.cloister.cpu.x86;
 import io.cloister.api.cpu.Exit;
 
 /**
- * System instructions: control registers, descriptor tables, INVLPG, hypercalls, CPUID, MSRs and
- * the TSC.
+ * System instructions: control registers, descriptor tables, INVLPG, hypercalls, CPUID and the
+ * TSC (the MSRs are {@link Msrs}).
  */
-abstract class SystemInsns extends CocoInsns {
-    private final long tscOffset = System.nanoTime();
-
+abstract class SystemInsns extends Msrs {
     /** MOV from CR0, CR2, CR3, CR4 or CR8 (the TPR: reads 0). */
     long readCr(int n) {
         return switch (n) {
@@ -87,16 +85,20 @@ abstract class SystemInsns extends CocoInsns {
         return n;
     }
 
-    /** The TSC: on the VM's clock where there is an APIC (its TSC deadline counts on it), else since the vCPU was made; 3 GHz. */
-    long tsc() {
-        return apic != null ? apic.tsc() : (System.nanoTime() - tscOffset) * 3;
-    }
-
-    /** RDTSC. */
+    /** RDTSC; #GP(0) above CPL 0 under CR4.TSD. */
     void rdtsc() {
+        if ((cr4 & CR4_TSD) != 0) {
+            privileged();
+        }
         long tsc = tsc();
         setReg(RAX, 4, tsc);
         setReg(RDX, 4, tsc >>> 32);
+    }
+
+    /** RDTSCP (0F 01 F9): RDTSC, and ECX = TSC_AUX. */
+    void rdtscp() {
+        rdtsc();
+        setReg(RCX, 4, tscAux);
     }
 
     void group7() {
@@ -118,6 +120,14 @@ abstract class SystemInsns extends CocoInsns {
             pvalidate();
             return;
         }
+        if (b == 0xf8) {
+            swapgs();
+            return;
+        }
+        if (b == 0xf9) {
+            rdtscp();
+            return;
+        }
         ip--;
         modrm(0);
         int which = modReg & 7;
@@ -126,6 +136,7 @@ abstract class SystemInsns extends CocoInsns {
         }
         switch (which) {
             case 2, 3 -> {
+                privileged();
                 int limit = (int) rd(ea, 2);
                 long base = code64 ? rd(ea + 2, 8) : rd(ea + 2, 4);
                 if (which == 2) {
@@ -140,7 +151,10 @@ abstract class SystemInsns extends CocoInsns {
                 wr(ea, 2, which == 0 ? gdtLimit : idtLimit);
                 wr(ea + 2, code64 ? 8 : 4, which == 0 ? gdtBase : idtBase);
             }
-            case 7 -> flushTlb(); // invlpg: drop everything, the TLB is small
+            case 7 -> { // invlpg: drop everything, the TLB is small
+                privileged();
+                flushTlb();
+            }
             default -> throw ud();
         }
     }
@@ -170,77 +184,6 @@ abstract class SystemInsns extends CocoInsns {
         setReg(RBX, 4, v[1]);
         setReg(RCX, 4, v[2]);
         setReg(RDX, 4, v[3]);
-    }
-
-    static final int MSR_TSC = 0x10;
-    static final int MSR_APIC_BASE = 0x1b;
-    static final int MSR_EFER = 0xc0000080;
-    static final int MSR_FS_BASE = 0xc0000100;
-    static final int MSR_GS_BASE = 0xc0000101;
-    static final int MSR_KERNEL_GS_BASE = 0xc0000102;
-
-    long rdmsr(int msr) {
-        if (apic != null && io.cloister.cpu.x86.apic.LocalApic.handles(msr)) {
-            Long v = apic.readMsr(msr);
-            if (v == null) {
-                throw fault(VEC_GP, 0);
-            }
-            return v;
-        }
-        return switch (msr) {
-            case MSR_TSC -> tsc();
-            case MSR_APIC_BASE -> 0xfee00000L | (1 << 11) | (index == 0 ? 1 << 8 : 0);
-            case MSR_EFER -> efer;
-            case MSR_FS_BASE -> fsBase;
-            case MSR_GS_BASE -> gsBase;
-            case MSR_KERNEL_GS_BASE -> kernelGsBase;
-            case MSR_GHCB -> {
-                if (!snp()) {
-                    throw fault(VEC_GP, 0);
-                }
-                yield ghcbMsr;
-            }
-            default -> {
-                Long v = coco.msr(msr);
-                if (v == null) {
-                    v = model.msr(msr);
-                }
-                if (v == null) {
-                    throw fault(VEC_GP, 0);
-                }
-                yield v;
-            }
-        };
-    }
-
-    void wrmsr(int msr, long v) {
-        if (apic != null && io.cloister.cpu.x86.apic.LocalApic.handles(msr)) {
-            if (!apic.writeMsr(msr, v)) {
-                throw fault(VEC_GP, 0);
-            }
-            return;
-        }
-        switch (msr) {
-            case MSR_EFER -> {
-                efer = (v & (EFER_LME | EFER_NXE | 1)) | (efer & EFER_LMA);
-                flushTlb();
-            }
-            case MSR_FS_BASE -> fsBase = v;
-            case MSR_GS_BASE -> gsBase = v;
-            case MSR_KERNEL_GS_BASE -> kernelGsBase = v;
-            case MSR_GHCB -> {
-                if (!snp()) {
-                    throw fault(VEC_GP, 0);
-                }
-                ghcbMsr = v;
-            }
-            case MSR_TSC, MSR_APIC_BASE -> { }
-            default -> {
-                if (model.msr(msr) == null) {
-                    throw fault(VEC_GP, 0);
-                }
-            }
-        }
     }
 
     SystemInsns(Wiring w) {

@@ -23,18 +23,30 @@ public class X86Engine implements CpuEngine {
         Long msr(int msr);
     }
 
-    /** The default model: a 64-bit integer CPU with NX, POPCNT and LZCNT, no FPU/SSE (the vCPU adds its APIC's CPUID bits). */
+    /**
+     * The default model: a 64-bit integer CPU with NX, POPCNT, LZCNT, SYSCALL and RDTSCP, no FPU/SSE
+     * (the vCPU adds its APIC's CPUID bits). Intel's vendor string: Linux takes the TSC frequency
+     * from leaves 0x15/0x16 only for Intel (no calibration against the PIT, which a slow emulator
+     * fails), and the ARCH_CAPABILITIES MSR (leaf 7 EDX[29]) tells it the vulnerabilities that need
+     * mitigations (page-table isolation, buffer clearing) are absent.
+     */
     static final Model DEFAULT = new Model() {
-        private final int[] vendor = words("CloisterVCPU");
+        private final int[] vendor = words("GenuineIntel");
 
         @Override
         public int[] cpuid(int leaf, int subleaf) {
             return switch (leaf) {
-                case 0 -> new int[] {7, vendor[0], vendor[2], vendor[1]};
+                case 0 -> new int[] {0x16, vendor[0], vendor[2], vendor[1]};
                 case 1 -> new int[] {0x000606a0, 0x00010800, (1 << 23) | (1 << 31),
                         (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 15)};
+                case 7 -> subleaf == 0 ? new int[] {0, 0, 0, 1 << 29} : new int[4]; // ARCH_CAPABILITIES
+                // The TSC (3 GHz) as 3 times the core crystal clock, which is the APIC timer's 1 GHz.
+                case 0x15 -> new int[] {1, 3, 1_000_000_000, 0};
+                case 0x16 -> new int[] {3000, 3000, 1000, 0}; // base, maximum and bus frequencies in MHz
                 case 0x80000000 -> new int[] {0x80000008, 0, 0, 0};
-                case 0x80000001 -> new int[] {0, 0, 1 << 5, (1 << 20) | (1 << 29)};
+                // LAHF in 64-bit mode, LZCNT; SYSCALL, NX, RDTSCP, long mode
+                case 0x80000001 -> new int[] {0, 0, 1 | 1 << 5, (1 << 11) | (1 << 20) | (1 << 27) | (1 << 29)};
+                case 0x80000007 -> new int[] {0, 0, 0, 1 << 8}; // invariant TSC
                 case 0x80000008 -> new int[] {0x3030, 0, 0, 0};
                 default -> new int[4];
             };
