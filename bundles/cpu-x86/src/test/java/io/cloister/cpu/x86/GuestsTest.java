@@ -27,6 +27,16 @@ class GuestsTest {
         assertEquals(13, r.console().lines().filter(l -> l.startsWith("ok ")).count(), r.console());
     }
 
+    /** guests/rings: ring 3 by IRETQ, SYSCALL/SYSRETQ, INT 0x80, user page faults resumed, #GP checks, an unknown MSR, #DF on IST1. */
+    @Test
+    void ringsAndSystemCalls() throws Exception {
+        StandaloneVm.Result r = Guests.run(engine, "rings.elf", "");
+        assertEquals("guest exited with status 0", r.status(), r.console());
+        assertTrue(r.console().endsWith("rings: 0 failures\n"), r.console());
+        assertTrue(r.console().contains("ring 3 writes this line through syscall\n"), r.console());
+        assertEquals(11, r.console().lines().filter(l -> l.startsWith("ok ")).count(), r.console());
+    }
+
     @Test
     void aFaultWithoutAnIdtIsATripleFault() throws Exception {
         // A two-byte guest: ud2 in 32-bit protected mode, no IDT.
@@ -76,7 +86,7 @@ class GuestsTest {
      */
     @org.junit.jupiter.params.ParameterizedTest
     @org.junit.jupiter.params.provider.CsvSource({"hello.elf,''", "workload.elf,iterations=20", "exceptions.elf,''", "demo.elf,''",
-        "insns.elf,''"})
+        "insns.elf,''", "rings.elf,''"})
     void compiledBlocksRetireWhatTheInterpreterRetires(String guest, String cmdline) throws Exception {
         StandaloneVm.Result interpreted = Guests.run(new X86Engine(false), guest, cmdline);
         StandaloneVm.Result compiled = Guests.run(new X86Engine(true, 1), guest, cmdline);
