@@ -18,6 +18,7 @@ abstract class Msrs extends CocoInsns {
     static final int MSR_TSC = 0x10;
     static final int MSR_APIC_BASE = 0x1b;
     static final int MSR_FEATURE_CONTROL = 0x3a;
+    static final int MSR_TSC_ADJUST = 0x3b;
     static final int MSR_UCODE_REV = 0x8b;
     static final int MSR_ARCH_CAPABILITIES = 0x10a;
     static final int MSR_SYSENTER_CS = 0x174, MSR_SYSENTER_ESP = 0x175, MSR_SYSENTER_EIP = 0x176;
@@ -40,6 +41,13 @@ abstract class Msrs extends CocoInsns {
             | 1L << 20 | 1L << 24 | 1L << 26 | 1L << 27;
 
     private final long tscOffset = System.nanoTime();
+    /**
+     * IA32_TSC_ADJUST (CPUID.7:EBX[1]): added to the clock's TSC. A write to it moves the TSC by the
+     * difference, a write to the TSC moves it by as much (SDM vol. 3, 18.17.3); TSC deadlines are
+     * compared on the guest's TSC. Linux turns off its clocksource watchdog only with this MSR
+     * (and constant, non-stop TSC): an emulator's late timer ticks would otherwise mark the TSC unstable.
+     */
+    long tscAdjust;
     long tscAux;
     long pat = 0x0007040600070406L;
     /** Fast strings enabled, branch trace and PEBS unavailable; Linux clears LIMIT_CPUID (bit 22) if set. */
@@ -52,7 +60,7 @@ abstract class Msrs extends CocoInsns {
 
     /** The TSC: on the VM's clock where there is an APIC (its TSC deadline counts on it), else since the vCPU was made; 3 GHz. */
     long tsc() {
-        return apic != null ? apic.tsc() : (System.nanoTime() - tscOffset) * 3;
+        return (apic != null ? apic.tsc() : (System.nanoTime() - tscOffset) * 3) + tscAdjust;
     }
 
     long rdmsr(int msr) {
@@ -62,12 +70,13 @@ abstract class Msrs extends CocoInsns {
             if (v == null) {
                 throw fault(VEC_GP, 0);
             }
-            return v;
+            return msr == io.cloister.cpu.x86.apic.LocalApic.MSR_TSC_DEADLINE && v != 0 ? v + tscAdjust : v;
         }
         return switch (msr) {
             case MSR_TSC -> tsc();
             case MSR_APIC_BASE -> 0xfee00000L | (1 << 11) | (index == 0 ? 1 << 8 : 0);
             case MSR_FEATURE_CONTROL -> 1; // locked, VMX and SMX off
+            case MSR_TSC_ADJUST -> tscAdjust;
             case MSR_UCODE_REV -> 1L << 32;
             case MSR_ARCH_CAPABILITIES -> ARCH_CAPABILITIES;
             case MSR_SYSENTER_CS -> sysenterCs;
@@ -106,6 +115,9 @@ abstract class Msrs extends CocoInsns {
     void wrmsr(int msr, long v) {
         privileged();
         if (apic != null && io.cloister.cpu.x86.apic.LocalApic.handles(msr)) {
+            if (msr == io.cloister.cpu.x86.apic.LocalApic.MSR_TSC_DEADLINE && v != 0) {
+                v = Math.max(1, v - tscAdjust); // on the clock's scale; 0 would disarm
+            }
             if (!apic.writeMsr(msr, v)) {
                 throw fault(VEC_GP, 0);
             }
@@ -149,7 +161,9 @@ abstract class Msrs extends CocoInsns {
                 }
                 ghcbMsr = v;
             }
-            case MSR_TSC, MSR_APIC_BASE -> { }
+            case MSR_TSC -> tscAdjust += v - tsc();
+            case MSR_TSC_ADJUST -> tscAdjust = v;
+            case MSR_APIC_BASE -> { }
             default -> {
                 if (model.msr(msr) == null) {
                     throw unknownMsr(msr, true);

@@ -39,7 +39,7 @@ public class X86Engine implements CpuEngine {
                 case 0 -> new int[] {0x16, vendor[0], vendor[2], vendor[1]};
                 case 1 -> new int[] {0x000606a0, 0x00010800, (1 << 23) | (1 << 31),
                         (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 15)};
-                case 7 -> subleaf == 0 ? new int[] {0, 0, 0, 1 << 29} : new int[4]; // ARCH_CAPABILITIES
+                case 7 -> subleaf == 0 ? new int[] {0, 1 << 1, 0, 1 << 29} : new int[4]; // TSC_ADJUST; ARCH_CAPABILITIES
                 // The TSC (3 GHz) as 3 times the core crystal clock, which is the APIC timer's 1 GHz.
                 case 0x15 -> new int[] {1, 3, 1_000_000_000, 0};
                 case 0x16 -> new int[] {3000, 3000, 1000, 0}; // base, maximum and bus frequencies in MHz
