@@ -1,7 +1,8 @@
 /*
- * Entry of the secondary vCPU of the IPI guest, started with Cloister's START_VCPU hypercall: 32-bit
- * protected mode, paging off, %ebx = the vCPU's index (the hypercall's argument). It takes the
- * page tables vCPU 0 built (ap_cr3), enters long mode and calls ap_main(index) on its own stack.
+ * Entry of a secondary vCPU of the guests in AP_GUESTS (Makefile), started by vCPU 0 with
+ * Cloister's START_VCPU hypercall: 32-bit protected mode, paging off, %ebx = the vCPU's index (the
+ * hypercall's argument). It takes the page tables vCPU 0 built (ap_cr3), enters long mode and calls
+ * ap_main(index) on its own stack.
  */
 	.file "ap.S"
 #include "../common/longmode.h"
