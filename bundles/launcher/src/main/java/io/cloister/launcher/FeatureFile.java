@@ -76,7 +76,7 @@ public final class FeatureFile {
         } catch (NullPointerException | ClassCastException e) {
             // Felix's reader dereferences the members it expects without checking them: its
             // message would be a JVM text about getJsonString() returning null.
-            throw new LaunchException(LaunchException.CONFIG, "feature file " + file + " is malformed: " + missingMember(text), e);
+            throw new LaunchException(LaunchException.CONFIG, "feature file " + file + " is malformed: " + diagnose(text, true), e);
         } catch (IOException | RuntimeException e) {
             throw new LaunchException(LaunchException.CONFIG, "feature file " + file + " is malformed: " + oneLine(e), e);
         } catch (AssertionError e) {
@@ -84,49 +84,48 @@ public final class FeatureFile {
             // Reader contract Parsson asserts: with assertions on (tests, -ea) an AssertionError,
             // without them Parsson's own message. Either way the file is malformed; a plain JSON
             // reading says where.
-            throw new LaunchException(LaunchException.CONFIG, "feature file " + file + " is malformed: " + plainJsonError(text), e);
+            throw new LaunchException(LaunchException.CONFIG, "feature file " + file + " is malformed: " + diagnose(text, false), e);
         }
     }
 
-    /** Names the member a feature lacks or has of the wrong type, as far as a plain JSON reading can tell. */
-    static String missingMember(String text) {
+    /**
+     * Why Felix's reader refused {@code text}, as far as one plain JSON reading tells: Parsson's
+     * message if it is no JSON at all, else the member the feature format needs that is missing or
+     * of the wrong type. {@code membersWrong}: Felix got past the syntax and failed on a member.
+     */
+    static String diagnose(String text, boolean membersWrong) {
+        JsonValue value;
         try (JsonReader reader = Json.createReader(new StringReader(text))) {
-            if (!(reader.readValue() instanceof JsonObject feature)) {
-                return "not a JSON object";
-            }
-            if (!(feature.get("id") instanceof JsonString)) {
-                return "\"id\" is missing or not a string";
-            }
-            if (feature.get("bundles") instanceof JsonArray bundles) {
-                for (int i = 0; i < bundles.size(); i++) {
-                    JsonValue b = bundles.get(i);
-                    if (!(b instanceof JsonString) && !(b instanceof JsonObject o && o.get("id") instanceof JsonString)) {
-                        return "bundle " + (i + 1) + " has no \"id\" string";
-                    }
-                }
-            } else if (feature.containsKey("bundles")) {
-                return "\"bundles\" is not an array";
-            }
-            for (String member : List.of("configurations", "extensions", "variables")) {
-                if (feature.containsKey(member) && !(feature.get(member) instanceof JsonObject)) {
-                    return "\"" + member + "\" is not an object";
-                }
-            }
+            value = reader.readValue();
         } catch (RuntimeException notPlainJson) {
-            // Felix also takes comments; then the plain reading cannot tell which member it is.
+            // Felix also takes comments: with them a plain reading cannot tell which member it is.
+            return membersWrong ? MEMBER_WRONG : oneLine(notPlainJson);
         }
-        return "a member the feature format requires is missing or has the wrong type";
+        if (!(value instanceof JsonObject feature)) {
+            return "not a JSON object";
+        }
+        if (!(feature.get("id") instanceof JsonString)) {
+            return "\"id\" is missing or not a string";
+        }
+        if (feature.get("bundles") instanceof JsonArray bundles) {
+            for (int i = 0; i < bundles.size(); i++) {
+                JsonValue b = bundles.get(i);
+                if (!(b instanceof JsonString) && !(b instanceof JsonObject o && o.get("id") instanceof JsonString)) {
+                    return "bundle " + (i + 1) + " has no \"id\" string";
+                }
+            }
+        } else if (feature.containsKey("bundles")) {
+            return "\"bundles\" is not an array";
+        }
+        for (String member : List.of("configurations", "extensions", "variables")) {
+            if (feature.containsKey(member) && !(feature.get(member) instanceof JsonObject)) {
+                return "\"" + member + "\" is not an object";
+            }
+        }
+        return MEMBER_WRONG;
     }
 
-    /** Parsson's message for text that is not JSON at all, or a general one. */
-    static String plainJsonError(String text) {
-        try (JsonReader reader = Json.createReader(new StringReader(text))) {
-            reader.readValue();
-        } catch (RuntimeException e) {
-            return oneLine(e);
-        }
-        return "not a feature the reader accepts";
-    }
+    private static final String MEMBER_WRONG = "a member the feature format requires is missing or has the wrong type";
 
     private static int startOrder(Path file, FeatureBundle bundle) throws LaunchException {
         Object value = bundle.getMetadata().get(START_ORDER);
