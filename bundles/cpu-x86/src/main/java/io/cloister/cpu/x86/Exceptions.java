@@ -184,6 +184,15 @@ abstract class Exceptions extends Segments {
         }
     }
 
+    /** INT1 (ICEBP, F1): #DB as a trap past the instruction, not checked against the gate's DPL (it is not INT n). */
+    void icebp() {
+        if ((efer & EFER_LMA) == 0) {
+            throw fault(VEC_GP, 0);
+        }
+        interrupt(1, 0, false, ip, false);
+        ip = rip;
+    }
+
     /** INT n, INT3: a software interrupt, checked against the gate's DPL; the return address is the next instruction. */
     void softInterrupt(int vector) {
         if ((efer & EFER_LMA) == 0) {

@@ -343,6 +343,7 @@ abstract class Interpreter extends SystemInsns {
                     report(new Exit.Halt()); // nothing maskable can end it: the vCPU stops; the VMM decides
                 }
             }
+            case 0xf1 -> icebp();
             case 0xf5 -> rflags ^= CF;
             case 0xf6, 0xf7 -> group3(op == 0xf6 ? 1 : size);
             case 0xf8 -> rflags &= ~CF;
