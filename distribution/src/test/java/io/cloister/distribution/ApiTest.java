@@ -106,7 +106,7 @@ class ApiTest {
             assertAnswer(curl(socket, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64"), 400, "malformed JSON");
             assertAnswer(curl(socket, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64}"), 204);
             assertAnswer(curl(socket, "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"is_root_device\": true}"), 400,
-                    "no block devices");
+                    "missing required field 'path_on_host'");
             assertAnswer(curl(socket, "GET", "/nope", null), 400, "Invalid request method and/or path");
 
             // A kernel the VMM cannot boot: InstanceStart answers with the VM's failure, and the

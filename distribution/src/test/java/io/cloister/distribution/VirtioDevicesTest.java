@@ -68,4 +68,25 @@ class VirtioDevicesTest {
         Path a = Files.write(dir.resolve("a.img"), new byte[64 * 512]);
         CommandLineTest.assertOneLineError(Dist.vmm(null, "run", "--drive", a + ",cache=none"), "cache 'none' is neither");
     }
+
+    /**
+     * Firecracker's config file with drives and entropy (what PUT /drives/{id} and PUT /entropy
+     * make): the devices exist before the VM is created, the root drive is /dev/vda.
+     */
+    @Test
+    void aConfigFilesDrivesAndEntropyAreAnnouncedToTheGuest() throws Exception {
+        Path data = Files.write(dir.resolve("data.img"), new byte[64 * 512]);
+        Path root = Files.write(dir.resolve("root.img"), new byte[64 * 512]);
+        Path vm = Files.writeString(dir.resolve("vm.json"), """
+                {"boot-source": {"kernel_image_path": "%s", "boot_args": "console=ttyS0"},
+                 "machine-config": {"vcpu_count": 1, "mem_size_mib": 64},
+                 "drives": [{"drive_id": "data", "path_on_host": "%s", "is_root_device": false, "is_read_only": true},
+                            {"drive_id": "rootfs", "path_on_host": "%s", "is_root_device": true, "cache_type": "Writeback"}],
+                 "entropy": {}}
+                """.formatted(BootInfoTest.GUESTS.resolve("bootinfo.elf"), data, root));
+        Dist.Run r = Dist.vmm(null, "run", "--config-file", vm.toString(), "--timeout", "120");
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertTrue(r.out().contains("bootinfo: cmdline 'virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6"
+                + " virtio_mmio.device=4K@0xd0002000:7 root=/dev/vda rw console=ttyS0'\n"), r.out() + r.err());
+    }
 }

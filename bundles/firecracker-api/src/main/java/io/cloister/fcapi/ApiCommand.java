@@ -5,7 +5,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Hashtable;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -13,6 +15,7 @@ import java.util.concurrent.TimeoutException;
 import java.util.function.Function;
 
 import org.osgi.framework.BundleContext;
+import org.osgi.framework.InvalidSyntaxException;
 import org.osgi.service.cm.Configuration;
 import org.osgi.service.cm.ConfigurationAdmin;
 import org.osgi.service.component.annotations.Activate;
@@ -42,6 +45,8 @@ public class ApiCommand implements Function<Map<String, String>, Integer> {
     static final java.util.Set<String> RUN_OPTIONS = java.util.Set.of("timeout", "stats", "cloister.deadline");
     /** How long InstanceStart waits for the VM to run (the VMM boots in well under a second). */
     static final long START_MS = 10_000;
+    /** The device services InstanceStart waits for (by name: the API bundle does not use the device API). */
+    static final String DEVICE = "io.cloister.api.device.BusDevice";
 
     @Reference
     Vmm vmm;
@@ -140,13 +145,15 @@ public class ApiCommand implements Function<Map<String, String>, Integer> {
      * already ended), or fails; a VM that fails or does not run in time is deleted again, with
      * its reason in the fault, so the client may correct the configuration and start again.
      */
-    VirtualMachine start(Map<String, Object> values) {
+    VirtualMachine start(Map<String, Object> values, List<Instance.Device> devices) {
         String name = (String) values.get("name");
+        List<Configuration> made = devices(devices);
         Configuration config;
         try {
             config = configAdmin.getFactoryConfiguration(VmSettings.FACTORY_PID, name, "?");
             config.update(new Hashtable<>(values));
         } catch (IOException e) {
+            delete(made);
             throw new Fault("InstanceStart: the VM configuration was refused: " + Json.oneLine(e.toString()));
         }
         long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(START_MS);
@@ -170,12 +177,57 @@ public class ApiCommand implements Function<Map<String, String>, Integer> {
                 break;
             }
         }
-        try {
-            config.delete();
-        } catch (IOException | IllegalStateException e) {
-            LOG.warn("cannot delete the configuration of VM {}: {}", name, e.toString());
-        }
+        made.add(config);
+        delete(made);
         throw new Fault("InstanceStart: VM " + name + " did not start: " + why);
+    }
+
+    /**
+     * Writes the devices' configurations and waits until each is a device service: the guest is
+     * told of its virtio devices when it is loaded, so they must be there before the VM is.
+     * Whatever was made is deleted again if one does not come.
+     */
+    private List<Configuration> devices(List<Instance.Device> devices) {
+        List<Configuration> made = new ArrayList<>();
+        long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(START_MS);
+        try {
+            for (Instance.Device d : devices) {
+                Configuration c = configAdmin.getFactoryConfiguration(d.factoryPid(), d.name(), "?");
+                c.update(new Hashtable<>(d.values()));
+                made.add(c);
+            }
+            for (int i = 0; i < made.size(); i++) {
+                String filter = "(&(objectClass=" + DEVICE + ")(service.pid=" + made.get(i).getPid() + "))";
+                while (context.getAllServiceReferences(null, filter) == null) {
+                    if (System.nanoTime() > end) {
+                        throw new Fault("InstanceStart: " + devices.get(i).name() + " did not become a device within " + START_MS / 1000
+                                + " s (the VMM's log says why)");
+                    }
+                    Thread.sleep(2);
+                }
+            }
+            return made;
+        } catch (IOException | InvalidSyntaxException e) {
+            delete(made);
+            throw new Fault("InstanceStart: a device configuration was refused: " + Json.oneLine(e.toString()));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            delete(made);
+            throw new Fault("InstanceStart: interrupted while the devices were made");
+        } catch (Fault f) {
+            delete(made);
+            throw f;
+        }
+    }
+
+    private static void delete(List<Configuration> configs) {
+        for (Configuration c : configs) {
+            try {
+                c.delete();
+            } catch (IOException | IllegalStateException e) {
+                LOG.warn("cannot delete configuration {}: {}", c.getPid(), e.toString());
+            }
+        }
     }
 
     @Deactivate

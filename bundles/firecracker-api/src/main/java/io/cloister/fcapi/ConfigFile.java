@@ -45,11 +45,17 @@ final class ConfigFile {
                 if (!(d instanceof JsonObject drive)) {
                     throw new Fault("the config file's \"drives\" must hold objects");
                 }
-                instance.putDrive(drive.containsKey("drive_id") ? drive.get("drive_id").toString() : "?", drive);
+                // The id the path of PUT /drives/{id} would carry is the body's own here.
+                String id = drive.get("drive_id") instanceof jakarta.json.JsonString s ? s.getString() : "";
+                instance.putDrive(id, drive);
             }
         }
+        if (present(o, "entropy")) {
+            instance.putEntropy(object(o, "entropy"));
+        }
         for (String key : KEYS) {
-            if (!Set.of("boot-source", "machine-config", "drives", "logger", "metrics", "serial").contains(key) && present(o, key)) {
+            if (!Set.of("boot-source", "machine-config", "drives", "entropy", "logger", "metrics", "serial").contains(key)
+                    && present(o, key)) {
                 throw new Fault("the config file's \"" + key + "\": Cloister has no such device or feature yet");
             }
         }

@@ -1,6 +1,8 @@
 package io.cloister.fcapi;
 
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -29,10 +31,22 @@ final class Instance {
     static final String VERSION = "0.1.0";
     static final String APP_NAME = "Cloister";
 
-    /** Creates the VM from its configuration and waits until it runs; a Fault with the VM's reason if it cannot. */
+    /**
+     * Creates the VM's devices (factory configurations of the device bundles, each naming the VM)
+     * and the VM from its configuration, and waits until it runs; a Fault with the reason if it cannot.
+     */
     interface Starter {
-        VirtualMachine start(Map<String, Object> configuration);
+        VirtualMachine start(Map<String, Object> configuration, List<Device> devices);
     }
+
+    /** A device configuration InstanceStart writes before the VM's: its factory PID, its name, its values. */
+    record Device(String factoryPid, String name, Map<String, Object> values) {
+    }
+
+    static final String BLOCK_PID = "io.cloister.virtio.blk";
+    static final String ENTROPY_PID = "io.cloister.virtio.rng";
+    /** virtio-mmio slots of a VM (the virtio bundle's layout: 0xd0000000 + 4 KiB n). */
+    static final int SLOTS = 8;
 
     private final Supplier<Vmm> vmm;
     private final Starter starter;
@@ -42,6 +56,9 @@ final class Instance {
     private MachineConfig machine = MachineConfig.DEFAULT;
     private BootSource boot;
     private String serialOut;
+    /** Drives by id, in the order they were first put. */
+    private final Map<String, Drive> drives = new LinkedHashMap<>();
+    private boolean entropy;
     private String backend;
     private final String engine;
     private boolean starting;
@@ -142,9 +159,76 @@ final class Instance {
         metrics.configure(Metrics.parse(body), this::vm);
     }
 
-    /** Cloister has no block device yet: every drive is refused, after its body is read. */
-    void putDrive(String id, JsonObject body) {
-        throw new Fault("drives: drive '" + id + "' cannot be added: Cloister has no block devices yet (virtio-blk is not implemented)");
+    /** A drive, new or replacing the one of its id (before start, as Firecracker allows). */
+    synchronized void putDrive(String id, JsonObject body) {
+        preBoot("drives");
+        Drive d = Drive.parse(id, body);
+        if (d.root()) {
+            for (Drive other : drives.values()) {
+                if (other.root() && !other.id().equals(id)) {
+                    throw new Fault("drives: drive '" + other.id() + "' is the root device already (is_root_device); a VM has one");
+                }
+            }
+        }
+        if (!drives.containsKey(id) && drives.size() + (entropy ? 1 : 0) >= SLOTS) {
+            throw new Fault("drives: a VM has " + SLOTS + " virtio-mmio slots and all are taken");
+        }
+        drives.put(id, d);
+    }
+
+    /**
+     * Firecracker's PATCH /drives/{id} (after start: a new path_on_host or rate limiter for a
+     * running guest). The device cannot change its image under a running guest's driver yet, so
+     * it is refused, after the body is checked as Firecracker checks it.
+     */
+    void patchDrive(String id, JsonObject body) {
+        Json.Fields f = Json.Fields.of(body, "drives", Set.of("drive_id", "path_on_host", "rate_limiter"));
+        if (!id.equals(f.requiredString("drive_id"))) {
+            throw new Fault("drives: drive_id '" + f.string("drive_id", "") + "' is not the drive of the path ('" + id + "')");
+        }
+        postBoot("drives");
+        synchronized (this) {
+            if (!drives.containsKey(id)) {
+                throw new Fault("drives: there is no drive '" + id + "'");
+            }
+        }
+        throw new Fault("drives: updating drive '" + id + "' after start is not supported by Cloister yet (the device cannot"
+                + " change its image under the guest's driver)");
+    }
+
+    /** Firecracker's entropy device (virtio-rng); its only field, rate_limiter, is not supported. */
+    synchronized void putEntropy(JsonObject body) {
+        preBoot("entropy");
+        Json.Fields f = Json.Fields.of(body, "entropy", Set.of("rate_limiter"));
+        if (f.has("rate_limiter")) {
+            throw new Fault("entropy: rate_limiter is not supported by Cloister");
+        }
+        if (!entropy && drives.size() >= SLOTS) {
+            throw new Fault("entropy: a VM has " + SLOTS + " virtio-mmio slots and all are taken");
+        }
+        entropy = true;
+    }
+
+    /**
+     * The device configurations InstanceStart writes: the root drive first (so it is /dev/vda,
+     * as Firecracker orders it), the other drives in the order they were put, then the entropy
+     * device, in slots 0, 1, ...
+     */
+    synchronized List<Device> virtioDevices() {
+        List<Drive> order = new ArrayList<>();
+        drives.values().stream().filter(Drive::root).forEach(order::add);
+        drives.values().stream().filter(d -> !d.root()).forEach(order::add);
+        List<Device> out = new ArrayList<>();
+        for (Drive d : order) {
+            out.add(new Device(BLOCK_PID, ID + "-" + d.id(), d.configuration(ID, out.size())));
+        }
+        if (entropy) {
+            Map<String, Object> values = new LinkedHashMap<>();
+            values.put("vm", ID);
+            values.put("slot", out.size());
+            out.add(new Device(ENTROPY_PID, ID + "-entropy", values));
+        }
+        return out;
     }
 
     // ---- actions
@@ -197,14 +281,16 @@ final class Instance {
 
     private void start() {
         Map<String, Object> c;
+        List<Device> devices;
         synchronized (this) {
             preBoot("InstanceStart");
             c = configuration();
+            devices = virtioDevices();
             starting = true;
         }
         VirtualMachine v = null;
         try {
-            v = starter.start(c);
+            v = starter.start(c, devices);
         } finally {
             synchronized (this) {
                 starting = false;
@@ -244,7 +330,10 @@ final class Instance {
     synchronized JsonObject vmConfig() {
         JsonObjectBuilder b = Json.builder().add("machine-config", machine.toJson());
         b.add("boot-source", boot == null ? JsonValue.NULL : boot.toJson());
-        b.add("drives", Json.PROVIDER.createArrayBuilder());
+        JsonArrayBuilder d = Json.PROVIDER.createArrayBuilder();
+        drives.values().forEach(drive -> d.add(drive.toJson()));
+        b.add("drives", d);
+        b.add("entropy", entropy ? Json.builder().add("rate_limiter", JsonValue.NULL).build() : JsonValue.NULL);
         b.add("network-interfaces", Json.PROVIDER.createArrayBuilder());
         b.add("logger", log.settings() == null ? JsonValue.NULL : log.settings().toJson());
         b.add("metrics", metrics.path() == null ? JsonValue.NULL : Json.builder().add("metrics_path", metrics.path()).build());

@@ -65,10 +65,17 @@ final class Routes {
         String p = path.length() > 1 && path.endsWith("/") ? path.substring(0, path.length() - 1) : path;
         if (p.startsWith("/drives/") && p.length() > "/drives/".length() && p.indexOf('/', 8) < 0) {
             String id = p.substring("/drives/".length());
-            if (method.equals("PUT") || method.equals("PATCH")) {
-                instance.putDrive(id, Json.object(body)); // a malformed body is still refused as such first
+            switch (method) {
+                case "PUT" -> {
+                    instance.putDrive(id, Json.object(body));
+                    return Reply.NO_CONTENT;
+                }
+                case "PATCH" -> {
+                    instance.patchDrive(id, Json.object(body));
+                    return Reply.NO_CONTENT;
+                }
+                default -> throw invalid(method, path);
             }
-            throw invalid(method, path);
         }
         if (p.startsWith("/cloister/devices/") && p.indexOf('/', "/cloister/devices/".length()) < 0) {
             String id = p.substring("/cloister/devices/".length());
@@ -97,6 +104,7 @@ final class Routes {
             case "PUT /logger" -> write(() -> instance.putLogger(Json.object(body)));
             case "PUT /metrics" -> write(() -> instance.putMetrics(Json.object(body)));
             case "PUT /serial" -> write(() -> instance.putSerial(Json.object(body)));
+            case "PUT /entropy" -> write(() -> instance.putEntropy(Json.object(body)));
             case "GET /cloister/backend" -> Reply.ok(instance.backend());
             case "PUT /cloister/backend" -> write(() -> instance.putBackend(Json.object(body)));
             case "GET /cloister/vms" -> Reply.ok(instance.vms());

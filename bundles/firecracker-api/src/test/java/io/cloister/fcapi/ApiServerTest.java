@@ -33,7 +33,7 @@ class ApiServerTest {
     Path dir;
 
     private final HttpClient client = new HttpClient();
-    private final Routes routes = new Routes(new Instance(() -> null, c -> {
+    private final Routes routes = new Routes(new Instance(() -> null, (c, d) -> {
         throw new Fault("no VMM in this test");
     }, null, null));
 
@@ -170,7 +170,7 @@ class ApiServerTest {
     void aStopWaitsForTheRequestInFlight() throws Exception {
         java.util.concurrent.CountDownLatch entered = new java.util.concurrent.CountDownLatch(1);
         java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
-        Routes slow = new Routes(new Instance(() -> null, c -> {
+        Routes slow = new Routes(new Instance(() -> null, (c, d) -> {
             entered.countDown();
             try {
                 release.await(30, TimeUnit.SECONDS);

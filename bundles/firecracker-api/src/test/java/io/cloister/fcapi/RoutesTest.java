@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -19,9 +20,13 @@ class RoutesTest {
     @TempDir
     Path dir;
 
-    private final Routes routes = new Routes(new Instance(() -> null, c -> {
+    /** The devices the last InstanceStart asked for. */
+    private List<Instance.Device> startedWith;
+    private final Instance instance = new Instance(() -> null, (c, d) -> {
+        startedWith = d;
         throw new Fault("no VMM in this test");
-    }, null, null));
+    }, null, null);
+    private final Routes routes = new Routes(instance);
 
     private Reply call(String method, String path, String body) {
         return routes.handle(method, path, body);
@@ -111,11 +116,79 @@ class RoutesTest {
         assertEquals(kernel.toString(), config.getJsonObject("boot-source").getString("kernel_image_path"));
     }
 
+    static String drive(String id, Path path, boolean root, String more) {
+        return "{\"drive_id\": \"" + id + "\", \"path_on_host\": \"" + path + "\", \"is_root_device\": " + root + more + "}";
+    }
+
+    /** PUT /drives/{id}: each field checked as Firecracker checks it, the image opened as the device will open it. */
     @Test
-    void drivesAreRefusedUntilBlockDevicesExist() {
-        assertFault(call("PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"is_root_device\": true}"), "rootfs",
-                "no block devices");
+    void drivesAreCheckedFieldByField() throws Exception {
+        Path img = Files.write(dir.resolve("rootfs.ext4"), new byte[4096]);
         assertFault(call("PUT", "/drives/rootfs", "{"), "malformed JSON");
+        assertFault(call("PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"" + img + "\"}"),
+                "missing required field 'is_root_device'");
+        assertFault(call("PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"is_root_device\": true}"),
+                "missing required field 'path_on_host'");
+        assertFault(call("PUT", "/drives/other", drive("rootfs", img, true, "")), "drive_id 'rootfs'", "('other')");
+        assertFault(call("PUT", "/drives/a-b", drive("a-b", img, true, "")), "drive_id 'a-b' must be");
+        assertFault(call("PUT", "/drives/rootfs", drive("rootfs", img, true, ", \"cache_type\": \"None\"")), "cache_type",
+                "Unsafe, Writeback");
+        assertFault(call("PUT", "/drives/rootfs", drive("rootfs", img, true, ", \"is_read_only\": \"yes\"")), "is_read_only",
+                "true or false");
+        assertFault(call("PUT", "/drives/rootfs", drive("rootfs", img, true, ", \"rate_limiter\": {}")), "rate_limiter",
+                "not supported");
+        assertFault(call("PUT", "/drives/rootfs", drive("rootfs", img, true, ", \"io_engine\": \"Async\"")), "io_engine");
+        assertFault(call("PUT", "/drives/rootfs", drive("rootfs", img, true, ", \"bogus\": 1")), "unknown field 'bogus'");
+        assertFault(call("PUT", "/drives/rootfs", drive("rootfs", dir.resolve("none.ext4"), true, "")), "path_on_host",
+                "does not exist");
+        assertFault(call("PUT", "/drives/rootfs", drive("rootfs", dir, true, "")), "path_on_host", "not a regular file");
+        assertFault(call("PUT", "/drives/rootfs", drive("rootfs", Files.write(dir.resolve("short"), new byte[10]), true, "")),
+                "path_on_host", "less than one 512-byte sector");
+        assertEquals(List.of(), instance.virtioDevices(), "a refused drive leaves nothing behind");
+
+        assertEquals(204, call("PUT", "/drives/data", drive("data", img, false, ", \"is_read_only\": true, \"cache_type\": "
+                + "\"Writeback\"")).status());
+        assertEquals(204, call("PUT", "/drives/rootfs", drive("rootfs", img, true, "")).status());
+        assertFault(call("PUT", "/drives/second", drive("second", img, true, "")), "drive 'rootfs' is the root device already");
+        assertEquals(204, call("PUT", "/drives/rootfs", drive("rootfs", img, true, ", \"is_read_only\": false")).status(),
+                "a drive may be put again before start");
+        assertFault(call("PUT", "/entropy", "{\"rate_limiter\": {\"bandwidth\": {}}}"), "entropy", "rate_limiter");
+        assertFault(call("PUT", "/entropy", "{\"bogus\": 1}"), "unknown field 'bogus' in entropy");
+        assertEquals(204, call("PUT", "/entropy", "{}").status());
+        assertFault(call("PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"" + img + "\"}"),
+                "not supported before starting");
+
+        JsonObject config = (JsonObject) call("GET", "/vm/config", null).body();
+        assertEquals(2, config.getJsonArray("drives").size());
+        JsonObject data = config.getJsonArray("drives").getJsonObject(0);
+        assertEquals("data", data.getString("drive_id"));
+        assertTrue(data.getBoolean("is_read_only"));
+        assertEquals("Writeback", data.getString("cache_type"));
+        assertEquals(img.toString(), data.getString("path_on_host"));
+        assertTrue(config.get("entropy") instanceof JsonObject, config.toString());
+
+        // InstanceStart writes the devices first: the root drive in slot 0 (/dev/vda, as Firecracker orders it), then the others, then entropy.
+        List<Instance.Device> devices = instance.virtioDevices();
+        assertEquals(List.of("io.cloister.virtio.blk", "io.cloister.virtio.blk", "io.cloister.virtio.rng"),
+                devices.stream().map(Instance.Device::factoryPid).toList());
+        assertEquals(List.of("anonymous-instance-rootfs", "anonymous-instance-data", "anonymous-instance-entropy"),
+                devices.stream().map(Instance.Device::name).toList());
+        assertEquals(java.util.Map.of("vm", "anonymous-instance", "path", img.toString(), "readOnly", false, "root", true, "cache",
+                "Unsafe", "id", "rootfs", "slot", 0), devices.get(0).values());
+        assertEquals(1, devices.get(1).values().get("slot"));
+        assertEquals(true, devices.get(1).values().get("readOnly"));
+        assertEquals(java.util.Map.of("vm", "anonymous-instance", "slot", 2), devices.get(2).values());
+    }
+
+    @Test
+    void aVmHasEightVirtioSlots() throws Exception {
+        Path img = Files.write(dir.resolve("d.img"), new byte[4096]);
+        for (int i = 0; i < 8; i++) {
+            assertEquals(204, call("PUT", "/drives/d" + i, drive("d" + i, img, false, "")).status());
+        }
+        assertFault(call("PUT", "/drives/d8", drive("d8", img, false, "")), "8 virtio-mmio slots");
+        assertFault(call("PUT", "/entropy", "{}"), "8 virtio-mmio slots");
+        assertEquals(204, call("PUT", "/drives/d7", drive("d7", img, true, "")).status(), "replacing a drive takes no slot");
     }
 
     @Test
@@ -192,7 +265,14 @@ class RoutesTest {
         Path kernel = Files.writeString(dir.resolve("k.elf"), "x");
         f = org.junit.jupiter.api.Assertions.assertThrows(Fault.class, () -> ConfigFile.apply(instance, "{\"boot-source\": "
                 + "{\"kernel_image_path\": \"" + kernel + "\"}, \"drives\": [{\"drive_id\": \"rootfs\"}]}"));
-        assertTrue(f.getMessage().contains("no block devices"), f.getMessage());
+        assertTrue(f.getMessage().contains("missing required field 'is_root_device'"), f.getMessage());
+        // drives and entropy of a config file become the devices InstanceStart writes before the VM.
+        Path img = Files.write(dir.resolve("cf.img"), new byte[4096]);
+        f = org.junit.jupiter.api.Assertions.assertThrows(Fault.class, () -> ConfigFile.apply(instance, "{\"boot-source\": "
+                + "{\"kernel_image_path\": \"" + kernel + "\"}, \"drives\": [" + drive("rootfs", img, true, "") + "], \"entropy\": {}}"));
+        assertTrue(f.getMessage().contains("no VMM in this test"), f.getMessage());
+        assertEquals(List.of("anonymous-instance-rootfs", "anonymous-instance-entropy"), startedWith.stream()
+                .map(Instance.Device::name).toList());
     }
 
     /** A VMM that throws where it should not: 500 with Firecracker's body, and the API keeps answering. */
@@ -200,7 +280,7 @@ class RoutesTest {
     void anUnexpectedExceptionIsA500NotALostConnection() {
         Routes broken = new Routes(new Instance(() -> {
             throw new IllegalStateException("registry gone");
-        }, c -> null, null, null));
+        }, (c, d) -> null, null, null));
         Reply r = broken.handle("GET", "/cloister/vms", null);
         assertEquals(500, r.status());
         assertTrue(fault(r).contains("internal error") && fault(r).contains("registry gone"), fault(r));

@@ -65,7 +65,7 @@ public class BlockDevice extends MmioSlot {
     }
 
     @Activate
-    void activate(Config config, BundleContext context) throws IOException {
+    void activate(Config config, BundleContext context, Map<String, Object> properties) throws IOException {
         VirtioBlk.CacheType cache;
         try {
             cache = cache(config.cache());
@@ -73,7 +73,7 @@ public class BlockDevice extends MmioSlot {
             throw new IllegalArgumentException("drive " + config.path() + ": " + e.getMessage());
         }
         Path path = Path.of(config.path());
-        register(context, config.vm(), config.slot(), Map.of(ROOT, config.root(), READ_ONLY, config.readOnly(), ID, config.id()),
+        register(context, properties, config.vm(), config.slot(), Map.of(ROOT, config.root(), READ_ONLY, config.readOnly(), ID, config.id()),
                 () -> new VirtioBlk(path, config.readOnly(), cache, config.id()));
     }
 

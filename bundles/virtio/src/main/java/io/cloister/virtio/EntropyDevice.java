@@ -31,8 +31,8 @@ public class EntropyDevice extends MmioSlot {
     }
 
     @Activate
-    void activate(Config config, BundleContext context) throws IOException {
-        register(context, config.vm(), config.slot(), Map.of(), VirtioRng::new);
+    void activate(Config config, BundleContext context, Map<String, Object> properties) throws IOException {
+        register(context, properties, config.vm(), config.slot(), Map.of(), VirtioRng::new);
     }
 
     @Deactivate

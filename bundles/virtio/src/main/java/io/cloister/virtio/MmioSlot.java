@@ -66,7 +66,8 @@ abstract class MmioSlot {
      * device that cannot be made (an image that cannot be opened) fails the component's
      * activation with its reason instead of each VM's attach.
      */
-    final void register(BundleContext context, String vm, int slot, Map<String, Object> more, Opener opener) throws IOException {
+    final void register(BundleContext context, Map<String, Object> component, String vm, int slot, Map<String, Object> more,
+            Opener opener) throws IOException {
         checkSlot(slot);
         if (vm == null || vm.isBlank()) {
             throw new IllegalArgumentException("a virtio device needs the VM it is for (property 'vm')");
@@ -83,6 +84,12 @@ abstract class MmioSlot {
         props.put(IRQ_PROPERTY, irq);
         props.put(TYPE_PROPERTY, type);
         props.put(Constants.SERVICE_SCOPE, Constants.SCOPE_PROTOTYPE);
+        // As DS would publish them: who made the device can wait for the service of its configuration.
+        for (String key : new String[] {Constants.SERVICE_PID, "service.factoryPid"}) {
+            if (component.get(key) != null) {
+                props.put(key, component.get(key));
+            }
+        }
         registration = context.registerService(BusDevice.class, new PrototypeServiceFactory<BusDevice>() {
             @Override
             public BusDevice getService(Bundle bundle, ServiceRegistration<BusDevice> reg) {
