@@ -52,24 +52,41 @@ class InFrameworkTest {
     }
 
     @Test
-    void cloisterComponentsAreSatisfied() {
+    void cloisterComponentsAreSatisfied() throws InterruptedException {
         Set<String> expected = Set.of("io.cloister.vmm.RunCommand", "io.cloister.vmm.VmRegistry", "io.cloister.shell.VmCommands",
                 "io.cloister.memory.MemoryManagerImpl", "io.cloister.restrictedmem.RestrictedMemory", "io.cloister.vmm.VmComponent",
                 "io.cloister.backend.plain.PlainPolicy", "io.cloister.backend.sev.SevPolicy", "io.cloister.backend.snp.SnpPolicy",
                 "io.cloister.backend.tdx.TdxPolicy", "io.cloister.backend.pkvm.PkvmPolicy");
+        // ConfigAdmin hands configurations over asynchronously (VmComponent waits for its VM's):
+        // wait for the components to settle, with a bound for a broken wiring, then check.
+        List<Components.State> states = Components.states(runtime);
+        for (long deadline = System.nanoTime() + 30_000_000_000L;
+                !settled(states, expected) && System.nanoTime() < deadline; states = Components.states(runtime)) {
+            Thread.sleep(50);
+        }
         List<String> seen = new ArrayList<>();
-        for (Components.State s : Components.states(runtime)) {
+        for (Components.State s : states) {
             if (s.bundle().startsWith("io.cloister.")) {
                 seen.add(s.component());
-                // A drive or entropy device exists per configuration; the default feature has none.
-                boolean perConfiguration = s.component().equals("io.cloister.virtio.BlockDevice")
-                        || s.component().equals("io.cloister.virtio.EntropyDevice");
-                assertTrue(s.state().equals("ACTIVE") || s.state().equals("SATISFIED")
-                        || (perConfiguration && s.state().equals("NOT_CONFIGURED")), s.toString());
+                assertTrue(good(s), s.toString());
                 assertTrue(s.unsatisfied().isEmpty(), s.toString());
             }
         }
         assertTrue(seen.containsAll(expected), "components seen: " + seen);
+    }
+
+    private static boolean settled(List<Components.State> states, Set<String> expected) {
+        List<Components.State> ours = states.stream().filter(s -> s.bundle().startsWith("io.cloister.")).toList();
+        return ours.stream().allMatch(s -> good(s) && s.unsatisfied().isEmpty())
+                && ours.stream().map(Components.State::component).toList().containsAll(expected);
+    }
+
+    private static boolean good(Components.State s) {
+        // A drive or entropy device exists per configuration; the default feature has none.
+        boolean perConfiguration = s.component().equals("io.cloister.virtio.BlockDevice")
+                || s.component().equals("io.cloister.virtio.EntropyDevice");
+        return s.state().equals("ACTIVE") || s.state().equals("SATISFIED")
+                || (perConfiguration && s.state().equals("NOT_CONFIGURED"));
     }
 
     @Test

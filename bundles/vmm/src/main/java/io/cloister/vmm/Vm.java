@@ -133,11 +133,14 @@ final class Vm implements VirtualMachine {
             candidate.policy().validateLayout(layout);
             candidate.policy().adopt(view, layout);
         } catch (RuntimeException e) {
-            status("paused: backend '" + candidate.name() + "' (" + candidate.bundle() + ") refused the VM: " + e.getMessage());
             if (memory == null) {
-                state = VmState.FAILED;
-                exitCode = 1;
+                // Nothing was built: the VM cannot run on any backend. Status before state: a
+                // reader that sees FAILED (state is volatile) sees the failure's status too.
                 status("failed: " + e.getMessage());
+                exitCode = 1;
+                state = VmState.FAILED;
+            } else {
+                status("paused: backend '" + candidate.name() + "' (" + candidate.bundle() + ") refused the VM: " + e.getMessage());
             }
             LOG.error("VM {}: {}", spec.name(), status);
             return;
@@ -207,9 +210,9 @@ final class Vm implements VirtualMachine {
         try {
             machine = new Machine(this, gate, engine, platform, spec, loaded);
         } catch (RuntimeException e) {
-            state = VmState.FAILED;
             status("failed: " + e.getMessage());
             exitCode = 1;
+            state = VmState.FAILED;
             LOG.error("VM {}: {}", spec.name(), status);
             return false;
         }
@@ -264,8 +267,8 @@ final class Vm implements VirtualMachine {
             }
             exitCode = code;
             gate.kill(0); // called by the vCPU itself, outside the gate
-            state = failure ? VmState.FAILED : VmState.STOPPED;
             status(reason);
+            state = failure ? VmState.FAILED : VmState.STOPPED;
             notifyAll();
         }
         if (failure) {
@@ -584,8 +587,8 @@ final class Vm implements VirtualMachine {
         if (!gate.kill(2_000)) {
             LOG.warn("VM {}: its vCPU did not leave the guest within 2 s (an engine that cannot be kicked); stopped anyway", spec.name());
         }
-        state = VmState.STOPPED;
         status("stopped");
+        state = VmState.STOPPED;
         notifyAll();
     }
 
