@@ -93,6 +93,8 @@ abstract class CpuState {
     long fsBase;
     long gsBase;
     long kernelGsBase;
+    /** x87, MMX and SSE state (FpuInsns, X87Insns, SseInsns). */
+    final FpuState fpu = new FpuState();
 
     // Compiled blocks (BlockCompiler): pos counts the instructions a block completed; blockStop
     // ends a block after a write that hit code or MMIO; the block running and its rip.

@@ -15,7 +15,7 @@ import io.cloister.api.cpu.Exit;
  * The interpreter: decodes an instruction from guest memory and runs it, every form the engine
  * implements. The reference the other paths are checked against (and the host CPU checks it).
  */
-abstract class Interpreter extends SystemInsns {
+abstract class Interpreter extends SseInsns {
     void step() {
         ip = rip;
         opsize = 4;
@@ -23,6 +23,7 @@ abstract class Interpreter extends SystemInsns {
         rexPresent = false;
         rexW = rexR = rexX = rexB = 0;
         rep = 0;
+        p66 = false;
         seg = SEG_NONE;
         atomic = false;
         lockedPa = -1;
@@ -30,7 +31,10 @@ abstract class Interpreter extends SystemInsns {
         while (true) {
             op = fetch8();
             switch (op) {
-                case 0x66 -> opsize = 2;
+                case 0x66 -> {
+                    opsize = 2;
+                    p66 = true; // REX.W overrides the operand size, not a mandatory prefix
+                }
                 case 0x67 -> adsize = code64 ? 4 : 2;
                 case 0xf2, 0xf3 -> rep = op;
                 case 0xf0 -> atomic = true;
@@ -366,6 +370,8 @@ abstract class Interpreter extends SystemInsns {
                 incDec(modReg & 7, 1);
             }
             case 0xff -> group5(size);
+            case 0x9b -> fwait();
+            case 0xd8, 0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf -> x87(op);
             default -> throw ud();
         }
     }
@@ -572,7 +578,7 @@ abstract class Interpreter extends SystemInsns {
                 int reg = (op & 7) | (rexB << 3);
                 setReg(reg, size, size == 8 ? Long.reverseBytes(r[reg]) : Integer.reverseBytes((int) r[reg]) & 0xffffffffL);
             }
-            default -> throw ud();
+            default -> sse(op); // SSE, SSE2, MMX, 0F AE, CLTS; #UD for the rest
         }
     }
 

@@ -18,6 +18,8 @@ abstract class Operands extends Alu {
     int rexX;
     int rexB;
     int rep;
+    /** A 66 prefix was seen (SSE's mandatory prefix, kept apart from the operand size that REX.W overrides). */
+    boolean p66;
     int seg;
     int modReg;
     boolean modIsReg;

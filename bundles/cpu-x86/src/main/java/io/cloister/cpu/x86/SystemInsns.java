@@ -168,6 +168,7 @@ abstract class SystemInsns extends Msrs {
             v = model.cpuid(leaf, sub).clone();
             if (leaf == 1) {
                 v[1] = (v[1] & 0x00ffffff) | (index << 24); // initial APIC ID: the vCPU's index
+                v[3] |= FpuInsns.CPUID1_EDX; // what FpuInsns, X87Insns and SseInsns back
                 if (apic != null) {
                     v[3] |= 1 << 9; // APIC
                     v[2] |= 1 << 21 | 1 << 24; // x2APIC, TSC deadline
