@@ -184,8 +184,9 @@ abstract class FpuInsns extends SystemInsns {
         fpu.restore(img, xmmCount());
     }
 
-    /** CLTS (0F 06): clears CR0.TS. */
+    /** CLTS (0F 06): clears CR0.TS; ring 0 only. */
     void clts() {
+        privileged();
         cr0 &= ~CR0_TS;
     }
 
