@@ -14,6 +14,7 @@
 #include <string.h>
 
 typedef uint64_t u64;
+static void put(unsigned char *p, u64 v, int n) { memcpy(p, &v, n); }
 struct st { u64 rax, rbx, rcx, rdx, flags; };
 static unsigned char fxin[512] __attribute__((aligned(64)));
 static unsigned char fxout[512] __attribute__((aligned(64)));
@@ -41,6 +42,8 @@ static unsigned char mem[64] __attribute__((aligned(64)));
 
 /* kinds: how the inputs are drawn */
 enum { K_INT, K_SS, K_SD, K_PS, K_PD, K_CTL, K_MMX, K_X87 };
+static u64 lane64(int kind);
+static void fp80(unsigned char *p);
 
 #define LIST(X)                                                                                               \
 	/* moves */                                                                                           \
@@ -149,6 +152,39 @@ enum { K_INT, K_SS, K_SD, K_PS, K_PD, K_CTL, K_MMX, K_X87 };
 	X(movq2dq, "movq2dq %%mm1, %%xmm0", K_MMX) X(movdq2q, "movdq2q %%xmm1, %%mm0", K_MMX)                     \
 	X(cvtpi2ps, "cvtpi2ps %%mm1, %%xmm0", K_MMX) X(cvttps2pi, "cvttps2pi %%xmm1, %%mm0", K_MMX)               \
 	X(cvtpi2pd, "cvtpi2pd %%mm1, %%xmm0", K_MMX) X(cvtpd2pi, "cvtpd2pi %%xmm1, %%mm0", K_MMX)                 \
+	/* x87 */                                                                                             \
+	X(fld1, "fld1", K_X87) X(fldz, "fldz", K_X87) X(fldpi, "fldpi", K_X87) X(fldl2e, "fldl2e", K_X87)         \
+	X(fldl2t, "fldl2t", K_X87) X(fldlg2, "fldlg2", K_X87) X(fldln2, "fldln2", K_X87)                         \
+	X(flds, "flds 4(%%rsi)", K_X87) X(fldl, "fldl 8(%%rsi)", K_X87) X(fldt, "fldt 16(%%rsi)", K_X87)          \
+	X(fld_st, "fld %%st(2)", K_X87) X(filds, "filds 2(%%rsi)", K_X87) X(fildl, "fildl 4(%%rsi)", K_X87)       \
+	X(fildll, "fildll 8(%%rsi)", K_X87) X(fsts, "fsts 8(%%rsi)", K_X87) X(fstps, "fstps 8(%%rsi)", K_X87)     \
+	X(fstl, "fstl 8(%%rsi)", K_X87) X(fstpl, "fstpl 8(%%rsi)", K_X87) X(fstpt, "fstpt 16(%%rsi)", K_X87)      \
+	X(fst_st, "fst %%st(3)", K_X87) X(fstp_st, "fstp %%st(1)", K_X87) X(fists, "fists 8(%%rsi)", K_X87)      \
+	X(fistl, "fistl 8(%%rsi)", K_X87) X(fistpll, "fistpll 8(%%rsi)", K_X87) X(fistps, "fistps 8(%%rsi)", K_X87) \
+	X(fxch, "fxch %%st(2)", K_X87) X(fchs, "fchs", K_X87) X(fabs, "fabs", K_X87) X(ftst, "ftst", K_X87)       \
+	X(fxam, "fxam", K_X87) X(fadd_r, "fadd %%st(1), %%st", K_X87) X(fadd_r2, "fadd %%st, %%st(2)", K_X87)     \
+	X(faddp, "faddp %%st, %%st(1)", K_X87) X(fsub_r, "fsub %%st(1), %%st", K_X87) X(fsubr_r, "fsubr %%st(1), %%st", K_X87) \
+	X(fsub_r2, ".byte 0xdc, 0xe9", K_X87) X(fsubr_r2, ".byte 0xdc, 0xe1", K_X87)                              \
+	X(fsubp, ".byte 0xde, 0xe9", K_X87) X(fsubrp, ".byte 0xde, 0xe1", K_X87)                                  \
+	X(fmul_r, "fmul %%st(1), %%st", K_X87) X(fmulp, "fmulp %%st, %%st(3)", K_X87)                            \
+	X(fdiv_r, "fdiv %%st(1), %%st", K_X87) X(fdivr_r, "fdivr %%st(1), %%st", K_X87)                          \
+	X(fdiv_r2, ".byte 0xdc, 0xf9", K_X87) X(fdivr_r2, ".byte 0xdc, 0xf1", K_X87)                              \
+	X(fdivp, ".byte 0xde, 0xf9", K_X87) X(fdivrp, ".byte 0xde, 0xf1", K_X87)                                  \
+	X(fadds, "fadds 4(%%rsi)", K_X87) X(faddl, "faddl 8(%%rsi)", K_X87) X(fiaddl, "fiaddl 4(%%rsi)", K_X87)  \
+	X(fisubs, "fisubs 2(%%rsi)", K_X87) X(fmull, "fmull 8(%%rsi)", K_X87) X(fdivs, "fdivs 4(%%rsi)", K_X87)   \
+	X(fdivrl, "fdivrl 8(%%rsi)", K_X87) X(fsubrs, "fsubrs 4(%%rsi)", K_X87) X(fimull, "fimull 4(%%rsi)", K_X87) \
+	X(fcom, "fcom %%st(1)", K_X87) X(fcomp, "fcomp %%st(2)", K_X87) X(fcompp, "fcompp", K_X87)               \
+	X(fucom, "fucom %%st(1)", K_X87) X(fucomp, "fucomp %%st(1)", K_X87) X(fucompp, "fucompp", K_X87)         \
+	X(fcomi, "fcomi %%st(1), %%st", K_X87) X(fucomi, "fucomi %%st(2), %%st", K_X87)                          \
+	X(fcomip, "fcomip %%st(1), %%st", K_X87) X(fucomip, "fucomip %%st(1), %%st", K_X87)                      \
+	X(fcoms, "fcoms 4(%%rsi)", K_X87) X(fcompl, "fcompl 8(%%rsi)", K_X87) X(ficoml, "ficoml 4(%%rsi)", K_X87) \
+	X(fcmovb, "fcmovb %%st(1), %%st", K_X87) X(fcmovne, "fcmovne %%st(2), %%st", K_X87)                      \
+	X(fcmovnbe, "fcmovnbe %%st(1), %%st", K_X87) X(fcmovu, "fcmovu %%st(1), %%st", K_X87)                    \
+	X(fsqrt, "fsqrt", K_X87) X(frndint, "frndint", K_X87) X(fscale, "fscale", K_X87) X(fxtract, "fxtract", K_X87) \
+	X(fprem, "fprem", K_X87) X(fprem1, "fprem1", K_X87) X(fdecstp, "fdecstp", K_X87) X(fincstp, "fincstp", K_X87) \
+	X(ffree, "ffree %%st(3)", K_X87) X(fnstenv, "fnstenv 8(%%rsi)", K_X87) X(fbstp, "fbstp 16(%%rsi)", K_X87)  \
+	X(fnop, "fnop", K_X87) X(fild_fadd, "fildl 4(%%rsi)\n\tfmul %%st(1), %%st\n\tfaddp\n\tfstpl 8(%%rsi)", K_X87) \
+	X(sequence, "fninit\n\tfld1\n\tfldpi\n\tfdivrp\n\tfsqrt\n\tmovq %%rbx, %%mm2\n\temms\n\taddsd %%xmm1, %%xmm0\n\tldmxcsr (%%rsi)\n\tcvtsd2ss %%xmm0, %%xmm3\n\tfldl2e", K_X87) \
 	/* control */                                                                                         \
 	X(stmxcsr, "stmxcsr 8(%%rsi)", K_CTL) X(ldmxcsr, "ldmxcsr (%%rsi)", K_CTL)                                \
 	X(fninit, "fninit", K_CTL) X(fnstcw, "fnstcw 8(%%rsi)", K_CTL) X(fldcw, "fldcw (%%rsi)", K_CTL)           \
@@ -206,6 +242,26 @@ static uint32_t fp32(void) {
 	}
 }
 
+/* an 80-bit value: significand and sign/exponent */
+static void fp80(unsigned char *p) {
+	u64 m = rnd() | 1ul << 63;
+	unsigned se = (rnd() & 1) << 15;
+	switch (rnd() % 10) {
+	case 0: m = 0; break;
+	case 1: m = 1ul << 63; se |= 0x7fff; break;
+	case 2: se |= 0x7fff; m |= 1ul << 62; break;
+	case 3: se |= 0x7fff; m &= ~(1ul << 62); m |= 1; break;
+	case 4: m &= ~(1ul << 63); break; /* denormal */
+	case 5: { long double d = (long double)(int)(rnd() % 200) - 100; memcpy(&m, &d, 8); memcpy(&se, (char *)&d + 8, 2); break; }
+	case 6: se |= 0x3fff - 20 + rnd() % 40; break;
+	case 7: se |= 0x3fff + rnd() % 70; break;
+	case 8: se |= rnd() % 0x7fff; break;
+	default: se |= 0x3fff - 70 + rnd() % 140; break;
+	}
+	put(p, m, 8);
+	put(p + 8, se, 2);
+}
+
 static u64 lane64(int kind) {
 	switch (kind) {
 	case K_SD: case K_PD: return fp64();
@@ -221,7 +277,6 @@ static u64 lane64(int kind) {
 	}
 }
 
-static void put(unsigned char *p, u64 v, int n) { memcpy(p, &v, n); }
 
 static void hex(const unsigned char *p, int n) {
 	for (int i = 0; i < n; i++)
@@ -251,6 +306,16 @@ int main(int argc, char **argv) {
 					put(fxin + 40 + 16 * i, rnd() & 0xffff, 2);
 				}
 			}
+			if (tp->kind == K_X87) {
+				/* every exception masked; rounding and precision control random */
+				put(fxin, 0x7f | (rnd() % 4) << 10 | (rnd() % 4 == 0 ? 0 : 1 + rnd() % 3) << 8, 2);
+				put(fxin + 2, (rnd() % 8) << 11, 2);
+				fxin[4] = rnd() % 3 == 0 ? rnd() : 0xff;
+				for (int i = 0; i < 8; i++)
+					fp80(fxin + 32 + 16 * i);
+				if (rnd() % 4 == 0) /* ST1 near ST0: cancellation, equal operands */
+					memcpy(fxin + 48, fxin + 32, 10), fxin[48] ^= rnd() % 2;
+			}
 			for (int i = 0; i < 8; i++) {
 				u64 v = lane64(tp->kind);
 				if (i == 2 && rnd() % 3 == 0) /* a source near the destination: cancellation, equal bytes */
@@ -260,7 +325,11 @@ int main(int argc, char **argv) {
 				put(fxin + 160 + 8 * i, v, 8);
 			}
 			for (int i = 0; i < 64; i += 8)
-				put(mem + i, lane64(tp->kind), 8);
+				put(mem + i, lane64(tp->kind == K_X87 ? (rnd() % 2 ? K_SD : K_PS) : tp->kind), 8);
+			if (tp->kind == K_X87 && rnd() % 2)
+				fp80(mem + 16);
+			if (tp->fn == t_sequence)
+				put(mem, 0x1f80 | (rnd() % 4) << 13, 4);
 			if (tp->kind == K_CTL)
 				put(mem, (0x1f80 | (rnd() % 4) << 13 | (rnd() & 0x3f)) | (rnd() & 0xffff) << 16 , 4);
 			if (tp->kind == K_CTL && tp->fn != t_ldmxcsr)

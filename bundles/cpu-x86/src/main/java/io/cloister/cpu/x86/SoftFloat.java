@@ -297,7 +297,12 @@ final class SoftFloat {
         } else if (b.kind != NAN) {
             n = a;
         } else if (x87) {
-            n = Long.compareUnsigned(a.nan | (1L << 62), b.nan | (1L << 62)) >= 0 ? a : b;
+            // A quiet NaN over a signaling one, else the larger significand (SDM vol. 1, table 4-7)
+            if (a.snan != b.snan) {
+                n = a.snan ? b : a;
+            } else {
+                n = Long.compareUnsigned(a.nan, b.nan) >= 0 ? a : b;
+            }
         } else {
             n = a;
         }
@@ -396,7 +401,11 @@ final class SoftFloat {
         if (a.kind == NAN || b.kind == NAN) {
             return nans(f, a, b, x87);
         }
-        denormals(a, b); // raised beside an infinity too (not beside a NaN), as the host CPU does
+        if (b.kind == ZERO && a.kind != ZERO && a.kind != INF) {
+            flags |= ZE; // a denormal dividend raises no DE here
+            return inf(f, neg);
+        }
+        denormals(a, b); // beside an infinity too
         if (a.kind == INF) {
             return b.kind == INF ? invalid(f) : inf(f, neg);
         }
@@ -404,11 +413,7 @@ final class SoftFloat {
             return zero(f, neg);
         }
         if (b.kind == ZERO) {
-            if (a.kind == ZERO) {
-                return invalid(f);
-            }
-            flags |= ZE;
-            return inf(f, neg);
+            return invalid(f);
         }
         if (a.kind == ZERO) {
             return zero(f, neg);
@@ -504,7 +509,8 @@ final class SoftFloat {
         if (truncate) {
             rc = RZ;
         }
-        if (increment(a.neg, kept, half, rest)) {
+        roundedUp = increment(a.neg, kept, half, rest);
+        if (roundedUp) {
             kept = kept.add(BigInteger.ONE);
         }
         rc = saved;

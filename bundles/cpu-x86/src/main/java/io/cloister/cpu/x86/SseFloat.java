@@ -12,7 +12,7 @@ import io.cloister.cpu.x86.SoftFloat.Num;
  * integers. Every lane is computed by {@link SoftFloat} under MXCSR's rounding, DAZ and FTZ; the
  * lanes' flags are folded into MXCSR and an unmasked one faults before anything is written.
  */
-abstract class SseFloat extends X87Arith {
+abstract class SseFloat extends X87Special {
     static final int NP = 0, P66 = 1, PF3 = 2, PF2 = 3;
 
     /** The floating-point form 0F {@code op}; false when {@code op} is none (the caller raises #UD). */
@@ -111,6 +111,12 @@ abstract class SseFloat extends X87Arith {
         if (op == 0x52 || op == 0x53) {
             return sseApproximate(op, b);
         }
+        if (f == DOUBLE && sf.rc == SoftFloat.RN && op != 0x5d && op != 0x5f && op != 0xc2) {
+            long r = fastDouble(sf, op, a, b);
+            if (r != NO_FAST) {
+                return r;
+            }
+        }
         Num y = sf.unpack(f, b, 0);
         if (op == 0x51) {
             return sf.sqrt(f, y);
@@ -141,6 +147,63 @@ abstract class SseFloat extends X87Arith {
                 yield t ? -1L >>> (64 - (f == SINGLE ? 32 : 64)) : 0;
             }
         };
+    }
+
+    /** fastDouble() could not decide: the exact path runs. (A NaN, which fastDouble never returns.) */
+    private static final long NO_FAST = 0x7ff4000000000001L;
+
+    /**
+     * The common case of ADDSD/SUBSD/MULSD/DIVSD/SQRTSD and their packed forms, round to nearest:
+     * operands and result normal and far from overflow and underflow. Java's double arithmetic
+     * rounds exactly as IEEE does; whether it was exact (PE) follows from the error term, which
+     * is representable here (TwoSum for sums, FMA for products, quotients and roots). Anything
+     * else — zeros, denormals, infinities, NaNs, extreme exponents — takes the exact path.
+     */
+    private static long fastDouble(SoftFloat sf, int op, long a, long b) {
+        if (!ordinary(b) || op != 0x51 && !ordinary(a)) {
+            return NO_FAST;
+        }
+        double x = Double.longBitsToDouble(a);
+        double y = Double.longBitsToDouble(b);
+        double r;
+        boolean exact;
+        switch (op) {
+            case 0x58, 0x5c -> {
+                double z = op == 0x58 ? y : -y;
+                r = x + z;
+                double bb = r - x;
+                exact = (x - (r - bb)) + (z - bb) == 0;
+            }
+            case 0x59 -> {
+                r = x * y;
+                exact = Math.fma(x, y, -r) == 0;
+            }
+            case 0x5e -> {
+                r = x / y;
+                exact = Math.fma(-r, y, x) == 0;
+            }
+            default -> {
+                if (y < 0) {
+                    return NO_FAST;
+                }
+                r = Math.sqrt(y);
+                exact = Math.fma(-r, r, y) == 0;
+            }
+        }
+        long bits = Double.doubleToRawLongBits(r);
+        if (!ordinary(bits)) {
+            return NO_FAST;
+        }
+        if (!exact) {
+            sf.flags |= SoftFloat.PE;
+        }
+        return bits;
+    }
+
+    /** A double whose exponent keeps every error term above the denormal range and results below overflow. */
+    private static boolean ordinary(long bits) {
+        int e = (int) (bits >>> 52) & 0x7ff;
+        return e > 200 && e < 1800;
     }
 
     /** An operand passed through (MIN/MAX): under DAZ a denormal comes out as a zero of its sign. */

@@ -89,9 +89,10 @@ abstract class X87Insns extends FpuInsns {
         wr(a, w, fill | fpu.fcw);
         wr(a + w, w, fill | fpu.status());
         wr(a + 2L * w, w, fill | fpu.fullTags());
-        for (int i = 3; i < 7; i++) {
+        for (int i = 3; i < 6; i++) {
             wr(a + (long) i * w, w, 0);
         }
+        wr(a + 6L * w, w, fill); // FDS: zero, its reserved half ones
     }
 
     private void loadEnv(long a) {

@@ -136,6 +136,8 @@ class SimdOracleTest {
                     if (mismatches.size() < 60 && reported.add(f[0])) { // the first of each template
                         mismatches.add(f[0] + " " + f[1] + " (" + how + ") in: regs " + f[2] + " " + f[3] + " mxcsr "
                                 + f[8].substring(48, 56) + " xmm0 " + f[8].substring(320, 352) + " xmm1 " + f[8].substring(352, 384)
+                                + " x87 " + f[8].substring(0, 12) + " st0 " + f[8].substring(64, 84) + " st1 " + f[8].substring(96, 116)
+                                + " st2 " + f[8].substring(128, 148) + " mem " + f[7].substring(0, 64)
                                 + " ->" + bad);
                     }
                     break; // one mode is enough to show a template's mismatch
