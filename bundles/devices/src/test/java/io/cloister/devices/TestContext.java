@@ -16,7 +16,7 @@ import io.cloister.api.device.VmClock;
 
 /**
  * What a device test gives a device: a hand-moved clock, a console to read back, no guest memory,
- * and a record of what the device did to the VM ("irq4+", "irq4-", "exit 3", "reset").
+ * and a record of what the device did to the VM ("irq4+", "irq4-", "exit 3", "poweroff", "reset").
  */
 class TestContext implements DeviceContext {
     final HandClock clock = new HandClock();
@@ -47,6 +47,11 @@ class TestContext implements DeviceContext {
     @Override
     public void exit(int status) {
         events.add("exit " + status);
+    }
+
+    @Override
+    public void powerOff() {
+        events.add("poweroff");
     }
 
     @Override

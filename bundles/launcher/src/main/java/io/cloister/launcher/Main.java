@@ -29,6 +29,8 @@ public final class Main {
     public static final String CONFIGURED_VMS = "cloister.configured-vms";
     /** Option given to the run entry: the --timeout deadline, in epoch milliseconds. */
     static final String DEADLINE = "cloister.deadline";
+    /** Framework property with the value of 'run --on-reset' (exit or restart), read by the VMM's VM registry. */
+    static final String ON_RESET_PROPERTY = "cloister.on-reset";
     /** Exit status of a run that --timeout ended, as timeout(1) has it. */
     static final int TIMEOUT_EXIT = 124;
 
@@ -53,9 +55,13 @@ public final class Main {
     static final String RUN_HELP = """
             Usage: vmm run [--feature F] [--backend B] [--engine E] [--memory SIZE] [--vcpus N] [--kernel FILE]
                            [--initrd FILE] [--cmdline S] [--console stdout|file:PATH|tcp:HOST:PORT] [--timeout SECONDS]
-                           [--stats SECONDS] [--device JAR]... [--drive PATH[,ro][,root][,id=ID][,cache=C]]... [--entropy]
+                           [--stats SECONDS] [--on-reset exit|restart] [--device JAR]... [--drive PATH[,ro][,root][,id=ID][,cache=C]]...
+                           [--entropy]
               Starts the feature's bundles and boots its VM's guest; the exit status is the guest's (the value
-              it wrote to the isa-debug-exit port, 0 if it halted, 1 if it failed, 124 on --timeout).
+              it wrote to the isa-debug-exit port, 0 if it halted or powered off (ACPI S5), 1 if it failed, 3 if it
+              reset the platform (--on-reset exit), 124 on --timeout, 130 on Ctrl-A x).
+              stdin goes to the guest's serial port (COM1) when its console is stdout: a terminal in raw mode
+              (Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A, Ctrl-A h lists the keys), a pipe or file as it is.
               --backend   plain, sev, snp, tdx or pkvm       --engine   emulator, kvm or auto
               --memory    guest RAM, e.g. 64M or 1G
               --kernel    a PVH ELF (an ELF with the Xen PVH entry note) or a Linux bzImage (boot protocol 2.12+,
@@ -67,6 +73,8 @@ public final class Main {
               --memory is at most the host's physical memory; --kernel and --initrd regular files no larger than --memory
               --timeout   end the run SECONDS after it started (exit status 124), whatever the guest does
               --stats     print instructions, exits and private pages to stderr every SECONDS
+              --on-reset  what a guest's reset (i8042 0xfe, ACPI reset register) does: exit (status 3; the default)
+                          or restart (boot the guest again from its images)
               --device    also install this device bundle (repeatable)
               --drive     a virtio-blk drive on a raw image file (repeatable): ro read-only; root the guest's root device
                           (root=/dev/vdX on the command line); id=ID its name (GET_ID); cache=unsafe (default, no flush
@@ -186,7 +194,7 @@ public final class Main {
     static final List<String> VM_OPTIONS = List.of("backend", "engine", "memory", "kernel", "initrd", "cmdline", "console", "vcpus");
     /** Every option that takes a value; all but --feature belong to 'run'. */
     static final Set<String> OPTIONS = Set.copyOf(java.util.stream.Stream.concat(VM_OPTIONS.stream(),
-            java.util.stream.Stream.concat(java.util.stream.Stream.of("feature", "timeout", "stats", "device", "drive"),
+            java.util.stream.Stream.concat(java.util.stream.Stream.of("feature", "timeout", "stats", "device", "drive", "on-reset"),
                     ApiOptions.NAMES.stream())).toList());
     /** How long after --timeout the watchdog ends a run that did not end by itself. */
     static final long WATCHDOG_GRACE_MS = 10_000;
@@ -208,6 +216,10 @@ public final class Main {
             if (runOptions.containsKey("stats")) {
                 RunOptions.millis("stats", runOptions.get("stats"));
             }
+            String onReset = runOptions.get("on-reset");
+            if (onReset != null && !onReset.equals("exit") && !onReset.equals("restart")) {
+                throw new IllegalArgumentException("option --on-reset must be exit or restart, not '" + onReset + "'");
+            }
         } catch (IllegalArgumentException e) {
             throw new LaunchException(LaunchException.CONFIG, e.getMessage());
         }
@@ -228,7 +240,13 @@ public final class Main {
         Thread watchdog = timeout == null ? null : watchdog(deadline + WATCHDOG_GRACE_MS, timeout, err);
         // No console shell in 'run': the guest owns the console, and a shell starting while a
         // short run already stops the framework only prints Gogo's complaints.
-        try (VmmRuntime runtime = VmmRuntime.start(deployment, Map.of("gosh.args", "--nointeractive"),
+        // --on-reset reaches the VMM as a framework property: a VM may boot before the run entry is called.
+        Map<String, String> properties = new LinkedHashMap<>(Map.of("gosh.args", "--nointeractive"));
+        String onReset = runOptions.remove("on-reset");
+        if (onReset != null) {
+            properties.put(ON_RESET_PROPERTY, onReset);
+        }
+        try (VmmRuntime runtime = VmmRuntime.start(deployment, properties,
                 java.util.Set.of("org.apache.felix.gogo.shell"))) {
             Function<Map<String, String>, Integer> entry = entry(runtime, api ? "api" : "run", deployment);
             Map<String, String> all = new LinkedHashMap<>(runOptions);

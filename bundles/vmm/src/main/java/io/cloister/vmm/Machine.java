@@ -18,6 +18,7 @@ import io.cloister.api.cpu.CpuEngine;
 import io.cloister.api.cpu.EngineVm;
 import io.cloister.api.cpu.Exit;
 import io.cloister.api.cpu.Vcpu;
+import io.cloister.api.device.ConsoleInput;
 import io.cloister.api.device.DeviceContext;
 import io.cloister.api.device.BusDevice;
 import io.cloister.api.device.DmaView;
@@ -40,6 +41,12 @@ final class Machine implements DeviceContext {
     private static final Logger LOG = LoggerFactory.getLogger(Machine.class);
     /** KVM's answer to a hypercall it does not know. */
     static final long KVM_ENOSYS = -1000;
+
+    /**
+     * Exit status of a VM whose guest reset the platform (the 8042's reset line, the ACPI reset
+     * register) under {@code --on-reset exit}: not 0, so a script tells a reboot from a poweroff.
+     */
+    static final int RESET_STATUS = 3;
 
     /** Hypercall: start vCPU arg0 at 32-bit entry arg1 with %ebx = arg2; 0, -EINVAL or -EEXIST. */
     static final long HC_START_VCPU = 0x434c0001L;
@@ -71,6 +78,8 @@ final class Machine implements DeviceContext {
     private volatile Integer exitCode;
     private volatile String stopReason;
     private volatile boolean failed;
+    /** The guest reset the platform and boots again (--on-reset restart). */
+    private volatile boolean restart;
 
     /**
      * Loads the VM's guest image (a PVH ELF or a bzImage), its initrd, and the ACPI tables that
@@ -235,7 +244,11 @@ final class Machine implements DeviceContext {
             }
         }
         if (code != null) {
-            vm.guestStopped(code, reason, failure);
+            if (restart && !failure) {
+                vm.guestReset(this);
+            } else {
+                vm.guestStopped(code, reason, failure);
+            }
         }
     }
 
@@ -326,8 +339,18 @@ final class Machine implements DeviceContext {
     }
 
     @Override
+    public void powerOff() {
+        finish(0, "the guest powered off (ACPI S5)", false);
+    }
+
+    @Override
     public void reset() {
-        finish(0, "the guest reset the platform", false);
+        if (vm.restartsOnReset()) {
+            restart = true;
+            finish(RESET_STATUS, "the guest reset the platform; restarting", false);
+        } else {
+            finish(RESET_STATUS, "the guest reset the platform (exit status " + RESET_STATUS + ")", false);
+        }
     }
 
     @Override
@@ -354,6 +377,30 @@ final class Machine implements DeviceContext {
     @Override
     public OutputStream console() {
         return console;
+    }
+
+    /**
+     * The VM's console input. Its listener runs under the bus lock, so to the device the arrival
+     * of input looks like any other access (as a timer's expiry does).
+     */
+    @Override
+    public ConsoleInput consoleInput() {
+        ConsoleIn in = vm.consoleIn();
+        return new ConsoleInput() {
+            @Override
+            public int read() {
+                return in.read();
+            }
+
+            @Override
+            public void onAvailable(Runnable listener) {
+                in.onAvailable(listener == null ? null : () -> {
+                    synchronized (bus) {
+                        listener.run();
+                    }
+                });
+            }
+        };
     }
 
     @Override

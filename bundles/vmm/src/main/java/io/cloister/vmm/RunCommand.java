@@ -34,6 +34,8 @@ import io.cloister.internal.vmconfig.RunOptions;
 public class RunCommand implements Function<Map<String, String>, Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(RunCommand.class);
     private static final Set<String> OPTIONS = Set.of("timeout", "stats");
+    /** Exit status of a run the user ended with Ctrl-A x (128 + SIGINT, as a shell reports an interrupted command). */
+    static final int QUIT_STATUS = 130;
     /** Set by the launcher: VM names the feature configures (ConfigAdmin delivers them asynchronously). */
     static final String CONFIGURED_VMS = "cloister.configured-vms";
     /** Set by the launcher: when --timeout ends the run, in epoch milliseconds (counted from the command's start). */
@@ -61,6 +63,8 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
     volatile List<BusDevice> devices;
 
     PrintStream console = System.out;
+    /** What feeds the first guest's console (its COM1) when that console is stdout. */
+    java.io.InputStream stdin = System.in;
 
     @Override
     public Integer apply(Map<String, String> options) {
@@ -93,9 +97,27 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
         if (!guests.isEmpty()) {
             awaitBoot(guests);
             Thread stats = statsMillis > 0 ? statsPrinter(guests, statsMillis) : null;
+            java.util.concurrent.atomic.AtomicBoolean quit = new java.util.concurrent.atomic.AtomicBoolean();
+            Terminal terminal = null;
             try {
-                return runGuests(guests, deadline, timeout);
+                Vm first = guests.get(0);
+                if (first.consoleOnStdout() && stdin != null) {
+                    terminal = stdin == System.in ? Terminal.rawIfTerminal() : null;
+                    new StdinFeeder(first.consoleIn(), terminal != null, () -> {
+                        quit.set(true);
+                        guests.forEach(Vm::stop);
+                    }, System.err).start(stdin);
+                }
+                int code = runGuests(guests, deadline, timeout);
+                if (quit.get()) {
+                    System.err.println("vmm: quit (Ctrl-A x)");
+                    return QUIT_STATUS;
+                }
+                return code;
             } finally {
+                if (terminal != null) {
+                    terminal.restore();
+                }
                 if (stats != null) {
                     stats.interrupt();
                 }

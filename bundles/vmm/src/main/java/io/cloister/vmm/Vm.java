@@ -75,6 +75,10 @@ final class Vm implements VirtualMachine {
     private final Gate gate = new Gate();
     private final SwapStats swaps = new SwapStats();
     private final Platform platform;
+    /** Whether a reset of the guest boots it again (--on-reset restart) instead of ending the VM. */
+    private volatile boolean restartOnReset;
+    /** What the VM's console receives (stdin of 'vmm run'); closed when the VM ends. */
+    private final ConsoleIn consoleIn = new ConsoleIn();
     /** The running guest, once booted. */
     private volatile Machine machine;
     private volatile Integer exitCode;
@@ -269,6 +273,7 @@ final class Vm implements VirtualMachine {
             gate.kill(0); // called by the vCPU itself, outside the gate
             status(reason);
             state = failure ? VmState.FAILED : VmState.STOPPED;
+            consoleIn.close();
             notifyAll();
         }
         if (failure) {
@@ -289,6 +294,72 @@ final class Vm implements VirtualMachine {
             wait(Math.min(left, 100));
         }
         return exitCode == null ? (state == VmState.FAILED ? 1 : 0) : exitCode;
+    }
+
+    void restartOnReset(boolean restart) {
+        restartOnReset = restart;
+    }
+
+    boolean restartsOnReset() {
+        return restartOnReset;
+    }
+
+    /**
+     * The guest reset the platform and is to boot again (--on-reset restart): called by the vCPU
+     * thread that reports the end of {@code old}'s guest. The restart runs on a thread of its own,
+     * since closing the old machine waits for its vCPU threads, this one among them.
+     */
+    void guestReset(Machine old) {
+        Thread.ofPlatform().name("restart-" + spec.name()).start(() -> restart(old));
+    }
+
+    /**
+     * Boots the guest again from its images: closes the old machine, loads the kernel, initrd and
+     * ACPI tables again over RAM (which a reset keeps, as on a PC), and starts a new machine with
+     * fresh devices. A backend whose memory starts private cannot have the host load it again: the
+     * VM then ends as with --on-reset exit.
+     */
+    private synchronized void restart(Machine old) {
+        if (machine != old || state != VmState.RUNNING) {
+            return; // stopped, or swapped, meanwhile
+        }
+        old.close();
+        machine = null;
+        Backend b = backend;
+        String refused = b == null ? "no backend" : b.policy().initialState() == PageState.PRIVATE
+                ? "backend " + b.name() + " keeps the guest's memory private, so the host cannot load the image again" : null;
+        if (refused == null) {
+            try {
+                loaded = Machine.load(memory, spec, platform.devices());
+            } catch (RuntimeException e) {
+                refused = e.getMessage();
+            }
+        }
+        if (refused != null) {
+            exitCode = Machine.RESET_STATUS;
+            gate.kill(0);
+            status("the guest reset the platform; not restarted: " + refused);
+            state = VmState.STOPPED; // after the status: whoever sees STOPPED reads why
+            consoleIn.close();
+            notifyAll();
+            LOG.warn("VM {}: {}", spec.name(), status);
+            return;
+        }
+        event("the guest reset the platform: restarting");
+        LOG.info("VM {}: the guest reset the platform: restarting", spec.name());
+        if (!boot()) {
+            consoleIn.close();
+            notifyAll();
+        }
+    }
+
+    /** Whether the guest's console is the VMM's stdout (where its stdin belongs too). */
+    boolean consoleOnStdout() {
+        return spec.console() == null || spec.console().isBlank() || spec.console().equals("stdout");
+    }
+
+    ConsoleIn consoleIn() {
+        return consoleIn;
     }
 
     boolean hasGuest() {
@@ -589,6 +660,7 @@ final class Vm implements VirtualMachine {
         }
         status("stopped");
         state = VmState.STOPPED;
+        consoleIn.close();
         notifyAll();
     }
 

@@ -43,6 +43,18 @@ public class VmRegistry implements Vmm, Platform {
     private final List<CpuEngine> engines = new CopyOnWriteArrayList<>();
     private final List<Device> devices = new CopyOnWriteArrayList<>();
     private volatile DeviceBusFactory busFactory;
+    /** Framework property the launcher sets from 'vmm run --on-reset': restart, or exit (the default). */
+    static final String ON_RESET = "cloister.on-reset";
+    /**
+     * Whether a guest's reset boots it again. A framework property, not a run option: a VM boots as
+     * soon as its backend takes it, which may be before the run command is called.
+     */
+    private volatile boolean restartOnReset;
+
+    @org.osgi.service.component.annotations.Activate
+    void activate(org.osgi.framework.BundleContext context) {
+        restartOnReset = "restart".equals(context.getProperty(ON_RESET));
+    }
 
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC)
     void addEngine(CpuEngine engine) {
@@ -259,6 +271,7 @@ public class VmRegistry implements Vmm, Platform {
 
     Vm create(Vm.Spec spec, MemoryManager memory, RestrictedMemoryProvider restricted) {
         Vm vm = new Vm(spec, memory, restricted, this);
+        vm.restartOnReset(restartOnReset);
         if (vms.putIfAbsent(spec.name(), vm) != null) {
             throw new CloisterException(Errno.EEXIST, "a VM named '" + spec.name() + "' exists already");
         }

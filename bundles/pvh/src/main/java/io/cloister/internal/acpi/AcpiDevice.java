@@ -44,6 +44,8 @@ public record AcpiDevice(String name, String hid, int uid, List<Resource> resour
     static final int COM1_PORT = 0x3f8;
     static final int COM2_PORT = 0x2f8;
     static final int RTC_PORT = 0x70;
+    /** The reset control register, the FADT's RESET_REG (as on QEMU's PC). */
+    static final int RESET_PORT = 0xcf9;
     /** The HPET's MMIO block, as Cloister's (and every PC's) HPET decodes it. */
     public static final long HPET_BASE = 0xfed00000L;
 
@@ -66,6 +68,16 @@ public record AcpiDevice(String name, String hid, int uid, List<Resource> resour
         return new AcpiDevice("RTC_", "PNP0B00", 0, List.of(new Io(RTC_PORT, 2), new IsaIrq(8)));
     }
 
+    /**
+     * The ACPI PM registers (PM1a event and control blocks, where the FADT has them) and the reset
+     * register, as motherboard resources (PNP0C02), so the OS leaves the ports alone. That the PM1a
+     * control block is there is what gives the DSDT its \_S5 (see {@link Dsdt}).
+     */
+    public static AcpiDevice powerManagement() {
+        return new AcpiDevice("PWRM", "PNP0C02", 0, List.of(new Io(AcpiTables.PM1A_EVT_BLK, 4), new Io(AcpiTables.PM1A_CNT_BLK, 2),
+                new Io(RESET_PORT, 1)));
+    }
+
     /** A virtio-mmio transport (what Linux's virtio_mmio driver matches in ACPI, as Firecracker and QEMU describe it). */
     public static AcpiDevice virtioMmio(int index, long base, long length, long gsi) {
         return new AcpiDevice(String.format("V%03X", index), "LNRO0005", index,
@@ -74,7 +86,7 @@ public record AcpiDevice(String name, String hid, int uid, List<Resource> resour
 
     /**
      * The DSDT entries for the devices on a VM's bus, recognised by the ranges they claim: a UART
-     * at a COM port, the HPET's block, the RTC's ports. Devices the DSDT need not name (PIT,
+     * at a COM port, the HPET's block, the RTC's ports, the ACPI PM1a event block. Devices the DSDT need not name (PIT,
      * PIC, I/O APIC: fixed legacy or described by the MADT) or that it does not know yet give none.
      */
     public static List<AcpiDevice> of(List<List<Claim>> claimsPerDevice) {
@@ -88,6 +100,8 @@ public record AcpiDevice(String name, String hid, int uid, List<Resource> resour
                     d = hpet();
                 } else if (c.space() == Space.PIO && c.base() == RTC_PORT) {
                     d = rtc();
+                } else if (c.space() == Space.PIO && c.base() == AcpiTables.PM1A_EVT_BLK) {
+                    d = powerManagement();
                 }
                 AcpiDevice found = d;
                 if (found != null && out.stream().noneMatch(o -> o.name().equals(found.name()))) {

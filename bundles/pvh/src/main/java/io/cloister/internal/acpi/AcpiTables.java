@@ -19,7 +19,8 @@ import java.util.List;
  * <li>FADT: not hardware-reduced, because in that mode Linux drops the legacy PIC and skips the
  * PIT's timer set-up (acpi_reduced_hw_init), and this platform has both; no SMI command port
  * (ACPI is always on); the DSDT by its 64-bit pointer; the i8042 present, VGA and MSI absent.
- * The PM1 blocks are at 0x600 and 0x604, where the ACPI PM device (poweroff) will answer.
+ * The PM1 blocks are at 0x600 and 0x604 and the reset register at 0xcf9, where the ACPI PM device
+ * answers (poweroff, reset).
  * <li>DSDT: the devices under \_SB, from {@link AcpiDevice}.
  * </ul>
  */
@@ -33,6 +34,9 @@ public final class AcpiTables {
     static final int FADT_LENGTH = 276;
     static final int PM1A_EVT_BLK = 0x600;
     static final int PM1A_CNT_BLK = 0x604;
+    /** The reset register (RESET_REG) and the value that resets: QEMU's PC, the PIIX/ICH reset control register. */
+    static final int RESET_PORT = 0xcf9;
+    static final int RESET_VALUE = 0x06;
     /**
      * The HPET's event timer block id: the low half of its capabilities register (vendor 0x8086,
      * 64-bit counter, one comparator, revision 1), as Cloister's HPET device reports it.
@@ -132,9 +136,8 @@ public final class AcpiTables {
         b.putShort(46, (short) SCI_IRQ);
         b.putInt(48, 0); // SMI_CMD: none, so ACPI is always enabled and no SMI handler is asked
         // PM1a event (4 bytes) and control (2 bytes) blocks, required of a non-reduced FADT, at the
-        // ports QEMU's PC has them (PIIX4 PM base 0x600). The ACPI PM device that answers there
-        // (poweroff, S5) is still to come; until then the ports read as all ones, which ACPICA
-        // only looks at on an SCI, and nothing raises one. No PM timer (length 0), no GPE block.
+        // ports QEMU's PC has them (PIIX4 PM base 0x600), where the ACPI PM device answers
+        // (poweroff: S5 by the DSDT's \_S5). No PM timer (length 0), no GPE block.
         b.putInt(56, PM1A_EVT_BLK);
         b.putInt(64, PM1A_CNT_BLK);
         b.put(88, (byte) 4);
@@ -147,8 +150,14 @@ public final class AcpiTables {
         // IAPC_BOOT_ARCH: 8042 present (bit 1), VGA not present (bit 2), MSI not supported (bit 3).
         b.putShort(109, (short) (1 << 1 | 1 << 2 | 1 << 3));
         // Flags: WBINVD (0), PROC_C1 (2), PWR_BUTTON (4) and SLP_BUTTON (5): no fixed power or sleep
-        // button (both set as Firecracker does); not HW_REDUCED_ACPI (bit 20), see the class comment.
-        b.putInt(112, 1 | 1 << 2 | 1 << 4 | 1 << 5);
+        // button (both set as Firecracker does); RESET_REG_SUP (10); not HW_REDUCED_ACPI (bit 20),
+        // see the class comment.
+        b.putInt(112, 1 | 1 << 2 | 1 << 4 | 1 << 5 | 1 << 10);
+        // RESET_REG: the byte port 0xcf9 (system I/O, 8 bits, byte access), and the value that
+        // resets: what Linux's acpi_reboot writes (its default reboot method with ACPI).
+        gas(b, 116, 1, 8, RESET_PORT);
+        b.put(116 + 3, (byte) 1);
+        b.put(128, (byte) RESET_VALUE);
         b.put(131, (byte) 0); // FADT minor version
         b.putLong(132, facs); // X_FIRMWARE_CTRL
         b.putLong(140, dsdt); // X_DSDT

@@ -24,10 +24,10 @@ import io.cloister.api.device.Space;
 public class AcpiTablesTest {
     static final long BASE = 0xe0000;
 
-    /** The platform's devices as they claim the bus: UART, HPET, RTC, PIT (no DSDT entry) and the debug exit port. */
+    /** The platform's devices as they claim the bus: UART, HPET, RTC, PIT (no DSDT entry), the debug exit port and ACPI PM. */
     static final List<List<Claim>> BUS = List.of(List.of(new Claim(Space.PIO, 0x3f8, 8)), List.of(new Claim(Space.MMIO, 0xfed00000L,
             0x400)), List.of(new Claim(Space.PIO, 0x70, 2)), List.of(new Claim(Space.PIO, 0x40, 4)), List.of(new Claim(Space.PIO,
-                    0xf4, 1)));
+                    0xf4, 1)), List.of(new Claim(Space.PIO, 0x600, 4), new Claim(Space.PIO, 0x604, 2), new Claim(Space.PIO, 0xcf9, 1)));
 
     static ByteBuffer le(byte[] b) {
         return ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
@@ -129,7 +129,8 @@ public class AcpiTablesTest {
         String dsdt = Iasl.disassemble(dir, "dsdt", tables.get("DSDT"));
         for (String expected : List.of("Device (COM1)", "EisaId (\"PNP0501\")", "IO (Decode16,\n                    0x03F8,",
                 "IRQNoFlags ()\n                    {4}", "Device (HPET)", "EisaId (\"PNP0103\")", "Memory32Fixed (ReadOnly,\n"
-                        + "                    0xFED00000,", "Device (RTC)", "EisaId (\"PNP0B00\")")) {
+                        + "                    0xFED00000,", "Device (RTC)", "EisaId (\"PNP0B00\")", "Device (PWRM)",
+                "EisaId (\"PNP0C02\")", "Name (_S5, Package (0x04)")) {
             assertTrue(dsdt.contains(expected), "DSDT lacks '" + expected + "':\n" + dsdt);
         }
         String madt = Iasl.disassemble(dir, "apic", tables.get("APIC"));
@@ -141,6 +142,8 @@ public class AcpiTablesTest {
         String fadt = Iasl.disassemble(dir, "facp", tables.get("FACP"));
         assertTrue(fadt.contains("Revision : 06") && fadt.contains("SCI Interrupt : 0009"), fadt);
         assertTrue(fadt.contains("Hardware Reduced (V5) : 0"), fadt);
+        assertTrue(fadt.contains("Reset Register Supported (V2) : 1") && fadt.contains("Address : 0000000000000CF9")
+                && fadt.contains("Value to cause reset : 06"), "reset register 0xcf9, value 6:\n" + fadt);
         String hpet = Iasl.disassemble(dir, "hpet", tables.get("HPET"));
         assertTrue(hpet.contains("Address : 00000000FED00000"), hpet);
         String xsdt = Iasl.disassemble(dir, "xsdt", tables.get("XSDT"));

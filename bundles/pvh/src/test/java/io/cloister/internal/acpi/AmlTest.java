@@ -52,6 +52,31 @@ class AmlTest {
         assertThrows(IllegalArgumentException.class, () -> Aml.nameString("1COM"));
     }
 
+    /** The ACPI PM device's motherboard resources and the \_S5 it brings, against iasl. */
+    @Test
+    void powerManagementAndS5EncodeAsIaslCompilesThem(@TempDir Path dir) throws Exception {
+        assumeTrue(Iasl.find() != null, Iasl.MISSING);
+        String asl = """
+                DefinitionBlock ("", "DSDT", 2, "CLOIST", "CLOISTER", 1) {
+                  Scope (\\_SB) {
+                    Device (PWRM) {
+                      Name (_HID, EisaId ("PNP0C02"))
+                      Name (_UID, 0)
+                      Name (_CRS, ResourceTemplate () {
+                        IO (Decode16, 0x600, 0x600, 0x01, 0x04)
+                        IO (Decode16, 0x604, 0x604, 0x01, 0x02)
+                        IO (Decode16, 0xCF9, 0xCF9, 0x01, 0x01)
+                      })
+                    }
+                  }
+                  Name (_S5, Package () { 5, 5, 0, 0 })
+                }
+                """;
+        byte[] reference = Iasl.compile(dir, "pm", asl);
+        assertEquals(hex(Arrays.copyOfRange(reference, 36, reference.length)), hex(Dsdt.body(List.of(AcpiDevice.powerManagement()))));
+        assertEquals(Dsdt.body(List.of()).length, Aml.scope("_SB").length, "no PM1a control block: no \\_S5");
+    }
+
     /** The encoder against the reference: the same devices written in ASL and compiled by iasl give the same bytes. */
     @Test
     void devicesEncodeAsIaslCompilesThem(@TempDir Path dir) throws Exception {
