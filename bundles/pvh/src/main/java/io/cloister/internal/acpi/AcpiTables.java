@@ -39,9 +39,9 @@ public final class AcpiTables {
     static final int RESET_VALUE = 0x06;
     /**
      * The HPET's event timer block id: the low half of its capabilities register (vendor 0x8086,
-     * 64-bit counter, one comparator, revision 1), as Cloister's HPET device reports it.
+     * legacy replacement capable, 64-bit counter, three comparators, revision 1), as Cloister's HPET device reports it.
      */
-    static final int HPET_BLOCK_ID = 0x80862001;
+    static final int HPET_BLOCK_ID = 0x8086a201;
     /** The most vCPUs whose MADT entries fit the tables' space (far above the VMM's limit of 64). */
     static final int MAX_VCPUS = 255;
 
