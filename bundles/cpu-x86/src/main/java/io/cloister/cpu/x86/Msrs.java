@@ -183,8 +183,8 @@ abstract class Msrs extends CocoInsns {
     /** #GP(0) for an MSR the engine does not have; the first access to each is logged. */
     private Fault unknownMsr(int msr, boolean write) {
         if (loggedMsrs.size() < 256 && loggedMsrs.add(msr)) {
-            LOG.info("vCPU {}: {} of MSR 0x{}, which the emulator does not have: #GP in the guest (logged once)", index,
-                    write ? "WRMSR" : "RDMSR", Integer.toHexString(msr));
+            LOG.info("vCPU {}: {} of MSR 0x{} at rip 0x{}, which the emulator does not have: #GP in the guest (logged once)", index,
+                    write ? "WRMSR" : "RDMSR", Integer.toHexString(msr), Long.toHexString(rip));
         }
         return fault(VEC_GP, 0);
     }

@@ -263,6 +263,25 @@ class PrivilegeTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"interpreted", "decoded", "compiled"})
+    void farReturnToRing3PopsSsAndRsp(String mode) {
+        try (DeviceAccessTest.Machine m = machine(mode)) {
+            LongMode.code(m.g, LongMode.CODE, bytes(
+                    0x66, 0xb8, 0x30, 0x00, 0x0f, 0x00, 0xd8, // ltr 0x30
+                    0x6a, 0x23, 0x68, 0x00, 0x80, 0x02, 0x00, 0x6a, 0x2b, 0x68, 0x00, 0x50, 0x00, 0x00, // SS, RSP, CS, RIP
+                    0x48, 0xcb)); // lretq
+            LongMode.code(m.g, USER, bytes(0x8c, 0xcb, 0x8c, 0xd5, 0x48, 0x89, 0xe6, 0xf4)); // mov %cs, %ebx; mov %ss, %ebp; mov %rsp, %rsi; hlt (#GP)
+            LongMode.code(m.g, GP_HANDLER, bytes(0x41, 0x58, 0x49, 0x89, 0xe2, 0xf4));
+            gate(m, 13, GP_HANDLER, 0, 0);
+            assertTrue(m.run(a -> -1) instanceof Exit.Halt, mode);
+            assertEquals(0x2b, m.cpu.r[X86Vcpu.RBX], "CS from the stack, CPL 3");
+            assertEquals(0x23, m.cpu.r[X86Vcpu.RBP], "SS from the outer stack");
+            assertEquals(USER_STACK, m.cpu.r[X86Vcpu.RSI], "RSP from the outer stack");
+            assertEquals(USER + 7, LongMode.read(m.g, RSP0 - 40), "HLT in ring 3 is #GP");
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"interpreted", "decoded", "compiled"})
     void cpuidSaysIntelWithTheTscFrequency(String mode) {
         try (DeviceAccessTest.Machine m = machine(mode)) {
             LongMode.code(m.g, LongMode.CODE, bytes(
