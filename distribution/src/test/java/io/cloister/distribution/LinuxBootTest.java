@@ -8,7 +8,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -69,12 +68,14 @@ class LinuxBootTest {
     }
 
     @Test
-    @Disabled("Cloister cannot boot Linux yet: needs issues 14 (interrupts, ACPI, --initrd) and 15 (CPU)")
     void cloisterBootPassesTheSelfTest() throws Exception {
         assumeReady("bin/vmm", java.nio.file.Files.isExecutable(Dist.VMM) ? Dist.VMM : null);
-        // Built from strings: --initrd is not an option of vmm run yet.
+        // no_timer_check: Linux checks the I/O APIC's timer route by waiting about 53 ms of TSC time
+        // for more than 4 PIT ticks; the emulator, slowed by a loaded host, can miss that window
+        // and the kernel panics ("IO-APIC + timer doesn't work!", seen once at a load of 15). The
+        // route works (the self-test counts timer interrupts); the check is a race with the speed.
         List<String> cmd = List.of(Dist.VMM.toString(), "run", "--kernel", LinuxGuest.VMLINUX.toString(),
-                "--initrd", LinuxGuest.INITRAMFS.toString(), "--memory", "256M", "--cmdline", CMDLINE);
+                "--initrd", LinuxGuest.INITRAMFS.toString(), "--memory", "256M", "--cmdline", CMDLINE + " no_timer_check");
         LocalDate before = LinuxGuest.utcToday();
         long start = System.nanoTime();
         LinuxGuest.Boot boot = LinuxGuest.boot(cmd, TIMEOUT_SECONDS);
