@@ -4,18 +4,9 @@
  * and SYSRETQ back, IRETQ into ring 3 (enter_user) and the way back from the exit system call.
  */
 	.file "entry.S"
+#include "../common/stubs.h"
 	.text
 	.code64
-
-.macro STUB vec, has_error
-	.globl vector\vec
-vector\vec:
-	.if \has_error == 0
-	pushq $0
-	.endif
-	pushq $\vec
-	jmp common
-.endm
 
 STUB 6, 0
 STUB 8, 1
@@ -25,27 +16,11 @@ STUB 0x21, 0
 STUB 0x80, 0
 
 common:
-	pushq %rax
-	pushq %rcx
-	pushq %rdx
-	pushq %rsi
-	pushq %rdi
-	pushq %r8
-	pushq %r9
-	pushq %r10
-	pushq %r11
+	SAVE_CALLER_SAVED
 	leaq 72(%rsp), %rdi            /* &frame: vector, error, rip, cs, rflags, rsp, ss */
 	movq %rsp, %rsi                /* &regs: r11 ... rax */
 	call on_trap
-	popq %r11
-	popq %r10
-	popq %r9
-	popq %r8
-	popq %rdi
-	popq %rsi
-	popq %rdx
-	popq %rcx
-	popq %rax
+	RESTORE_CALLER_SAVED
 	addq $16, %rsp                 /* vector and error code */
 	iretq
 
