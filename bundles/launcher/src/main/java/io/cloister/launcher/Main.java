@@ -56,7 +56,7 @@ public final class Main {
             Usage: vmm run [--feature F] [--backend B] [--engine E] [--memory SIZE] [--vcpus N] [--kernel FILE]
                            [--initrd FILE] [--cmdline S] [--console stdout|file:PATH|tcp:HOST:PORT] [--timeout SECONDS]
                            [--stats SECONDS] [--on-reset exit|restart] [--device JAR]... [--drive PATH[,ro][,root][,id=ID][,cache=C]]...
-                           [--entropy]
+                           [--entropy] [--icount N]
               Starts the feature's bundles and boots its VM's guest; the exit status is the guest's (the value
               it wrote to the isa-debug-exit port, 0 if it halted or powered off (ACPI S5), 1 if it failed, 3 if it
               reset the platform (--on-reset exit), 124 on --timeout, 130 on Ctrl-A x).
@@ -81,6 +81,9 @@ public final class Main {
                           offered) or writeback (flush is fsync). Announced on the command line (virtio_mmio.device=) and
                           in the DSDT (LNRO0005)
               --entropy   a virtio-rng entropy device fed from the host's SecureRandom
+              --icount    deterministic time (QEMU's -icount shift=N,sleep=off): each instruction the vCPU retires is
+                          2^N ns of VM time (N 0..10), and a halted vCPU skips to its next timer; the timers (TSC, LAPIC,
+                          PIT, HPET) then fire at the same instruction in every run. One vCPU, the emulator engine
             Firecracker's command line (see the README's "API"):
               --api-sock PATH     serve Firecracker's management API on this Unix socket; the VMM starts with no VM
                                   and boots one on PUT /actions InstanceStart (a stale socket file is replaced)
@@ -191,7 +194,7 @@ public final class Main {
     }
 
     /** Options of 'run' that set the feature's VM configuration rather than the run itself. */
-    static final List<String> VM_OPTIONS = List.of("backend", "engine", "memory", "kernel", "initrd", "cmdline", "console", "vcpus");
+    static final List<String> VM_OPTIONS = List.of("backend", "engine", "memory", "kernel", "initrd", "cmdline", "console", "vcpus", "icount");
     /** Every option that takes a value; all but --feature belong to 'run'. */
     static final Set<String> OPTIONS = Set.copyOf(java.util.stream.Stream.concat(VM_OPTIONS.stream(),
             java.util.stream.Stream.concat(java.util.stream.Stream.of("feature", "timeout", "stats", "device", "drive", "on-reset"),
@@ -360,7 +363,7 @@ public final class Main {
         for (String key : VM_OPTIONS) {
             String v = options.remove(key);
             if (v != null) {
-                overrides.put(key, key.equals("vcpus") ? (Object) parseInt(key, v) : v);
+                overrides.put(key, key.equals("vcpus") || key.equals("icount") ? (Object) parseInt(key, v) : v);
             }
         }
         if (overrides.isEmpty()) {

@@ -69,7 +69,7 @@ final class Machine implements DeviceContext {
     private final java.util.concurrent.atomic.AtomicBoolean reported = new java.util.concurrent.atomic.AtomicBoolean();
     private final DeviceBus bus;
     /** The VM's clock; its timers run under the bus lock. */
-    private final VmTime time;
+    private final VmTimeline time;
     private final Console console;
     final String engineName;
     final AtomicLong exits = new AtomicLong();
@@ -123,7 +123,19 @@ final class Machine implements DeviceContext {
                     engine.name());
         }
         this.bus = platform.busFactory().create(this, apics);
-        this.time = new VmTime(vm.name(), bus);
+        if (spec.icount() >= 0) {
+            InstructionTime counted = new InstructionTime(vm.name(), bus, spec.icount());
+            if (!engineVm.clockByInstructions(counted)) {
+                bus.close();
+                engineVm.close();
+                console.close();
+                throw new CloisterException(Errno.EINVAL, "the " + engine.name()
+                        + " engine cannot run on deterministic time (icount); the emulator can");
+            }
+            this.time = counted;
+        } else {
+            this.time = new VmTime(vm.name(), bus);
+        }
         if (apics != null) {
             apics.connect(bus.interrupts(), time);
         }
@@ -131,6 +143,9 @@ final class Machine implements DeviceContext {
             attach(d);
         }
         Vcpu boot = engineVm.createVcpu(0, loaded.entry(), loaded.startInfo());
+        if (time instanceof InstructionTime counted) {
+            counted.count(boot::instructions);
+        }
         vcpus.add(new Started(boot, Thread.ofPlatform().name("vcpu-" + vm.name() + "-0").unstarted(() -> runVcpu(boot))));
         active.set(1);
         gate.kickWith(this::kickAll);
@@ -412,7 +427,7 @@ final class Machine implements DeviceContext {
     }
 
     @Override
-    public VmTime clock() {
+    public VmTimeline clock() {
         return time;
     }
 

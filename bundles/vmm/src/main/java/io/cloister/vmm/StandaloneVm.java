@@ -77,8 +77,16 @@ public final class StandaloneVm {
      * {@code timeoutMillis} is stopped and reported as an {@link IllegalStateException}.
      */
     public Result run(Path elf, long memoryBytes, String cmdline, int vcpus, long timeoutMillis) throws InterruptedException {
+        return run(elf, memoryBytes, cmdline, vcpus, timeoutMillis, -1);
+    }
+
+    /**
+     * As {@link #run(Path, long, String, int, long)}, on deterministic time when {@code icount} is
+     * 0 or more: each retired instruction is 2^icount ns of VM time (QEMU's -icount shift=N,sleep=off).
+     */
+    public Result run(Path elf, long memoryBytes, String cmdline, int vcpus, long timeoutMillis, int icount) throws InterruptedException {
         ByteArrayOutputStream console = new ByteArrayOutputStream();
-        Vm vm = create("standalone", elf, memoryBytes, cmdline, vcpus, console);
+        Vm vm = create("standalone", elf, memoryBytes, cmdline, vcpus, console, icount);
         try {
             vm.offer(backend);
             if (vm.machine() == null) {
@@ -100,8 +108,12 @@ public final class StandaloneVm {
 
     /** A VM of this setup, not yet offered its policy ({@link #backend()}); its console goes to {@code console}. */
     Vm create(String name, Path elf, long memoryBytes, String cmdline, int vcpus, OutputStream console) {
+        return create(name, elf, memoryBytes, cmdline, vcpus, console, -1);
+    }
+
+    private Vm create(String name, Path elf, long memoryBytes, String cmdline, int vcpus, OutputStream console, int icount) {
         return new Vm(new Vm.Spec(name, memoryBytes, backend.name(), engine.name(), false, true, elf.toAbsolutePath().toString(),
-                cmdline, vcpus, "memory"), memory, restricted, platform(console));
+                cmdline, vcpus, "memory", "", icount), memory, restricted, platform(console));
     }
 
     Backend backend() {

@@ -47,7 +47,7 @@ final class Vm implements VirtualMachine {
 
     /** What the configuration asks for. */
     record Spec(String name, long memory, String backend, String engine, boolean smm, boolean autostart, String kernel,
-            String cmdline, int vcpus, String console, String initrd) {
+            String cmdline, int vcpus, String console, String initrd, int icount) {
         Spec {
             if (name == null || name.isBlank()) {
                 throw new IllegalArgumentException("a VM needs a name");
@@ -55,6 +55,12 @@ final class Vm implements VirtualMachine {
             if (vcpus < 1 || vcpus > Machine.MAX_VCPUS) {
                 throw new IllegalArgumentException("VM " + name + ": vcpus=" + vcpus + " is outside 1.." + Machine.MAX_VCPUS);
             }
+        }
+
+        /** A VM on the host's clock (icount -1: VM time follows the host's clock). */
+        Spec(String name, long memory, String backend, String engine, boolean smm, boolean autostart, String kernel, String cmdline,
+                int vcpus, String console, String initrd) {
+            this(name, memory, backend, engine, smm, autostart, kernel, cmdline, vcpus, console, initrd, -1);
         }
 
         /** A VM without an initrd. */

@@ -41,7 +41,7 @@ public class VmComponent {
         try {
             VmSettings s = VmSettings.of(properties);
             vm = registry.create(new Vm.Spec(s.name(), s.memory(), s.backend(), s.engine(), s.smm(), s.autostart(), s.kernel(),
-                    s.cmdline(), s.vcpus(), s.console(), s.initrd()), memoryManager, restrictedMemory);
+                    s.cmdline(), s.vcpus(), s.console(), s.initrd(), s.icount()), memoryManager, restrictedMemory);
         } catch (IllegalArgumentException | CloisterException e) {
             // A bad value or a second VM of one name is the user's mistake, not a component failure: one line, no trace.
             registry.configurationFailed(name == null ? "" : name.toString(), e.getMessage());

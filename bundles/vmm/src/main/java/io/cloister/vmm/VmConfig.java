@@ -36,6 +36,10 @@ import org.osgi.service.metatype.annotations.ObjectClassDefinition;
     @AttributeDefinition(description = "Number of vCPUs")
     int vcpus() default 1;
 
+    @AttributeDefinition(description = "Deterministic time: each retired instruction is 2^icount ns of VM time (QEMU's -icount "
+            + "shift=N,sleep=off; one vCPU, the emulator engine); -1: VM time follows the host's clock")
+    int icount() default -1;
+
     @AttributeDefinition(description = "Console: stdout, file:PATH, or tcp:HOST:PORT (connects to a listener)")
     String console() default "stdout";
 }

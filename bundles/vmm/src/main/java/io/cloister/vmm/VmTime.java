@@ -20,7 +20,7 @@ import io.cloister.api.device.VmClock;
  * Lock order: the bus lock, then this object's monitor (an expiry or a device access may arm a
  * timer; pause and resume never take the bus lock).
  */
-final class VmTime implements VmClock, AutoCloseable {
+final class VmTime implements VmTimeline {
     private static final Logger LOG = LoggerFactory.getLogger(VmTime.class);
     private final Object busLock;
     private final String vmName;
@@ -43,14 +43,16 @@ final class VmTime implements VmClock, AutoCloseable {
         return (pausedAt >= 0 ? pausedAt : System.nanoTime()) - origin - pausedTotal;
     }
 
-    synchronized void pause() {
+    @Override
+    public synchronized void pause() {
         if (pausedAt < 0) {
             pausedAt = System.nanoTime();
             armed.forEach(Deadline::unschedule);
         }
     }
 
-    synchronized void resume() {
+    @Override
+    public synchronized void resume() {
         if (pausedAt >= 0) {
             pausedTotal += System.nanoTime() - pausedAt;
             pausedAt = -1;

@@ -29,6 +29,15 @@ public interface EngineVm extends AutoCloseable {
         return null;
     }
 
+    /**
+     * Runs this VM on deterministic time: its one vCPU reports to {@code clock} as it retires
+     * instructions instead of the VM's timers following the host's clock. Called before the vCPU is
+     * created; false where the engine cannot count instructions exactly (KVM runs on the host's clock).
+     */
+    default boolean clockByInstructions(InstructionClock clock) {
+        return false;
+    }
+
     @Override
     void close();
 }

@@ -105,6 +105,8 @@ public class X86Engine implements CpuEngine {
         private final java.util.List<X86Vcpu> vcpus = new java.util.concurrent.CopyOnWriteArrayList<>();
         /** The vCPUs' local APICs; the TSC they count TSC deadlines in runs at a nominal 3 GHz, as RDTSC did. */
         private final io.cloister.cpu.x86.apic.VmApics apics = new io.cloister.cpu.x86.apic.VmApics(3_000_000_000L);
+        /** Deterministic time, or null: the VM's timers follow the host's clock. */
+        private io.cloister.api.cpu.InstructionClock icount;
 
         Vm(GuestView memory, CocoCpu coco, CodeMap codeMap) {
             this.memory = memory;
@@ -117,8 +119,23 @@ public class X86Engine implements CpuEngine {
             X86Vcpu v = new X86Vcpu(index, memory, DEFAULT, coco, entry, startInfo, decodedCache, codeMap);
             v.compileThreshold = compileThreshold;
             v.apic = apics.create(index);
+            v.icount = icount;
             vcpus.add(v);
             return v;
+        }
+
+        /**
+         * Deterministic time needs every instruction counted where the timers are checked: this
+         * engine counts exactly (compiled blocks add their length as they leave). One vCPU only: with
+         * several, the order in which their threads reach a deadline would be the host's.
+         */
+        @Override
+        public boolean clockByInstructions(io.cloister.api.cpu.InstructionClock clock) {
+            if (!vcpus.isEmpty()) {
+                throw new IllegalStateException("deterministic time is set before the vCPU is created");
+            }
+            icount = clock;
+            return true;
         }
 
         /** The code map is the VM's, so telling one vCPU reaches them all (each syncs at its next slice). */

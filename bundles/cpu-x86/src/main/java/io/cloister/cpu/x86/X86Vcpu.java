@@ -33,6 +33,12 @@ import io.cloister.api.memory.GuestView;
 final class X86Vcpu extends DecodedPath implements Vcpu {
     /** Set by another thread ({@link #requestExit}): run() returns before the next slice. */
     private volatile boolean exitRequested;
+    /**
+     * Deterministic time (set by the engine's VM before the vCPU runs), or null. Its deadline is
+     * checked where interrupts are (at each boundary of the inner loop: one instruction or one
+     * compiled block), so a timer fires at the same instruction in every run.
+     */
+    io.cloister.api.cpu.InstructionClock icount;
 
     X86Vcpu(int index, GuestView view, X86Engine.Model model, CocoCpu coco, long entry, long startInfo) {
         this(index, view, model, coco, entry, startInfo, true);
@@ -159,6 +165,9 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
                 }
             }
             materialize(); // registers exact while it sleeps (the VMM may read them at a safe point)
+            if (icount != null && !exitRequested && icount.reached(retired, true)) {
+                continue; // time jumped to the next timer, which has fired: look again at what is pending
+            }
             io.cloister.cpu.x86.apic.LocalApic.Wake w = a.await(ie, HALT_SLICE_NANOS);
             if (exitRequested || w == io.cloister.cpu.x86.apic.LocalApic.Wake.KICK) {
                 exitRequested = false;
@@ -215,6 +224,9 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
             // them (which leaves early on a write to code or MMIO). Interrupts are to be taken here,
             // before the step; rflags' IF is always exact (only arithmetic flags are lazy).
             for (int n = 0; n < 8192; n++) {
+                if (icount != null && retired >= icount.nextDeadline()) {
+                    icount.reached(retired, false); // its timers may raise lines: taken just below
+                }
                 if (apic != null && (halted || apic.pending)) { // one volatile read when nothing is due
                     Exit e = interruptBoundary();
                     if (e != null) {

@@ -94,6 +94,24 @@ class QemuDifferentialTest {
         assertEquals("guest exited with status " + (q.exitValue() >> 1), ours.status(), "isa-debug-exit status");
     }
 
+    /**
+     * Deterministic time on both sides (QEMU's -icount shift=N,sleep=off; Cloister's icount): the
+     * timers guest counts PIT and LAPIC timer interrupts while halting and while spinning, and the
+     * counts depend only on the instructions retired, so they must be the same.
+     */
+    @ParameterizedTest
+    @CsvSource({"0", "2"})
+    void timerCountsOnDeterministicTimeAreQemus(int shift) throws Exception {
+        Path qemu = qemuOrSkip();
+        Path elf = GuestImages.of("timers.elf");
+        Finished q = runBounded(List.of(qemu.toString(), "-M", "microvm,accel=tcg", "-cpu", "max", "-m", "16", "-nodefaults",
+                "-nographic", "-no-reboot", "-serial", "stdio", "-icount", "shift=" + shift + ",sleep=off", "-device",
+                "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel", elf.toString(), "-append", ""), QEMU_LIMIT);
+        StandaloneVm.Result ours = Guests.run(new X86Engine(), "timers.elf", "", shift);
+        assertTrue(q.out().contains("hlt: pit 50 lapic "), q.out());
+        assertEquals(q.out(), ours.console(), ours.status());
+    }
+
     /** The harness itself: a reference process that hangs fails the test, and is not left running. */
     @Test
     void aHungReferenceFailsTheTestAndIsKilled() throws Exception {

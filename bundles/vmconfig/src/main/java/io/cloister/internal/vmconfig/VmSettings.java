@@ -19,24 +19,54 @@ import java.util.TreeSet;
  * @param vcpus 1 to {@value #MAX_VCPUS}
  * @param console stdout, file:PATH or tcp:[HOST:]PORT
  * @param initrd the initial RAM disk the kernel gets (PVH module 0, or the bzImage's ramdisk); empty: none
+ * @param icount deterministic time: each retired instruction is 2^icount ns of VM time (QEMU's
+ *               {@code -icount shift=N,sleep=off}); -1: VM time follows the host's clock
  */
 public record VmSettings(String name, long memory, String backend, String engine, boolean smm, boolean autostart, String kernel,
-        String cmdline, int vcpus, String console, String initrd) {
+        String cmdline, int vcpus, String console, String initrd, int icount) {
     public static final String FACTORY_PID = "io.cloister.vm";
     /** As many vCPUs as the VMM starts (Machine.MAX_VCPUS). */
     public static final int MAX_VCPUS = 64;
     /** The PVH start_info's command-line area is 4 KiB, NUL included (PvhLoader.MAX_CMDLINE). */
     public static final int MAX_CMDLINE = 4095;
     static final int MAX_NAME = 64;
+    /** The longest icount shift, QEMU's too: 2^10 ns per instruction. */
+    public static final int MAX_ICOUNT = 10;
     /** The keys of a VM configuration (VmConfig); keys with a dot (service.pid, component.name, ...) belong to the framework. */
     public static final Set<String> KEYS = Set.of("name", "memory", "backend", "engine", "smm", "autostart", "kernel", "cmdline",
-            "vcpus", "console", "initrd");
+            "vcpus", "console", "initrd", "icount");
 
     public VmSettings {
         // The values below are checked by of(); these guard direct construction.
         checkName(name);
         if (vcpus < 1 || vcpus > MAX_VCPUS) {
             throw new IllegalArgumentException("VM " + name + ": vcpus=" + vcpus + " is outside 1.." + MAX_VCPUS);
+        }
+        checkIcount("VM " + name + ": ", icount, vcpus, engine);
+    }
+
+    /** A VM on the host's clock. */
+    public VmSettings(String name, long memory, String backend, String engine, boolean smm, boolean autostart, String kernel,
+            String cmdline, int vcpus, String console, String initrd) {
+        this(name, memory, backend, engine, smm, autostart, kernel, cmdline, vcpus, console, initrd, -1);
+    }
+
+    /** Whether VM time follows retired instructions (deterministic mode) instead of the host's clock. */
+    public boolean deterministic() {
+        return icount >= 0;
+    }
+
+    private static void checkIcount(String vm, int icount, int vcpus, String engine) {
+        if (icount < -1 || icount > MAX_ICOUNT) {
+            throw new IllegalArgumentException(vm + "icount=" + icount + " is outside 0.." + MAX_ICOUNT);
+        }
+        if (icount >= 0 && vcpus != 1) {
+            // With several vCPU threads the order in which they reach a deadline would be the host's.
+            throw new IllegalArgumentException(vm + "icount (deterministic time) runs one vCPU, not vcpus=" + vcpus);
+        }
+        if (icount >= 0 && !engine.equals("emulator")) {
+            throw new IllegalArgumentException(vm + "icount (deterministic time) needs the emulator engine; "
+                    + engine + " runs on the host's clock");
         }
     }
 
@@ -71,9 +101,18 @@ public record VmSettings(String name, long memory, String backend, String engine
         }
         String console = string(vm, properties, "console", "stdout");
         checkConsole(vm, console);
-        return new VmSettings(name, memory, word(vm, properties, "backend", "plain"), word(vm, properties, "engine", "auto"),
+        long shift = wholeNumber(vm, "icount", properties.get("icount"), -1);
+        if (shift < -1 || shift > MAX_ICOUNT) {
+            throw new IllegalArgumentException(vm + "icount=" + shift + " is outside 0.." + MAX_ICOUNT + " (-1: off)");
+        }
+        int icount = (int) shift;
+        String engine = word(vm, properties, "engine", "auto");
+        if (icount >= 0 && engine.equals("auto")) {
+            engine = "emulator"; // the one engine that counts instructions exactly
+        }
+        return new VmSettings(name, memory, word(vm, properties, "backend", "plain"), engine,
                 bool(vm, properties, "smm", false), bool(vm, properties, "autostart", true), string(vm, properties, "kernel", ""),
-                cmdline, vcpus(vm, properties.get("vcpus")), console, string(vm, properties, "initrd", ""));
+                cmdline, vcpus(vm, properties.get("vcpus")), console, string(vm, properties, "initrd", ""), icount);
     }
 
     private static String checkName(String name) {
@@ -201,8 +240,16 @@ public record VmSettings(String name, long memory, String backend, String engine
     }
 
     private static int vcpus(String vm, Object v) {
+        long n = wholeNumber(vm, "vcpus", v, 1);
+        if (n < 1 || n > MAX_VCPUS) {
+            throw new IllegalArgumentException(vm + "vcpus=" + n + " is outside 1.." + MAX_VCPUS);
+        }
+        return (int) n;
+    }
+
+    private static long wholeNumber(String vm, String key, Object v, long absent) {
         if (v == null) {
-            return 1;
+            return absent;
         }
         long n;
         try {
@@ -215,12 +262,9 @@ public record VmSettings(String name, long memory, String backend, String engine
                 default -> throw new NumberFormatException();
             };
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(vm + "vcpus " + shown(v) + " is not a whole number");
+            throw new IllegalArgumentException(vm + key + " " + shown(v) + " is not a whole number");
         }
-        if (n < 1 || n > MAX_VCPUS) {
-            throw new IllegalArgumentException(vm + "vcpus=" + n + " is outside 1.." + MAX_VCPUS);
-        }
-        return (int) n;
+        return n;
     }
 
     /** stdout, file:PATH (a path that names no directory) or tcp:[HOST:]PORT. */

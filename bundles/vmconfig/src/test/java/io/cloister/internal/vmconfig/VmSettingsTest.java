@@ -46,6 +46,21 @@ class VmSettingsTest {
     }
 
     @Test
+    void icountIsDeterministicTimeOnTheEmulatorWithOneVcpu() {
+        assertFalse(of("name", "a").deterministic());
+        assertEquals(-1, of("name", "a").icount());
+        VmSettings s = of("name", "a", "icount", "3");
+        assertTrue(s.deterministic());
+        assertEquals(3, s.icount());
+        assertEquals("emulator", s.engine(), "auto means the one engine that counts instructions");
+        assertEquals("VM a: icount=11 is outside 0..10 (-1: off)", refused("name", "a", "icount", 11));
+        assertEquals("VM a: icount 'x' is not a whole number", refused("name", "a", "icount", "x"));
+        assertEquals("VM a: icount (deterministic time) runs one vCPU, not vcpus=2", refused("name", "a", "icount", 0, "vcpus", 2));
+        assertEquals("VM a: icount (deterministic time) needs the emulator engine; kvm runs on the host's clock",
+                refused("name", "a", "icount", 0, "engine", "kvm"));
+    }
+
+    @Test
     void eachBadValueIsOneLine() {
         assertEquals("a VM configuration needs a \"name\"", refused("memory", "64M"));
         assertEquals("a VM configuration needs a \"name\"", refused("name", " "));
@@ -59,7 +74,7 @@ class VmSettingsTest {
         assertEquals("VM a: smm 'yes' is neither true nor false", refused("name", "a", "smm", "yes"));
         assertEquals("VM a: backend is empty", refused("name", "a", "backend", ""));
         assertEquals("VM a: kernel must be a string, not Long '5'", refused("name", "a", "kernel", 5L));
-        assertEquals("VM a: unknown configuration key 'vcpu' (known: autostart, backend, cmdline, console, engine, initrd, kernel, "
+        assertEquals("VM a: unknown configuration key 'vcpu' (known: autostart, backend, cmdline, console, engine, icount, initrd, kernel, "
                 + "memory, name, smm, vcpus)", refused("name", "a", "vcpu", 2));
         assertEquals("VM a: console 'serial' is none of stdout, file:PATH, tcp:HOST:PORT", refused("name", "a", "console", "serial"));
         assertEquals("VM a: console 'tcp:host:99999' needs a port from 1 to 65535, not '99999'",
