@@ -5,10 +5,9 @@
  * status 7 if the bytes came by interrupts (and no spurious one), else 1.
  */
 #include "../common/guest.h"
+#include "../common/apic.h"
 
 #define COM1 0x3f8
-#define APIC 0xfee00000ul
-#define IOAPIC 0xfec00000ul
 #define UART_VECTOR 0x44
 #define SPURIOUS_VECTOR 0xff
 
@@ -17,8 +16,6 @@ extern char uart_entry[], spurious_entry[];
 volatile u64 interrupts, spurious;
 static volatile u8 received[256];
 static volatile u32 head, tail;
-
-static inline void apic_write(u32 reg, u32 v) { *(volatile u32 *)(APIC + reg) = v; }
 
 static void ioapic_write(u32 reg, u32 v) {
 	*(volatile u32 *)IOAPIC = reg;
@@ -33,19 +30,10 @@ void on_uart(void) {
 	apic_write(0xb0, 0); /* EOI */
 }
 
-static void set_gate(int vec, char *handler) {
-	u64 h = (u64)handler;
-	u16 cs;
-	__asm__ volatile("mov %%cs, %0" : "=r"(cs));
-	idt[2 * vec] = (h & 0xffff) | ((u64)cs << 16) | (0x8eul << 40) | ((h >> 16 & 0xffff) << 48);
-	idt[2 * vec + 1] = h >> 32;
-}
-
 int main(void) {
-	set_gate(UART_VECTOR, uart_entry);
-	set_gate(SPURIOUS_VECTOR, spurious_entry);
-	struct { u16 limit; u64 base; } __attribute__((packed)) idtr = {sizeof idt - 1, (u64)idt};
-	__asm__ volatile("lidt %0" : : "m"(idtr));
+	idt_gate(idt, UART_VECTOR, uart_entry);
+	idt_gate(idt, SPURIOUS_VECTOR, spurious_entry);
+	idt_load(idt, sizeof idt);
 	apic_write(0xf0, 0x100 | SPURIOUS_VECTOR); /* software enable */
 	ioapic_write(0x10 + 2 * 4 + 1, 0);         /* pin 4 to APIC 0 */
 	ioapic_write(0x10 + 2 * 4, UART_VECTOR);   /* fixed, physical, edge, active high, unmasked */

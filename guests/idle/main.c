@@ -7,8 +7,8 @@
  */
 #include "../common/guest.h"
 #include "../common/pvh.h"
+#include "../common/apic.h"
 
-#define APIC 0xfee00000ul
 #define TIMER_VECTOR 0x40
 #define SPURIOUS_VECTOR 0xff
 /* Divide by 128 of a 1 GHz APIC bus (Cloister's and QEMU's): 7,812,500 counts a second. */
@@ -18,20 +18,9 @@ static u64 idt[2 * 256] __attribute__((aligned(16)));
 extern char timer_entry[], spurious_entry[];
 volatile u64 ticks, spurious;
 
-static inline u32 apic_read(u32 reg) { return *(volatile u32 *)(APIC + reg); }
-static inline void apic_write(u32 reg, u32 v) { *(volatile u32 *)(APIC + reg) = v; }
-
 void on_timer(void) {
 	ticks++;
 	apic_write(0xb0, 0); /* EOI */
-}
-
-static void set_gate(int vec, char *handler) {
-	u64 h = (u64)handler;
-	u16 cs;
-	__asm__ volatile("mov %%cs, %0" : "=r"(cs));
-	idt[2 * vec] = (h & 0xffff) | ((u64)cs << 16) | (0x8eul << 40) | ((h >> 16 & 0xffff) << 48);
-	idt[2 * vec + 1] = h >> 32;
 }
 
 int main(const struct hvm_start_info *si) {
@@ -44,10 +33,9 @@ int main(const struct hvm_start_info *si) {
 		puts("idle: period too long for one LAPIC one-shot\n");
 		return 1;
 	}
-	set_gate(TIMER_VECTOR, timer_entry);
-	set_gate(SPURIOUS_VECTOR, spurious_entry);
-	struct { u16 limit; u64 base; } __attribute__((packed)) idtr = {sizeof idt - 1, (u64)idt};
-	__asm__ volatile("lidt %0" : : "m"(idtr));
+	idt_gate(idt, TIMER_VECTOR, timer_entry);
+	idt_gate(idt, SPURIOUS_VECTOR, spurious_entry);
+	idt_load(idt, sizeof idt);
 
 	apic_write(0xf0, 0x100 | SPURIOUS_VECTOR); /* software enable */
 	apic_write(0x3e0, 0xa);                   /* divide by 128 */

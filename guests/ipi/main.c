@@ -7,8 +7,8 @@
  */
 #include "../common/guest.h"
 #include "../common/pvh.h"
+#include "../common/apic.h"
 
-#define APIC 0xfee00000ul
 #define IPI_VECTOR 0x50
 
 extern char ap_start32[], ipi_entry[];
@@ -17,9 +17,6 @@ u8 ap_stacks[2][16384] __attribute__((aligned(16)));
 static u64 idt[2 * 256] __attribute__((aligned(16)));
 static volatile u32 ready;
 static volatile u64 received[2];
-
-static inline u32 apic_read(u32 reg) { return *(volatile u32 *)(APIC + reg); }
-static inline void apic_write(u32 reg, u32 v) { *(volatile u32 *)(APIC + reg) = v; }
 
 static u32 apic_id(void) { return apic_read(0x20) >> 24; }
 
@@ -43,8 +40,7 @@ static void wait_received(u32 me, u64 n) {
 }
 
 static void setup(void) {
-	struct { u16 limit; u64 base; } __attribute__((packed)) idtr = {sizeof idt - 1, (u64)idt};
-	__asm__ volatile("lidt %0" : : "m"(idtr));
+	idt_load(idt, sizeof idt);
 	apic_write(0xf0, 0x1ff); /* software enable, spurious vector 0xff */
 }
 
@@ -63,11 +59,7 @@ void ap_main(u32 id) {
 
 int main(const struct hvm_start_info *si) {
 	rounds = cmdline_u64(si, "rounds", rounds);
-	u64 h = (u64)ipi_entry;
-	u16 cs;
-	__asm__ volatile("mov %%cs, %0" : "=r"(cs));
-	idt[2 * IPI_VECTOR] = (h & 0xffff) | ((u64)cs << 16) | (0x8eul << 40) | ((h >> 16 & 0xffff) << 48);
-	idt[2 * IPI_VECTOR + 1] = h >> 32;
+	idt_gate(idt, IPI_VECTOR, ipi_entry);
 	u64 cr3;
 	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
 	ap_cr3 = cr3;

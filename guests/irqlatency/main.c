@@ -14,9 +14,8 @@
  */
 #include "../common/guest.h"
 #include "../common/pvh.h"
+#include "../common/apic.h"
 
-#define APIC 0xfee00000ul
-#define IOAPIC 0xfec00000ul
 #define SPURIOUS_VECTOR 0xff
 #define PIT_VECTOR 0x42
 #define UART_VECTOR 0x44
@@ -31,16 +30,6 @@ volatile u64 spurious;
 volatile u32 handled_at;
 volatile int fired;
 static u32 samples[MAX_SAMPLES];
-
-static inline u32 apic_read(u32 reg) { return *(volatile u32 *)(APIC + reg); }
-static inline void apic_write(u32 reg, u32 v) { *(volatile u32 *)(APIC + reg) = v; }
-
-static void ioapic_route(int pin, int vector) {
-	*(volatile u32 *)IOAPIC = 0x10 + 2 * pin;
-	*(volatile u32 *)(IOAPIC + 0x10) = vector; /* fixed, physical, edge, active high, unmasked */
-	*(volatile u32 *)IOAPIC = 0x11 + 2 * pin;
-	*(volatile u32 *)(IOAPIC + 0x10) = 0;      /* destination: APIC 0 */
-}
 
 /* Nanoseconds since the free-running timer was started (it counts down from 0xffffffff). */
 static inline u32 now(void) { return 0xffffffffu - apic_read(0x390); }
@@ -63,14 +52,6 @@ void on_uart(void) {
 	outb(COM1 + 1, 0);  /* IER: no more interrupts */
 	fired = 1;
 	apic_write(0xb0, 0);
-}
-
-static void set_gate(int vec, char *handler) {
-	u64 h = (u64)handler;
-	u16 cs;
-	__asm__ volatile("mov %%cs, %0" : "=r"(cs));
-	idt[2 * vec] = (h & 0xffff) | ((u64)cs << 16) | (0x8eul << 40) | ((h >> 16 & 0xffff) << 48);
-	idt[2 * vec + 1] = h >> 32;
 }
 
 /* Waits for the handler with interrupts enabled, halting or spinning; 0 if it did not come. */
@@ -146,11 +127,10 @@ int main(const struct hvm_start_info *si) {
 	u64 n = cmdline_u64(si, "samples", 200);
 	if (n == 0 || n > MAX_SAMPLES)
 		n = 200;
-	set_gate(PIT_VECTOR, pit_entry);
-	set_gate(UART_VECTOR, uart_entry);
-	set_gate(SPURIOUS_VECTOR, spurious_entry);
-	struct { u16 limit; u64 base; } __attribute__((packed)) idtr = {sizeof idt - 1, (u64)idt};
-	__asm__ volatile("lidt %0" : : "m"(idtr));
+	idt_gate(idt, PIT_VECTOR, pit_entry);
+	idt_gate(idt, UART_VECTOR, uart_entry);
+	idt_gate(idt, SPURIOUS_VECTOR, spurious_entry);
+	idt_load(idt, sizeof idt);
 
 	outb(0x21, 0xff); /* both 8259s masked: the lines go through the I/O APIC */
 	outb(0xa1, 0xff);
