@@ -6,20 +6,8 @@
  * rax..rdx to compare (bit 0 = rax). The Java test replays each line on the emulator.
  * Build: gcc -O1 -mno-red-zone -o alu_oracle alu_oracle.c ; run: alu_oracle CASES SEED
  */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include "oracle.h"
 
-typedef uint64_t u64;
-struct st { u64 rax, rbx, rcx, rdx, flags; };
-
-#define CF 0x001
-#define PF 0x004
-#define AF 0x010
-#define ZF 0x040
-#define SF 0x080
-#define OF 0x800
-#define ALL (CF | PF | AF | ZF | SF | OF)
 
 #define DEF(name, insn)                                                                            \
 	extern const unsigned char name##_start[], name##_end[];                                   \
@@ -68,14 +56,6 @@ DEF(xchg, "xchgq %%rbx, %%rax") DEF(cmc, "cmc") DEF(lahf, "lahf") DEF(sahf, "sah
 /* LOOPcc and JrCXZ to the next instruction: taken or not, only rcx changes, never the flags */
 DEF(loop, "loop 1f\n1:") DEF(loope, "loope 1f\n1:") DEF(loopne, "loopne 1f\n1:") DEF(loop32, "addr32 loop 1f\n1:")
 DEF(jrcxz, "jrcxz 1f\n1:") DEF(jecxz, "jecxz 1f\n1:")
-
-static u64 rnd_state;
-static u64 rnd(void) {
-	rnd_state ^= rnd_state << 13;
-	rnd_state ^= rnd_state >> 7;
-	rnd_state ^= rnd_state << 17;
-	return rnd_state;
-}
 
 /* Operands with more edge cases than uniform random values give. */
 static u64 operand(void) {

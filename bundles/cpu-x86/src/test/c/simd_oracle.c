@@ -8,25 +8,13 @@
  * compares what the architecture defines.
  * Build: gcc -O1 -mno-red-zone -o simd_oracle simd_oracle.c ; run: simd_oracle CASES SEED
  */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include "oracle.h"
 #include <string.h>
 
-typedef uint64_t u64;
 static void put(unsigned char *p, u64 v, int n) { memcpy(p, &v, n); }
-struct st { u64 rax, rbx, rcx, rdx, flags; };
 static unsigned char fxin[512] __attribute__((aligned(64)));
 static unsigned char fxout[512] __attribute__((aligned(64)));
 static unsigned char mem[64] __attribute__((aligned(64)));
-
-#define CF 0x001
-#define PF 0x004
-#define AF 0x010
-#define ZF 0x040
-#define SF 0x080
-#define OF 0x800
-#define ALL (CF | PF | AF | ZF | SF | OF)
 
 #define DEF(name, insn)                                                                                       \
 	extern const unsigned char name##_start[], name##_end[];                                              \
@@ -199,14 +187,6 @@ struct tmpl { const char *name; void (*fn)(struct st *); const unsigned char *st
 #define X(n, i, k) {#n, t_##n, n##_start, n##_end, k},
 static const struct tmpl tmpls[] = {LIST(X)};
 #undef X
-
-static u64 rnd_state;
-static u64 rnd(void) {
-	rnd_state ^= rnd_state << 13;
-	rnd_state ^= rnd_state >> 7;
-	rnd_state ^= rnd_state << 17;
-	return rnd_state;
-}
 
 static u64 fp64(void) {
 	u64 s = (rnd() & 1) << 63;
