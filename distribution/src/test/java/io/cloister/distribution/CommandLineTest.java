@@ -124,6 +124,22 @@ class CommandLineTest {
         assertOneLineError(Dist.vmm(null, "run", "--engine", "kvm"), "VM demo cannot start: waiting for a CPU engine (no engine 'kvm'");
     }
 
+    /**
+     * Deterministic time from the command line: the timers guest's interrupt counts are a function
+     * of the instructions retired (QemuDifferentialTest has QEMU's -icount print the same), and the
+     * option is checked before anything starts.
+     */
+    @Test
+    void icountMakesTimeDeterministic() throws Exception {
+        String timers = Dist.HOME.resolve("guests/timers.elf").toString();
+        Dist.Run r = Dist.vmm(null, "run", "--icount", "0", "--kernel", timers);
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertEquals("hlt: pit 50 lapic 16\nspin: pit 12 lapic 4\n", r.out());
+        assertOneLineError(Dist.vmm(null, "run", "--icount", "0", "--vcpus", "2", "--kernel", timers),
+                "icount (deterministic time) runs one vCPU, not vcpus=2");
+        assertOneLineError(Dist.vmm(null, "run", "--icount", "11"), "icount=11 is outside 0..10");
+    }
+
     @Test
     void aBadGuestImageFailsInOneLine() throws Exception {
         Path notElf = Files.writeString(dir.resolve("kernel.elf"), "this is not an ELF file");
