@@ -9,15 +9,91 @@ abstract class ControlFlow extends Exceptions {
         return code64 ? t : t & 0xffffffffL;
     }
 
+    /**
+     * A near jump: in 16-bit code a 16-bit operand size clears the upper half of EIP (SDM vol. 2,
+     * JMP). (32-bit code with 0x66 keeps a 32-bit EIP, as the decoded path does: no compiler emits it.)
+     */
     void jump(long target) {
-        ip = code64 ? target : target & 0xffffffffL;
+        ip = code64 ? target : code16 && opsize == 2 ? target & 0xffff : target & 0xffffffffL;
     }
 
+    /** CS from the GDT in protected mode (far JMP, CALL): its mode (64-bit, 32-bit, 16-bit code) and base. */
     void loadCs(int selector) {
         long desc = rd(gdtBase + (selector & ~7), 8);
         cs = selector;
         boolean l = (desc & (1L << 53)) != 0;
         code64 = l && (efer & EFER_LMA) != 0;
+        code16 = !code64 && (desc & D_DB) == 0;
+        sbase[SEG_CS] = code64 ? 0 : base(desc);
+        slimit[SEG_CS] = limit(desc);
+        updateMode();
+    }
+
+    /** A far JMP to selector:offset: selector * 16 in real mode, a GDT descriptor in protected mode. */
+    void farJump(int selector, long offset) {
+        if ((cr0 & CR0_PE) == 0) {
+            realCs(selector, offset);
+            ip = rip;
+            return;
+        }
+        loadCs(selector);
+        ip = code64 ? offset : offset & 0xffffffffL;
+    }
+
+    /** A far CALL (9A, FF /3): CS and the return address pushed at the operand size, then the far jump. */
+    void farCall(int selector, long offset) {
+        int s = opsize == 2 ? 2 : 4;
+        long sp = r[RSP];
+        int oldCs = csSelector();
+        long ret = ip;
+        spush(oldCs, s);
+        try {
+            spush(ret, s);
+        } catch (Fault f) {
+            r[RSP] = sp; // nothing changes on a fault
+            throw f;
+        }
+        farJump(selector, offset);
+    }
+
+    /**
+     * IRET (return {@code true}) or a far return with {@code release} bytes outside long mode (legacy
+     * mode): IP, CS (and FLAGS) of the operand size popped through SS. In real mode CS is the
+     * selector * 16; in protected mode a same-privilege return loads the descriptor (a return to
+     * another privilege level, which needs the 32-bit TSS, is #GP).
+     */
+    private void legacyReturn(boolean iret, int release) {
+        int s = opsize;
+        long sp = r[RSP];
+        long newIp = rd(stackLinear(sp), s);
+        int newCs = (int) rd(stackLinear(sp + s), s) & 0xffff;
+        long newFlags = iret ? rd(stackLinear(sp + 2L * s), s) : 0;
+        boolean real = (cr0 & CR0_PE) == 0;
+        if (!real) {
+            codeSegment(newCs, newIp);
+            if ((newCs & 3) != (cs & 3)) {
+                throw fault(VEC_GP, newCs & 0xfffc);
+            }
+        }
+        if (iret) {
+            long mask = s == 2 ? 0x7fd5L : 0x3d7fd5L; // never VM (bit 17)
+            if ((cs & 3) > 0) {
+                mask &= ~0x3000L;
+            }
+            if ((cs & 3) > iopl()) {
+                mask &= ~Flags.IF;
+            }
+            nmiBlocked = false;
+            rflags = (rflags & ~mask) | (newFlags & mask) | Flags.FIXED;
+        }
+        setStackPointer(sp + (iret ? 3L : 2L) * s + release);
+        if (real) {
+            realCs(newCs, newIp & (s == 2 ? 0xffff : 0xffffffffL));
+            ip = rip;
+        } else {
+            loadCs(newCs);
+            ip = newIp & (s == 2 ? 0xffff : 0xffffffffL);
+        }
     }
 
     /**
@@ -29,6 +105,10 @@ abstract class ControlFlow extends Exceptions {
      * a fault (or an exit for a stack in MMIO) leaves the state as it was.
      */
     void iret() {
+        if (legacy) {
+            legacyReturn(true, 0);
+            return;
+        }
         int s = opsize;
         long sp = r[RSP];
         long newRip = rd(stackAddress(sp), s);
@@ -77,6 +157,10 @@ abstract class ControlFlow extends Exceptions {
      * applies to both stacks). Checked before anything changes.
      */
     void farReturn(int release) {
+        if (legacy) {
+            legacyReturn(false, release);
+            return;
+        }
         int s = opsize;
         long sp = r[RSP];
         long newRip = rd(stackAddress(sp), s);

@@ -93,6 +93,31 @@ abstract class CpuState {
     long fsBase;
     long gsBase;
     long kernelGsBase;
+    // Segmentation outside long mode (RealMode): the hidden parts of the segment registers as
+    // loaded, which 32-bit flat code never needs (all bases 0, 4 GiB limits).
+    static final int SEG_ES = 0, SEG_CS = 1, SEG_SS = 2, SEG_DS = 3;
+    /** The bases of ES, CS, SS and DS as loaded (FS and GS: fsBase, gsBase). */
+    final long[] sbase = new long[4];
+    /** The limits of ES, CS, SS, DS, FS and GS as loaded (64 KiB in real mode). */
+    final long[] slimit = {0xffffffffL, 0xffffffffL, 0xffffffffL, 0xffffffffL, 0xffffffffL, 0xffffffffL};
+    /** CS selects 16-bit code (real mode, or a code segment with D = 0): 16-bit operand and address size. */
+    boolean code16;
+    /** SS is a 16-bit stack (B = 0): SP, not ESP. */
+    boolean stack16;
+    /** The CS selector as real mode shows it (MOV from CS, the frames of far calls and interrupts); cs stays 0 there, CPL 0. */
+    int realCs;
+    /**
+     * Real mode, 16-bit code or a segment with a base: the interpreter runs every instruction (with
+     * the bases, limits and 16-bit forms); the decoded path and compiled blocks never see such code.
+     */
+    boolean legacy;
+
+    /** Recomputes {@link #legacy} after a change of CR0, EFER.LMA, CS or a segment. */
+    void updateMode() {
+        legacy = !code64 && (efer & EFER_LMA) == 0
+                && ((cr0 & CR0_PE) == 0 || code16 || stack16 || (sbase[0] | sbase[1] | sbase[2] | sbase[3]) != 0);
+    }
+
     /** x87, MMX and SSE state (FpuInsns, X87Insns, SseInsns). */
     final FpuState fpu = new FpuState();
 

@@ -13,7 +13,7 @@ import io.cloister.api.cpu.Exit;
  * stack switch to RSPn of the TSS on a privilege change, IST stacks), double and triple faults, a
  * delivery that waits for the VMM, INT n and INT3.
  */
-abstract class Exceptions extends Segments {
+abstract class Exceptions extends RealMode {
     private static final Logger LOG = LoggerFactory.getLogger(X86Vcpu.class);
     private static final long NT = 1L << 14, RF = 1L << 16, VM = 1L << 17;
 
@@ -79,7 +79,7 @@ abstract class Exceptions extends Segments {
             return;
         }
         StringBuilder bytes = new StringBuilder();
-        long at = code64 ? rip : rip & 0xffffffffL;
+        long at = code64 ? rip : (rip + sbase[SEG_CS]) & 0xffffffffL;
         try {
             for (int i = 0; i < 15; i++) {
                 bytes.append(String.format("%02x ", sysRead(at + i, 1)));
@@ -102,6 +102,10 @@ abstract class Exceptions extends Segments {
      * carry EXT (bit 0) for an event not raised by INT n.
      */
     private void interrupt(int vector, long error, boolean hasError, long returnRip, boolean soft) {
+        if ((cr0 & CR0_PE) == 0) {
+            realInterrupt(vector, returnRip); // no error code in real mode
+            return;
+        }
         int ext = soft ? 0 : 1;
         int gateError = vector * 8 + 2 + ext;
         if ((efer & EFER_LMA) == 0 || vector * 16 + 15 > idtLimit) {
@@ -186,7 +190,7 @@ abstract class Exceptions extends Segments {
 
     /** INT1 (ICEBP, F1): #DB as a trap past the instruction, not checked against the gate's DPL (it is not INT n). */
     void icebp() {
-        if ((efer & EFER_LMA) == 0) {
+        if ((efer & EFER_LMA) == 0 && (cr0 & CR0_PE) != 0) {
             throw fault(VEC_GP, 0);
         }
         interrupt(1, 0, false, ip, false);
@@ -195,7 +199,7 @@ abstract class Exceptions extends Segments {
 
     /** INT n, INT3: a software interrupt, checked against the gate's DPL; the return address is the next instruction. */
     void softInterrupt(int vector) {
-        if ((efer & EFER_LMA) == 0) {
+        if ((efer & EFER_LMA) == 0 && (cr0 & CR0_PE) != 0) {
             throw fault(VEC_GP, 0);
         }
         interrupt(vector, 0, false, ip, true);

@@ -18,13 +18,14 @@ import io.cloister.api.cpu.Exit;
 abstract class Interpreter extends SseInsns {
     void step() {
         ip = rip;
-        opsize = 4;
-        adsize = code64 ? 8 : 4;
+        opsize = code16 ? 2 : 4;
+        adsize = code64 ? 8 : code16 ? 2 : 4;
         rexPresent = false;
         rexW = rexR = rexX = rexB = 0;
         rep = 0;
         p66 = false;
         seg = SEG_NONE;
+        sego = -1;
         atomic = false;
         lockedPa = -1;
         int op;
@@ -32,15 +33,21 @@ abstract class Interpreter extends SseInsns {
             op = fetch8();
             switch (op) {
                 case 0x66 -> {
-                    opsize = 2;
+                    opsize = code16 ? 4 : 2; // 16-bit code: 0x66 selects 32 bits
                     p66 = true; // REX.W overrides the operand size, not a mandatory prefix
                 }
-                case 0x67 -> adsize = code64 ? 4 : 2;
+                case 0x67 -> adsize = code64 || code16 ? 4 : 2;
                 case 0xf2, 0xf3 -> rep = op;
                 case 0xf0 -> atomic = true;
-                case 0x2e, 0x3e, 0x26, 0x36 -> { }
-                case 0x64 -> seg = SEG_FS;
-                case 0x65 -> seg = SEG_GS;
+                case 0x26, 0x2e, 0x36, 0x3e -> sego = (op >>> 3) & 3; // ES, CS, SS, DS: bases only outside 64-bit mode
+                case 0x64 -> {
+                    seg = SEG_FS;
+                    sego = 4;
+                }
+                case 0x65 -> {
+                    seg = SEG_GS;
+                    sego = 5;
+                }
                 default -> {
                     if (code64 && (op & 0xf0) == 0x40) {
                         rexPresent = true;
@@ -120,20 +127,58 @@ abstract class Interpreter extends SseInsns {
             }
             case 0x50, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x57 -> {
                 int s = stackSize();
-                push(getReg((op & 7) | (rexB << 3), s), s);
+                spush(getReg((op & 7) | (rexB << 3), s), s);
             }
             case 0x58, 0x59, 0x5a, 0x5b, 0x5c, 0x5d, 0x5e, 0x5f -> {
                 int s = stackSize();
-                long v = pop(s);
+                long v = spop(s);
                 setReg((op & 7) | (rexB << 3), s, v);
+            }
+            case 0x06, 0x0e, 0x16, 0x1e -> { // push es, cs, ss, ds
+                notIn64();
+                int reg = op >>> 3;
+                spush(reg == 1 ? csSelector() : sreg[reg], stackSize());
+            }
+            case 0x07, 0x17, 0x1f -> { // pop es, ss, ds
+                notIn64();
+                int s = stackSize();
+                long sp = r[RSP];
+                long v = spop(s);
+                try {
+                    loadSegment(op >>> 3, (int) v & 0xffff);
+                } catch (Fault f) {
+                    r[RSP] = sp;
+                    throw f;
+                }
+                if (op == 0x17) {
+                    shadowRetired = retired + 1; // as MOV SS
+                }
+            }
+            case 0x60 -> { // pusha
+                notIn64();
+                int s = opsize;
+                long sp = r[RSP];
+                for (int i = 0; i < 8; i++) {
+                    spush(i == RSP ? sp : r[i], s);
+                }
+            }
+            case 0x61 -> { // popa: the saved SP is skipped
+                notIn64();
+                int s = opsize;
+                for (int i = 7; i >= 0; i--) {
+                    long v = spop(s);
+                    if (i != RSP) {
+                        setReg(i, s, v);
+                    }
+                }
             }
             case 0x63 -> { // movsxd
                 modrm(0);
                 long v = Flags.sext(rm(4), 4);
                 setReg(modReg, size, v);
             }
-            case 0x68 -> push(imm(4), stackSize());
-            case 0x6a -> push(imm(1), stackSize());
+            case 0x68 -> spush(imm(opsize == 2 ? 2 : 4), stackSize());
+            case 0x6a -> spush(imm(1), stackSize());
             case 0x69, 0x6b -> {
                 modrm(op == 0x69 ? Math.min(size, 4) : 1);
                 long a = Flags.sext(rm(size), size);
@@ -183,14 +228,14 @@ abstract class Interpreter extends SseInsns {
             }
             case 0x8c -> {
                 modrm(0);
-                setRm(modIsReg ? size : 2, (modReg & 7) == 1 ? cs : sreg[Math.min(modReg & 7, 5)]);
+                setRm(modIsReg ? size : 2, (modReg & 7) == 1 ? csSelector() : sreg[Math.min(modReg & 7, 5)]);
             }
             case 0x8d -> {
                 modrm(0);
                 if (modIsReg) {
                     throw ud();
                 }
-                setReg(modReg, size, ea - segBase());
+                setReg(modReg, size, ea - eaBase);
             }
             case 0x8e -> {
                 modrm(0);
@@ -205,7 +250,7 @@ abstract class Interpreter extends SseInsns {
             }
             case 0x8f -> {
                 int s = stackSize();
-                long v = pop(s);
+                long v = spop(s);
                 modrm(0);
                 setRm(s, v);
             }
@@ -218,9 +263,14 @@ abstract class Interpreter extends SseInsns {
             case 0x91, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97 -> xchgRax((op & 7) | (rexB << 3), size);
             case 0x98 -> setReg(RAX, size, Flags.sext(getReg(RAX, size / 2), size / 2));
             case 0x99 -> setReg(RDX, size, (Flags.sext(getReg(RAX, size), size) < 0) ? -1 : 0);
-            case 0x9c -> push(flags() & 0x3c7fd7, stackSize()); // bit 1 reads as set; VM and RF are cleared in the image
+            case 0x9a -> { // call far ptr16:16 / ptr16:32 (not in 64-bit mode)
+                notIn64();
+                long target = fetch(opsize == 2 ? 2 : 4);
+                farCall((int) fetch(2), target);
+            }
+            case 0x9c -> spush(flags() & 0x3c7fd7, stackSize()); // bit 1 reads as set; VM and RF are cleared in the image
             case 0x9d -> {
-                long v = pop(stackSize());
+                long v = spop(stackSize());
                 long mask = Flags.ARITH | TF | DF | 0x40000L | 0x200000L | ((cs & 3) <= iopl() ? IF : 0); // IF stays above IOPL
                 rflags = (rflags & ~mask) | (v & mask) | Flags.FIXED;
             }
@@ -251,11 +301,11 @@ abstract class Interpreter extends SseInsns {
             }
             case 0xc2 -> {
                 int n = (int) fetch(2);
-                long target = pop(stackSize());
-                r[RSP] += n;
+                long target = spop(stackSize());
+                addStackPointer(n);
                 jump(target);
             }
-            case 0xc3 -> jump(pop(stackSize()));
+            case 0xc3 -> jump(spop(stackSize()));
             case 0xc6, 0xc7 -> {
                 int s = op == 0xc6 ? 1 : size;
                 int immSize = Math.min(s, 4);
@@ -272,20 +322,30 @@ abstract class Interpreter extends SseInsns {
                     throw ud();
                 }
                 int s = stackSize();
-                push(r[RBP], s);
+                spush(r[RBP], s);
                 long fp = r[RSP];
-                r[RSP] -= frame;
+                addStackPointer(-frame);
                 setReg(RBP, s, fp);
             }
             case 0xc9 -> {
                 int s = stackSize();
-                r[RSP] = r[RBP];
-                setReg(RBP, s, pop(s));
+                if (legacy) {
+                    setStackPointer(r[RBP]);
+                } else {
+                    r[RSP] = r[RBP];
+                }
+                setReg(RBP, s, spop(s));
             }
             case 0xca -> farReturn((int) fetch(2));
             case 0xcb -> farReturn(0);
             case 0xcc -> softInterrupt(VEC_BP);
             case 0xcd -> softInterrupt((int) fetch(1));
+            case 0xce -> { // into
+                notIn64();
+                if ((rflags & Flags.OF) != 0) {
+                    softInterrupt(4);
+                }
+            }
             case 0xcf -> iret();
             case 0xd7 -> { // xlat: al = [rbx + al]
                 setReg(RAX, 1, rd(((r[RBX] + (r[RAX] & 0xff)) & addressMask()) + segBase(), 1));
@@ -318,22 +378,18 @@ abstract class Interpreter extends SseInsns {
                 report(new Exit.Io(port, s, true, getReg(RAX, s)));
             }
             case 0xe8 -> {
-                long d = imm(4);
-                push(ip, stackSize());
+                long d = imm(code16 && opsize == 2 ? 2 : 4); // rel16 in 16-bit code
+                spush(ip, stackSize());
                 jump(ip + d);
             }
             case 0xe9 -> {
                 long d = imm(Math.min(size, 4));
                 jump(ip + d);
             }
-            case 0xea -> { // ljmp ptr16:32 (32-bit mode only)
-                if (code64) {
-                    throw ud();
-                }
-                long target = fetch(4);
-                int sel = (int) fetch(2);
-                loadCs(sel);
-                jump(target);
+            case 0xea -> { // ljmp ptr16:16 / ptr16:32 (not in 64-bit mode)
+                notIn64();
+                long target = fetch(opsize == 2 ? 2 : 4);
+                farJump((int) fetch(2), target);
             }
             case 0xeb -> {
                 long d = imm(1);
@@ -376,6 +432,13 @@ abstract class Interpreter extends SseInsns {
         }
     }
 
+    /** The one-byte forms 64-bit mode dropped (segment pushes, PUSHA, far CALL/JMP with a pointer): #UD there. */
+    private void notIn64() {
+        if (code64) {
+            throw ud();
+        }
+    }
+
     /** CLI, STI: #GP(0) above IOPL (the virtual-interrupt extensions are not offered). */
     private void ioplCheck() {
         if ((cs & 3) > iopl()) {
@@ -406,13 +469,26 @@ abstract class Interpreter extends SseInsns {
             case 0, 1 -> incDec(which, size);
             case 2 -> {
                 long target = rm(code64 ? 8 : size);
-                push(ip, stackSize());
+                spush(ip, stackSize());
                 jump(target);
+            }
+            case 3, 5 -> { // call far, jmp far m16:16 / m16:32 (outside 64-bit mode)
+                if (modIsReg || code64) {
+                    throw ud();
+                }
+                int s = size == 2 ? 2 : 4;
+                long offset = rd(ea, s);
+                int selector = (int) rd(ea + s, 2);
+                if (which == 3) {
+                    farCall(selector, offset);
+                } else {
+                    farJump(selector, offset);
+                }
             }
             case 4 -> jump(rm(code64 ? 8 : size));
             case 6 -> {
                 int s = stackSize();
-                push(rm(s), s);
+                spush(rm(s), s);
             }
             default -> throw ud();
         }
@@ -483,7 +559,7 @@ abstract class Interpreter extends SseInsns {
                 }
             }
             case 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x8b, 0x8c, 0x8d, 0x8e, 0x8f -> {
-                long d = imm(4);
+                long d = imm(code16 && opsize == 2 ? 2 : 4); // rel16 in 16-bit code
                 if (cond(op & 0xf)) {
                     jump(ip + d);
                 }
@@ -493,6 +569,18 @@ abstract class Interpreter extends SseInsns {
                 setRm(1, cond(op & 0xf) ? 1 : 0);
             }
             case 0xa2 -> cpuid();
+            case 0xa0, 0xa8 -> spush(sreg[op == 0xa0 ? 4 : 5], stackSize()); // push fs, gs
+            case 0xa1, 0xa9 -> { // pop fs, gs
+                int s = stackSize();
+                long sp = r[RSP];
+                long v = spop(s);
+                try {
+                    loadSegment(op == 0xa1 ? 4 : 5, (int) v & 0xffff);
+                } catch (Fault f) {
+                    r[RSP] = sp;
+                    throw f;
+                }
+            }
             case 0xa3, 0xab, 0xb3, 0xbb -> {
                 modrm(0);
                 bitOp((op >>> 3) & 3, getReg(modReg, size), size, true);

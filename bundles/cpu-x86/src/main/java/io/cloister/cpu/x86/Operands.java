@@ -21,13 +21,17 @@ abstract class Operands extends Alu {
     /** A 66 prefix was seen (SSE's mandatory prefix, kept apart from the operand size that REX.W overrides). */
     boolean p66;
     int seg;
+    /** A segment override prefix (ES, CS, SS, DS, FS, GS as 0..5), or -1: what legacy mode addresses through. */
+    int sego = -1;
+    /** The segment base {@link #modrm} added to the offset (LEA takes it off again). */
+    long eaBase;
     int modReg;
     boolean modIsReg;
     int modRm;
     long ea;
 
     int fetch8() {
-        long lin = code64 ? ip : ip & 0xffffffffL;
+        long lin = code64 ? ip : (ip + sbase[SEG_CS]) & 0xffffffffL;
         if ((lin & ~0xfffL) == codeLin) {
             ip++;
             return ram.get(ValueLayout.JAVA_BYTE, codePhys | (lin & 0xfff)) & 0xff;
@@ -67,9 +71,11 @@ abstract class Operands extends Alu {
         }
         modIsReg = false;
         if (adsize == 2) {
-            throw ud(); // 16-bit addressing
+            modrm16(mod, rm);
+            return;
         }
         long addr;
+        boolean stack = false; // based on ESP or EBP: SS is the default segment
         if (rm == 4) {
             int sib = fetch8();
             int scale = sib >>> 6;
@@ -79,6 +85,7 @@ abstract class Operands extends Alu {
                 addr = imm(4);
             } else {
                 addr = r[base];
+                stack = (base & 7) == RSP || (base & 7) == RBP;
             }
             if (idx != 4) {
                 addr += r[idx] << scale;
@@ -88,6 +95,7 @@ abstract class Operands extends Alu {
             addr = code64 ? ip + immBytes + disp : disp;
         } else {
             addr = r[rm | (rexB << 3)];
+            stack = rm == RBP;
         }
         if (mod == 1) {
             addr += imm(1);
@@ -97,10 +105,57 @@ abstract class Operands extends Alu {
         if (adsize == 4) {
             addr &= 0xffffffffL;
         }
-        ea = addr + segBase();
+        long base = legacy ? legacyBase(stack ? SEG_SS : SEG_DS, addr) : segBase();
+        eaBase = base;
+        ea = addr + base;
+    }
+
+    /**
+     * 16-bit addressing (SDM vol. 2, table 2-1): BX or BP plus SI or DI, SI, DI, BP, BX or disp16,
+     * with an 8- or 16-bit displacement; the offset wraps at 64 KiB. BP-based forms use SS.
+     */
+    private void modrm16(int mod, int rm) {
+        long bx = r[RBX] & 0xffff, bp = r[RBP] & 0xffff, si = r[RSI] & 0xffff, di = r[RDI] & 0xffff;
+        long off = switch (rm) {
+            case 0 -> bx + si;
+            case 1 -> bx + di;
+            case 2 -> bp + si;
+            case 3 -> bp + di;
+            case 4 -> si;
+            case 5 -> di;
+            case 6 -> mod == 0 ? fetch(2) : bp;
+            default -> bx;
+        };
+        if (mod == 1) {
+            off += imm(1);
+        } else if (mod == 2) {
+            off += fetch(2);
+        }
+        off &= 0xffff;
+        boolean stack = rm == 2 || rm == 3 || (rm == 6 && mod != 0);
+        long base = legacy ? legacyBase(stack ? SEG_SS : SEG_DS, off) : segBase();
+        eaBase = base;
+        ea = off + base;
+    }
+
+    /**
+     * The base of the segment an operand at {@code offset} goes through in legacy mode: the
+     * override prefix's, else {@code dflt}; an offset past the segment's limit is #GP(0), #SS(0)
+     * for the stack segment (the limit is checked for the operand's first byte).
+     */
+    long legacyBase(int dflt, long offset) {
+        int s = sego >= 0 ? sego : dflt;
+        if (offset > slimit[s]) {
+            throw fault(s == SEG_SS ? 12 : VEC_GP, 0);
+        }
+        return s < 4 ? sbase[s] : s == 4 ? fsBase : gsBase;
     }
 
     long segBase() {
+        if (legacy) {
+            int s = sego >= 0 ? sego : SEG_DS;
+            return s < 4 ? sbase[s] : s == 4 ? fsBase : gsBase;
+        }
         return seg == SEG_FS ? fsBase : seg == SEG_GS ? gsBase : 0;
     }
 

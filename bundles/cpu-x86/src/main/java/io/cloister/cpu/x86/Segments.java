@@ -149,6 +149,12 @@ abstract class Segments extends Operands {
      * the descriptor's base (a null selector clears it, as on Intel processors).
      */
     void loadSegment(int reg, int selector) {
+        if ((cr0 & CR0_PE) == 0) {
+            // Real mode: the base is selector * 16; the limit and attributes stay as cached (unreal mode keeps its limit).
+            sreg[reg] = selector;
+            setBase(reg, (long) selector << 4);
+            return;
+        }
         int cpl = cs & 3;
         if ((selector & ~3) == 0) {
             if (reg == 2 && (!code64 || cpl == 3 || (selector & 3) != cpl)) {
@@ -183,14 +189,29 @@ abstract class Segments extends Operands {
             }
         }
         setSegment(reg, selector, base(d));
+        if (!code64) {
+            slimit[reg] = limit(d);
+            if (reg == 2) {
+                stack16 = (d & D_DB) == 0;
+                updateMode();
+            }
+        }
     }
 
     private void setSegment(int reg, int selector, long base) {
         sreg[reg] = selector;
+        setBase(reg, base);
+    }
+
+    /** A segment's base as loaded; outside 64-bit mode ES, SS and DS have one too (a non-zero one means legacy mode). */
+    void setBase(int reg, long base) {
         if (reg == 4) {
             fsBase = base;
         } else if (reg == 5) {
             gsBase = base;
+        } else if (!code64) {
+            sbase[reg] = base;
+            updateMode();
         }
     }
 

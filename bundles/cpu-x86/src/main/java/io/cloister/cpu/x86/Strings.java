@@ -10,7 +10,8 @@ abstract class Strings extends Syscalls {
     /** MOVS, CMPS, STOS, LODS, SCAS, INS, OUTS, with REP/REPE/REPNE on the count register. */
     void strings(int op, int size) {
         long step = (rflags & DF) != 0 ? -size : size;
-        long am = adsize == 4 ? 0xffffffffL : -1L;
+        long am = addressMask();
+        long esBase = legacy ? sbase[SEG_ES] : 0; // the destination is always ES:rDI
         boolean repeat = rep != 0;
         boolean compare = op == 0xa6 || op == 0xa7 || op == 0xae || op == 0xaf;
         if (op >= 0x6c && op <= 0x6f) {
@@ -20,8 +21,10 @@ abstract class Strings extends Syscalls {
             if (repeat && (r[RCX] & am) == 0) {
                 return;
             }
-            long si = (r[RSI] & am) + segBase();
-            long di = r[RDI] & am;
+            long si0 = r[RSI];
+            long di0 = r[RDI];
+            long si = (si0 & am) + segBase();
+            long di = (di0 & am) + esBase;
             switch (op) {
                 case 0xa4, 0xa5 -> {
                     wr(di, size, rd(si, size));
@@ -57,6 +60,9 @@ abstract class Strings extends Syscalls {
             if (adsize == 4) {
                 r[RSI] &= 0xffffffffL;
                 r[RDI] &= 0xffffffffL;
+            } else if (adsize == 2) { // SI and DI wrap; the upper halves stay
+                r[RSI] = (si0 & ~0xffffL) | (r[RSI] & 0xffff);
+                r[RDI] = (di0 & ~0xffffL) | (r[RDI] & 0xffff);
             }
             if (!repeat) {
                 return;
@@ -64,7 +70,7 @@ abstract class Strings extends Syscalls {
             // An iteration is done: a rerun of the instruction (the next iteration needs an answer)
             // starts at the next one, so the answers so far must not be replayed to it.
             accesses.clear();
-            r[RCX] = adsize == 4 ? (r[RCX] - 1) & 0xffffffffL : r[RCX] - 1;
+            r[RCX] = adsize == 4 ? (r[RCX] - 1) & 0xffffffffL : adsize == 2 ? (r[RCX] & ~0xffffL) | ((r[RCX] - 1) & 0xffff) : r[RCX] - 1;
             if (compare && ((rep == 0xf3) != ((rflags & ZF) != 0))) {
                 return; // REPE stops on ZF=0, REPNE on ZF=1
             }

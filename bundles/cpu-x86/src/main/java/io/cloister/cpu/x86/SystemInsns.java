@@ -29,6 +29,7 @@ abstract class SystemInsns extends Msrs {
                 } else if ((cr0 & CR0_PG) == 0) {
                     efer &= ~EFER_LMA;
                 }
+                updateMode(); // into or out of real mode, into long mode
             }
             case 2 -> cr2 = v;
             case 3 -> cr3 = v;
@@ -132,13 +133,27 @@ abstract class SystemInsns extends Msrs {
         modrm(0);
         int which = modReg & 7;
         if (modIsReg) {
-            throw ud();
+            switch (which) {
+                case 4 -> setRm(opsize, cr0 & Flags.mask(opsize)); // SMSW r: the operand size
+                case 6 -> {
+                    privileged();
+                    lmsw(rm(2));
+                }
+                default -> throw ud();
+            }
+            return;
         }
         switch (which) {
+            case 4 -> wr(ea, 2, cr0); // SMSW m16
+            case 6 -> {
+                privileged();
+                lmsw(rd(ea, 2));
+            }
             case 2, 3 -> {
                 privileged();
                 int limit = (int) rd(ea, 2);
-                long base = code64 ? rd(ea + 2, 8) : rd(ea + 2, 4);
+                // A 16-bit operand size loads a 24-bit base (SDM vol. 2, LGDT).
+                long base = code64 ? rd(ea + 2, 8) : rd(ea + 2, 4) & (opsize == 2 ? 0xffffffL : 0xffffffffL);
                 if (which == 2) {
                     gdtLimit = limit;
                     gdtBase = base;
@@ -157,6 +172,11 @@ abstract class SystemInsns extends Msrs {
             }
             default -> throw ud();
         }
+    }
+
+    /** LMSW: CR0's PE, MP, EM and TS from the operand; it sets PE but never clears it (SDM vol. 2, LMSW). */
+    private void lmsw(long v) {
+        writeCr(0, (cr0 & ~0xeL) | (v & 0xf) | (cr0 & CR0_PE));
     }
 
     void cpuid() {

@@ -65,6 +65,9 @@ public class X86Engine implements CpuEngine {
 
     private final boolean decodedCache;
 
+    /** The entry that makes {@link Vm#createVcpu} an AP waiting for INIT/SIPI (not a 32-bit address, which any other entry is). */
+    public static final long WAIT_FOR_SIPI = -1;
+
     public X86Engine() {
         this(true);
     }
@@ -114,12 +117,34 @@ public class X86Engine implements CpuEngine {
             this.codeMap = codeMap;
         }
 
+        /**
+         * {@inheritDoc} An {@code entry} of {@link #WAIT_FOR_SIPI} (not a 32-bit address) makes an AP
+         * that waits for INIT and a start-up IPI from another vCPU, as an AP does at power-up. Asked
+         * again for such an AP's index, with an entry, it starts that AP there (what START_VCPU means
+         * for an AP that waits) and returns the same vCPU, which its thread already runs; for any other
+         * existing index it throws IllegalStateException.
+         */
         @Override
         public Vcpu createVcpu(int index, long entry, long startInfo) {
-            X86Vcpu v = new X86Vcpu(index, memory, DEFAULT, coco, entry, startInfo, decodedCache, codeMap);
+            for (X86Vcpu existing : vcpus) {
+                if (existing.index == index) {
+                    // An AP made to wait for SIPI, started at an entry instead (START_VCPU): the same vCPU, already run by its thread.
+                    if (entry == WAIT_FOR_SIPI || !existing.requestStart(entry, startInfo)) {
+                        throw new IllegalStateException("vCPU " + index + " exists and does not wait for a start-up IPI");
+                    }
+                    return existing;
+                }
+            }
+            X86Vcpu v = new X86Vcpu(index, memory, DEFAULT, coco, Math.max(entry, 0), startInfo, decodedCache, codeMap);
             v.compileThreshold = compileThreshold;
             v.apic = apics.create(index);
             v.icount = icount;
+            if (entry == WAIT_FOR_SIPI) {
+                if (index == 0) {
+                    throw new IllegalArgumentException("vCPU 0 is the boot processor: it cannot wait for a start-up IPI");
+                }
+                v.waitForStartup();
+            }
             vcpus.add(v);
             return v;
         }

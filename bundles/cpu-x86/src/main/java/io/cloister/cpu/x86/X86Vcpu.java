@@ -23,8 +23,12 @@ import io.cloister.api.memory.GuestView;
  * compare-and-set on it, and what one vCPU writes into code the others drop at their next
  * serializing point ({@link CodeMap}).
  *
- * Not yet: SMM, real-mode and 16-bit addressing, x87/SSE, interrupts from devices. Device DMA
- * reaches the decoded cache through {@link #memoryWritten}.
+ * An AP created to wait for its start-up IPI ({@link #waitForStartup}) sits in wait-for-SIPI
+ * state: INIT puts it there, a SIPI starts it in real mode at vector * 4096 ({@link RealMode}).
+ * Real mode and 16-bit code run in the interpreter only.
+ *
+ * Not yet: SMM, virtual-8086 mode, interrupts in 16/32-bit protected mode. Device DMA reaches the
+ * decoded cache through {@link #memoryWritten}.
  *
  * The code is split by concern over a chain of package-private classes, this one at the top (see
  * {@link CpuState}); this one holds the {@link Vcpu} side: the run loop, whose inner loop is the
@@ -56,6 +60,29 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
         r[RBX] = startInfo;
         view.addInvalidationListener(flushOnChange);
         refreshRam();
+    }
+
+    /** An AP that waits for INIT and a start-up IPI (the VMM's way of creating the vCPUs Linux starts itself). */
+    void waitForStartup() {
+        initState();
+        halted = true;
+        apic.waitForStartup();
+    }
+
+    /** A start at a 32-bit entry asked for by another thread while this AP waits for SIPI: {entry, startInfo}, taken by the vCPU's own thread. */
+    private volatile long[] startRequest;
+
+    /**
+     * Starts this AP, waiting for SIPI, at a PVH-style 32-bit entry instead (the VMM's START_VCPU);
+     * its own thread takes the request at its next boundary. False if it is not waiting.
+     */
+    boolean requestStart(long entry, long startInfo) {
+        if (apic == null || !apic.waitingForStartup() || startRequest != null) {
+            return false;
+        }
+        startRequest = new long[] {entry, startInfo};
+        apic.kick();
+        return true;
     }
 
     @Override
@@ -135,21 +162,32 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
     private Exit interruptBoundary() {
         io.cloister.cpu.x86.apic.LocalApic a = apic;
         while (true) {
+            long[] start = startRequest;
+            if (start != null) {
+                startRequest = null;
+                if (a.leaveWaitForStartup()) { // else a SIPI came first
+                    pvhState(start[0], start[1]);
+                    halted = false;
+                    return null;
+                }
+            }
             boolean ie = (rflags & Flags.IF) != 0 && retired != shadowRetired;
             if (!halted && !ie && !a.urgent) {
                 return null; // something maskable waits for IF: not at this boundary
             }
             if (a.takeInit()) {
-                halted = true; // an AP waits for SIPI, also across run() calls
                 if (!a.waitingForStartup()) {
+                    halted = true;
                     return new Exit.Shutdown("INIT on the boot vCPU " + index + " (a processor reset), which is not modelled");
                 }
+                initState(); // the AP's reset: real mode, waiting for SIPI, also across run() calls
+                halted = true;
             }
             int sipi = a.takeStartup();
             if (sipi >= 0) {
-                // The AP starts in real mode at vector * 4096, which this engine does not run yet (issue 15).
-                return new Exit.Failure(String.format("vCPU %d: start-up IPI to 0x%x: real-mode start is not supported by the "
-                        + "emulator yet", index, sipi << 12));
+                startup(sipi); // real mode at CS = vector * 256, IP = 0
+                halted = false;
+                return null;
             }
             if (!a.waitingForStartup()) {
                 if (!nmiBlocked && a.takeNmi()) {
@@ -234,7 +272,7 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
                     }
                 }
                 try {
-                    if (decodedCache) {
+                    if (decodedCache && !legacy) { // real mode, 16-bit and segmented code: the interpreter only
                         stepDecoded();
                     } else {
                         step();

@@ -130,6 +130,7 @@ class DecoderFuzzTest {
             cpu.rflags = flags;
             cpu.rip = 0x1000;
             cpu.code64 = code64;
+            cpu.flatSegments(); // an earlier case may have loaded a segment with a base
             long retired0 = cpu.instructions();
             String event = "completed";
             try {

@@ -67,6 +67,7 @@ class SimdFuzzTest {
                     cpu.code64 = code64;
                     cpu.cr0 = cr0;
                     cpu.cr4 = cr4;
+                    cpu.flatSegments(); // an earlier case may have loaded a segment or cleared CR0.PE
                     copy(fpu, cpu.fpu);
                     String event = "completed";
                     try {

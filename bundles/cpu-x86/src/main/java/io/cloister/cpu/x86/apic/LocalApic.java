@@ -192,7 +192,16 @@ public final class LocalApic {
                 }
             }
             case NMI -> nmi = true;
-            case INIT -> init = true;
+            case INIT -> {
+                init = true;
+                if (!bsp) {
+                    // The AP is in wait-for-SIPI from here: a SIPI sent right after the INIT (Linux
+                    // sends it without a delay under a hypervisor) starts it even if its vCPU has
+                    // not taken the INIT yet; one sent before the INIT is void.
+                    waitForSipi = true;
+                    sipiVector = -1;
+                }
+            }
             case STARTUP -> {
                 if (waitForSipi && sipiVector < 0) {
                     sipiVector = vector & 0xff;
@@ -325,8 +334,7 @@ public final class LocalApic {
         int keepId = id;
         resetRegisters();
         id = keepId;
-        waitForSipi = !bsp;
-        sipiVector = -1;
+        waitForSipi = !bsp; // a SIPI accepted since the INIT stays latched
         routing();
         changed();
         return true;
@@ -352,6 +360,20 @@ public final class LocalApic {
 
     public synchronized boolean waitingForStartup() {
         return waitForSipi;
+    }
+
+    /**
+     * Leaves wait-for-SIPI state without a start-up IPI (the VMM's START_VCPU hypercall starts the
+     * AP at a 32-bit entry instead); false if the AP is not waiting any more (a SIPI came first).
+     */
+    public synchronized boolean leaveWaitForStartup() {
+        if (!waitForSipi) {
+            return false;
+        }
+        waitForSipi = false;
+        sipiVector = -1;
+        changed();
+        return true;
     }
 
     /**

@@ -64,6 +64,21 @@ class IpiTest {
         assertEquals(-1, a1.takeStartup(), "a running CPU ignores SIPIs");
     }
 
+    /**
+     * Linux under a hypervisor sends the SIPI right after the INIT (no 10 ms delay): the SIPI must
+     * start the AP even when its vCPU takes the INIT only afterwards; a SIPI before the INIT is void.
+     */
+    @Test
+    void aStartupSentBeforeTheVcpuTookTheInitStillStartsIt() {
+        a1.waitForStartup();
+        icr(a0, 1, 0x4600 | 0x11); // before the INIT: void once the INIT comes
+        icr(a0, 1, 0x4500); // INIT assert
+        icr(a0, 1, 0x8500); // de-assert
+        icr(a0, 1, 0x4600 | 0x9a); // STARTUP, the vCPU still busy
+        assertTrue(a1.takeInit());
+        assertEquals(0x9a, a1.takeStartup(), "the SIPI latched after the INIT survives the vCPU's taking of it");
+    }
+
     @Test
     void inWaitForSipiOnlyInitAndSipiCount() {
         a1.waitForStartup();
