@@ -68,7 +68,7 @@ public final class Main {
                           entered at its 64-bit entry); default: the demo guest
               --initrd    initial RAM disk for the kernel: PVH module 0, or the bzImage's ramdisk; placed at the top of
                           RAM (below 4 GiB); the ACPI tables (RSDP) go to the guest through start_info or boot_params
-              --vcpus     vCPUs, 1 to 64 (the guest starts vCPUs 1.. with the START_VCPU hypercall)
+              --vcpus     vCPUs, 1 to 64 (the guest starts vCPUs 1.. with INIT/SIPI or the START_VCPU hypercall)
               --cmdline   the guest's command line           --console  where the guest's serial output goes
               --memory is at most the host's physical memory; --kernel and --initrd regular files no larger than --memory
               --timeout   end the run SECONDS after it started (exit status 124), whatever the guest does

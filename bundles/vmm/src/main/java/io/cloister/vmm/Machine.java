@@ -31,7 +31,9 @@ import io.cloister.internal.vmconfig.GuestImage;
 /**
  * A VM's running guest: its vCPU threads, its device bus and the dispatch of exits. vCPU 0 starts
  * at the image's entry; the guest starts the others with the START_VCPU hypercall (PVH-style: at a
- * 32-bit entry, paging off, %ebx = an argument), as Xen PVH guests do with VCPUOP_up. Each vCPU
+ * 32-bit entry, paging off, %ebx = an argument), as Xen PVH guests do with VCPUOP_up, or, on an
+ * engine with local APICs, the standard way with INIT and start-up IPIs (as Linux does): there
+ * the others exist from the start, each on its thread, waiting for SIPI. Each vCPU
  * runs inside the VM's gate, so a safe point (pause, backend swap, device change) waits for all
  * of them to leave; they are kicked out of the engine with requestExit. Device accesses are
  * serialized on the bus, like QEMU's big lock. A vCPU that halts stops (no interrupts come); the
@@ -51,6 +53,11 @@ final class Machine implements DeviceContext {
     /** Hypercall: start vCPU arg0 at 32-bit entry arg1 with %ebx = arg2; 0, -EINVAL or -EEXIST. */
     static final long HC_START_VCPU = 0x434c0001L;
     static final int MAX_VCPUS = 64;
+    /**
+     * The entry with which an engine with local APICs makes an AP that waits for INIT and SIPI (the
+     * emulator's X86Engine.WAIT_FOR_SIPI); asked again for that AP with an entry, it starts it there.
+     */
+    static final long WAIT_FOR_SIPI = -1;
 
     /** A started vCPU and its thread. */
     private record Started(Vcpu vcpu, Thread thread) {
@@ -64,8 +71,10 @@ final class Machine implements DeviceContext {
     private final java.util.Map<Platform.Device, BusDevice> deviceInstances = new java.util.concurrent.ConcurrentHashMap<>();
     private final int vcpuCount;
     private final java.util.List<Started> vcpus = new java.util.concurrent.CopyOnWriteArrayList<>();
-    /** vCPUs that have not halted yet. */
-    private final java.util.concurrent.atomic.AtomicInteger active = new java.util.concurrent.atomic.AtomicInteger();
+    /** The indices of the vCPUs that run and have not halted yet (guarded by this). */
+    private final java.util.Set<Integer> running = new java.util.HashSet<>();
+    /** The APs waiting for a start-up IPI, not yet seen running (guarded by this). */
+    private final java.util.Set<Integer> waiting = new java.util.HashSet<>();
     private final java.util.concurrent.atomic.AtomicBoolean reported = new java.util.concurrent.atomic.AtomicBoolean();
     private final DeviceBus bus;
     /** The VM's clock; its timers run under the bus lock. */
@@ -147,7 +156,15 @@ final class Machine implements DeviceContext {
             counted.count(boot::instructions);
         }
         vcpus.add(new Started(boot, Thread.ofPlatform().name("vcpu-" + vm.name() + "-0").unstarted(() -> runVcpu(boot))));
-        active.set(1);
+        running.add(0);
+        if (apics != null) {
+            // The APs exist from the start and wait for INIT/SIPI (or START_VCPU), blocked in their APICs.
+            for (int i = 1; i < vcpuCount; i++) {
+                Vcpu ap = engineVm.createVcpu(i, WAIT_FOR_SIPI, 0);
+                vcpus.add(new Started(ap, Thread.ofPlatform().name("vcpu-" + vm.name() + "-" + i).unstarted(() -> runVcpu(ap))));
+                waiting.add(i);
+            }
+        }
         gate.kickWith(this::kickAll);
         LOG.info("VM {}: booting {} ({}) on {} (entry 0x{}, {} MiB, {} vCPU{})", vm.name(), image.getFileName(),
                 loaded.description().protocol(), engine.name(), Long.toHexString(loaded.description().entry().rip()),
@@ -205,7 +222,7 @@ final class Machine implements DeviceContext {
     }
 
     void start() {
-        vcpus.get(0).thread().start();
+        vcpus.forEach(s -> s.thread().start());
     }
 
     /** START_VCPU from a running vCPU (inside the gate). */
@@ -215,12 +232,24 @@ final class Machine implements DeviceContext {
         }
         for (Started s : vcpus) {
             if (s.vcpu().index() == index) {
-                return -Errno.EEXIST.code();
+                if (!waiting.contains((int) index) || s.vcpu().instructions() > 0) {
+                    return -Errno.EEXIST.code(); // running, or started by a SIPI
+                }
+                try {
+                    engineVm.createVcpu((int) index, entry, arg); // the waiting AP starts there, on its thread
+                } catch (IllegalStateException sipiFirst) {
+                    return -Errno.EEXIST.code();
+                }
+                waiting.remove((int) index);
+                running.add((int) index);
+                LOG.info("VM {}: vCPU {} started at 0x{}", vm.name(), index, Long.toHexString(entry));
+                vm.event("vCPU " + index + " started at 0x" + Long.toHexString(entry));
+                return 0;
             }
         }
         Vcpu v = engineVm.createVcpu((int) index, entry, arg);
         Thread t = Thread.ofPlatform().name("vcpu-" + vm.name() + "-" + index).unstarted(() -> runVcpu(v));
-        active.incrementAndGet();
+        running.add((int) index);
         vcpus.add(new Started(v, t));
         LOG.info("VM {}: vCPU {} started at 0x{}", vm.name(), index, Long.toHexString(entry));
         vm.event("vCPU " + index + " started at 0x" + Long.toHexString(entry));
@@ -230,11 +259,16 @@ final class Machine implements DeviceContext {
 
     private void runVcpu(Vcpu vcpu) {
         boolean halted = false;
+        boolean seenRunning = vcpu.index() == 0;
         try {
             while (!halted && exitCode == null && gate.enter()) {
                 try {
                     Exit e = vcpu.run();
                     exits.incrementAndGet();
+                    if (!seenRunning && vcpu.instructions() > 0) {
+                        seenRunning = true;
+                        startedBySipi(vcpu.index());
+                    }
                     halted = dispatch(vcpu, e);
                 } finally {
                     gate.leave();
@@ -244,7 +278,7 @@ final class Machine implements DeviceContext {
             LOG.error("VM {}: vCPU {} failed", vm.name(), vcpu.index(), e);
             finish(1, "engine failed on vCPU " + vcpu.index() + ": " + e, true);
         }
-        if (halted && active.decrementAndGet() == 0) {
+        if (halted && lastHalted(vcpu.index())) {
             finish(0, vcpuCount == 1 ? "halted" : "all vCPUs halted", false);
         }
         console.drain(); // the guest's last output is out before the run reports
@@ -265,6 +299,30 @@ final class Machine implements DeviceContext {
                 vm.guestStopped(code, reason, failure);
             }
         }
+    }
+
+    /** An AP that waited runs now (a SIPI started it): the VM goes on until it halts too. */
+    private synchronized void startedBySipi(int index) {
+        if (waiting.remove(index)) {
+            running.add(index);
+        }
+    }
+
+    /**
+     * vCPU {@code index} halted for good: whether it was the last running one. An AP a SIPI has
+     * started but that has not reported back yet (it retired instructions) still counts.
+     */
+    private synchronized boolean lastHalted(int index) {
+        running.remove(index);
+        if (!running.isEmpty()) {
+            return false;
+        }
+        for (Started s : vcpus) {
+            if (waiting.contains(s.vcpu().index()) && s.vcpu().instructions() > 0) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** Handles one exit; true when the vCPU halted. */
@@ -482,7 +540,14 @@ final class Machine implements DeviceContext {
         return regs;
     }
 
-    int startedVcpus() {
-        return vcpus.size();
+    /** The vCPUs started so far: the boot vCPU, and the APs START_VCPU or a SIPI started. */
+    synchronized int startedVcpus() {
+        int n = 0;
+        for (Started s : vcpus) {
+            if (!waiting.contains(s.vcpu().index()) || s.vcpu().instructions() > 0) {
+                n++;
+            }
+        }
+        return n;
     }
 }

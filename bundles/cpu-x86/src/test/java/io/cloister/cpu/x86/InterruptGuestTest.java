@@ -48,4 +48,37 @@ class InterruptGuestTest {
                 """, r.console(), r.status());
         assertEquals("guest exited with status 0", r.status());
     }
+
+    /**
+     * guests/sipi: vCPU 0 starts three APs the standard way (INIT, INIT de-assert, two SIPIs to a
+     * real-mode trampoline at 0x70000); each runs 16-bit code (addressing forms, 0x66, CPUID, an
+     * interrupt through its own IVT), goes to long mode through 32-bit protected mode, and takes and
+     * sends a fixed IPI. (QEMU prints the same: QemuDifferentialTest.)
+     */
+    @Test
+    void apsStartedByInitAndSipiReachLongModeAndExchangeIpis() throws Exception {
+        StandaloneVm.Result r = runWithVcpus("sipi.elf", "cpus=4", 4);
+        assertEquals(SIPI_OUTPUT, r.console(), r.status());
+        assertEquals("guest exited with status 0", r.status());
+        assertEquals(4, r.startedVcpus());
+    }
+
+    static final String SIPI_OUTPUT = """
+            sipi: vCPU 1: real mode at cs 0x0000000000007000, 16-bit sum 0x0000000000001234, 32-bit sum 0x0000000023456789, \
+            apic id 1, int 0x30 taken; long mode, apic id 1, IPIs received 1
+            sipi: vCPU 2: real mode at cs 0x0000000000007000, 16-bit sum 0x0000000000001234, 32-bit sum 0x0000000023456789, \
+            apic id 2, int 0x30 taken; long mode, apic id 2, IPIs received 1
+            sipi: vCPU 3: real mode at cs 0x0000000000007000, 16-bit sum 0x0000000000001234, 32-bit sum 0x0000000023456789, \
+            apic id 3, int 0x30 taken; long mode, apic id 3, IPIs received 1
+            sipi: vCPU 0 received 3 IPIs
+            sipi: ok
+            """;
+
+    static StandaloneVm.Result runWithVcpus(String guest, String cmdline, int vcpus) throws Exception {
+        try (BusFactory bus = new BusFactory(250)) {
+            return new StandaloneVm(new X86Engine(), new PlainPolicy(), new MemoryManagerImpl(), new RestrictedMemory(), bus,
+                    java.util.List.of(Uart16550::new, DebugExit::new)).run(io.cloister.testkit.GuestImages.of(guest), 16 << 20,
+                            cmdline, vcpus, 120_000);
+        }
+    }
 }

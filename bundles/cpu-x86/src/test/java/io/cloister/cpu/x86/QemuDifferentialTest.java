@@ -112,6 +112,22 @@ class QemuDifferentialTest {
         assertEquals(q.out(), ours.console(), ours.status());
     }
 
+    /**
+     * guests/sipi on four vCPUs: APs started by INIT and SIPI into a real-mode trampoline, through
+     * 16-bit code and protected mode to long mode, then IPIs; QEMU (-smp 4) prints the same lines.
+     */
+    @Test
+    void apsStartedByInitAndSipiAsOnQemu() throws Exception {
+        Path qemu = qemuOrSkip();
+        Finished q = runBounded(List.of(qemu.toString(), "-M", "microvm,accel=tcg", "-cpu", "max", "-smp", "4", "-m", "16",
+                "-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio", "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+                "-kernel", GuestImages.of("sipi.elf").toString(), "-append", "cpus=4"), QEMU_LIMIT);
+        StandaloneVm.Result ours = InterruptGuestTest.runWithVcpus("sipi.elf", "cpus=4", 4);
+        assertEquals(q.out(), ours.console(), ours.status());
+        assertEquals(InterruptGuestTest.SIPI_OUTPUT, q.out(), "QEMU: the output the in-process test expects");
+        assertEquals("guest exited with status " + (q.exitValue() >> 1), ours.status(), "isa-debug-exit status");
+    }
+
     /** The harness itself: a reference process that hangs fails the test, and is not left running. */
     @Test
     void aHungReferenceFailsTheTestAndIsKilled() throws Exception {
