@@ -217,8 +217,17 @@ abstract class Alu extends Memory {
         }
     }
 
-    /** Puts the pending lazy flags into rflags. */
+    /**
+     * Puts the pending lazy flags into rflags. Kept tiny so that the JIT inlines the test into every
+     * compiled block and helper that calls it (the switch below is over its inlining limit).
+     */
     void materialize() {
+        if (lazyOp != LAZY_NONE) {
+            materializeLazy();
+        }
+    }
+
+    private void materializeLazy() {
         switch (lazyOp) {
             case LAZY_NONE -> {
                 return;

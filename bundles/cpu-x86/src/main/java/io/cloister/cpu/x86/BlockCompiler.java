@@ -25,6 +25,7 @@ import java.lang.classfile.ClassFile;
 import java.lang.classfile.ClassHierarchyResolver;
 import java.lang.classfile.CodeBuilder;
 import java.lang.classfile.Label;
+import java.lang.classfile.Opcode;
 import java.lang.classfile.TypeKind;
 import java.lang.constant.ClassDesc;
 import java.lang.constant.ConstantDescs;
@@ -113,6 +114,16 @@ final class BlockCompiler {
         private final int ea;
         private final int tmp;
         private final int tmp2;
+        // The last flag-setting instruction of this block, if its flags are known at compile time
+        // (FLAGS_SUB: sub/cmp, FLAGS_LOGIC: and/or/xor/test, FLAGS_ADD: add), with its operands and
+        // result (masked to its size) in locals: a condition after it is a comparison of locals,
+        // not a call of condFast (too big for the JIT to inline). Its lazy flags are set all the same.
+        private static final int FLAGS_UNKNOWN = 0, FLAGS_SUB = 1, FLAGS_LOGIC = 2, FLAGS_ADD = 3;
+        private int flags = FLAGS_UNKNOWN;
+        private int flagsSize;
+        private final int fa;
+        private final int fb;
+        private final int fres;
 
         Emitter(CodeBuilder code, boolean code64) {
             this.code = code;
@@ -121,6 +132,9 @@ final class BlockCompiler {
             ea = code.allocateLocal(TypeKind.LONG);
             tmp = code.allocateLocal(TypeKind.LONG);
             tmp2 = code.allocateLocal(TypeKind.LONG);
+            fa = code.allocateLocal(TypeKind.LONG);
+            fb = code.allocateLocal(TypeKind.LONG);
+            fres = code.allocateLocal(TypeKind.LONG);
         }
 
         void block(List<Insn> insns) {
@@ -137,6 +151,9 @@ final class BlockCompiler {
                     code.aload(CPU_SLOT).loadConstant(in.rex ? 1 : 0).putfield(CPU, REX_PRESENT.name(), REX_PRESENT.type());
                 }
                 insn(in, k);
+                if (!keepsFlags(in)) {
+                    flags = FLAGS_UNKNOWN; // set above by the forms whose flags are tracked
+                }
             }
             finish(insns.size());
             code.lload(next).lreturn();
@@ -146,6 +163,17 @@ final class BlockCompiler {
             return in.rm < 0 && in.kind != Insn.LEA && in.kind != Insn.NOP && in.kind != Insn.CONVERT || in.kind == Insn.PUSH
                     || in.kind == Insn.POP || in.kind == Insn.CALL || in.kind == Insn.RET || in.kind == Insn.CALL_IND
                     || in.kind == Insn.GROUP3 && in.sub >= 6; // #DE
+        }
+
+        /** Forms that leave the arithmetic flags alone, and those whose flags the emitter tracks itself. */
+        private static boolean keepsFlags(Insn in) {
+            return switch (in.kind) {
+                case Insn.ALU_RM_R, Insn.ALU_R_RM, Insn.ALU_RM_IMM -> in.sub != 2 && in.sub != 3; // adc, sbb: untracked
+                case Insn.TEST_RM_R, Insn.TEST_RM_IMM, Insn.MOV_STORE, Insn.MOV_LOAD, Insn.MOV_IMM, Insn.JCC, Insn.JMP, Insn.CALL,
+                        Insn.RET, Insn.PUSH, Insn.POP, Insn.LEA, Insn.MOVZX, Insn.MOVSX, Insn.SETCC, Insn.CMOVCC, Insn.NOP,
+                        Insn.JMP_IND, Insn.CALL_IND, Insn.CONVERT -> true;
+                default -> false;
+            };
         }
 
         private static boolean usesByteRegisters(Insn in) {
@@ -246,8 +274,105 @@ final class BlockCompiler {
 
         private void alu(int op, int size) {
             // stack: a, b -> result
-            code.lstore(tmp2).lstore(tmp).aload(CPU_SLOT).loadConstant(op).lload(tmp).lload(tmp2).loadConstant(size)
-                    .invokevirtual(CPU, ALU_FAST.name(), ALU_FAST.type());
+            int kind = switch (op) {
+                case 0 -> FLAGS_ADD;
+                case 1, 4, 6 -> FLAGS_LOGIC;
+                case 5, 7 -> FLAGS_SUB;
+                default -> FLAGS_UNKNOWN; // adc, sbb
+            };
+            if (kind == FLAGS_UNKNOWN) {
+                code.lstore(tmp2).lstore(tmp).aload(CPU_SLOT).loadConstant(op).lload(tmp).lload(tmp2).loadConstant(size)
+                        .invokevirtual(CPU, ALU_FAST.name(), ALU_FAST.type());
+                return;
+            }
+            mask(size);
+            code.lstore(fb);
+            mask(size);
+            code.lstore(fa).aload(CPU_SLOT).loadConstant(op).lload(fa).lload(fb).loadConstant(size)
+                    .invokevirtual(CPU, ALU_FAST.name(), ALU_FAST.type()).dup2().lstore(fres);
+            flags = kind;
+            flagsSize = size;
+        }
+
+        private void mask(int size) {
+            if (size != 8) {
+                code.loadConstant(Flags.mask(size)).land();
+            }
+        }
+
+        /**
+         * Pushes condition {@code cc} as an int (0 or 1): inline from the locals of the block's last
+         * flag-setting instruction where known (the same answers as condFast), else condFast.
+         */
+        private void cond(int cc) {
+            int test = cc >>> 1;
+            boolean sub = flags == FLAGS_SUB && test != 0 && test != 5;
+            boolean logic = flags == FLAGS_LOGIC && test != 5;
+            boolean add = flags == FLAGS_ADD && (test == 2 || test == 4);
+            if (!sub && !logic && !add) {
+                code.aload(CPU_SLOT).loadConstant(cc).invokevirtual(CPU, COND_FAST.name(), COND_FAST.type());
+                return;
+            }
+            if (logic && test <= 1) { // OF = CF = 0
+                code.loadConstant(cc & 1);
+                return;
+            }
+            if (logic && test == 3) {
+                test = 2; // below or equal with CF = 0: zero
+            }
+            Opcode holds; // the branch taken on lcmp's result when the unnegated condition holds
+            switch (test) {
+                case 1, 3 -> { // below, below or equal: unsigned a against b
+                    code.lload(fa);
+                    unsignedBias();
+                    code.lload(fb);
+                    unsignedBias();
+                    holds = test == 1 ? Opcode.IFLT : Opcode.IFLE;
+                }
+                case 2 -> { // zero
+                    code.lload(fres).lconst_0();
+                    holds = Opcode.IFEQ;
+                }
+                case 4 -> { // sign
+                    code.lload(fres);
+                    signExtend(flagsSize);
+                    code.lconst_0();
+                    holds = Opcode.IFLT;
+                }
+                default -> { // less (SF != OF), less or equal (ZF or SF != OF)
+                    if (logic) { // OF = 0: the sign of the result, or a zero result
+                        code.lload(fres);
+                        signExtend(flagsSize);
+                        code.lconst_0();
+                    } else {
+                        code.lload(fa);
+                        signExtend(flagsSize);
+                        code.lload(fb);
+                        signExtend(flagsSize);
+                    }
+                    holds = test == 6 ? Opcode.IFLT : Opcode.IFLE;
+                }
+            }
+            if ((cc & 1) != 0) {
+                holds = switch (holds) {
+                    case IFLT -> Opcode.IFGE;
+                    case IFLE -> Opcode.IFGT;
+                    default -> Opcode.IFNE;
+                };
+            }
+            Label yes = code.newLabel();
+            Label done = code.newLabel();
+            code.lcmp().branch(holds, yes).iconst_0().goto_(done);
+            code.labelBinding(yes);
+            code.iconst_1();
+            code.labelBinding(done);
+        }
+
+        /** Unsigned order as signed: values of a size under 8 are already non-negative. */
+        private void unsignedBias() {
+            if (flagsSize == 8) {
+                code.loadConstant(Long.MIN_VALUE).ladd();
+            }
         }
 
         private void insn(Insn in, int k) {
@@ -308,7 +433,8 @@ final class BlockCompiler {
                 case Insn.JCC -> {
                     // A taken branch leaves the block; a branch not taken goes on in it (a superblock).
                     Label notTaken = code.newLabel();
-                    code.aload(CPU_SLOT).loadConstant(in.sub).invokevirtual(CPU, COND_FAST.name(), COND_FAST.type()).ifeq(notTaken);
+                    cond(in.sub);
+                    code.ifeq(notTaken);
                     finish(k + 1);
                     target(in.imm);
                     code.lreturn();
@@ -381,7 +507,8 @@ final class BlockCompiler {
                     if (in.rm < 0) {
                         ea(in, true);
                     }
-                    code.aload(CPU_SLOT).loadConstant(in.sub).invokevirtual(CPU, COND_FAST.name(), COND_FAST.type()).i2l();
+                    cond(in.sub);
+                    code.i2l();
                     storeRm(in, 1, k);
                 }
                 case Insn.CMOVCC -> {
@@ -389,7 +516,8 @@ final class BlockCompiler {
                     code.lstore(tmp2);
                     Label no = code.newLabel();
                     Label done = code.newLabel();
-                    code.aload(CPU_SLOT).loadConstant(in.sub).invokevirtual(CPU, COND_FAST.name(), COND_FAST.type()).ifeq(no);
+                    cond(in.sub);
+                    code.ifeq(no);
                     code.lload(tmp2);
                     setReg(in.reg, size);
                     code.goto_(done);

@@ -67,6 +67,39 @@ class LazyFlagsTest {
     }
 
     /**
+     * The immediate forms (op r/m, imm8 sign-extended; test r/m, imm) against every condition: a
+     * negative immediate is all ones above the operand's size, which a compiled block's inline
+     * conditions must cut off as the lazy flags do.
+     */
+    @Test
+    void conditionsAfterImmediateFormsAgreeOnAllPaths() {
+        Random rnd = new Random(17);
+        long[] edges = {0, 1, -1, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0x7fffffffL, 0x80000000L, 0xffffffffL, Long.MAX_VALUE, Long.MIN_VALUE};
+        int[] imms = {0x00, 0x01, 0x7f, 0x80, 0xff, 0xfe};
+        for (int sub : new int[] {0, 1, 4, 5, 6, 7, -1}) { // add or and sub xor cmp; -1: test r/m, imm
+            for (int size : SIZES) {
+                for (int imm : imms) {
+                    for (int cc = 0; cc < 16; cc++) {
+                        int[] op;
+                        if (sub < 0) {
+                            op = size == 1 ? new int[] {0xf6, 0xc0, imm} // test al, imm8
+                                    : size == 2 ? new int[] {0xf7, 0xc0, imm, 0xff} : new int[] {0xf7, 0xc0, imm, 0xff, 0xff, 0xff};
+                        } else {
+                            op = size == 1 ? new int[] {0x80, 0xc0 | sub << 3, imm} : new int[] {0x83, 0xc0 | sub << 3, imm};
+                        }
+                        byte[] code = code(sized(size, op), use(cc, rnd.nextInt(3), size));
+                        for (int t = 0; t < 8; t++) {
+                            long a = t < 4 ? edges[(t * 5 + imm) % edges.length] : rnd.nextLong() >> rnd.nextInt(64);
+                            threeWays(code, 2, a, 0);
+                        }
+                    }
+                }
+            }
+        }
+        assertTrue(bad.isEmpty(), bad.size() + " differences in " + cases + " cases:\n" + String.join("\n", bad));
+    }
+
+    /**
      * INC and DEC keep CF from the instruction before them (here a CMP that may set it) and set the
      * rest: after each, every condition must read the same on all three paths.
      */
