@@ -10,7 +10,12 @@ package io.cloister.devices;
 final class Pic8259 {
     int irr;
     int isr;
-    int imr;
+    /**
+     * All inputs masked at power-up, as the firmware of a PC leaves the 8259s: the BSP's LINT0 is
+     * the open virtual wire (see the local APIC's reset), so nothing may reach it before the guest
+     * initialises the 8259s (ICW1 clears the mask) or unmasks an input.
+     */
+    int imr = 0xff;
     /** Input levels seen last (edge detection), and which inputs are level-triggered. */
     int lastLevels;
     int elcr;

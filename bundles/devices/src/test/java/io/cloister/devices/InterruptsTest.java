@@ -46,6 +46,19 @@ class InterruptsTest {
         return (int) pic.read(Space.PIO, port, 1);
     }
 
+    @Test
+    void the8259sAreMaskedAtPowerUpUntilTheGuestInitialisesThem() {
+        // The BSP's LINT0 is the open virtual wire at power-up: a line raised before the guest set
+        // up the 8259s must not reach it (it would arrive with vector 0-7, an exception's).
+        assertEquals(0xff, in(0x21), "master IMR at power-up");
+        assertEquals(0xff, in(0xa1), "slave IMR at power-up");
+        irq.setLevel(4, true);
+        irq.setLevel(12, true);
+        assertEquals(List.of(), extInt, "nothing on the wire");
+        out(0x21, 0xef); // the guest unmasks IRQ 4 (as Linux does once its 8259 set-up is done)
+        assertEquals(List.of(true), extInt);
+    }
+
     /** Linux's init_8259A: vectors 0x30 and 0x38, slave on IR2, 8086 mode; all masked but {@code mask}. */
     void initLikeLinux(int masterMask, int slaveMask) {
         out(0x20, 0x11);

@@ -88,6 +88,12 @@ public final class LocalApic {
         esr = esrPending = 0;
         icr = 0;
         java.util.Arrays.fill(lvt, LVT_MASKED);
+        if (bsp) {
+            // Virtual wire (MP spec 3.6.2.2), as the firmware leaves it and as KVM and QEMU reset
+            // the BSP: LINT0 unmasked in ExtINT mode, so that the 8259's INTR reaches a kernel that
+            // never programs the APIC (Linux with acpi=off and no MP table keeps "PIC mode").
+            lvt[LVT_LINT0] = 7 << 8;
+        }
         java.util.Arrays.fill(irr, 0);
         java.util.Arrays.fill(isr, 0);
         java.util.Arrays.fill(tmr, 0);
@@ -157,6 +163,11 @@ public final class LocalApic {
         if (!hwEnabled()) {
             return bsp;
         }
+        return lint0ExtInt();
+    }
+
+    /** LINT0 unmasked in ExtINT mode: the 8259's wire (the BSP's power-up state, see {@link #resetRegisters}). */
+    private boolean lint0ExtInt() {
         int l = lvt[LVT_LINT0];
         return (l & LVT_MASKED) == 0 && ((l >> 8) & 7) == 7;
     }
@@ -378,13 +389,16 @@ public final class LocalApic {
 
     /**
      * Whether a maskable interrupt can reach this CPU at all: the APIC hardware- and
-     * software-enabled (a software-disabled APIC drops fixed interrupts and masks its LVTs), or,
-     * for the BSP, hardware-disabled and passing the 8259's INTR through. When not, HLT with IF set
+     * software-enabled (a software-disabled APIC drops fixed interrupts and masks its LVTs), or
+     * LINT0 still the unmasked ExtINT wire of the BSP's power-up state (which the APIC keeps while
+     * software-disabled until the guest writes SVR or the LVT) with 8259s connected to drive it
+     * (an engine test without a platform has none), or, for the BSP, hardware-disabled
+     * and passing the 8259's INTR through. When not, HLT with IF set
      * can only be ended by NMI or INIT, and the engine treats it as the end of that vCPU, as before
      * it had an APIC.
      */
     public synchronized boolean canTakeInterrupts() {
-        return hwEnabled() ? swEnabled() : bsp;
+        return hwEnabled() ? swEnabled() || lint0ExtInt() && vm.platform() != null : bsp;
     }
 
     /** Makes a vCPU blocked in {@link #await} return (the VMM's pause, a safe point); callable from any thread. */

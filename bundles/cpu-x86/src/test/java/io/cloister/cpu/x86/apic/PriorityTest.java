@@ -103,8 +103,9 @@ class PriorityTest {
 
     @Test
     void extIntThroughLint0TakesThe8259sVector() {
+        a.writeMmio(0x350, 0x10700); // the BSP's wire masked
         t.vm.setExtInt(true);
-        assertFalse(a.pending, "LINT0 masked at reset");
+        assertFalse(a.pending, "LINT0 masked");
         a.writeMmio(0x350, 0x700); // ExtINT, unmasked
         assertTrue(a.pending);
         assertEquals(LocalApic.EXTINT, a.nextInterrupt(true));
@@ -177,6 +178,26 @@ class PriorityTest {
         assertTrue(a.urgent);
         assertTrue(a.takeInit());
         assertFalse(a.urgent || a.pending, "INIT dropped the fixed vector too");
+    }
+
+    @Test
+    void theBspsPowerUpVirtualWireTakesThe8259WhileSoftwareDisabled() {
+        VmApics vm = new VmApics(TestVm.TSC_HZ);
+        LocalApic bsp = vm.create(0);
+        LocalApic ap = vm.create(1);
+        assertFalse(bsp.canTakeInterrupts(), "no 8259s connected (an engine test): nothing can come down the wire");
+        vm.connect(t, t.clock);
+        // A kernel that never touches the APIC (Linux with acpi=off and no MP table) halts with IF
+        // set and waits for the PIT through the 8259: the vCPU must wait, not end.
+        assertTrue(bsp.canTakeInterrupts(), "LINT0's ExtINT wire is open at power-up");
+        assertFalse(ap.canTakeInterrupts(), "an AP's LVTs are masked at power-up");
+        vm.setExtInt(true);
+        assertTrue(bsp.pending);
+        assertEquals(LocalApic.EXTINT, bsp.nextInterrupt(true));
+        assertEquals(-1, ap.nextInterrupt(true));
+        bsp.writeMmio(0xf0, 0xff); // a software-disable write masks every LVT, the wire too
+        assertFalse(bsp.canTakeInterrupts());
+        assertEquals(-1, bsp.nextInterrupt(true));
     }
 
     @Test

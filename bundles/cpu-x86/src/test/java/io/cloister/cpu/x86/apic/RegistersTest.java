@@ -24,6 +24,12 @@ class RegistersTest {
         assertEquals(0xfee00800L, (long) fresh.readMsr(LocalApic.MSR_APIC_BASE), "enabled, not BSP");
         assertEquals(0xfee00900L, (long) new VmApics(TestVm.TSC_HZ).create(0).readMsr(LocalApic.MSR_APIC_BASE), "BSP bit");
         assertEquals(0xfee00000L, fresh.mmioBase());
+        LocalApic bsp = new VmApics(TestVm.TSC_HZ).create(0);
+        assertEquals(0xffL, bsp.readMmio(0xf0), "the BSP's SVR: software disabled too");
+        assertEquals(0x700L, bsp.readMmio(0x350), "the BSP's LINT0: the virtual wire (ExtINT, unmasked), as firmware leaves it");
+        for (int off : new int[] {0x320, 0x330, 0x340, 0x360, 0x370}) {
+            assertEquals(0x10000L, bsp.readMmio(off), "the BSP's other LVTs masked at " + Integer.toHexString(off));
+        }
     }
 
     @Test
