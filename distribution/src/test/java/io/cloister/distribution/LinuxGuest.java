@@ -91,6 +91,36 @@ final class LinuxGuest {
         return null;
     }
 
+    /** guests/linux/init in this checkout: the fetch records its sha256 in the cache's versions. */
+    static final Path INIT = Path.of("../guests/linux/init").toAbsolutePath().normalize();
+
+    /**
+     * Why the cached initramfs cannot run what this checkout's guests/linux/init does (it was built
+     * from another version of it), or null. Tests that need a newer init's output skip with it.
+     */
+    static String staleInit() throws IOException {
+        String why = missing();
+        if (why != null) {
+            return why;
+        }
+        String built = versions().getProperty("init-sha256", "");
+        String here = sha256(Files.readAllBytes(INIT));
+        return built.equals(here) ? null
+                : "the cached initramfs was built from another guests/linux/init (sha256 " + built + ", this checkout's "
+                        + here + "): run guests/linux/fetch";
+    }
+
+    /** The guest's MemTotal in kB from the init's "meminfo: N kB" line, or -1 if it printed none. */
+    static long memTotalKb(Boot boot) {
+        for (Line l : boot.lines()) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("meminfo: ([0-9]{1,12}) kB").matcher(l.text());
+            if (m.matches()) {
+                return Long.parseLong(m.group(1));
+            }
+        }
+        return -1;
+    }
+
     static Properties versions() throws IOException {
         Properties p = new Properties();
         try (var r = Files.newBufferedReader(VERSIONS)) {
