@@ -22,6 +22,9 @@ final class Watchdog implements AutoCloseable {
         final Thread thread;
         final long start = System.nanoTime();
         volatile boolean timedOut;
+        /** When the watchdog first saw this access, and the thread's CPU time then (watchdog thread only). */
+        long seenNanos = -1;
+        long seenCpu;
 
         Ticket(Bus.Attached device, String vm, Thread thread) {
             this.device = device;
@@ -34,7 +37,12 @@ final class Watchdog implements AutoCloseable {
         }
     }
 
+    /** How many times the limit an access merely delayed by the host may take before it counts as hung. */
+    static final int DELAYED_FACTOR = 20;
+    private static final java.lang.management.ThreadMXBean THREADS = java.lang.management.ManagementFactory.getThreadMXBean();
     private final long limitNanos;
+    /** Watchdog passes started (tests wait on it). */
+    volatile long passes;
     private final Map<Ticket, Boolean> active = new ConcurrentHashMap<>();
     private final Thread thread;
     private volatile boolean closed;
@@ -65,8 +73,13 @@ final class Watchdog implements AutoCloseable {
                 return;
             }
             long now = System.nanoTime();
+            passes++;
             for (Ticket t : active.keySet()) {
-                if (!t.timedOut && now - t.start > limitNanos) {
+                if (t.seenNanos < 0) {
+                    t.seenNanos = now;
+                    t.seenCpu = cpu(t.thread);
+                }
+                if (!t.timedOut && now - t.start > limitNanos && !merelyDelayed(t, now)) {
                     t.timedOut = true;
                     t.device.hung = true;
                     LOG.error("VM {}: device {} did not answer within {} ms: marked hung, its accesses are answered for it now",
@@ -74,6 +87,35 @@ final class Watchdog implements AutoCloseable {
                     t.thread.interrupt();
                 }
             }
+        }
+    }
+
+    /**
+     * Whether an access past the limit is only delayed by the host: its thread runnable (or
+     * blocked on a lock) but given almost no CPU since the watchdog first saw it, as on a host
+     * with more runnable threads than cores, where a PIT access was seen to take over 250 ms and
+     * the PIT was lost for good. A device waiting on purpose (sleep, wait, park) or spinning is
+     * hung at the limit; a delayed one after {@link #DELAYED_FACTOR} times the limit at the latest
+     * (which also catches a device blocked in native I/O, runnable without CPU).
+     */
+    private boolean merelyDelayed(Ticket t, long now) {
+        if (now - t.start > DELAYED_FACTOR * limitNanos) {
+            return false;
+        }
+        Thread.State state = t.thread.getState();
+        if (state != Thread.State.RUNNABLE && state != Thread.State.BLOCKED) {
+            return false;
+        }
+        long cpu = cpu(t.thread);
+        return cpu >= 0 && cpu - t.seenCpu < (now - t.seenNanos) / 10;
+    }
+
+    /** The thread's CPU time in nanoseconds, or -1 where the JVM does not measure it. */
+    private static long cpu(Thread thread) {
+        try {
+            return THREADS.isThreadCpuTimeSupported() ? THREADS.getThreadCpuTime(thread.threadId()) : -1;
+        } catch (UnsupportedOperationException e) {
+            return -1;
         }
     }
 

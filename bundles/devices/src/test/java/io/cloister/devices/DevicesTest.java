@@ -149,6 +149,42 @@ class DevicesTest {
         assertEquals(1, calls.get(), "a hung device is skipped");
     }
 
+    /**
+     * An access that only waits for the host (its thread blocked on a lock, no CPU used), as on a
+     * 2-core host with more runnable threads than cores, is not a hung device: the PIT was marked
+     * hung there and Linux, booted without ACPI, lost its only timer. Waits until the old watchdog
+     * would have marked it (past the limit, two passes later); measures nothing.
+     */
+    @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    void anAccessDelayedByTheHostIsNotMarkedHung() throws Exception {
+        Object lock = new Object();
+        AtomicInteger calls = new AtomicInteger();
+        bus.attach(new Fake("contended", Space.PIO, 0x310, 4, () -> {
+            synchronized (lock) {
+                calls.incrementAndGet();
+            }
+        }), "bundle.contended");
+        Thread vcpu;
+        synchronized (lock) {
+            vcpu = Thread.ofPlatform().start(() -> bus.read(Space.PIO, 0x310, 1));
+            while (vcpu.getState() != Thread.State.BLOCKED) {
+                Thread.sleep(1);
+            }
+            long start = System.nanoTime();
+            while (System.nanoTime() - start < 2 * 100_000_000L) {
+                Thread.sleep(10);
+            }
+            long passes = watchdog.passes;
+            while (watchdog.passes < passes + 2) {
+                Thread.sleep(10);
+            }
+        }
+        vcpu.join();
+        assertEquals(1, calls.get());
+        assertTrue(!added().get(0).contains("HUNG"), bus.devices().toString());
+    }
+
     @Test
     void unalignedMmioIsIgnored() {
         bus.attach(new Fake("m", Space.MMIO, 0x10000, 0x100, () -> { }), "t");
