@@ -101,6 +101,7 @@ final class Machine implements DeviceContext {
         Path initrd = spec.initrd().isEmpty() ? null : resolve(spec.initrd());
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment kernel = GuestImage.map(image, spec.memory(), arena);
+            CocoLinux.check(spec.backend(), image.toString(), kernel); // before anything is written
             MemorySegment ramdisk = initrd == null ? null : GuestImage.map(initrd, spec.memory(), arena, "initrd");
             List<AcpiDevice> acpi = new java.util.ArrayList<>(AcpiDevice.of(devices.stream().filter(d -> d.isFor(spec.name()))
                     .map(Platform.Device::claims).toList()));

@@ -64,6 +64,22 @@ public final class Boot {
         throw bad(name, "neither an ELF kernel with a PVH entry note nor a Linux bzImage (no \"HdrS\" at offset 0x202)");
     }
 
+    /**
+     * Whether an image is a Linux kernel: a bzImage (the Linux boot protocol is Linux's own), or a
+     * PVH ELF whose Xen GUEST_OS note says "linux", as Linux's vmlinux carries. Only a recognition:
+     * a malformed image is not Linux here, and {@link #load} refuses it with the reason.
+     */
+    public static boolean isLinux(MemorySegment image) {
+        try {
+            return switch (detect("", image)) {
+                case BZIMAGE -> true;
+                case PVH -> PvhLoader.guestOsIsLinux(image);
+            };
+        } catch (CloisterException notAnImage) {
+            return false;
+        }
+    }
+
     /** Boots {@code image} into {@code memory} (RAM from 0 to {@code ramSize}). */
     public static Booted load(String name, MemorySegment image, GuestMemory memory, long ramSize, Setup setup) {
         if (image.byteSize() > Integer.MAX_VALUE) {

@@ -2,6 +2,7 @@ package io.cloister.internal.boot;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
@@ -20,6 +21,10 @@ import io.cloister.api.memory.GuestMemory;
  */
 final class PvhLoader {
     static final int XEN_ELFNOTE_PHYS32_ENTRY = 18;
+    /** The Xen note naming the guest's operating system ("linux" in Linux's vmlinux). */
+    static final int XEN_ELFNOTE_GUEST_OS = 6;
+    /** "Xen\0" as a little-endian int: the owner name of the Xen notes. */
+    private static final int XEN_NAME = 0x006e6558;
     static final int PT_LOAD = 1;
     static final int PT_NOTE = 4;
     static final int EHDR_SIZE = 64;
@@ -211,6 +216,59 @@ final class PvhLoader {
             p = next;
         }
         return null;
+    }
+
+    /**
+     * Whether a 64-bit little-endian ELF has a Xen GUEST_OS note (type 6) whose text is "linux"
+     * in one of its PT_NOTE segments; false for anything malformed (bounds checked on every read).
+     */
+    static boolean guestOsIsLinux(MemorySegment image) {
+        long length = image.byteSize();
+        if (length < 64 || image.get(ValueLayout.JAVA_BYTE, 4) != 2 || image.get(ValueLayout.JAVA_BYTE, 5) != 1) {
+            return false;
+        }
+        ValueLayout.OfInt i32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+        ValueLayout.OfLong i64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+        ValueLayout.OfShort i16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+        long phoff = image.get(i64, 32);
+        int phentsize = image.get(i16, 54) & 0xffff;
+        int phnum = image.get(i16, 56) & 0xffff;
+        if (phentsize < PHDR_SIZE || !fits(phoff, (long) phnum * phentsize, length)) {
+            return false;
+        }
+        for (int n = 0; n < phnum; n++) {
+            long ph = phoff + (long) n * phentsize;
+            if (image.get(i32, ph) != PT_NOTE) {
+                continue;
+            }
+            long offset = image.get(i64, ph + 8);
+            long filesz = image.get(i64, ph + 32);
+            if (!fits(offset, filesz, length)) {
+                return false;
+            }
+            for (long p = offset, limit = offset + filesz; limit - p >= 12;) {
+                long namesz = image.get(i32, p) & 0xffffffffL;
+                long descsz = image.get(i32, p + 4) & 0xffffffffL;
+                int type = image.get(i32, p + 8);
+                long name = p + 12;
+                long desc = name + align4(namesz);
+                if (desc + descsz > limit) {
+                    return false;
+                }
+                if (namesz == 4 && image.get(i32, name) == XEN_NAME && type == XEN_ELFNOTE_GUEST_OS && descsz >= 5
+                        && "linux".equals(ascii(image, desc, 5))) {
+                    return true;
+                }
+                p = desc + align4(descsz);
+            }
+        }
+        return false;
+    }
+
+    private static String ascii(MemorySegment image, long at, int n) {
+        byte[] b = new byte[n];
+        MemorySegment.copy(image, ValueLayout.JAVA_BYTE, at, b, 0, n);
+        return new String(b, java.nio.charset.StandardCharsets.US_ASCII);
     }
 
     /** Rounds an unsigned 32-bit size up to a multiple of 4; the result fits a long without wrapping. */

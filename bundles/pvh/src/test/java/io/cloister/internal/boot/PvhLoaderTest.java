@@ -103,6 +103,31 @@ class PvhLoaderTest {
         assertThrows(CloisterException.class, () -> PvhLoader.load("k", hello, memory, RAM, "x".repeat(5000)));
     }
 
+    /** An ELF header, one PT_NOTE program header and one Xen note of {@code type} with {@code desc}. */
+    static byte[] xenNoteElf(int type, String desc) {
+        byte[] d = (desc + "\0").getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        byte[] elf = new byte[64 + 56 + 16 + ((d.length + 3) & ~3)];
+        ByteBuffer b = le(elf);
+        b.putInt(0, 0x464c457f).put(4, (byte) 2).put(5, (byte) 1).putLong(32, 64).putShort(54, (short) 56).putShort(56, (short) 1);
+        b.putInt(64, 4).putLong(64 + 8, 120).putLong(64 + 32, elf.length - 120);
+        b.putInt(120, 4).putInt(124, d.length).putInt(128, type).putInt(132, 0x006e6558);
+        b.put(136, d);
+        return elf;
+    }
+
+    @Test
+    void linuxIsRecognisedByItsGuestOsNote() {
+        assertTrue(Boot.isLinux(MemorySegment.ofArray(xenNoteElf(6, "linux"))), "Xen GUEST_OS note \"linux\" (Linux's vmlinux)");
+        assertTrue(!Boot.isLinux(MemorySegment.ofArray(xenNoteElf(6, "netbsd"))), "another guest OS");
+        assertTrue(!Boot.isLinux(MemorySegment.ofArray(xenNoteElf(7, "linux"))), "another note type");
+        assertTrue(!Boot.isLinux(MemorySegment.ofArray(hello)), "the project's guests carry only the PVH entry note");
+        byte[] runsPast = xenNoteElf(6, "linux");
+        le(runsPast).putInt(124, 0x7fffffff); // descriptor past the segment: not recognised, no exception
+        assertTrue(!Boot.isLinux(MemorySegment.ofArray(runsPast)));
+        assertTrue(!Boot.isLinux(MemorySegment.ofArray(Arrays.copyOf(hello, 70))), "truncated");
+        assertTrue(!Boot.isLinux(MemorySegment.ofArray("nope".getBytes())));
+    }
+
     /** The file offset of the program header of {@code type} number {@code n} (0-based) in {@code elf}. */
     static int phdr(byte[] elf, int type, int n) {
         ByteBuffer b = le(elf);
