@@ -43,6 +43,8 @@ public class CmosRtc implements BusDevice {
     private int index;
     private VmClock clock;
     private InterruptLine irq8;
+    /** Whether the HPET has IRQ 8 (legacy replacement): then the RTC's flags interrupt nobody. */
+    private LegacyRoute route;
     private VmClock.Timer periodic;
     private VmClock.Timer update;
     /** Seconds since the epoch at VM time 0, moved when the guest sets the time. */
@@ -64,6 +66,7 @@ public class CmosRtc implements BusDevice {
     public synchronized void attach(DeviceContext context) {
         clock = context.clock();
         irq8 = context.interruptLine(8);
+        route = LegacyRoute.of(context);
         periodic = clock.timer(this::periodicTick);
         update = clock.timer(this::updateEnded);
         epochSecondsAtStart = System.currentTimeMillis() / 1000 - clock.nanos() / 1_000_000_000L;
@@ -230,7 +233,9 @@ public class CmosRtc implements BusDevice {
         int enabled = (flag == C_PF ? B_PIE : flag == C_UF ? B_UIE : B_AIE) & ram[B];
         if (enabled != 0 && (ram[C] & C_IRQF) == 0) {
             ram[C] |= C_IRQF;
-            irq8.pulse();
+            if (!route.hpetOwnsLegacyIrqs()) {
+                irq8.pulse();
+            }
         }
     }
 }

@@ -82,6 +82,8 @@ public class Hpet implements BusDevice {
     private long interruptStatus;
     private VmClock clock;
     private DeviceContext context;
+    /** Told whether legacy replacement is in force, so the PIT and the RTC let go of IRQ 0 and IRQ 8. */
+    private LegacyRoute route;
 
     public Hpet() {
         for (int i = 0; i < TIMERS; i++) {
@@ -103,6 +105,7 @@ public class Hpet implements BusDevice {
     public synchronized void attach(DeviceContext context) {
         this.context = context;
         this.clock = context.clock();
+        this.route = LegacyRoute.of(context);
         since = clock.nanos();
         for (Comparator t : timers) {
             t.timer = clock.timer(() -> expired(t));
@@ -115,6 +118,9 @@ public class Hpet implements BusDevice {
             if (t.timer != null) {
                 t.timer.cancel();
             }
+        }
+        if (route != null) {
+            route.hpetOwnsLegacyIrqs(false); // gone: the PIT and the RTC have their lines back
         }
     }
 
@@ -204,6 +210,10 @@ public class Hpet implements BusDevice {
         }
         for (Comparator t : timers) {
             schedule(t);
+        }
+        // The route is in force while both bits are set (specification 1.0a, LEG_RT_CNF).
+        if (route != null) {
+            route.hpetOwnsLegacyIrqs(enabled && legacy);
         }
     }
 

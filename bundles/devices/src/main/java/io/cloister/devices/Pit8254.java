@@ -50,6 +50,8 @@ public class Pit8254 implements BusDevice {
     private boolean speaker;
     private VmClock clock;
     private InterruptLine irq0;
+    /** Whether the HPET has IRQ 0 (legacy replacement): then OUT0 reaches no interrupt line. */
+    private LegacyRoute route;
     private VmClock.Timer tick;
 
     @Override
@@ -66,6 +68,7 @@ public class Pit8254 implements BusDevice {
     public synchronized void attach(DeviceContext context) {
         clock = context.clock();
         irq0 = context.interruptLine(0);
+        route = LegacyRoute.of(context);
         tick = clock.timer(this::expired);
         channels[2].gate = false; // port B bit 0 starts clear
     }
@@ -247,7 +250,9 @@ public class Pit8254 implements BusDevice {
 
     private synchronized void expired() {
         Channel c = channels[0];
-        irq0.pulse();
+        if (!route.hpetOwnsLegacyIrqs()) {
+            irq0.pulse();
+        }
         schedule(c, clock.nanos());
     }
 }
