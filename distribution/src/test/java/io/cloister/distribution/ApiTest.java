@@ -137,6 +137,29 @@ class ApiTest {
             String line = Files.readAllLines(metrics).getLast();
             assertTrue(line.contains("\"state\":\"PAUSED\"") && line.contains("\"backend\":\"pkvm\"")
                     && line.contains("\"instructions\":"), line);
+            // Exits by kind, every kind named; the paused guest's counts add up to its exits, and
+            // the workload's console output made port I/O exits.
+            var kinds = java.util.regex.Pattern.compile("\"exits_by_kind\":\\{([^}]*)\\}").matcher(line);
+            assertTrue(kinds.find(), line);
+            long sum = 0;
+            java.util.Map<String, Long> byKind = new java.util.LinkedHashMap<>();
+            for (String kv : kinds.group(1).split(",")) {
+                String[] p = kv.split(":");
+                byKind.put(p[0].replace("\"", ""), Long.parseLong(p[1]));
+                sum += Long.parseLong(p[1]);
+            }
+            assertEquals(List.of("io", "mmio", "hypercall", "coco", "memory_fault", "halt", "shutdown", "failure", "interrupted"),
+                    List.copyOf(byKind.keySet()), line);
+            assertTrue(byKind.get("io") > 0, line);
+            var exits = java.util.regex.Pattern.compile("\"exits\":(\\d+)").matcher(line);
+            assertTrue(exits.find(), line);
+            assertEquals(Long.parseLong(exits.group(1)), sum, line);
+            // Ctrl-Alt-Del typed into a guest that does not read its keyboard: the i8042 takes the
+            // keys twice (8 bytes each), then refuses them whole.
+            assertAnswer(curl(socket, "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}"), 204);
+            assertAnswer(curl(socket, "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}"), 204);
+            assertAnswer(curl(socket, "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}"), 400, "SendCtrlAltDel",
+                    "buffer is full");
             assertAnswer(curl(socket, "GET", "/cloister/vms", null), 200, "\"name\":\"anonymous-instance\"", "\"state\":\"PAUSED\"");
             assertAnswer(curl(socket, "GET", "/cloister/devices", null), 200, "\"devices\":[");
             assertAnswer(curl(socket, "GET", "/vm/config", null), 200, "\"mem_size_mib\":64", "iterations=300");

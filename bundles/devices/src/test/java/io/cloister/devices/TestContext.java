@@ -54,6 +54,14 @@ class TestContext implements DeviceContext {
         events.add("poweroff");
     }
 
+    /** What the keyboard controller registered for Ctrl-Alt-Del, or null. */
+    Runnable ctrlAltDel;
+
+    @Override
+    public void onCtrlAltDel(Runnable sendKeys) {
+        ctrlAltDel = sendKeys;
+    }
+
     @Override
     public void reset() {
         events.add("reset");

@@ -243,8 +243,13 @@ final class Instance {
             case "InstanceStart" -> start();
             case "FlushMetrics" -> metrics.flush();
             default -> {
-                postBoot("SendCtrlAltDel");
-                throw new Fault("SendCtrlAltDel: Cloister has no i8042 keyboard controller to send it through");
+                VirtualMachine v = postBoot("SendCtrlAltDel");
+                try {
+                    v.sendCtrlAltDel();
+                } catch (CloisterException e) {
+                    throw new Fault("SendCtrlAltDel: " + e.getMessage());
+                }
+                log.log(ApiLog.Level.INFO, "SendCtrlAltDel: Ctrl-Alt-Del typed into VM " + v.name());
             }
         }
     }
@@ -380,6 +385,7 @@ final class Instance {
                 a.add(Json.builder().add("name", v.name()).add("state", v.state().name()).add("status", v.status())
                         .add("backend", v.backend()).add("engine", v.engine()).add("vcpus", v.vcpus())
                         .add("started_vcpus", v.startedVcpus()).add("instructions", v.instructions()).add("exits", v.exits())
+                        .add("exits_by_kind", Metrics.byKind(v.exitsByKind()))
                         .add("private_pages", v.privatePages()).add("total_pages", v.totalPages()));
             }
         }

@@ -74,13 +74,20 @@ final class Metrics implements AutoCloseable {
         if (v != null) {
             line.add("vm", Json.builder().add("name", v.name()).add("state", v.state().name()).add("backend", v.backend())
                     .add("engine", v.engine()).add("vcpus", v.startedVcpus()).add("instructions", v.instructions())
-                    .add("exits", v.exits()).add("private_pages", v.privatePages()).add("total_pages", v.totalPages()));
+                    .add("exits", v.exits()).add("exits_by_kind", byKind(v.exitsByKind())).add("private_pages", v.privatePages())
+                    .add("total_pages", v.totalPages()));
         }
         try {
             Files.writeString(path, Json.write(line.build()) + "\n", StandardCharsets.UTF_8, StandardOpenOption.APPEND);
         } catch (IOException | RuntimeException e) {
             throw new Fault(500, "metrics: cannot write " + path + ": " + Json.oneLine(e.toString()));
         }
+    }
+
+    static JsonObjectBuilder byKind(java.util.Map<String, Long> counts) {
+        JsonObjectBuilder b = Json.builder();
+        counts.forEach(b::add);
+        return b;
     }
 
     @Override

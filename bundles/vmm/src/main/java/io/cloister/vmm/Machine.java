@@ -82,6 +82,13 @@ final class Machine implements DeviceContext {
     private final Console console;
     final String engineName;
     final AtomicLong exits = new AtomicLong();
+    /** Exits by kind, in the order of {@link #EXIT_KINDS}. */
+    private final java.util.concurrent.atomic.AtomicLongArray exitKinds = new java.util.concurrent.atomic.AtomicLongArray(EXIT_KINDS.size());
+    /** The names the metrics give the engines' exits, by {@link #exitKind}. */
+    static final List<String> EXIT_KINDS = List.of("io", "mmio", "hypercall", "coco", "memory_fault", "halt", "shutdown", "failure",
+            "interrupted");
+    /** What types Ctrl-Alt-Del into the guest: the keyboard controller's, once it is attached. */
+    private volatile Runnable ctrlAltDel;
     final AtomicLong hypercalls = new AtomicLong();
     /** Set by the vCPU thread (debug exit, halt, fault); acted on once it has left the gate. */
     private volatile Integer exitCode;
@@ -270,6 +277,7 @@ final class Machine implements DeviceContext {
                         seenRunning = true;
                         startedBySipi(vcpu.index());
                     }
+                    exitKinds.incrementAndGet(exitKind(e));
                     halted = dispatch(vcpu, e);
                 } finally {
                     gate.leave();
@@ -324,6 +332,45 @@ final class Machine implements DeviceContext {
             }
         }
         return true;
+    }
+
+    static int exitKind(Exit e) {
+        return switch (e) {
+            case Exit.Io x -> 0;
+            case Exit.Mmio x -> 1;
+            case Exit.Hypercall x -> 2;
+            case Exit.Coco x -> 3;
+            case Exit.MemoryFault x -> 4;
+            case Exit.Halt x -> 5;
+            case Exit.Shutdown x -> 6;
+            case Exit.Failure x -> 7;
+            case Exit.Interrupted x -> 8;
+        };
+    }
+
+    /** The exits so far by kind, every kind named (0 for those not taken). */
+    java.util.Map<String, Long> exitsByKind() {
+        java.util.Map<String, Long> m = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < EXIT_KINDS.size(); i++) {
+            m.put(EXIT_KINDS.get(i), exitKinds.get(i));
+        }
+        return m;
+    }
+
+    @Override
+    public void onCtrlAltDel(Runnable sendKeys) {
+        ctrlAltDel = sendKeys;
+    }
+
+    /** Types Ctrl-Alt-Del through the keyboard controller, under the bus lock as an access would. */
+    void sendCtrlAltDel() {
+        Runnable r = ctrlAltDel;
+        if (r == null) {
+            throw new CloisterException(Errno.EOPNOTSUPP, "VM " + vm.name() + " has no keyboard controller (i8042) to send Ctrl-Alt-Del through");
+        }
+        synchronized (bus) {
+            r.run();
+        }
     }
 
     /** Handles one exit; true when the vCPU halted. */

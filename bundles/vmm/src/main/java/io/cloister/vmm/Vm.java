@@ -603,6 +603,21 @@ final class Vm implements VirtualMachine {
     }
 
     @Override
+    public java.util.Map<String, Long> exitsByKind() {
+        Machine m = machine;
+        return m == null ? java.util.Map.of() : m.exitsByKind();
+    }
+
+    @Override
+    public void sendCtrlAltDel() {
+        Machine m = machine;
+        if (m == null || state != VmState.RUNNING && state != VmState.PAUSED) {
+            throw new CloisterException(Errno.EBUSY, "VM " + name() + " is not running (" + state + ")");
+        }
+        m.sendCtrlAltDel();
+    }
+
+    @Override
     public long totalPages() {
         return spec.memory() >>> Pages.SHIFT;
     }

@@ -40,6 +40,16 @@ public interface DeviceContext {
         return ConsoleInput.NONE;
     }
 
+    /**
+     * The VM's keyboard controller registers here what types Ctrl-Alt-Del into the guest
+     * ({@link io.cloister.api.vm.VirtualMachine#sendCtrlAltDel}, Firecracker's SendCtrlAltDel);
+     * null when it goes. The VMM runs it under the bus lock, like an access; it may throw a
+     * {@link io.cloister.api.CloisterException} (EBUSY: no room for the keys). Contexts older than
+     * this method have no keyboard.
+     */
+    default void onCtrlAltDel(Runnable sendKeys) {
+    }
+
     /** Interrupt line {@code irq} of the platform (0-23, see {@link InterruptLine}); EINVAL outside. */
     InterruptLine interruptLine(int irq);
 

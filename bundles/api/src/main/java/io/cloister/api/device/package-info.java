@@ -4,7 +4,7 @@
  * {@link io.cloister.api.device.DmaView} of shared memory). No type here leads to an inner package.
  */
 @Export
-@Version("2.1.0")
+@Version("2.2.0")
 package io.cloister.api.device;
 
 import org.osgi.annotation.bundle.Export;

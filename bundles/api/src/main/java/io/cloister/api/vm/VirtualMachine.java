@@ -70,6 +70,23 @@ public interface VirtualMachine {
 
     long exits();
 
+    /**
+     * The exits counted so far by kind ("io", "mmio", "hypercall", "halt", ... as the engine
+     * reports them), in a stable order; empty where the VMM does not count them.
+     */
+    default java.util.Map<String, Long> exitsByKind() {
+        return java.util.Map.of();
+    }
+
+    /**
+     * Types Ctrl-Alt-Del into the guest through its keyboard controller (Firecracker's
+     * SendCtrlAltDel): the guest decides what follows (Linux's init reboots). EBUSY before the
+     * guest runs or while the controller cannot take the keys; EOPNOTSUPP without a keyboard.
+     */
+    default void sendCtrlAltDel() {
+        throw new io.cloister.api.CloisterException(io.cloister.api.Errno.EOPNOTSUPP, "VM " + name() + " has no keyboard");
+    }
+
     void pause();
 
     void resume();

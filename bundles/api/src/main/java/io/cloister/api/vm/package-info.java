@@ -3,7 +3,7 @@
  * commands and the memory map as plain data. No type here leads to an inner package.
  */
 @Export
-@Version("2.0.0")
+@Version("2.1.0")
 package io.cloister.api.vm;
 
 import org.osgi.annotation.bundle.Export;

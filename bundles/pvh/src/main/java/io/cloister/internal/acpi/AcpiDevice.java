@@ -44,6 +44,7 @@ public record AcpiDevice(String name, String hid, int uid, List<Resource> resour
     static final int COM1_PORT = 0x3f8;
     static final int COM2_PORT = 0x2f8;
     static final int RTC_PORT = 0x70;
+    static final int KBD_DATA_PORT = 0x60;
     /** The reset control register, the FADT's RESET_REG (as on QEMU's PC). */
     static final int RESET_PORT = 0xcf9;
     /** The HPET's MMIO block, as Cloister's (and every PC's) HPET decodes it. */
@@ -61,6 +62,15 @@ public record AcpiDevice(String name, String hid, int uid, List<Resource> resour
     /** The HPET (its interrupts are routed by its own registers, so its _CRS has only the block). */
     public static AcpiDevice hpet() {
         return new AcpiDevice("HPET", "PNP0103", 0, List.of(new Memory32(HPET_BASE, 0x400, false)));
+    }
+
+    /**
+     * The 8042's keyboard port (data 0x60, status/command 0x64, IRQ 1), as QEMU's DSDT has it:
+     * Linux's i8042 driver finds the controller through this PNP node (and, with no PS/2 mouse node
+     * beside it, leaves the auxiliary port alone) instead of probing the ports blindly.
+     */
+    public static AcpiDevice keyboard() {
+        return new AcpiDevice("KBD_", "PNP0303", 0, List.of(new Io(KBD_DATA_PORT, 1), new Io(KBD_DATA_PORT + 4, 1), new IsaIrq(1)));
     }
 
     /** The CMOS real-time clock at 0x70 with IRQ 8. */
@@ -98,6 +108,8 @@ public record AcpiDevice(String name, String hid, int uid, List<Resource> resour
                     d = serial((int) c.base());
                 } else if (c.space() == Space.MMIO && c.base() == HPET_BASE) {
                     d = hpet();
+                } else if (c.space() == Space.PIO && c.base() == KBD_DATA_PORT) {
+                    d = keyboard();
                 } else if (c.space() == Space.PIO && c.base() == RTC_PORT) {
                     d = rtc();
                 } else if (c.space() == Space.PIO && c.base() == AcpiTables.PM1A_EVT_BLK) {

@@ -27,7 +27,8 @@ public class AcpiTablesTest {
     /** The platform's devices as they claim the bus: UART, HPET, RTC, PIT (no DSDT entry), the debug exit port and ACPI PM. */
     static final List<List<Claim>> BUS = List.of(List.of(new Claim(Space.PIO, 0x3f8, 8)), List.of(new Claim(Space.MMIO, 0xfed00000L,
             0x400)), List.of(new Claim(Space.PIO, 0x70, 2)), List.of(new Claim(Space.PIO, 0x40, 4)), List.of(new Claim(Space.PIO,
-                    0xf4, 1)), List.of(new Claim(Space.PIO, 0x600, 4), new Claim(Space.PIO, 0x604, 2), new Claim(Space.PIO, 0xcf9, 1)));
+                    0xf4, 1)), List.of(new Claim(Space.PIO, 0x600, 4), new Claim(Space.PIO, 0x604, 2), new Claim(Space.PIO, 0xcf9, 1)),
+            List.of(new Claim(Space.PIO, 0x60, 1), new Claim(Space.PIO, 0x64, 1)));
 
     static ByteBuffer le(byte[] b) {
         return ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
@@ -130,7 +131,8 @@ public class AcpiTablesTest {
         for (String expected : List.of("Device (COM1)", "EisaId (\"PNP0501\")", "IO (Decode16,\n                    0x03F8,",
                 "IRQNoFlags ()\n                    {4}", "Device (HPET)", "EisaId (\"PNP0103\")", "Memory32Fixed (ReadOnly,\n"
                         + "                    0xFED00000,", "Device (RTC)", "EisaId (\"PNP0B00\")", "Device (PWRM)",
-                "EisaId (\"PNP0C02\")", "Name (_S5, Package (0x04)")) {
+                "EisaId (\"PNP0C02\")", "Name (_S5, Package (0x04)", "Device (KBD)", "EisaId (\"PNP0303\")",
+                "IO (Decode16,\n                    0x0064,", "IRQNoFlags ()\n                    {1}")) {
             assertTrue(dsdt.contains(expected), "DSDT lacks '" + expected + "':\n" + dsdt);
         }
         String madt = Iasl.disassemble(dir, "apic", tables.get("APIC"));

@@ -82,7 +82,7 @@ class AmlTest {
     void devicesEncodeAsIaslCompilesThem(@TempDir Path dir) throws Exception {
         assumeTrue(Iasl.find() != null, Iasl.MISSING);
         List<AcpiDevice> devices = List.of(AcpiDevice.serial(0x3f8), AcpiDevice.rtc(), AcpiDevice.hpet(),
-                AcpiDevice.virtioMmio(0, 0xd0000000L, 0x1000, 5));
+                AcpiDevice.virtioMmio(0, 0xd0000000L, 0x1000, 5), AcpiDevice.keyboard());
         String asl = """
                 DefinitionBlock ("", "DSDT", 2, "CLOIST", "CLOISTER", 1) {
                   Scope (\\_SB) {
@@ -108,6 +108,11 @@ class AmlTest {
                         Memory32Fixed (ReadWrite, 0xD0000000, 0x1000)
                         Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) {5}
                       })
+                    }
+                    Device (KBD) {
+                      Name (_HID, EisaId ("PNP0303"))
+                      Name (_UID, 0)
+                      Name (_CRS, ResourceTemplate () { IO (Decode16, 0x60, 0x60, 0x01, 0x01) IO (Decode16, 0x64, 0x64, 0x01, 0x01) IRQNoFlags () {1} })
                     }
                   }
                 }
