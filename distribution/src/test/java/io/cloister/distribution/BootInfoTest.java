@@ -54,7 +54,7 @@ class BootInfoTest {
     void aMissingInitrdIsRefusedBeforeStart() throws Exception {
         Path missing = dir.resolve("none.img");
         Dist.Run r = Dist.vmm(null, "run", "--initrd", missing.toString());
-        assertEquals(1, r.code(), r.err());
+        assertEquals(2, r.code(), r.err()); // bad input (issue 14)
         assertTrue(r.err().contains("vmm: error: VM demo: initrd " + missing + " cannot be read: no such file"), r.err());
     }
 }

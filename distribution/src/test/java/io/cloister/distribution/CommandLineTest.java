@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -143,15 +144,47 @@ class CommandLineTest {
     @Test
     void aBadGuestImageFailsInOneLine() throws Exception {
         Path notElf = Files.writeString(dir.resolve("kernel.elf"), "this is not an ELF file");
-        Dist.Run r = Dist.vmm(null, "run", "--kernel", notElf.toString());
-        assertEquals(1, r.code(), r.err());
         // Refused by the launcher before the framework starts: the kind of kernel is known from its first bytes.
-        assertTrue(r.err().contains("vmm: error: VM demo: guest image " + notElf + " is neither an ELF kernel with a PVH entry note"
-                + " nor a Linux bzImage (no ELF magic, no \"HdrS\" at offset 0x202)"), r.err());
-        assertFalse(r.err().contains("\tat "), r.err());
-        Dist.Run missing = Dist.vmm(null, "run", "--kernel", "/no/such/kernel.elf");
-        assertEquals(1, missing.code());
-        assertTrue(missing.err().contains("/no/such/kernel.elf cannot be read"), missing.err());
+        assertOneLineError(Dist.vmm(null, "run", "--kernel", notElf.toString()), "VM demo: guest image " + notElf
+                + " is neither an ELF kernel with a PVH entry note nor a Linux bzImage (no ELF magic, no \"HdrS\" at offset 0x202)");
+        assertOneLineError(Dist.vmm(null, "run", "--kernel", "/no/such/kernel.elf"), "/no/such/kernel.elf cannot be read");
+    }
+
+    /**
+     * Issue 14: every kind of bad image is one line and status 2, whether the launcher refuses it
+     * before the framework starts (wrong magic, larger than RAM) or the loader does when the VM
+     * loads it (truncated, protocol too old, an initrd with no room above the kernel).
+     */
+    @Test
+    void badImagesAreOneLineErrorsWithStatus2() throws Exception {
+        byte[] elf = Files.readAllBytes(Dist.HOME.resolve("guests/hello.elf"));
+        Path truncatedElf = Files.write(dir.resolve("truncated.elf"), java.util.Arrays.copyOf(elf, 100));
+        assertOneLineError(Dist.vmm(null, "run", "--kernel", truncatedElf.toString()), "VM demo: guest image " + truncatedElf,
+                "truncated");
+        byte[] bz = Files.readAllBytes(Path.of("../guests/bin/bootinfo.bzimage"));
+        Path truncatedBz = Files.write(dir.resolve("truncated.bzimage"), java.util.Arrays.copyOf(bz, 0x300));
+        assertOneLineError(Dist.vmm(null, "run", "--kernel", truncatedBz.toString()), "guest image " + truncatedBz, "truncated");
+        byte[] old = bz.clone();
+        old[0x206] = 0x09; // boot protocol 2.09
+        old[0x207] = 0x02;
+        Path oldBz = Files.write(dir.resolve("old.bzimage"), old);
+        assertOneLineError(Dist.vmm(null, "run", "--kernel", oldBz.toString()), "boot protocol 2.09 is older than 2.12");
+        Path hello = Dist.HOME.resolve("guests/hello.elf");
+        Path huge = sparse("huge.initrd", 40L << 20);
+        assertOneLineError(Dist.vmm(null, "run", "--kernel", hello.toString(), "--memory", "32M", "--initrd", huge.toString()),
+                "initrd " + huge, "more than the guest's RAM");
+        Path tight = sparse("tight.initrd", 31L << 20);
+        assertOneLineError(Dist.vmm(null, "run", "--kernel", hello.toString(), "--memory", "32M", "--initrd", tight.toString()),
+                "initrd " + tight, "does not fit between the kernel's end");
+    }
+
+    /** A file of {@code size} bytes that takes no disk space. */
+    private Path sparse(String name, long size) throws IOException {
+        Path p = dir.resolve(name);
+        try (var f = new java.io.RandomAccessFile(p.toFile(), "rw")) {
+            f.setLength(size);
+        }
+        return p;
     }
 
     @Test

@@ -131,16 +131,16 @@ class HostileInputTest {
     @Test
     void aGuestImageThatIsNoImageIsRefusedUnread() throws Exception {
         assumeTrue(Files.exists(Path.of("/dev/zero")), "no /dev/zero here");
-        assertRefusedUnstarted(Dist.vmm(null, "run", "--kernel", "/dev/zero"), 1,
+        assertRefusedUnstarted(Dist.vmm(null, "run", "--kernel", "/dev/zero"), 2,
                 "VM demo: guest image /dev/zero is not a regular file (a character device)");
         Path sparse = dir.resolve("sparse.elf");
         try (RandomAccessFile file = new RandomAccessFile(sparse.toFile(), "rw")) {
             file.setLength(3L << 30);
         }
-        assertRefusedUnstarted(Dist.vmm(null, "run", "--kernel", sparse.toString()), 1,
+        assertRefusedUnstarted(Dist.vmm(null, "run", "--kernel", sparse.toString()), 2,
                 "guest image " + sparse + " is 3221225472 bytes, more than the guest's RAM (67108864 bytes)");
         Path fifo = fifo("kernel");
-        assertRefusedUnstarted(Dist.vmm(null, "run", "--kernel", fifo.toString()), 1, "guest image " + fifo
+        assertRefusedUnstarted(Dist.vmm(null, "run", "--kernel", fifo.toString()), 2, "guest image " + fifo
                 + " is not a regular file (a FIFO)");
     }
 
@@ -182,7 +182,10 @@ class HostileInputTest {
                 java.util.Set.of("org.apache.felix.gogo.shell"))) {
             var entry = (Function<Map<String, String>, Integer>) rt.awaitService(
                     "(&(objectClass=java.util.function.Function)(cloister.command=run))", 15_000);
-            assertEquals(1, entry.apply(Map.of("cloister.configured-vms", "demo")));
+            // Bad input, as the launcher's own check would say: one line, status 2 (issue 14).
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> entry.apply(Map.of("cloister.configured-vms", "demo")));
+            assertEquals("VM demo: guest image /dev/zero is not a regular file (a character device)", e.getMessage());
             Vmm vmm = Bridge.as(Vmm.class, rt.awaitService("(objectClass=io.cloister.api.vm.Vmm)", 5_000));
             VirtualMachine vm = vmm.vm("demo").orElseThrow();
             assertEquals(VmState.FAILED, vm.state());

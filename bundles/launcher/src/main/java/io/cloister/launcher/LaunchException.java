@@ -10,8 +10,8 @@ public final class LaunchException extends Exception {
     public static final int CONFIG = 2;
     /** The runtime started but the VMM failed. */
     public static final int RUNTIME = 1;
-    /** A guest image that cannot be loaded: the status of a guest that fails (README). */
-    public static final int GUEST = 1;
+    /** A guest image or initrd that cannot be loaded: bad input, refused before it runs (README, issue 14). */
+    public static final int GUEST = 2;
 
     private final int exitCode;
 

@@ -175,6 +175,11 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
      */
     private void awaitBoot(List<Vm> guests) {
         for (Vm vm : guests) {
+            if (vm.imageRefused() != null) {
+                // A bad image is bad input, like a bad option: one line and status 2 (the launcher's
+                // checks catch most before the framework starts; the loader's own, here).
+                throw new IllegalArgumentException("VM " + vm.name() + ": " + vm.imageRefused());
+            }
             if (vm.state() == VmState.CREATED) {
                 throw new IllegalArgumentException("VM " + vm.name() + " cannot start: " + vm.status());
             }

@@ -101,6 +101,12 @@ final class Vm implements VirtualMachine {
     /** The backend's CPU semantics for this VM, set with {@link #backend}. */
     private volatile CocoCpu backendCpu = CocoCpu.NONE;
     private RestrictedFile ram;
+    /** Why the loader refused the guest image or initrd (truncated, wrong protocol, no room), or null. */
+    private volatile String imageRefused;
+    /** Backend swaps done, and the page conversions (MAP_GPA_RANGE) the backend granted, for the metrics. */
+    private final java.util.concurrent.atomic.AtomicLong swapCount = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong conversions = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong convertedPages = new java.util.concurrent.atomic.AtomicLong();
     private GuestMemory memory;
     private GuestView view;
     private List<SlotSpec> layout;
@@ -187,7 +193,14 @@ final class Vm implements VirtualMachine {
             created = memoryManager.create(spec.name());
             created.memory().addAll(planned);
             if (!spec.kernel().isEmpty()) {
-                loaded = Machine.load(created.memory(), spec, platform.devices());
+                try {
+                    loaded = Machine.load(created.memory(), spec, platform.devices());
+                } catch (CloisterException e) {
+                    String why = e.getMessage();
+                    String errno = e.errno() + ": "; // the loader's reason reads better without it
+                    imageRefused = why.startsWith(errno) ? why.substring(errno.length()) : why;
+                    throw e;
+                }
             }
             if (policy.initialState() == PageState.PRIVATE) {
                 created.guestView().convert(0, spec.memory(), PageState.PRIVATE, ContentRule.PRESERVE);
@@ -496,6 +509,11 @@ final class Vm implements VirtualMachine {
     @Override
     public VmState state() {
         return state;
+    }
+
+    /** The loader's refusal of the VM's kernel or initrd, or null: bad input, which 'vmm run' reports as such. */
+    String imageRefused() {
+        return imageRefused;
     }
 
     @Override
