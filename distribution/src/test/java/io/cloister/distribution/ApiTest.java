@@ -154,6 +154,11 @@ class ApiTest {
             var exits = java.util.regex.Pattern.compile("\"exits\":(\\d+)").matcher(line);
             assertTrue(exits.find(), line);
             assertEquals(Long.parseLong(exits.group(1)), sum, line);
+            assertTrue(line.contains("\"device_accesses\":" + (byKind.get("io") + byKind.get("mmio")) + ","), line);
+            // One swap (to pkvm; the refused one is none), and the memory counters.
+            assertTrue(line.contains("\"swaps\":1,") && line.contains("\"conversions\":") && line.contains("\"punched_pages\":"), line);
+            assertAnswer(curl(socket, "GET", "/cloister/memory", null), 200, "\"private_pages\":", "\"conversions\":",
+                    "\"punched_pages\":", "\"allocated_pages\":");
             // Ctrl-Alt-Del typed into a guest that does not read its keyboard: the i8042 takes the
             // keys twice (8 bytes each), then refuses them whole.
             assertAnswer(curl(socket, "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}"), 204);

@@ -436,8 +436,13 @@ final class Instance {
                 .add("kind", r.kind()).add("read_only", r.readOnly()).add("backing", r.backing())));
         long total = v.totalPages();
         long priv = v.privatePages();
-        return Json.builder().add("total_pages", total).add("private_pages", priv).add("shared_pages", total - priv)
-                .add("regions", regions).build();
+        JsonObjectBuilder b = Json.builder().add("total_pages", total).add("private_pages", priv).add("shared_pages", total - priv);
+        v.counters().forEach((k, n) -> {
+            if (!k.equals("swaps")) {
+                b.add(k, n); // conversions, converted, punched and allocated pages
+            }
+        });
+        return b.add("regions", regions).build();
     }
 
     JsonValue vcpus() {

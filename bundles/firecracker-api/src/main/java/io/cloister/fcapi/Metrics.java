@@ -16,7 +16,8 @@ import io.cloister.api.vm.VirtualMachine;
 
 /**
  * PUT /metrics: JSON lines appended to metrics_path, as Firecracker writes them, every
- * {@link #PERIOD_MS} and on FlushMetrics: the API's request counts and the VM's counters.
+ * {@link #PERIOD_MS} and on FlushMetrics: the API's request counts and the VM's counters
+ * (instructions, exits by kind, device accesses, swaps, conversions, punched pages).
  */
 final class Metrics implements AutoCloseable {
     static final long PERIOD_MS = 60_000;
@@ -72,10 +73,15 @@ final class Metrics implements AutoCloseable {
                 .add("api_server", Json.builder().add("requests", requests.get()).add("errors", errors.get()));
         VirtualMachine v = vm.get();
         if (v != null) {
-            line.add("vm", Json.builder().add("name", v.name()).add("state", v.state().name()).add("backend", v.backend())
+            java.util.Map<String, Long> kinds = v.exitsByKind();
+            JsonObjectBuilder vm = Json.builder().add("name", v.name()).add("state", v.state().name()).add("backend", v.backend())
                     .add("engine", v.engine()).add("vcpus", v.startedVcpus()).add("instructions", v.instructions())
-                    .add("exits", v.exits()).add("exits_by_kind", byKind(v.exitsByKind())).add("private_pages", v.privatePages())
-                    .add("total_pages", v.totalPages()));
+                    .add("exits", v.exits()).add("exits_by_kind", byKind(kinds))
+                    // Device accesses: the port and MMIO exits, each one access of a device on the bus.
+                    .add("device_accesses", kinds.getOrDefault("io", 0L) + kinds.getOrDefault("mmio", 0L))
+                    .add("private_pages", v.privatePages()).add("total_pages", v.totalPages());
+            v.counters().forEach(vm::add);
+            line.add("vm", vm);
         }
         try {
             Files.writeString(path, Json.write(line.build()) + "\n", StandardCharsets.UTF_8, StandardOpenOption.APPEND);

@@ -445,6 +445,7 @@ final class Vm implements VirtualMachine {
             gate.open();
         }
         swaps.resumed();
+        swapCount.incrementAndGet();
         event("switched from backend " + current.name() + " to " + target.name());
         LOG.info("VM {}: switched from {} to {}", spec.name(), current.name(), target.name());
     }
@@ -471,7 +472,12 @@ final class Vm implements VirtualMachine {
     long requestFromVcpu(GuestRequest request) {
         Backend b = backend;
         try {
-            return b.policy().handle(view, request);
+            long rc = b.policy().handle(view, request);
+            if (rc == 0 && request instanceof GuestRequest.MapGpaRange m) {
+                conversions.incrementAndGet();
+                convertedPages.addAndGet(m.pages());
+            }
+            return rc;
         } catch (RuntimeException e) {
             LOG.error("VM {}: backend {} ({}) failed on {}: {}", spec.name(), b.name(), b.bundle(), request, e.toString());
             return -Errno.EIO.code();
@@ -624,6 +630,19 @@ final class Vm implements VirtualMachine {
     public java.util.Map<String, Long> exitsByKind() {
         Machine m = machine;
         return m == null ? java.util.Map.of() : m.exitsByKind();
+    }
+
+    @Override
+    public java.util.Map<String, Long> counters() {
+        java.util.Map<String, Long> c = new java.util.LinkedHashMap<>();
+        c.put("swaps", swapCount.get());
+        c.put("conversions", conversions.get());
+        c.put("converted_pages", convertedPages.get());
+        RestrictedFile f = ram;
+        io.cloister.api.restricted.RestrictedStats s = f == null ? null : f.stats();
+        c.put("punched_pages", s == null ? 0 : s.punchedPages());
+        c.put("allocated_pages", s == null ? 0 : s.allocatedPages());
+        return c;
     }
 
     @Override

@@ -79,6 +79,15 @@ public interface VirtualMachine {
     }
 
     /**
+     * The VM's other counters by name, in a stable order: backend swaps, page conversions the
+     * guest asked for ("conversions", "converted_pages"), and its RAM's "punched_pages" and
+     * "allocated_pages"; empty where the VMM does not count them.
+     */
+    default java.util.Map<String, Long> counters() {
+        return java.util.Map.of();
+    }
+
+    /**
      * Types Ctrl-Alt-Del into the guest through its keyboard controller (Firecracker's
      * SendCtrlAltDel): the guest decides what follows (Linux's init reboots). EBUSY before the
      * guest runs or while the controller cannot take the keys; EOPNOTSUPP without a keyboard.
