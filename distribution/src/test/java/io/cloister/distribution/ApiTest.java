@@ -108,6 +108,18 @@ class ApiTest {
             assertAnswer(curl(socket, "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"is_root_device\": true}"), 400,
                     "missing required field 'path_on_host'");
             assertAnswer(curl(socket, "GET", "/nope", null), 400, "Invalid request method and/or path");
+            // The rest of issue 18's error cases, each through the socket with its status and the field named.
+            assertAnswer(curl(socket, "PUT", "/machine-config", "{\"vcpu_count\": 0, \"mem_size_mib\": 64}"), 400, "vcpu_count");
+            assertAnswer(curl(socket, "PUT", "/machine-config", "{\"vcpu_count\": \"2\", \"mem_size_mib\": 64}"), 400,
+                    "vcpu_count", "must be an unsigned integer");
+            assertAnswer(curl(socket, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64, \"turbo\": true}"), 400,
+                    "unknown", "turbo");
+            assertAnswer(curl(socket, "PATCH", "/vm", "{\"state\": \"Paused\"}"), 400, "before starting");
+            assertAnswer(curl(socket, "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}"), 400, "before starting");
+            assertAnswer(curl(socket, "PUT", "/actions", "{\"action_type\": \"Reboot\"}"), 400, "action_type");
+            assertAnswer(curl(socket, "PUT", "/logger", "{\"level\": \"Loud\"}"), 400, "level");
+            assertAnswer(curl(socket, "PUT", "/boot-source", "{\"kernel_image_path\": \"" + "x".repeat(60_000) + "\"}"), 400,
+                    "at most 51200");
 
             // A kernel the VMM cannot boot: InstanceStart answers with the VM's failure, and the
             // instance stays configurable.
