@@ -10,7 +10,10 @@ import org.osgi.annotation.versioning.ProviderType;
 public interface EngineVm extends AutoCloseable {
     /**
      * Creates vCPU {@code index}, entering at {@code entry} in 32-bit protected mode (PVH) with
-     * %ebx = {@code startInfo}.
+     * %ebx = {@code startInfo}. An engine with local APICs also takes an {@code entry} of -1 for an
+     * application processor (index above 0) that waits for INIT and a start-up IPI, as at power-up;
+     * asked again for that index with an entry, it starts the waiting AP there (the START_VCPU
+     * hypercall) and returns the same vCPU. The VMM creates the APs that way at boot.
      */
     Vcpu createVcpu(int index, long entry, long startInfo);
 
