@@ -1,10 +1,8 @@
 package io.cloister.distribution;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import java.time.LocalDate;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -58,17 +56,11 @@ class LinuxBootTest {
                 "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio",
                 "-kernel", LinuxGuest.VMLINUX.toString(), "-initrd", LinuxGuest.INITRAMFS.toString(),
                 "-append", cmdline, "-no-reboot"));
-        LocalDate before = LinuxGuest.utcToday();
-        long start = System.nanoTime();
-        LinuxGuest.Boot boot = LinuxGuest.boot(cmd, TIMEOUT_SECONDS);
-        LinuxGuest.checkSelfTest(boot, LinuxGuest.versions().getProperty("kernel-release"), 1, LinuxGuest.BASELINE_FLAGS,
-                before, LinuxGuest.utcToday());
         // poweroff -f goes through ACPI: QEMU exits with 0 (a panic would reboot, which -no-reboot ends too).
-        assertEquals(0, boot.code(), boot.console() + boot.err());
+        LinuxGuest.Passed run = LinuxGuest.bootPassingSelfTest(cmd, TIMEOUT_SECONDS, 1);
         System.out.println(String.format(Locale.ROOT,
                 "LinuxBootTest: QEMU TCG microvm booted %s to /init in %.2f s, self-test done and powered off in %.2f s wall (-append \"%s\")",
-                LinuxGuest.versions().getProperty("kernel-release"), boot.secondsTo("selftest: start", start),
-                boot.wallNanos() / 1e9, cmdline));
+                LinuxGuest.versions().getProperty("kernel-release"), run.secondsToInit(), run.boot().wallNanos() / 1e9, cmdline));
     }
 
     @Test
@@ -80,16 +72,10 @@ class LinuxBootTest {
         // route works (the self-test counts timer interrupts); the check is a race with the speed.
         List<String> cmd = List.of(Dist.VMM.toString(), "run", "--kernel", LinuxGuest.VMLINUX.toString(),
                 "--initrd", LinuxGuest.INITRAMFS.toString(), "--memory", "256M", "--cmdline", CMDLINE + " no_timer_check");
-        LocalDate before = LinuxGuest.utcToday();
-        long start = System.nanoTime();
-        LinuxGuest.Boot boot = LinuxGuest.boot(cmd, TIMEOUT_SECONDS);
-        LinuxGuest.checkSelfTest(boot, LinuxGuest.versions().getProperty("kernel-release"), 1, LinuxGuest.BASELINE_FLAGS,
-                before, LinuxGuest.utcToday());
-        assertEquals(0, boot.code(), boot.console() + boot.err());
+        LinuxGuest.Passed run = LinuxGuest.bootPassingSelfTest(cmd, TIMEOUT_SECONDS, 1);
         System.out.println(String.format(Locale.ROOT,
                 "LinuxBootTest: Cloister booted %s to /init in %.2f s, self-test done and powered off in %.2f s wall",
-                LinuxGuest.versions().getProperty("kernel-release"), boot.secondsTo("selftest: start", start),
-                boot.wallNanos() / 1e9));
+                LinuxGuest.versions().getProperty("kernel-release"), run.secondsToInit(), run.boot().wallNanos() / 1e9));
     }
 
     /**
@@ -106,12 +92,8 @@ class LinuxBootTest {
         String stale = LinuxGuest.staleInit();
         List<String> cmd = List.of(Dist.VMM.toString(), "run", "--backend", "pkvm", "--kernel", LinuxGuest.BZIMAGE.toString(),
                 "--initrd", LinuxGuest.INITRAMFS.toString(), "--memory", "1G", "--cmdline", CMDLINE + " no_timer_check");
-        LocalDate before = LinuxGuest.utcToday();
-        long start = System.nanoTime();
-        LinuxGuest.Boot boot = LinuxGuest.boot(cmd, TIMEOUT_SECONDS);
-        LinuxGuest.checkSelfTest(boot, LinuxGuest.versions().getProperty("kernel-release"), 1, LinuxGuest.BASELINE_FLAGS,
-                before, LinuxGuest.utcToday());
-        assertEquals(0, boot.code(), boot.console() + boot.err());
+        LinuxGuest.Passed run = LinuxGuest.bootPassingSelfTest(cmd, TIMEOUT_SECONDS, 1);
+        LinuxGuest.Boot boot = run.boot();
         assertTrue(boot.err().contains("running on backend pkvm (1024 MiB, 262144 private pages)"), boot.err());
         long memKb = LinuxGuest.memTotalKb(boot);
         if (stale == null) {
@@ -122,6 +104,6 @@ class LinuxBootTest {
         }
         System.out.println(String.format(Locale.ROOT,
                 "LinuxBootTest: Cloister booted the bzImage with 1 GiB under pkvm (MemTotal %d kB) to /init in %.2f s, done in %.2f s wall",
-                memKb, boot.secondsTo("selftest: start", start), boot.wallNanos() / 1e9));
+                memKb, run.secondsToInit(), boot.wallNanos() / 1e9));
     }
 }

@@ -163,6 +163,29 @@ final class LinuxGuest {
         }
     }
 
+    /** A boot that passed the self-test, and when (host nanoTime) it was started. */
+    record Passed(Boot boot, long startNanos) {
+        /** Seconds from the start to the init's first self-test line. */
+        double secondsToInit() {
+            return boot.secondsTo("selftest: start", startNanos);
+        }
+    }
+
+    /**
+     * Boots {@code command} and requires what every self-test boot requires: the self-test of a
+     * kernel on {@code vcpus} CPUs with the baseline flags, dated between the days read before and
+     * after the boot, and exit status 0 (poweroff).
+     */
+    static Passed bootPassingSelfTest(List<String> command, long timeoutSeconds, int vcpus)
+            throws IOException, InterruptedException {
+        LocalDate before = utcToday();
+        long start = System.nanoTime();
+        Boot boot = boot(command, timeoutSeconds);
+        checkSelfTest(boot, versions().getProperty("kernel-release"), vcpus, BASELINE_FLAGS, before, utcToday());
+        assertEquals(0, boot.code(), boot.console() + boot.err());
+        return new Passed(boot, start);
+    }
+
     /**
      * Checks the self-test's lines: all keys in order, each value against what is known (fixed
      * results, the kernel release the fetch recorded, the host's date and wall time).
