@@ -8,7 +8,7 @@ package io.cloister.cpu.x86;
 abstract class DecodedPath extends Interpreter {
     // Compiled blocks (BlockCompiler): pos counts the instructions a block completed; blockStop
     // ends a block after a write that hit code or MMIO.
-    int compileThreshold = 256; // runs of a decoded instruction before its block is compiled
+    int compileThreshold = X86Engine.COMPILE_THRESHOLD; // runs of a decoded instruction before its block is compiled
 
     /** One instruction through the decoded-instruction cache; forms it lacks run in step(). */
     void stepDecoded() {

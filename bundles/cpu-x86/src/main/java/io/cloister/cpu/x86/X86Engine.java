@@ -72,9 +72,18 @@ public class X86Engine implements CpuEngine {
         this(true);
     }
 
+    /**
+     * Runs of a block's first instruction on the decoded path before the block is compiled. Each
+     * compiled block is a class the JVM interprets, then compiles at two tiers: on the Linux boot,
+     * whose code is mostly cold, a threshold of 256 made about 8,000 blocks and their JIT work cost
+     * more than it saved (48 s of CPU against 30 s at 8,192 and 26-31 s at 32,768, same run); only
+     * code that stays hot is worth a class. The property is for benchmarks comparing thresholds.
+     */
+    static final int COMPILE_THRESHOLD = Integer.getInteger("cloister.x86.compileThreshold", 16384);
+
     /** With {@code decodedCache} false every instruction is decoded each time: the baseline of benchmarks. */
     public X86Engine(boolean decodedCache) {
-        this(decodedCache, 256);
+        this(decodedCache, COMPILE_THRESHOLD);
     }
 
     /** For tests: blocks compiled after {@code compileThreshold} runs of their first instruction. */
