@@ -569,6 +569,7 @@ abstract class Interpreter extends SseInsns {
                 setRm(1, cond(op & 0xf) ? 1 : 0);
             }
             case 0xa2 -> cpuid();
+            case 0xc7 -> group9();
             case 0xa0, 0xa8 -> spush(sreg[op == 0xa0 ? 4 : 5], stackSize()); // push fs, gs
             case 0xa1, 0xa9 -> { // pop fs, gs
                 int s = stackSize();

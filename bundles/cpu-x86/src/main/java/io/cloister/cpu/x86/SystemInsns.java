@@ -1,5 +1,14 @@
 package io.cloister.cpu.x86;
 
+import static io.cloister.cpu.x86.Flags.AF;
+import static io.cloister.cpu.x86.Flags.CF;
+import static io.cloister.cpu.x86.Flags.OF;
+import static io.cloister.cpu.x86.Flags.PF;
+import static io.cloister.cpu.x86.Flags.SF;
+import static io.cloister.cpu.x86.Flags.ZF;
+
+import java.security.SecureRandom;
+
 import io.cloister.api.cpu.Exit;
 
 /**
@@ -94,6 +103,47 @@ abstract class SystemInsns extends Msrs {
         long tsc = tsc();
         setReg(RAX, 4, tsc);
         setReg(RDX, 4, tsc >>> 32);
+    }
+
+    /** The source of RDRAND and RDSEED: the host's CSPRNG, created on the first use (tests that compare paths set a seeded one). */
+    SecureRandom random;
+
+    /**
+     * 0F C7, group 9: CMPXCHG8B, RDRAND and RDSEED; the rest #UD (CMPXCHG16B, as CX16 is not
+     * advertised). RDRAND and RDSEED are advertised as on the CPUs Linux expects: without them its
+     * RNG waits for timer jitter at the first read of /dev/urandom, a second of guest time.
+     */
+    void group9() {
+        modrm(0);
+        int which = modReg & 7;
+        if (which == 1 && !modIsReg && rexW == 0 && rep == 0) {
+            cmpxchg8b();
+        } else if ((which == 6 || which == 7) && modIsReg && rep == 0) {
+            if (random == null) {
+                random = new SecureRandom();
+            }
+            int size = opsize;
+            setReg(modRm, size, random.nextLong() & Flags.mask(size));
+            rflags = (rflags & ~(OF | SF | ZF | AF | PF)) | CF; // CF: a value is ready, which it always is here
+        } else {
+            throw ud();
+        }
+    }
+
+    /** CMPXCHG8B m64: EDX:EAX against the operand; equal, ZF and ECX:EBX stored, else ZF clear and EDX:EAX loaded. */
+    private void cmpxchg8b() {
+        atomic = true;
+        long dest = rm(8);
+        long expected = (r[RDX] << 32) | (r[RAX] & 0xffffffffL);
+        if (dest == expected) {
+            setRm(8, (r[RCX] << 32) | (r[RBX] & 0xffffffffL));
+            rflags |= ZF;
+        } else {
+            setRm(8, dest); // the locked cycle writes back what it read
+            rflags &= ~ZF;
+            setReg(RAX, 4, dest);
+            setReg(RDX, 4, dest >>> 32);
+        }
     }
 
     /** RDTSCP (0F 01 F9): RDTSC, and ECX = TSC_AUX. */
