@@ -14,7 +14,7 @@ abstract class ControlFlow extends Exceptions {
      * JMP). (32-bit code with 0x66 keeps a 32-bit EIP, as the decoded path does: no compiler emits it.)
      */
     void jump(long target) {
-        ip = code64 ? target : code16 && opsize == 2 ? target & 0xffff : target & 0xffffffffL;
+        ip = code64 ? target : code16 && dec.opsize == 2 ? target & 0xffff : target & 0xffffffffL;
     }
 
     /** CS from the GDT in protected mode (far JMP, CALL): its mode (64-bit, 32-bit, 16-bit code) and base. */
@@ -42,7 +42,7 @@ abstract class ControlFlow extends Exceptions {
 
     /** A far CALL (9A, FF /3): CS and the return address pushed at the operand size, then the far jump. */
     void farCall(int selector, long offset) {
-        int s = opsize == 2 ? 2 : 4;
+        int s = dec.opsize == 2 ? 2 : 4;
         long sp = r[RSP];
         int oldCs = csSelector();
         long ret = ip;
@@ -63,7 +63,7 @@ abstract class ControlFlow extends Exceptions {
      * another privilege level, which needs the 32-bit TSS, is #GP).
      */
     private void legacyReturn(boolean iret, int release) {
-        int s = opsize;
+        int s = dec.opsize;
         long sp = r[RSP];
         long newIp = rd(stackLinear(sp), s);
         int newCs = (int) rd(stackLinear(sp + s), s) & 0xffff;
@@ -109,7 +109,7 @@ abstract class ControlFlow extends Exceptions {
             legacyReturn(true, 0);
             return;
         }
-        int s = opsize;
+        int s = dec.opsize;
         long sp = r[RSP];
         long newRip = rd(stackAddress(sp), s);
         int newCs = (int) rd(stackAddress(sp + s), s) & 0xffff;
@@ -161,7 +161,7 @@ abstract class ControlFlow extends Exceptions {
             legacyReturn(false, release);
             return;
         }
-        int s = opsize;
+        int s = dec.opsize;
         long sp = r[RSP];
         long newRip = rd(stackAddress(sp), s);
         int newCs = (int) rd(stackAddress(sp + s), s) & 0xffff;

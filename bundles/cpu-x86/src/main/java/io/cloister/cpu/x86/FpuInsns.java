@@ -119,9 +119,9 @@ abstract class FpuInsns extends SystemInsns {
 
     /** 0F AE: FXSAVE, FXRSTOR, LDMXCSR, STMXCSR, CLFLUSH; LFENCE, MFENCE, SFENCE. XSAVE and the rest: #UD (not advertised). */
     void group15() {
-        modrm(0);
+        modrm();
         int which = modReg & 7;
-        if (rep != 0 || opsize == 2 && !modIsReg) {
+        if (dec.rep != 0 || dec.opsize == 2 && !modIsReg) {
             throw ud(); // RDFSBASE and kin, CLFLUSHOPT, CLWB: not advertised
         }
         if (modIsReg) {

@@ -6,9 +6,9 @@ import java.lang.foreign.ValueLayout;
 /**
  * One decoded instruction of the forms gcc emits most (moves, the ALU, compares and branches,
  * calls, stack, lea, extensions, shifts, imul, setcc/cmovcc): decoded once per physical address,
- * then executed from these fields. Everything else is {@link #GENERIC}: the interpreter decodes
- * and runs it from guest memory as before. Decoding depends only on the bytes and the code mode,
- * never on register values, so an entry stays valid until its page is written.
+ * then executed from these fields, which it takes from the one {@link Decoder}. Everything else is
+ * {@link #GENERIC}: the interpreter decodes and runs it. Decoding depends only on the bytes and the
+ * code mode, never on register values, so an entry stays valid until its page is written.
  */
 final class Insn {
     static final int GENERIC = 0;
@@ -85,31 +85,29 @@ final class Insn {
         return a + segBase;
     }
 
-    /** Byte reader that refuses to leave the page: an instruction crossing it stays generic. */
-    private static final class Bytes {
+    /** The decoder over one page of RAM: an instruction crossing it (or longer than 15 bytes) stays generic. */
+    private static final class PageDecoder extends Decoder {
         final MemorySegment ram;
         final long page;
         int off;
 
-        Bytes(MemorySegment ram, long pa) {
+        PageDecoder(MemorySegment ram, long pa) {
             this.ram = ram;
             this.page = pa & ~0xfffL;
             this.off = (int) (pa & 0xfff);
         }
 
-        int u8() {
-            if (off >= 4096) {
+        @Override
+        int u8(int k) {
+            if (off + k >= 4096) {
                 throw CROSSES;
             }
-            return ram.get(ValueLayout.JAVA_BYTE, page + off++) & 0xff;
+            return ram.get(ValueLayout.JAVA_BYTE, page + off + k) & 0xff;
         }
 
-        long s(int n) {
-            long v = 0;
-            for (int i = 0; i < n; i++) {
-                v |= (long) u8() << (8 * i);
-            }
-            return Flags.sext(v, n);
+        @Override
+        RuntimeException tooLong() {
+            return CROSSES;
         }
     }
 
@@ -122,88 +120,60 @@ final class Insn {
      * GENERIC entry for forms left to the interpreter (and for instructions crossing the page).
      */
     static Insn decode(MemorySegment ram, long pa, boolean code64) {
+        PageDecoder d = new PageDecoder(ram, pa);
+        if (d.off <= 4096 - 16) {
+            d.window(ram.get(Operands.CODE_WORD, pa), ram.get(Operands.CODE_WORD, pa + 8));
+        }
         try {
-            return decode(new Bytes(ram, pa), code64);
+            d.decode(code64, false);
         } catch (RuntimeException crosses) {
             if (crosses != CROSSES) {
                 throw crosses;
             }
             return generic(code64);
         }
+        if (d.undefined || d.rep != 0 || d.lock || d.adsize == 2) {
+            return generic(code64); // #UD; rep forms and lock, rare in hot code; 16-bit addressing
+        }
+        return switch (d.map) {
+            case Decoder.MAP_ONE -> oneByte(d, code64);
+            case Decoder.MAP_0F -> twoByte(d, code64);
+            default -> generic(code64);
+        };
     }
 
     private static Insn generic(boolean code64) {
         return new Insn(GENERIC, 0, code64 ? 1 : 0);
     }
 
-    private static Insn decode(Bytes b, boolean code64) {
-        int start = b.off;
-        int opsize = 4;
-        boolean addr32 = !code64;
-        int seg = X86Vcpu.SEG_NONE;
-        int op;
-        while (true) {
-            op = b.u8();
-            switch (op) {
-                case 0x66 -> opsize = 2;
-                case 0x67 -> {
-                    if (!code64) {
-                        return generic(false); // 16-bit addressing
-                    }
-                    addr32 = true;
-                }
-                case 0xf2, 0xf3, 0xf0 -> {
-                    return generic(code64); // rep forms, lock: rare in hot code, left to the interpreter
-                }
-                case 0x2e, 0x3e, 0x26, 0x36 -> { }
-                case 0x64 -> seg = X86Vcpu.SEG_FS;
-                case 0x65 -> seg = X86Vcpu.SEG_GS;
-                default -> {
-                    return decodeOp(b, code64, start, op, opsize, addr32, seg);
-                }
-            }
-        }
+    /** A sign-extended immediate masked to the operand size (the ALU's and TEST's second operand). */
+    private static long immOf(Decoder d, int size) {
+        return d.simm() & Flags.mask(size);
     }
 
-    private static Insn decodeOp(Bytes b, boolean code64, int start, int op, int opsize, boolean addr32, int seg) {
-        int rex = 0;
-        boolean hasRex = false;
-        if (code64 && (op & 0xf0) == 0x40) {
-            hasRex = true;
-            rex = op;
-            op = b.u8();
-            if ((op & 0xf0) == 0x40) {
-                return generic(true);
-            }
-            if ((rex & 8) != 0) {
-                opsize = 8;
-            }
-        }
-        int rexR = (rex >>> 2) & 1;
-        int rexB = rex & 1;
-        Form f = new Form(b, code64, rex, addr32, seg);
+    /** The one-byte forms the decoded path runs. */
+    private static Insn oneByte(Decoder d, boolean code64) {
+        int op = d.op;
+        int opsize = d.opsize;
+        int rexB = d.rexB;
         int kind;
         int size = opsize;
         int sub = 0;
-        int reg = -1;
+        boolean hasModrm = d.modrm >= 0;
+        int rm = hasModrm && d.modIsReg ? d.rm : -1;
+        int reg = hasModrm ? d.reg : -1;
         long imm = 0;
         boolean hasImm = false;
         if (op < 0x40 && (op & 7) < 6) {
             sub = op >>> 3;
             size = (op & 1) == 0 ? 1 : opsize;
             switch (op & 7) {
-                case 0, 1 -> {
-                    f.modrm();
-                    kind = ALU_RM_R;
-                }
-                case 2, 3 -> {
-                    f.modrm();
-                    kind = ALU_R_RM;
-                }
+                case 0, 1 -> kind = ALU_RM_R;
+                case 2, 3 -> kind = ALU_R_RM;
                 default -> {
-                    f.rm = X86Vcpu.RAX;
+                    rm = X86Vcpu.RAX;
                     kind = ALU_RM_IMM;
-                    imm = b.s(Math.min(size, 4)) & Flags.mask(size);
+                    imm = immOf(d, size);
                 }
             }
         } else if (op >= 0x50 && op <= 0x5f) {
@@ -213,61 +183,47 @@ final class Insn {
         } else if (!code64 && op >= 0x40 && op <= 0x4f) {
             kind = INC_DEC; // one-byte inc/dec r32, outside 64-bit mode (there: REX)
             sub = op < 0x48 ? 0 : 1;
-            f.rm = op & 7;
+            rm = op & 7;
         } else if (op >= 0x70 && op <= 0x7f) {
             kind = JCC;
             sub = op & 0xf;
-            imm = b.s(1);
+            imm = d.simm();
         } else if (op >= 0xb0 && op <= 0xbf) {
             kind = MOV_IMM;
             size = op < 0xb8 ? 1 : opsize;
-            f.rm = (op & 7) | (rexB << 3);
-            long v = 0;
-            for (int i = 0; i < size; i++) {
-                v |= (long) b.u8() << (8 * i);
-            }
-            imm = v;
+            rm = (op & 7) | (rexB << 3);
+            imm = d.imm;
         } else {
             switch (op) {
-                case 0x0f -> {
-                    return decode0f(b, f, code64, start, opsize, hasRex);
-                }
                 case 0x63 -> {
-                    f.modrm();
                     kind = MOVSX;
                     sub = 4;
                 }
                 case 0x69, 0x6b -> {
-                    f.modrm();
                     kind = IMUL;
-                    imm = b.s(op == 0x69 ? Math.min(opsize, 4) : 1);
+                    imm = d.simm();
                     hasImm = true;
                 }
                 case 0x80, 0x81, 0x83 -> {
                     size = op == 0x80 ? 1 : opsize;
-                    f.modrm();
                     kind = ALU_RM_IMM;
-                    sub = f.reg & 7;
-                    imm = b.s(op == 0x81 ? Math.min(size, 4) : 1) & Flags.mask(size);
+                    sub = d.reg & 7;
+                    imm = immOf(d, size);
                 }
                 case 0x84, 0x85 -> {
                     size = op == 0x84 ? 1 : opsize;
-                    f.modrm();
                     kind = TEST_RM_R;
                 }
                 case 0x88, 0x89 -> {
                     size = op == 0x88 ? 1 : opsize;
-                    f.modrm();
                     kind = MOV_STORE;
                 }
                 case 0x8a, 0x8b -> {
                     size = op == 0x8a ? 1 : opsize;
-                    f.modrm();
                     kind = MOV_LOAD;
                 }
                 case 0x8d -> {
-                    f.modrm();
-                    if (f.rm >= 0) {
+                    if (rm >= 0) {
                         return generic(code64); // #UD, raised by the interpreter
                     }
                     kind = LEA;
@@ -284,8 +240,7 @@ final class Insn {
                 }
                 case 0xfe, 0xff -> {
                     size = op == 0xfe ? 1 : opsize;
-                    f.modrm();
-                    int r = f.reg & 7;
+                    int r = d.reg & 7;
                     if (r <= 1) {
                         kind = INC_DEC;
                         sub = r;
@@ -298,17 +253,16 @@ final class Insn {
                 }
                 case 0xa8, 0xa9 -> {
                     size = op == 0xa8 ? 1 : opsize;
-                    f.rm = X86Vcpu.RAX;
+                    rm = X86Vcpu.RAX;
                     kind = TEST_RM_IMM;
-                    imm = b.s(Math.min(size, 4)) & Flags.mask(size);
+                    imm = immOf(d, size);
                 }
                 case 0xc0, 0xc1, 0xd0, 0xd1, 0xd3 -> {
                     size = (op & 1) == 0 ? 1 : opsize;
-                    f.modrm();
                     kind = SHIFT;
-                    sub = f.reg & 7;
+                    sub = d.reg & 7;
                     hasImm = op != 0xd3;
-                    imm = op <= 0xc1 ? b.u8() : 1;
+                    imm = op <= 0xc1 ? d.imm : 1;
                 }
                 case 0xc3 -> {
                     kind = RET;
@@ -316,12 +270,11 @@ final class Insn {
                 }
                 case 0xc6, 0xc7 -> {
                     size = op == 0xc6 ? 1 : opsize;
-                    f.modrm();
-                    if ((f.reg & 7) != 0) {
+                    if ((d.reg & 7) != 0) {
                         return generic(code64);
                     }
                     kind = MOV_IMM;
-                    imm = b.s(Math.min(size, 4));
+                    imm = d.simm();
                 }
                 case 0xe8 -> {
                     if (opsize == 2) {
@@ -329,24 +282,23 @@ final class Insn {
                     }
                     kind = CALL;
                     size = code64 ? 8 : 4;
-                    imm = b.s(4);
+                    imm = d.simm();
                 }
                 case 0xe9, 0xeb -> {
                     if (opsize == 2) {
                         return generic(code64);
                     }
                     kind = JMP;
-                    imm = b.s(op == 0xeb ? 1 : 4);
+                    imm = d.simm();
                 }
                 case 0xf6, 0xf7 -> {
                     size = op == 0xf6 ? 1 : opsize;
-                    f.modrm();
-                    if ((f.reg & 7) > 1) {
+                    if ((d.reg & 7) > 1) {
                         kind = GROUP3;
-                        sub = f.reg & 7;
+                        sub = d.reg & 7;
                     } else {
                         kind = TEST_RM_IMM;
-                        imm = b.s(Math.min(size, 4)) & Flags.mask(size);
+                        imm = immOf(d, size);
                     }
                 }
                 default -> {
@@ -354,45 +306,36 @@ final class Insn {
                 }
             }
         }
-        return f.finish(kind, b.off - start, size, sub, reg < 0 ? f.reg : reg, imm, hasImm, hasRex);
+        return finish(d, code64, kind, size, sub, reg, rm, imm, hasImm);
     }
 
-    private static Insn decode0f(Bytes b, Form f, boolean code64, int start, int opsize, boolean hasRex) {
-        int op = b.u8();
+    /** The 0F forms the decoded path runs. */
+    private static Insn twoByte(Decoder d, boolean code64) {
+        int op = d.op;
         int kind;
-        int size = opsize;
+        int size = d.opsize;
         int sub = 0;
         long imm = 0;
         if (op >= 0x80 && op <= 0x8f) {
             kind = JCC;
             sub = op & 0xf;
-            imm = b.s(4);
+            imm = d.simm();
         } else if (op >= 0x90 && op <= 0x9f) {
-            f.modrm();
             kind = SETCC;
             sub = op & 0xf;
             size = 1;
         } else if (op >= 0x40 && op <= 0x4f) {
-            f.modrm();
             kind = CMOVCC;
             sub = op & 0xf;
         } else {
             switch (op) {
-                case 0x1f -> {
-                    f.modrm();
-                    kind = NOP;
-                }
-                case 0xaf -> {
-                    f.modrm();
-                    kind = IMUL;
-                }
+                case 0x1f -> kind = NOP;
+                case 0xaf -> kind = IMUL;
                 case 0xb6, 0xb7 -> {
-                    f.modrm();
                     kind = MOVZX;
                     sub = op == 0xb6 ? 1 : 2;
                 }
                 case 0xbe, 0xbf -> {
-                    f.modrm();
                     kind = MOVSX;
                     sub = op == 0xbe ? 1 : 2;
                 }
@@ -401,84 +344,28 @@ final class Insn {
                 }
             }
         }
-        return f.finish(kind, b.off - start, size, sub, f.reg, imm, false, hasRex);
+        boolean hasModrm = d.modrm >= 0; // all but JCC
+        return finish(d, code64, kind, size, sub, hasModrm ? d.reg : -1, hasModrm && d.modIsReg ? d.rm : -1, imm, false);
     }
 
-    /** ModRM, SIB and displacement, decoded as the interpreter's {@code modrm} does. */
-    private static final class Form {
-        final Bytes b;
-        final boolean code64;
-        final int rex;
-        final boolean addr32;
-        final int seg;
-        int reg = -1;
-        int rm = -1;
-        int base = -1;
-        int index = -1;
-        int scale;
-        long disp;
-        boolean ripRelative;
-
-        Form(Bytes b, boolean code64, int rex, boolean addr32, int seg) {
-            this.b = b;
-            this.code64 = code64;
-            this.rex = rex;
-            this.addr32 = addr32;
-            this.seg = seg;
+    private static Insn finish(Decoder d, boolean code64, int kind, int size, int sub, int reg, int rm, long imm, boolean hasImm) {
+        Insn i = new Insn(kind, d.len, code64 ? 1 : 0);
+        i.size = size;
+        i.sub = sub;
+        i.reg = reg;
+        i.rm = rm;
+        if (d.modrm >= 0 && !d.modIsReg) {
+            i.base = d.base;
+            i.index = d.index;
+            i.scale = d.scale;
+            i.disp = d.disp;
+            i.ripRelative = d.ripRelative;
         }
-
-        void modrm() {
-            int m = b.u8();
-            int mod = m >>> 6;
-            reg = ((m >>> 3) & 7) | (((rex >>> 2) & 1) << 3);
-            int r = m & 7;
-            int rexB = rex & 1;
-            if (mod == 3) {
-                rm = r | (rexB << 3);
-                return;
-            }
-            if (r == 4) {
-                int sib = b.u8();
-                scale = sib >>> 6;
-                int idx = ((sib >>> 3) & 7) | (((rex >>> 1) & 1) << 3);
-                if ((sib & 7) == 5 && mod == 0) {
-                    disp = b.s(4);
-                } else {
-                    base = (sib & 7) | (rexB << 3);
-                }
-                if (idx != 4) {
-                    index = idx;
-                }
-            } else if (r == 5 && mod == 0) {
-                disp = b.s(4);
-                ripRelative = code64;
-            } else {
-                base = r | (rexB << 3);
-            }
-            if (mod == 1) {
-                disp += b.s(1);
-            } else if (mod == 2) {
-                disp += b.s(4);
-            }
-        }
-
-        Insn finish(int kind, int len, int size, int sub, int reg, long imm, boolean hasImm, boolean hasRex) {
-            Insn i = new Insn(kind, len, code64 ? 1 : 0);
-            i.size = size;
-            i.sub = sub;
-            i.reg = reg;
-            i.rm = rm;
-            i.base = base;
-            i.index = index;
-            i.scale = scale;
-            i.disp = disp;
-            i.ripRelative = ripRelative;
-            i.addr32 = addr32;
-            i.seg = seg;
-            i.imm = imm;
-            i.hasImm = hasImm;
-            i.rex = hasRex;
-            return i;
-        }
+        i.addr32 = d.adsize == 4;
+        i.seg = d.seg;
+        i.imm = imm;
+        i.hasImm = hasImm;
+        i.rex = d.rexPresent;
+        return i;
     }
 }

@@ -18,97 +18,61 @@ import io.cloister.api.cpu.Exit;
 abstract class Interpreter extends SseInsns {
     void step() {
         ip = rip;
-        opsize = code16 ? 2 : 4;
-        adsize = code64 ? 8 : code16 ? 2 : 4;
-        rexPresent = false;
-        rexW = rexR = rexX = rexB = 0;
-        rep = 0;
-        p66 = false;
-        seg = SEG_NONE;
-        sego = -1;
-        atomic = false;
         lockedPa = -1;
-        int op;
+        Fetcher dec = this.dec;
+        dec.fetchAndDecode(); // the whole instruction is fetched before any of it runs
+        rexPresent = dec.rexPresent;
+        atomic = dec.lock;
+        long opIp = ip;
+        long flagsBefore = rflags;
+        int accessMark = accesses.mark();
         while (true) {
-            op = fetch8();
-            switch (op) {
-                case 0x66 -> {
-                    opsize = code16 ? 4 : 2; // 16-bit code: 0x66 selects 32 bits
-                    p66 = true; // REX.W overrides the operand size, not a mandatory prefix
+            try {
+                if (dec.undefined) {
+                    throw ud();
                 }
-                case 0x67 -> adsize = code64 || code16 ? 4 : 2;
-                case 0xf2, 0xf3 -> rep = op;
-                case 0xf0 -> atomic = true;
-                case 0x26, 0x2e, 0x36, 0x3e -> sego = (op >>> 3) & 3; // ES, CS, SS, DS: bases only outside 64-bit mode
-                case 0x64 -> {
-                    seg = SEG_FS;
-                    sego = 4;
+                switch (dec.map) {
+                    case Decoder.MAP_ONE -> execute(dec.op);
+                    case Decoder.MAP_0F -> twoByte(dec.op);
+                    default -> throw ud(); // 0F38, 0F3A: SSSE3 and later, not advertised
                 }
-                case 0x65 -> {
-                    seg = SEG_GS;
-                    sego = 5;
-                }
-                default -> {
-                    if (code64 && (op & 0xf0) == 0x40) {
-                        rexPresent = true;
-                        rexW = (op >>> 3) & 1;
-                        rexR = (op >>> 2) & 1;
-                        rexX = (op >>> 1) & 1;
-                        rexB = op & 1;
-                        op = fetch8();
-                        if ((op & 0xf0) == 0x40) {
-                            continue; // a later REX replaces an earlier one
-                        }
-                    }
-                    if (rexW == 1) {
-                        opsize = 8;
-                    }
-                    long opIp = ip;
-                    long flagsBefore = rflags;
-                    int accessMark = accesses.mark();
-                    while (true) {
-                        try {
-                            execute(op);
-                            break;
-                        } catch (Restart again) {
-                            // Another vCPU changed the locked operand between our read and write.
-                            ip = opIp;
-                            rflags = flagsBefore;
-                            lockedPa = -1;
-                            accesses.rewindTo(accessMark); // code bytes fetched from MMIO are fetched again
-                        }
-                    }
-                    atomic = false;
-                    retired++;
-                    rip = ip;
-                    return;
-                }
+                break;
+            } catch (Restart again) {
+                // Another vCPU changed the locked operand between our read and write.
+                ip = opIp;
+                rflags = flagsBefore;
+                lockedPa = -1;
+                atomic = dec.lock;
+                accesses.rewindTo(accessMark);
             }
         }
+        atomic = false;
+        retired++;
+        rip = ip;
     }
 
     private void execute(int op) {
-        int size = opsize;
+        int size = dec.opsize;
         if (op < 0x40 && (op & 7) < 6) {
             int aluOp = op >>> 3;
             int s = (op & 1) == 0 ? 1 : size;
             switch (op & 7) {
                 case 0, 1 -> {
-                    modrm(0);
+                    modrm();
                     long res = alu(aluOp, rm(s), getReg(modReg, s), s);
                     if (aluOp != 7) {
                         setRm(s, res);
                     }
                 }
                 case 2, 3 -> {
-                    modrm(0);
+                    modrm();
                     long res = alu(aluOp, getReg(modReg, s), rm(s), s);
                     if (aluOp != 7) {
                         setReg(modReg, s, res);
                     }
                 }
                 default -> {
-                    long b = (op & 1) == 0 ? fetch(1) : imm(Math.min(s, 4)) & Flags.mask(s);
+                    long b = imm() & Flags.mask(s);
                     long res = alu(aluOp, getReg(RAX, s), b, s);
                     if (aluOp != 7) {
                         setReg(RAX, s, res);
@@ -118,7 +82,6 @@ abstract class Interpreter extends SseInsns {
             return;
         }
         switch (op) {
-            case 0x0f -> twoByte(fetch8());
             case 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49, 0x4a, 0x4b, 0x4c, 0x4d, 0x4e, 0x4f -> {
                 // inc/dec r32 (only outside 64-bit mode, where these bytes are REX prefixes)
                 modIsReg = true;
@@ -127,12 +90,12 @@ abstract class Interpreter extends SseInsns {
             }
             case 0x50, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x57 -> {
                 int s = stackSize();
-                spush(getReg((op & 7) | (rexB << 3), s), s);
+                spush(getReg((op & 7) | (dec.rexB << 3), s), s);
             }
             case 0x58, 0x59, 0x5a, 0x5b, 0x5c, 0x5d, 0x5e, 0x5f -> {
                 int s = stackSize();
                 long v = spop(s);
-                setReg((op & 7) | (rexB << 3), s, v);
+                setReg((op & 7) | (dec.rexB << 3), s, v);
             }
             case 0x06, 0x0e, 0x16, 0x1e -> { // push es, cs, ss, ds
                 notIn64();
@@ -156,7 +119,7 @@ abstract class Interpreter extends SseInsns {
             }
             case 0x60 -> { // pusha
                 notIn64();
-                int s = opsize;
+                int s = dec.opsize;
                 long sp = r[RSP];
                 for (int i = 0; i < 8; i++) {
                     spush(i == RSP ? sp : r[i], s);
@@ -164,7 +127,7 @@ abstract class Interpreter extends SseInsns {
             }
             case 0x61 -> { // popa: the saved SP is skipped
                 notIn64();
-                int s = opsize;
+                int s = dec.opsize;
                 for (int i = 7; i >= 0; i--) {
                     long v = spop(s);
                     if (i != RSP) {
@@ -173,29 +136,28 @@ abstract class Interpreter extends SseInsns {
                 }
             }
             case 0x63 -> { // movsxd
-                modrm(0);
+                modrm();
                 long v = Flags.sext(rm(4), 4);
                 setReg(modReg, size, v);
             }
-            case 0x68 -> spush(imm(opsize == 2 ? 2 : 4), stackSize());
-            case 0x6a -> spush(imm(1), stackSize());
+            case 0x68 -> spush(imm(), stackSize());
+            case 0x6a -> spush(imm(), stackSize());
             case 0x69, 0x6b -> {
-                modrm(op == 0x69 ? Math.min(size, 4) : 1);
+                modrm();
                 long a = Flags.sext(rm(size), size);
-                long b = op == 0x69 ? imm(Math.min(size, 4)) : imm(1);
+                long b = imm();
                 setReg(modReg, size, imul(a, b, size));
             }
             case 0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7a, 0x7b, 0x7c, 0x7d, 0x7e, 0x7f -> {
-                long d = imm(1);
+                long d = imm();
                 if (cond(op & 0xf)) {
                     jump(ip + d);
                 }
             }
             case 0x80, 0x81, 0x83 -> {
                 int s = op == 0x80 ? 1 : size;
-                int immSize = op == 0x81 ? Math.min(s, 4) : 1;
-                modrm(immSize);
-                long b = imm(immSize) & Flags.mask(s);
+                modrm();
+                long b = imm() & Flags.mask(s);
                 int aluOp = modReg & 7;
                 long res = alu(aluOp, rm(s), b, s);
                 if (aluOp != 7) {
@@ -204,13 +166,13 @@ abstract class Interpreter extends SseInsns {
             }
             case 0x84, 0x85 -> {
                 int s = op == 0x84 ? 1 : size;
-                modrm(0);
+                modrm();
                 alu(4, rm(s), getReg(modReg, s), s);
             }
             case 0x86, 0x87 -> {
                 int s = op == 0x86 ? 1 : size;
                 atomic = true; // xchg with memory is always locked
-                modrm(0);
+                modrm();
                 long a = rm(s);
                 long b = getReg(modReg, s);
                 setRm(s, b);
@@ -218,27 +180,27 @@ abstract class Interpreter extends SseInsns {
             }
             case 0x88, 0x89 -> {
                 int s = op == 0x88 ? 1 : size;
-                modrm(0);
+                modrm();
                 setRm(s, getReg(modReg, s));
             }
             case 0x8a, 0x8b -> {
                 int s = op == 0x8a ? 1 : size;
-                modrm(0);
+                modrm();
                 setReg(modReg, s, rm(s));
             }
             case 0x8c -> {
-                modrm(0);
+                modrm();
                 setRm(modIsReg ? size : 2, (modReg & 7) == 1 ? csSelector() : sreg[Math.min(modReg & 7, 5)]);
             }
             case 0x8d -> {
-                modrm(0);
+                modrm();
                 if (modIsReg) {
                     throw ud();
                 }
                 setReg(modReg, size, ea - eaBase);
             }
             case 0x8e -> {
-                modrm(0);
+                modrm();
                 int reg = modReg & 7;
                 if (reg == 1 || reg > 5) {
                     throw ud();
@@ -251,22 +213,21 @@ abstract class Interpreter extends SseInsns {
             case 0x8f -> {
                 int s = stackSize();
                 long v = spop(s);
-                modrm(0);
+                modrm();
                 setRm(s, v);
             }
             case 0x90 -> {
-                if (rexB == 1) {
+                if (dec.rexB == 1) {
                     xchgRax(8, size); // xchg r8, rax
                 }
                 // nop, and pause (f3 90)
             }
-            case 0x91, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97 -> xchgRax((op & 7) | (rexB << 3), size);
+            case 0x91, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97 -> xchgRax((op & 7) | (dec.rexB << 3), size);
             case 0x98 -> setReg(RAX, size, Flags.sext(getReg(RAX, size / 2), size / 2));
             case 0x99 -> setReg(RDX, size, (Flags.sext(getReg(RAX, size), size) < 0) ? -1 : 0);
             case 0x9a -> { // call far ptr16:16 / ptr16:32 (not in 64-bit mode)
                 notIn64();
-                long target = fetch(opsize == 2 ? 2 : 4);
-                farCall((int) fetch(2), target);
+                farCall((int) dec.imm2, immU());
             }
             case 0x9c -> spush(flags() & 0x3c7fd7, stackSize()); // bit 1 reads as set; VM and RF are cleared in the image
             case 0x9d -> {
@@ -278,7 +239,7 @@ abstract class Interpreter extends SseInsns {
             case 0x9f -> r[RAX] = (r[RAX] & ~0xff00L) | ((flags() & (SF | ZF | AF | PF | CF | 2)) << 8); // lahf
             case 0xa0, 0xa1, 0xa2, 0xa3 -> { // mov between the accumulator and an absolute address
                 int s = (op & 1) == 0 ? 1 : size;
-                long addr = fetch(adsize) + segBase();
+                long addr = immU() + segBase();
                 if ((op & 2) == 0) {
                     setReg(RAX, s, rd(addr, s));
                 } else {
@@ -287,20 +248,20 @@ abstract class Interpreter extends SseInsns {
             }
             case 0xa8, 0xa9 -> {
                 int s = op == 0xa8 ? 1 : size;
-                alu(4, getReg(RAX, s), imm(Math.min(s, 4)) & Flags.mask(s), s);
+                alu(4, getReg(RAX, s), imm() & Flags.mask(s), s);
             }
             case 0xa4, 0xa5, 0xa6, 0xa7, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf -> strings(op, (op & 1) == 0 ? 1 : size);
             case 0x6c, 0x6d, 0x6e, 0x6f -> strings(op, (op & 1) == 0 ? 1 : Math.min(size, 4)); // ins, outs
-            case 0xb0, 0xb1, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7 -> setReg((op & 7) | (rexB << 3), 1, fetch(1));
-            case 0xb8, 0xb9, 0xba, 0xbb, 0xbc, 0xbd, 0xbe, 0xbf -> setReg((op & 7) | (rexB << 3), size, fetch(size));
+            case 0xb0, 0xb1, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7 -> setReg((op & 7) | (dec.rexB << 3), 1, immU());
+            case 0xb8, 0xb9, 0xba, 0xbb, 0xbc, 0xbd, 0xbe, 0xbf -> setReg((op & 7) | (dec.rexB << 3), size, immU());
             case 0xc0, 0xc1, 0xd0, 0xd1, 0xd2, 0xd3 -> {
                 int s = (op & 1) == 0 ? 1 : size;
-                modrm(op <= 0xc1 ? 1 : 0);
-                int count = op <= 0xc1 ? (int) fetch(1) : op <= 0xd1 ? 1 : (int) (r[RCX] & 0xff);
+                modrm();
+                int count = op <= 0xc1 ? (int) immU() : op <= 0xd1 ? 1 : (int) (r[RCX] & 0xff);
                 setRm(s, shift(modReg & 7, rm(s), count, s));
             }
             case 0xc2 -> {
-                int n = (int) fetch(2);
+                int n = (int) immU();
                 long target = spop(stackSize());
                 addStackPointer(n);
                 jump(target);
@@ -308,16 +269,15 @@ abstract class Interpreter extends SseInsns {
             case 0xc3 -> jump(spop(stackSize()));
             case 0xc6, 0xc7 -> {
                 int s = op == 0xc6 ? 1 : size;
-                int immSize = Math.min(s, 4);
-                modrm(immSize);
+                modrm();
                 if ((modReg & 7) != 0) {
                     throw ud();
                 }
-                setRm(s, imm(immSize));
+                setRm(s, imm());
             }
             case 0xc8 -> { // enter (nesting level 0 only)
-                int frame = (int) fetch(2);
-                int level = (int) fetch(1) & 31;
+                int frame = (int) immU();
+                int level = (int) dec.imm2 & 31;
                 if (level != 0) {
                     throw ud();
                 }
@@ -336,10 +296,10 @@ abstract class Interpreter extends SseInsns {
                 }
                 setReg(RBP, s, spop(s));
             }
-            case 0xca -> farReturn((int) fetch(2));
+            case 0xca -> farReturn((int) immU());
             case 0xcb -> farReturn(0);
             case 0xcc -> softInterrupt(VEC_BP);
-            case 0xcd -> softInterrupt((int) fetch(1));
+            case 0xcd -> softInterrupt((int) immU());
             case 0xce -> { // into
                 notIn64();
                 if ((rflags & Flags.OF) != 0) {
@@ -351,48 +311,47 @@ abstract class Interpreter extends SseInsns {
                 setReg(RAX, 1, rd(((r[RBX] + (r[RAX] & 0xff)) & addressMask()) + segBase(), 1));
             }
             case 0xe0, 0xe1, 0xe2 -> { // loopne, loope, loop: count in rCX/eCX, flags unchanged
-                long d = imm(1);
+                long d = imm();
                 long count = (r[RCX] - 1) & addressMask();
-                r[RCX] = adsize == 2 ? (r[RCX] & ~0xffffL) | count : count; // a 32-bit count zero-extends
+                r[RCX] = dec.adsize == 2 ? (r[RCX] & ~0xffffL) | count : count; // a 32-bit count zero-extends
                 if (count != 0 && (op == 0xe2 || (op == 0xe1) == ((rflags & ZF) != 0))) {
                     jump(ip + d);
                 }
             }
             case 0xe3 -> { // jrcxz, jecxz (0x67)
-                long d = imm(1);
+                long d = imm();
                 if ((r[RCX] & addressMask()) == 0) {
                     jump(ip + d);
                 }
             }
             case 0xe4, 0xe5, 0xec, 0xed -> {
-                int port = op <= 0xe5 ? (int) fetch(1) : (int) (r[RDX] & 0xffff);
+                int port = op <= 0xe5 ? (int) immU() : (int) (r[RDX] & 0xffff);
                 int s = (op & 1) == 0 ? 1 : Math.min(size, 4);
                 ioCheck(port, s);
                 awaiting = new Awaiting.PortIn(s);
                 report(new Exit.Io(port, s, false, 0));
             }
             case 0xe6, 0xe7, 0xee, 0xef -> {
-                int port = op <= 0xe7 ? (int) fetch(1) : (int) (r[RDX] & 0xffff);
+                int port = op <= 0xe7 ? (int) immU() : (int) (r[RDX] & 0xffff);
                 int s = (op & 1) == 0 ? 1 : Math.min(size, 4);
                 ioCheck(port, s);
                 report(new Exit.Io(port, s, true, getReg(RAX, s)));
             }
             case 0xe8 -> {
-                long d = imm(code16 && opsize == 2 ? 2 : 4); // rel16 in 16-bit code
+                long d = imm(); // rel16 in 16-bit code
                 spush(ip, stackSize());
                 jump(ip + d);
             }
             case 0xe9 -> {
-                long d = imm(Math.min(size, 4));
+                long d = imm();
                 jump(ip + d);
             }
             case 0xea -> { // ljmp ptr16:16 / ptr16:32 (not in 64-bit mode)
                 notIn64();
-                long target = fetch(opsize == 2 ? 2 : 4);
-                farJump((int) fetch(2), target);
+                farJump((int) dec.imm2, immU());
             }
             case 0xeb -> {
-                long d = imm(1);
+                long d = imm();
                 jump(ip + d);
             }
             case 0xf4 -> { // HLT: rip is past it
@@ -422,7 +381,7 @@ abstract class Interpreter extends SseInsns {
             case 0xfc -> rflags &= ~DF;
             case 0xfd -> rflags |= DF;
             case 0xfe -> {
-                modrm(0);
+                modrm();
                 incDec(modReg & 7, 1);
             }
             case 0xff -> group5(size);
@@ -463,7 +422,7 @@ abstract class Interpreter extends SseInsns {
     }
 
     private void group5(int size) {
-        modrm(0);
+        modrm();
         int which = modReg & 7;
         switch (which) {
             case 0, 1 -> incDec(which, size);
@@ -495,13 +454,10 @@ abstract class Interpreter extends SseInsns {
     }
 
     private void group3(int size) {
-        int immSize = Math.min(size, 4);
-        int b = fetch8();
-        ip--;
-        int which = (b >>> 3) & 7;
-        modrm(which <= 1 ? immSize : 0);
+        modrm();
+        int which = modReg & 7;
         if (which <= 1) {
-            alu(4, rm(size), imm(immSize) & Flags.mask(size), size); // TEST
+            alu(4, rm(size), imm() & Flags.mask(size), size); // TEST
             return;
         }
         long res = group3Fast(which, rm(size), size); // NOT, NEG, MUL, IMUL, DIV, IDIV as the decoded path runs them
@@ -512,7 +468,7 @@ abstract class Interpreter extends SseInsns {
     }
 
     private void twoByte(int op) {
-        int size = opsize;
+        int size = dec.opsize;
         switch (op) {
             case 0x00 -> group6();
             case 0x01 -> group7();
@@ -521,25 +477,25 @@ abstract class Interpreter extends SseInsns {
             case 0x07 -> sysret();
             case 0x08, 0x09 -> privileged(); // INVD, WBINVD: no caches to write back or drop
             case 0x0b -> throw ud();
-            case 0x0d, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f -> modrm(0); // hint nops, prefetch
+            case 0x0d, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f -> modrm(); // hint nops, prefetch
             case 0x20 -> {
                 privileged();
-                modrm(0);
+                modrm();
                 r[modRm] = readCr(modReg);
             }
             case 0x22 -> {
                 privileged();
-                modrm(0);
+                modrm();
                 writeCr(modReg, r[modRm]);
             }
             case 0x21 -> {
                 privileged();
-                modrm(0);
+                modrm();
                 r[modRm] = readDr(modReg);
             }
             case 0x23 -> {
                 privileged();
-                modrm(0);
+                modrm();
                 writeDr(modReg, r[modRm]);
             }
             case 0x30 -> wrmsr((int) r[RCX], (r[RDX] << 32) | (r[RAX] & 0xffffffffL));
@@ -550,7 +506,7 @@ abstract class Interpreter extends SseInsns {
                 setReg(RDX, 4, v >>> 32);
             }
             case 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49, 0x4a, 0x4b, 0x4c, 0x4d, 0x4e, 0x4f -> {
-                modrm(0);
+                modrm();
                 long v = rm(size);
                 if (cond(op & 0xf)) {
                     setReg(modReg, size, v);
@@ -559,13 +515,13 @@ abstract class Interpreter extends SseInsns {
                 }
             }
             case 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x8b, 0x8c, 0x8d, 0x8e, 0x8f -> {
-                long d = imm(code16 && opsize == 2 ? 2 : 4); // rel16 in 16-bit code
+                long d = imm(); // rel16 in 16-bit code
                 if (cond(op & 0xf)) {
                     jump(ip + d);
                 }
             }
             case 0x90, 0x91, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9a, 0x9b, 0x9c, 0x9d, 0x9e, 0x9f -> {
-                modrm(0);
+                modrm();
                 setRm(1, cond(op & 0xf) ? 1 : 0);
             }
             case 0xa2 -> cpuid();
@@ -583,30 +539,30 @@ abstract class Interpreter extends SseInsns {
                 }
             }
             case 0xa3, 0xab, 0xb3, 0xbb -> {
-                modrm(0);
+                modrm();
                 bitOp((op >>> 3) & 3, getReg(modReg, size), size, true);
             }
             case 0xba -> {
-                modrm(1);
+                modrm();
                 int which = modReg & 7;
                 if (which < 4) {
                     throw ud();
                 }
-                bitOp(which - 4, fetch(1), size, false);
+                bitOp(which - 4, immU(), size, false);
             }
             case 0xa4, 0xa5, 0xac, 0xad -> {
-                modrm((op & 1) == 0 ? 1 : 0);
-                int count = (op & 1) == 0 ? (int) fetch(1) : (int) (r[RCX] & 0xff);
+                modrm();
+                int count = (op & 1) == 0 ? (int) immU() : (int) (r[RCX] & 0xff);
                 setRm(size, doubleShift(op >= 0xac, rm(size), getReg(modReg, size), count, size));
             }
             case 0xaf -> {
-                modrm(0);
+                modrm();
                 setReg(modReg, size, imul(Flags.sext(getReg(modReg, size), size), Flags.sext(rm(size), size), size));
             }
             case 0xb0, 0xb1 -> {
                 int s = op == 0xb0 ? 1 : size;
                 atomic = true;
-                modrm(0);
+                modrm();
                 long dest = rm(s);
                 long acc = getReg(RAX, s);
                 alu(7, acc, dest, s);
@@ -620,29 +576,29 @@ abstract class Interpreter extends SseInsns {
                 }
             }
             case 0xb6, 0xb7 -> {
-                modrm(0);
+                modrm();
                 setReg(modReg, size, rm(op == 0xb6 ? 1 : 2));
             }
             case 0xbe, 0xbf -> {
-                modrm(0);
+                modrm();
                 int s = op == 0xbe ? 1 : 2;
                 setReg(modReg, size, Flags.sext(rm(s), s));
             }
             case 0xb8 -> {
-                if (rep != 0xf3) {
+                if (dec.rep != 0xf3) {
                     throw ud();
                 }
-                modrm(0);
+                modrm();
                 long v = rm(size);
                 setReg(modReg, size, Long.bitCount(v));
                 rflags = (rflags & ~Flags.ARITH) | (v == 0 ? ZF : 0);
             }
             case 0xbc, 0xbd -> {
-                modrm(0);
+                modrm();
                 long v = rm(size);
                 int bits = size * 8;
                 // F3 0F BD is LZCNT (advertised, ABM); F3 0F BC stays BSF, as on CPUs without BMI1.
-                if (rep == 0xf3 && op == 0xbd) {
+                if (dec.rep == 0xf3 && op == 0xbd) {
                     long n = v == 0 ? bits : Long.numberOfLeadingZeros(v) - (64 - bits);
                     setReg(modReg, size, n);
                     rflags = (rflags & ~(CF | ZF)) | (v == 0 ? CF : 0) | (n == 0 ? ZF : 0);
@@ -656,7 +612,7 @@ abstract class Interpreter extends SseInsns {
             case 0xc0, 0xc1 -> {
                 int s = op == 0xc0 ? 1 : size;
                 atomic = true;
-                modrm(0);
+                modrm();
                 long dest = rm(s);
                 long src = getReg(modReg, s);
                 long sum = alu(0, dest, src, s);
@@ -664,7 +620,7 @@ abstract class Interpreter extends SseInsns {
                 setReg(modReg, s, dest);
             }
             case 0xc8, 0xc9, 0xca, 0xcb, 0xcc, 0xcd, 0xce, 0xcf -> {
-                int reg = (op & 7) | (rexB << 3);
+                int reg = (op & 7) | (dec.rexB << 3);
                 setReg(reg, size, size == 8 ? Long.reverseBytes(r[reg]) : Integer.reverseBytes((int) r[reg]) & 0xffffffffL);
             }
             default -> sse(op); // SSE, SSE2, MMX, 0F AE, CLTS; #UD for the rest

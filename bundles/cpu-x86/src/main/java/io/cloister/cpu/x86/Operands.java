@@ -1,28 +1,17 @@
 package io.cloister.cpu.x86;
 
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 
 /**
- * The interpreter's instruction fetch and operand decoding: prefixes' state, immediates, ModRM and
- * SIB addressing, segment bases, register or memory operands. ({@link Insn} is the decoder of the
- * decoded path.)
+ * The interpreter's instruction fetch and operands: the prefixes' state and the operand fields of
+ * the instruction {@link Decoder} decoded, its effective address with the segment base, register
+ * or memory operands.
  */
 abstract class Operands extends Alu {
-    // Per-instruction decode state
+    // The instruction being run: its prefixes, opcode, ModRM and immediates are in dec (the Decoder);
+    // ip is its end once decoded (the next instruction, and RIP-relative addressing's base).
     long ip;
-    int opsize;
-    int adsize;
-
-    int rexW;
-    int rexR;
-    int rexX;
-    int rexB;
-    int rep;
-    /** A 66 prefix was seen (SSE's mandatory prefix, kept apart from the operand size that REX.W overrides). */
-    boolean p66;
-    int seg;
-    /** A segment override prefix (ES, CS, SS, DS, FS, GS as 0..5), or -1: what legacy mode addresses through. */
-    int sego = -1;
     /** The segment base {@link #modrm} added to the offset (LEA takes it off again). */
     long eaBase;
     int modReg;
@@ -45,97 +34,86 @@ abstract class Operands extends Alu {
         return (int) physRead(pa, 1);
     }
 
-    long fetch(int size) {
-        long v = 0;
-        for (int i = 0; i < size; i++) {
-            v |= (long) fetch8() << (8 * i);
-        }
-        return v;
-    }
+    /** The decoder of the instruction being run, fed by the instruction fetch. */
+    final Fetcher dec = new Fetcher();
 
-    /** A signed immediate of {@code size} bytes (at most 4), sign-extended. */
-    long imm(int size) {
-        return Flags.sext(fetch(size), size);
-    }
+    /** Guest memory is little-endian whatever the host is. */
+    static final ValueLayout.OfLong CODE_WORD = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
-    /** Decodes ModRM (and SIB, displacement); {@code immBytes} follow it (for RIP-relative). */
-    void modrm(int immBytes) {
-        int b = fetch8();
-        int mod = b >>> 6;
-        modReg = ((b >>> 3) & 7) | (rexR << 3);
-        int rm = b & 7;
-        if (mod == 3) {
-            modIsReg = true;
-            modRm = rm | (rexB << 3);
-            return;
-        }
-        modIsReg = false;
-        if (adsize == 2) {
-            modrm16(mod, rm);
-            return;
-        }
-        long addr;
-        boolean stack = false; // based on ESP or EBP: SS is the default segment
-        if (rm == 4) {
-            int sib = fetch8();
-            int scale = sib >>> 6;
-            int idx = ((sib >>> 3) & 7) | (rexX << 3);
-            int base = (sib & 7) | (rexB << 3);
-            if ((sib & 7) == 5 && mod == 0) {
-                addr = imm(4);
+    /**
+     * The decoder's byte source: 16 bytes read at once from the code page the fetch last translated
+     * when the instruction cannot leave it, else one byte at a time through {@link #fetch8} (a new
+     * page, the end of a page, ROM, MMIO: exact faults and device accesses). The window keeps the
+     * interpreter as fast as when it fetched while executing.
+     */
+    final class Fetcher extends Decoder {
+        private long start;
+
+        /** Decodes the instruction at {@link #ip}; ip ends past it. */
+        void fetchAndDecode() {
+            start = ip;
+            long lin = code64 ? ip : (ip + sbase[SEG_CS]) & 0xffffffffL;
+            int off = (int) (lin & 0xfff);
+            if ((lin & ~0xfffL) == codeLin && off <= 4096 - 16) {
+                long pa = codePhys | off;
+                window(ram.get(CODE_WORD, pa), ram.get(CODE_WORD, pa + 8));
             } else {
-                addr = r[base];
-                stack = (base & 7) == RSP || (base & 7) == RBP;
+                noWindow();
             }
-            if (idx != 4) {
-                addr += r[idx] << scale;
-            }
-        } else if (rm == 5 && mod == 0) {
-            long disp = imm(4);
-            addr = code64 ? ip + immBytes + disp : disp;
-        } else {
-            addr = r[rm | (rexB << 3)];
-            stack = rm == RBP;
+            decode(code64, code16);
+            ip = start + len;
         }
-        if (mod == 1) {
-            addr += imm(1);
-        } else if (mod == 2) {
-            addr += imm(4);
+
+        @Override
+        int u8(int k) {
+            ip = start + k;
+            return fetch8();
         }
-        if (adsize == 4) {
-            addr &= 0xffffffffL;
+
+        @Override
+        RuntimeException tooLong() {
+            return fault(VEC_GP, 0);
         }
-        long base = legacy ? legacyBase(stack ? SEG_SS : SEG_DS, addr) : segBase();
-        eaBase = base;
-        ea = addr + base;
+    }
+
+    /** The immediate, sign-extended from its size. */
+    long imm() {
+        return dec.simm();
+    }
+
+    /** The immediate as it was encoded, zero-extended. */
+    long immU() {
+        return dec.imm;
     }
 
     /**
-     * 16-bit addressing (SDM vol. 2, table 2-1): BX or BP plus SI or DI, SI, DI, BP, BX or disp16,
-     * with an 8- or 16-bit displacement; the offset wraps at 64 KiB. BP-based forms use SS.
+     * The operand the decoded ModRM names: {@link #modReg}, and the register {@link #modRm} or the
+     * address {@link #ea} (with the segment base; RIP-relative to {@link #ip}, the instruction's end).
      */
-    private void modrm16(int mod, int rm) {
-        long bx = r[RBX] & 0xffff, bp = r[RBP] & 0xffff, si = r[RSI] & 0xffff, di = r[RDI] & 0xffff;
-        long off = switch (rm) {
-            case 0 -> bx + si;
-            case 1 -> bx + di;
-            case 2 -> bp + si;
-            case 3 -> bp + di;
-            case 4 -> si;
-            case 5 -> di;
-            case 6 -> mod == 0 ? fetch(2) : bp;
-            default -> bx;
-        };
-        if (mod == 1) {
-            off += imm(1);
-        } else if (mod == 2) {
-            off += fetch(2);
+    void modrm() {
+        Decoder dec = this.dec;
+        modReg = dec.reg;
+        if (dec.modIsReg) {
+            modIsReg = true;
+            modRm = dec.rm;
+            return;
         }
-        off &= 0xffff;
-        boolean stack = rm == 2 || rm == 3 || (rm == 6 && mod != 0);
-        long base = legacy ? legacyBase(stack ? SEG_SS : SEG_DS, off) : segBase();
+        modIsReg = false;
+        long addr = dec.disp;
+        if (dec.base >= 0) {
+            addr += r[dec.base];
+        } else if (dec.ripRelative) {
+            addr += ip;
+        }
+        if (dec.index >= 0) {
+            addr += r[dec.index] << dec.scale;
+        }
+        if (dec.adsize != 8) {
+            addr &= dec.adsize == 4 ? 0xffffffffL : 0xffffL;
+        }
+        long base = legacy ? legacyBase(dec.stack ? SEG_SS : SEG_DS, addr) : segBase();
         eaBase = base;
-        ea = off + base;
+        ea = addr + base;
     }
 
     /**
@@ -144,7 +122,7 @@ abstract class Operands extends Alu {
      * for the stack segment (the limit is checked for the operand's first byte).
      */
     long legacyBase(int dflt, long offset) {
-        int s = sego >= 0 ? sego : dflt;
+        int s = dec.sego >= 0 ? dec.sego : dflt;
         if (offset > slimit[s]) {
             throw fault(s == SEG_SS ? 12 : VEC_GP, 0);
         }
@@ -153,10 +131,10 @@ abstract class Operands extends Alu {
 
     long segBase() {
         if (legacy) {
-            int s = sego >= 0 ? sego : SEG_DS;
+            int s = dec.sego >= 0 ? dec.sego : SEG_DS;
             return s < 4 ? sbase[s] : s == 4 ? fsBase : gsBase;
         }
-        return seg == SEG_FS ? fsBase : seg == SEG_GS ? gsBase : 0;
+        return dec.seg == SEG_FS ? fsBase : dec.seg == SEG_GS ? gsBase : 0;
     }
 
     long rm(int size) {
@@ -178,7 +156,7 @@ abstract class Operands extends Alu {
 
     /** Stack operand size: 8 in 64-bit mode (2 with 0x66), else the operand size. */
     int stackSize() {
-        return code64 ? (opsize == 2 ? 2 : 8) : opsize;
+        return code64 ? (dec.opsize == 2 ? 2 : 8) : dec.opsize;
     }
 
     long segBase(int s) {
@@ -187,7 +165,7 @@ abstract class Operands extends Alu {
 
     /** The address size as a mask: the count register's width for LOOP and JrCXZ. */
     long addressMask() {
-        return adsize == 8 ? -1L : adsize == 4 ? 0xffffffffL : 0xffffL;
+        return dec.adsize == 8 ? -1L : dec.adsize == 4 ? 0xffffffffL : 0xffffL;
     }
 
     Operands(Wiring w) {

@@ -259,11 +259,11 @@ abstract class Segments extends Operands {
 
     /** The 0F 00 group: SLDT, STR, LLDT, LTR, VERR, VERW. */
     void group6() {
-        modrm(0);
+        modrm();
         int which = modReg & 7;
         switch (which) {
-            case 0 -> setRm(modIsReg ? opsize : 2, ldtr);
-            case 1 -> setRm(modIsReg ? opsize : 2, tr);
+            case 0 -> setRm(modIsReg ? dec.opsize : 2, ldtr);
+            case 1 -> setRm(modIsReg ? dec.opsize : 2, tr);
             case 2 -> {
                 privileged();
                 lldt((int) rm(2) & 0xffff);
@@ -363,7 +363,7 @@ abstract class Segments extends Operands {
 
     /** LAR (0F 02) and LSL (0F 03): the access rights or the limit of a visible descriptor, ZF set; else ZF clear, the register unchanged. */
     void larLsl(boolean lsl) {
-        modrm(0);
+        modrm();
         int selector = (int) rm(2) & 0xffff;
         int systemTypes = (1 << TYPE_LDT) | (1 << TYPE_TSS) | (1 << TYPE_TSS_BUSY) | (lsl ? 0 : 1 << 0xc); // 0xc: call gate
         long d = visibleDescriptor(selector, systemTypes);
@@ -371,7 +371,7 @@ abstract class Segments extends Operands {
             rflags &= ~ZF;
             return;
         }
-        setReg(modReg, opsize, lsl ? limit(d) & 0xffffffffL : (d >>> 32) & 0x00f0ff00L);
+        setReg(modReg, dec.opsize, lsl ? limit(d) & 0xffffffffL : (d >>> 32) & 0x00f0ff00L);
         rflags |= ZF;
     }
 

@@ -31,7 +31,7 @@ abstract class SseFloat extends X87Special {
                     throw ud();
                 }
                 sseCheck();
-                modrm(0);
+                modrm();
                 long[] s = src128(true);
                 long[] x = fpu.xmm;
                 int d = 2 * modReg;
@@ -88,12 +88,12 @@ abstract class SseFloat extends X87Special {
     /** Arithmetic, min/max, square root, reciprocals and CMPcc ({@code immBytes} 1) on packed or scalar lanes. */
     private void sseArith(int op, int pfx, int immBytes) {
         sseCheck();
-        modrm(immBytes);
+        modrm();
         Fmt f = pfx == NP || pfx == PF3 ? SINGLE : DOUBLE;
         int bits = f == SINGLE ? 32 : 64;
         boolean scalar = pfx >= PF3;
         long[] b = scalar ? scalarSource(bits) : src128(true);
-        int pred = immBytes == 1 ? (int) fetch(1) & 7 : 0;
+        int pred = immBytes == 1 ? (int) immU() & 7 : 0; // CMPcc
         int d = 2 * modReg;
         long[] a = {fpu.xmm[d], fpu.xmm[d + 1]};
         SoftFloat sf = sseContext();
@@ -251,7 +251,7 @@ abstract class SseFloat extends X87Special {
             throw ud();
         }
         sseCheck();
-        modrm(0);
+        modrm();
         Fmt f = pfx == NP ? SINGLE : DOUBLE;
         int bits = f == SINGLE ? 32 : 64;
         long[] b = scalarSource(bits);
@@ -270,10 +270,10 @@ abstract class SseFloat extends X87Special {
     /** CVTSI2SS/SD, CVT(T)SS2SI, CVT(T)SD2SI: the integer is 32 bits, 64 with REX.W. */
     private void sseIntConvert(int op, int pfx) {
         sseCheck();
-        modrm(0);
+        modrm();
         Fmt f = pfx == PF3 ? SINGLE : DOUBLE;
         int bits = f == SINGLE ? 32 : 64;
-        int isize = rexW == 1 ? 8 : 4;
+        int isize = dec.rexW == 1 ? 8 : 4;
         SoftFloat sf = sseContext();
         int d = 2 * modReg;
         if (op == 0x2a) {
@@ -294,7 +294,7 @@ abstract class SseFloat extends X87Special {
     /** CVTPI2PS, CVTPI2PD (from MMX), CVT(T)PS2PI, CVT(T)PD2PI (to MMX). */
     private void sseMmxConvert(int op, int pfx) {
         sseCheck();
-        modrm(0);
+        modrm();
         SoftFloat sf = sseContext();
         Fmt f = pfx == NP ? SINGLE : DOUBLE;
         if (op == 0x2a) {
@@ -332,7 +332,7 @@ abstract class SseFloat extends X87Special {
             throw ud();
         }
         sseCheck();
-        modrm(0);
+        modrm();
         SoftFloat sf = sseContext();
         int d = 2 * modReg;
         long[] out = {fpu.xmm[d], fpu.xmm[d + 1]};

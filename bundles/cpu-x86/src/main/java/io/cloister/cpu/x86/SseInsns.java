@@ -8,7 +8,7 @@ package io.cloister.cpu.x86;
  */
 abstract class SseInsns extends SseFloat {
     int mandatoryPrefix() {
-        return rep == 0xf3 ? PF3 : rep == 0xf2 ? PF2 : p66 ? P66 : NP;
+        return dec.rep == 0xf3 ? PF3 : dec.rep == 0xf2 ? PF2 : dec.p66 ? P66 : NP;
     }
 
     /** 0F {@code op} for the forms twoByte() leaves: SSE, SSE2, MMX, the state group 0F AE, CLTS. */
@@ -30,14 +30,14 @@ abstract class SseInsns extends SseFloat {
                     throw ud();
                 }
                 sseCheck();
-                modrm(op == 0xc6 ? 1 : 0);
+                modrm();
                 long[] s = src128(true);
                 int d = 2 * modReg;
                 long[] x = fpu.xmm;
                 long lo = x[d];
                 long hi = x[d + 1];
                 if (op == 0xc6) {
-                    int imm = (int) fetch(1);
+                    int imm = (int) immU();
                     if (pfx == P66) { // SHUFPD
                         x[d] = (imm & 1) == 0 ? lo : hi;
                         x[d + 1] = (imm & 2) == 0 ? s[0] : s[1];
@@ -58,9 +58,9 @@ abstract class SseInsns extends SseFloat {
             }
             case 0x70 -> {
                 boolean mmx = pfx == NP;
-                beginInt(mmx, 1);
+                beginInt(mmx);
                 long[] s = intSource(mmx);
-                int imm = (int) fetch(1);
+                int imm = (int) immU();
                 long[] r;
                 switch (pfx) {
                     case P66 -> { // PSHUFD
@@ -80,9 +80,9 @@ abstract class SseInsns extends SseFloat {
                 if (pfx > P66) {
                     throw ud();
                 }
-                beginInt(mmx, 1);
+                beginInt(mmx);
                 int kind = modReg & 7;
-                int count = (int) fetch(1);
+                int count = (int) immU();
                 if (!modIsReg || !(kind == 2 || kind == 6 || kind == 4 && op != 0x73 || (kind == 3 || kind == 7) && op == 0x73 && !mmx)) {
                     throw ud();
                 }
@@ -118,8 +118,8 @@ abstract class SseInsns extends SseFloat {
                 if (pfx > P66) {
                     throw ud();
                 }
-                beginInt(mmx, 1);
-                int imm = (int) fetch(1) & (mmx ? 3 : 7);
+                beginInt(mmx);
+                int imm = (int) immU() & (mmx ? 3 : 7);
                 int reg = mmx ? modReg & 7 : modReg;
                 long[] a = mmx ? new long[] {fpu.mm(reg)} : new long[] {fpu.xmm[2 * reg], fpu.xmm[2 * reg + 1]};
                 if (op == 0xc5) {
@@ -150,14 +150,14 @@ abstract class SseInsns extends SseFloat {
         return (v[i / 2] >>> (32 * (i & 1))) & 0xffffffffL;
     }
 
-    /** An integer form: the checks, then ModRM ({@code immBytes} follow it). */
-    private void beginInt(boolean mmx, int immBytes) {
+    /** An integer form: the checks, then its ModRM operand. */
+    private void beginInt(boolean mmx) {
         if (mmx) {
             mmxCheck();
         } else {
             sseCheck();
         }
-        modrm(immBytes);
+        modrm();
     }
 
     /** The source operand of an integer form: an MMX register or m64, or an XMM register or aligned m128. */
@@ -199,7 +199,7 @@ abstract class SseInsns extends SseFloat {
         if (pfx > P66 || mmx && (op == 0x6c || op == 0x6d) || op == 0xd6 || op == 0xe6 || op == 0xf0) {
             throw ud();
         }
-        beginInt(mmx, 0);
+        beginInt(mmx);
         long[] b = intSource(mmx);
         long[] a = intDest(mmx);
         long[] r = new long[a.length];
@@ -250,18 +250,18 @@ abstract class SseInsns extends SseFloat {
                 if (pfx != NP) {
                     throw ud();
                 }
-                modrm(0);
+                modrm();
                 if (modIsReg) {
                     throw ud();
                 }
-                int s = rexW == 1 ? 8 : 4;
+                int s = dec.rexW == 1 ? 8 : 4;
                 wr(ea, s, getReg(modReg, s));
                 return;
             }
             default -> { }
         }
         sseCheck();
-        modrm(0);
+        modrm();
         int d = 2 * modReg;
         switch (op) {
             case 0x10 -> {
@@ -342,13 +342,13 @@ abstract class SseInsns extends SseFloat {
                 if (pfx != P66) {
                     throw ud();
                 }
-                int s = rexW == 1 ? 8 : 4;
+                int s = dec.rexW == 1 ? 8 : 4;
                 x[d] = rm(s);
                 x[d + 1] = 0;
             }
             case 0x7e -> {
                 if (pfx == P66) { // MOVD/MOVQ r/m, xmm
-                    int s = rexW == 1 ? 8 : 4;
+                    int s = dec.rexW == 1 ? 8 : 4;
                     setRm(s, s == 8 ? x[d] : x[d] & 0xffffffffL);
                 } else if (pfx == PF3) { // MOVQ xmm, xmm/m64
                     x[d] = modIsReg ? x[2 * modRm] : rd(ea, 8);
@@ -425,12 +425,12 @@ abstract class SseInsns extends SseFloat {
     /** MOVD/MOVQ, PMOVMSKB, MOVNTQ, MASKMOVQ on MMX registers. */
     private void mmxMoves(int op) {
         mmxCheck();
-        modrm(0);
+        modrm();
         int reg = modReg & 7;
         switch (op) {
-            case 0x6e -> fpu.setMm(reg, rm(rexW == 1 ? 8 : 4));
+            case 0x6e -> fpu.setMm(reg, rm(dec.rexW == 1 ? 8 : 4));
             case 0x7e -> {
-                int s = rexW == 1 ? 8 : 4;
+                int s = dec.rexW == 1 ? 8 : 4;
                 long v = fpu.mm(reg);
                 setRm(s, s == 8 ? v : v & 0xffffffffL);
             }

@@ -12,7 +12,7 @@ abstract class Strings extends Syscalls {
         long step = (rflags & DF) != 0 ? -size : size;
         long am = addressMask();
         long esBase = legacy ? sbase[SEG_ES] : 0; // the destination is always ES:rDI
-        boolean repeat = rep != 0;
+        boolean repeat = dec.rep != 0;
         boolean compare = op == 0xa6 || op == 0xa7 || op == 0xae || op == 0xaf;
         if (op >= 0x6c && op <= 0x6f) {
             ioCheck((int) (r[RDX] & 0xffff), size);
@@ -57,10 +57,10 @@ abstract class Strings extends Syscalls {
                     r[RDI] += step;
                 }
             }
-            if (adsize == 4) {
+            if (dec.adsize == 4) {
                 r[RSI] &= 0xffffffffL;
                 r[RDI] &= 0xffffffffL;
-            } else if (adsize == 2) { // SI and DI wrap; the upper halves stay
+            } else if (dec.adsize == 2) { // SI and DI wrap; the upper halves stay
                 r[RSI] = (si0 & ~0xffffL) | (r[RSI] & 0xffff);
                 r[RDI] = (di0 & ~0xffffL) | (r[RDI] & 0xffff);
             }
@@ -70,8 +70,8 @@ abstract class Strings extends Syscalls {
             // An iteration is done: a rerun of the instruction (the next iteration needs an answer)
             // starts at the next one, so the answers so far must not be replayed to it.
             accesses.clear();
-            r[RCX] = adsize == 4 ? (r[RCX] - 1) & 0xffffffffL : adsize == 2 ? (r[RCX] & ~0xffffL) | ((r[RCX] - 1) & 0xffff) : r[RCX] - 1;
-            if (compare && ((rep == 0xf3) != ((rflags & ZF) != 0))) {
+            r[RCX] = dec.adsize == 4 ? (r[RCX] - 1) & 0xffffffffL : dec.adsize == 2 ? (r[RCX] & ~0xffffL) | ((r[RCX] - 1) & 0xffff) : r[RCX] - 1;
+            if (compare && ((dec.rep == 0xf3) != ((rflags & ZF) != 0))) {
                 return; // REPE stops on ZF=0, REPNE on ZF=1
             }
             // Let exits and faults be taken between iterations: the instruction restarts with the updated count.

@@ -53,7 +53,7 @@ abstract class Syscalls extends ControlFlow {
         }
         int base = (int) (star >>> 48) & 0xffff;
         long target = r[RCX];
-        boolean to64 = opsize == 8;
+        boolean to64 = dec.opsize == 8;
         if (to64 && (target << 16 >> 16) != target) {
             throw fault(VEC_GP, 0);
         }

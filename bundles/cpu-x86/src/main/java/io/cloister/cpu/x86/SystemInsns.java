@@ -153,8 +153,8 @@ abstract class SystemInsns extends Msrs {
     }
 
     void group7() {
-        int b = fetch8();
-        if (b == 0xd9 && rep == 0xf3 && snp()) { // VMGEXIT (rep vmmcall): GHCB MSR protocol
+        int b = dec.modrm;
+        if (b == 0xd9 && dec.rep == 0xf3 && snp()) { // VMGEXIT (rep vmmcall): GHCB MSR protocol
             vmgexit();
             return;
         }
@@ -163,11 +163,11 @@ abstract class SystemInsns extends Msrs {
             report(new Exit.Hypercall(r[RAX], r[RBX], r[RCX], r[RDX], r[RSI]));
             return;
         }
-        if (b == 0xcc && opsize == 2 && tdx()) { // tdcall, in a TD only
+        if (b == 0xcc && dec.opsize == 2 && tdx()) { // tdcall, in a TD only
             tdcall();
             return;
         }
-        if (b == 0xff && rep == 0xf2 && snp()) {
+        if (b == 0xff && dec.rep == 0xf2 && snp()) {
             pvalidate();
             return;
         }
@@ -179,12 +179,11 @@ abstract class SystemInsns extends Msrs {
             rdtscp();
             return;
         }
-        ip--;
-        modrm(0);
+        modrm();
         int which = modReg & 7;
         if (modIsReg) {
             switch (which) {
-                case 4 -> setRm(opsize, cr0 & Flags.mask(opsize)); // SMSW r: the operand size
+                case 4 -> setRm(dec.opsize, cr0 & Flags.mask(dec.opsize)); // SMSW r: the operand size
                 case 6 -> {
                     privileged();
                     lmsw(rm(2));
@@ -203,7 +202,7 @@ abstract class SystemInsns extends Msrs {
                 privileged();
                 int limit = (int) rd(ea, 2);
                 // A 16-bit operand size loads a 24-bit base (SDM vol. 2, LGDT).
-                long base = code64 ? rd(ea + 2, 8) : rd(ea + 2, 4) & (opsize == 2 ? 0xffffffL : 0xffffffffL);
+                long base = code64 ? rd(ea + 2, 8) : rd(ea + 2, 4) & (dec.opsize == 2 ? 0xffffffL : 0xffffffffL);
                 if (which == 2) {
                     gdtLimit = limit;
                     gdtBase = base;

@@ -7,15 +7,14 @@ package io.cloister.cpu.x86;
 abstract class X87Insns extends FpuInsns {
     /** One x87 instruction: {@code op} is D8-DF, the ModRM byte follows. */
     void x87(int op) {
-        int b = fetch8();
-        ip--;
+        int b = dec.modrm;
         int which = (b >>> 3) & 7;
         boolean mem = (b >>> 6) != 3;
         boolean control = mem ? op == 0xd9 && which >= 4 || op == 0xdd && (which == 4 || which == 6 || which == 7)
                 : op == 0xdb && (b == 0xe2 || b == 0xe3) || op == 0xdf && b == 0xe0;
         // The non-waiting forms (FN*) skip the pending-exception check; so does FLDCW/FLDENV/FRSTOR's load of new state.
         x87Check(!control);
-        modrm(0);
+        modrm();
         if (control) {
             control(op, b, which, mem);
             return;
@@ -47,7 +46,7 @@ abstract class X87Insns extends FpuInsns {
             }
             case 0xd9 << 3 | 7 -> wr(ea, 2, fpu.fcw);
             case 0xdd << 3 | 4 -> { // FRSTOR
-                int env = opsize == 2 ? 14 : 28;
+                int env = dec.opsize == 2 ? 14 : 28;
                 long[] regs = new long[16];
                 for (int i = 0; i < 8; i++) {
                     regs[2 * i] = rd(ea + env + 10L * i, 8);
@@ -61,7 +60,7 @@ abstract class X87Insns extends FpuInsns {
                 }
             }
             case 0xdd << 3 | 6 -> { // FNSAVE, then FNINIT
-                int env = opsize == 2 ? 14 : 28;
+                int env = dec.opsize == 2 ? 14 : 28;
                 translate(ea, WRITE);
                 translate(ea + env + 79, WRITE);
                 storeEnv(ea);
@@ -82,8 +81,8 @@ abstract class X87Insns extends FpuInsns {
      * no last-instruction pointers: they read as zero.
      */
     private void storeEnv(long a) {
-        int w = opsize == 2 ? 2 : 4;
-        long fill = opsize == 2 ? 0 : 0xffff0000L;
+        int w = dec.opsize == 2 ? 2 : 4;
+        long fill = dec.opsize == 2 ? 0 : 0xffff0000L;
         translate(a, WRITE);
         translate(a + 7 * w - 1, WRITE);
         wr(a, w, fill | fpu.fcw);
@@ -96,7 +95,7 @@ abstract class X87Insns extends FpuInsns {
     }
 
     private void loadEnv(long a) {
-        int w = opsize == 2 ? 2 : 4;
+        int w = dec.opsize == 2 ? 2 : 4;
         int fcw = (int) rd(a, w);
         int fsw = (int) rd(a + w, w);
         int ftw = (int) rd(a + 2L * w, w);

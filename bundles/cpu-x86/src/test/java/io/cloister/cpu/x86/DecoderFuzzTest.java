@@ -1,13 +1,20 @@
 package io.cloister.cpu.x86;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -18,8 +25,9 @@ import io.cloister.api.restricted.PageState;
 import io.cloister.testkit.TestGuest;
 
 /**
- * The decoded path has its own decoder ({@link Insn}); the interpreter's is checked against the
- * host CPU. Random instruction bytes (biased to the forms the decoder takes, with random prefixes,
+ * One {@link Decoder} serves the interpreter and the decoded path ({@link Insn} is built from it);
+ * its lengths are checked against GNU objdump's over every opcode map and mode, the interpreter's
+ * semantics against the host CPU. Random instruction bytes (biased to the forms the decoder takes, with random prefixes,
  * REX bits, ModRM/SIB forms and displacements), in 64- and 32-bit mode, with registers pointing
  * into RAM or anywhere: whatever the decoder does not leave to the interpreter must do exactly what
  * the interpreter does — registers, flags, rip, memory, the fault raised or the exit taken — both
@@ -116,6 +124,156 @@ class DecoderFuzzTest {
         }
         assertTrue(compared > 5_000, "only " + compared + " runs compared");
         assertTrue(bad.isEmpty(), bad.size() + " differences:\n" + String.join("\n", bad));
+    }
+
+    /**
+     * The decoder's length of random instructions (any legacy prefixes, a REX in 64-bit mode, an
+     * opcode of any map, random ModRM/SIB/displacement/immediate bytes) against GNU objdump's, in
+     * 16-, 32- and 64-bit code. Left out: what the decoder calls undefined or objdump "(bad)", and
+     * the forms where the engine's reading is its own (a 66 prefix on a near relative branch
+     * outside 16-bit code, as Intel in 64-bit mode; FWAIT, which objdump merges with the next
+     * instruction).
+     */
+    @Test
+    void lengthsMatchObjdump() throws Exception {
+        Random rnd = new Random(2028);
+        int compared = 0;
+        List<String> wrong = new ArrayList<>();
+        for (int mode : new int[] {16, 32, 64}) {
+            int cases = 6_000;
+            byte[] image = new byte[cases * SLOT];
+            int[] ours = new int[cases];
+            for (int c = 0; c < cases; c++) {
+                byte[] b = anyInstruction(rnd, mode == 64);
+                ArrayDecoder d = new ArrayDecoder(b);
+                if (c % 2 == 0) { // half through the window the interpreter and the decoded path read RAM with
+                    java.nio.ByteBuffer w = java.nio.ByteBuffer.wrap(Arrays.copyOf(b, 16)).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                    d.window(w.getLong(0), w.getLong(8));
+                }
+                try {
+                    d.decode(mode == 64, mode == 16);
+                    boolean nearRel = d.map == Decoder.MAP_ONE && (d.op == 0xe8 || d.op == 0xe9)
+                            || d.map == Decoder.MAP_0F && d.op >= 0x80 && d.op <= 0x8f;
+                    ours[c] = d.undefined || d.p66 && nearRel && mode != 16 || d.map == Decoder.MAP_ONE && d.op == 0x9b ? 0 : d.len;
+                } catch (ArrayDecoder.TooLong e) {
+                    ours[c] = 0;
+                }
+                System.arraycopy(b, 0, image, c * SLOT, b.length);
+                Arrays.fill(image, c * SLOT + b.length, (c + 1) * SLOT, (byte) 0x90); // realigns objdump before the next slot
+            }
+            int[] theirs = objdumpLengths(image, mode);
+            for (int c = 0; c < cases; c++) {
+                if (ours[c] == 0 || theirs[c] <= 0) {
+                    continue;
+                }
+                compared++;
+                if (ours[c] != theirs[c] && wrong.size() < 20) {
+                    wrong.add(mode + "-bit " + HexFormat.of().formatHex(image, c * SLOT, c * SLOT + 15) + ": decoder " + ours[c]
+                            + ", objdump " + theirs[c]);
+                }
+            }
+        }
+        assertTrue(compared > 8_000, "only " + compared + " instructions compared");
+        assertTrue(wrong.isEmpty(), wrong.size() + " lengths differ:\n" + String.join("\n", wrong));
+    }
+
+    private static final int SLOT = 32;
+    private static final Pattern LINE = Pattern.compile("^\\s*([0-9a-f]+):\\t((?:[0-9a-f]{2} )+)\\s*\\t?(.*)$");
+
+    /** objdump's length of the instruction at the start of each slot: -1 where it says (bad) or does not start one there. */
+    private static int[] objdumpLengths(byte[] image, int mode) throws IOException, InterruptedException {
+        Path bin = Files.createTempFile("decoder", ".bin");
+        try {
+            Files.write(bin, image);
+            String machine = mode == 64 ? "i386:x86-64" : mode == 32 ? "i386" : "i8086";
+            Process p;
+            try {
+                p = new ProcessBuilder("objdump", "-D", "-b", "binary", "-m", machine, "--insn-width=16", bin.toString())
+                        .redirectErrorStream(true).start();
+            } catch (IOException e) {
+                assumeTrue(false, "objdump (GNU binutils) is not installed: " + e.getMessage());
+                throw e;
+            }
+            String out = new String(p.getInputStream().readAllBytes());
+            assertTrue(p.waitFor(120, TimeUnit.SECONDS) && p.exitValue() == 0, "objdump failed: " + out.lines().limit(5).toList());
+            int[] len = new int[image.length / SLOT];
+            Arrays.fill(len, -1);
+            for (String line : out.split("\n")) {
+                Matcher m = LINE.matcher(line);
+                if (!m.matches()) {
+                    continue;
+                }
+                int at = Integer.parseInt(m.group(1), 16);
+                if (at % SLOT == 0 && !m.group(3).contains("(bad)")) {
+                    len[at / SLOT] = m.group(2).trim().split(" ").length;
+                }
+            }
+            return len;
+        } finally {
+            Files.delete(bin);
+        }
+    }
+
+    /** Up to three legacy prefixes, a REX right before the opcode (64-bit mode), any opcode of any map, random bytes. */
+    private static byte[] anyInstruction(Random rnd, boolean code64) {
+        byte[] b = new byte[15];
+        rnd.nextBytes(b);
+        int i = 0;
+        for (int p = rnd.nextInt(4); p > 0; p--) {
+            b[i++] = (byte) LEGACY_PREFIXES[rnd.nextInt(LEGACY_PREFIXES.length)];
+        }
+        if (code64 && rnd.nextBoolean()) {
+            b[i++] = (byte) (0x40 | rnd.nextInt(16));
+        }
+        switch (rnd.nextInt(4)) {
+            case 0, 1 -> {
+                int op;
+                do {
+                    op = rnd.nextInt(256);
+                } while (isPrefix(op, code64));
+                b[i] = (byte) op;
+            }
+            case 2 -> b[i] = 0x0f;
+            default -> {
+                b[i++] = 0x0f;
+                b[i] = (byte) (rnd.nextBoolean() ? 0x38 : 0x3a);
+            }
+        }
+        return b;
+    }
+
+    private static final int[] LEGACY_PREFIXES = {0x66, 0x67, 0xf0, 0xf2, 0xf3, 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65};
+
+    private static boolean isPrefix(int b, boolean code64) {
+        for (int p : LEGACY_PREFIXES) {
+            if (p == b) {
+                return true;
+            }
+        }
+        return code64 && (b & 0xf0) == 0x40;
+    }
+
+    /** The decoder over a byte array. */
+    private static final class ArrayDecoder extends Decoder {
+        static final class TooLong extends RuntimeException {
+            private static final long serialVersionUID = 1L;
+        }
+
+        private final byte[] bytes;
+
+        ArrayDecoder(byte[] bytes) {
+            this.bytes = bytes;
+        }
+
+        @Override
+        int u8(int k) {
+            return bytes[k] & 0xff;
+        }
+
+        @Override
+        RuntimeException tooLong() {
+            return new TooLong();
+        }
     }
 
     /**
