@@ -237,7 +237,12 @@ abstract class DecodedPath extends Interpreter {
             }
             default -> {
                 materialize();
-                step();
+                if (in.shape == null || code16) {
+                    step(); // crosses its page; or 16-bit code, which the entries are not decoded for
+                } else {
+                    ip = rip + in.len;
+                    run(in.shape); // the interpreter's half of the same decoded instruction
+                }
                 return;
             }
         }

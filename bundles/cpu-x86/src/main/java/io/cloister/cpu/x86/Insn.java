@@ -57,6 +57,8 @@ final class Insn {
     int seg;
     long imm;
     boolean hasImm;
+    /** A GENERIC entry's decoded shape, which the interpreter runs without decoding again (null: crosses the page). */
+    Decoder shape;
     /** Times run through the decoded path; past a threshold its block is compiled. */
     int heat;
     /** The compiled block starting here, if any; dropped with this entry. */
@@ -132,14 +134,21 @@ final class Insn {
             }
             return generic(code64);
         }
+        Insn i;
         if (d.undefined || d.rep != 0 || d.lock || d.adsize == 2) {
-            return generic(code64); // #UD; rep forms and lock, rare in hot code; 16-bit addressing
+            i = null; // #UD; rep forms and lock, rare in hot code; 16-bit addressing
+        } else {
+            i = switch (d.map) {
+                case Decoder.MAP_ONE -> oneByte(d, code64);
+                case Decoder.MAP_0F -> twoByte(d, code64);
+                default -> null;
+            };
         }
-        return switch (d.map) {
-            case Decoder.MAP_ONE -> oneByte(d, code64);
-            case Decoder.MAP_0F -> twoByte(d, code64);
-            default -> generic(code64);
-        };
+        if (i == null || i.kind == GENERIC) { // the interpreter runs it from its shape
+            i = new Insn(GENERIC, d.len, code64 ? 1 : 0);
+            i.shape = d;
+        }
+        return i;
     }
 
     private static Insn generic(boolean code64) {

@@ -12,15 +12,23 @@ import static io.cloister.cpu.x86.Flags.ZF;
 import io.cloister.api.cpu.Exit;
 
 /**
- * The interpreter: decodes an instruction from guest memory and runs it, every form the engine
- * implements. The reference the other paths are checked against (and the host CPU checks it).
+ * The interpreter: an instruction decoded by the one {@link Decoder} (from guest memory here, or
+ * cached by the decoded path), then run, every form the engine implements. The reference the
+ * other paths are checked against (and the host CPU checks it).
  */
 abstract class Interpreter extends SseInsns {
+    /** Decodes the instruction at rip and runs it. */
     void step() {
         ip = rip;
+        Fetcher f = fetcher;
+        f.fetchAndDecode(); // the whole instruction is fetched before any of it runs
+        run(f);
+    }
+
+    /** Runs a decoded instruction; {@link #ip} is its end. */
+    void run(Decoder dec) {
+        this.dec = dec;
         lockedPa = -1;
-        Fetcher dec = this.dec;
-        dec.fetchAndDecode(); // the whole instruction is fetched before any of it runs
         rexPresent = dec.rexPresent;
         atomic = dec.lock;
         long opIp = ip;

@@ -34,8 +34,13 @@ abstract class Operands extends Alu {
         return (int) physRead(pa, 1);
     }
 
-    /** The decoder of the instruction being run, fed by the instruction fetch. */
-    final Fetcher dec = new Fetcher();
+    /** The decoder fed by the instruction fetch (the interpreter's {@link Interpreter#step}). */
+    final Fetcher fetcher = new Fetcher();
+    /**
+     * The decoded instruction being run: the fetcher's, or one the decoded path cached
+     * ({@link Insn#shape}); the families read its prefixes, ModRM fields and immediates.
+     */
+    Decoder dec = fetcher;
 
     /** Guest memory is little-endian whatever the host is. */
     static final ValueLayout.OfLong CODE_WORD = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);

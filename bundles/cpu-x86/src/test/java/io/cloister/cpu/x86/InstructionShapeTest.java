@@ -85,6 +85,23 @@ class InstructionShapeTest {
         }
     }
 
+    /** The decoded path keeps a generic instruction's decoded shape: a write to its bytes must drop it. */
+    @ParameterizedTest
+    @ValueSource(strings = {"interpreted", "decoded", "compiled"})
+    void aGenericInstructionRewrittenRunsItsNewBytes(String mode) {
+        try (DeviceAccessTest.Machine m = new DeviceAccessTest.Machine(mode)) {
+            LongMode.code(m.g, LongMode.CODE, bytes(
+                    0x0f, 0x20, 0xc3, // L: mov %cr0, %rbx (the interpreter's form)
+                    0xc6, 0x05, 0xf8, 0xff, 0xff, 0xff, 0xe1, // movb $0xe1, L+2(%rip): now mov %cr4, %rcx
+                    0xff, 0xc6, 0x83, 0xfe, 0x02, 0x75, 0xef, // inc %esi; cmp $2, %esi; jne L
+                    0xf4));
+            assertTrue(m.run(a -> -1) instanceof Exit.Halt, mode);
+            assertEquals(LongMode.CODE + 18, m.cpu.rip);
+            assertEquals(m.cpu.cr0, m.cpu.r[X86Vcpu.RBX]);
+            assertEquals(m.cpu.cr4, m.cpu.r[X86Vcpu.RCX], "the second pass ran the rewritten instruction");
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"interpreted", "decoded", "compiled"})
     void popRmHasOnlySlashZero(String mode) {
