@@ -208,6 +208,15 @@ abstract class Alu extends Memory {
         return 0;
     }
 
+    /** CMOVcc once the condition is known: a false condition still zero-extends a 32-bit destination. */
+    void cmov(boolean taken, int reg, int size, long v) {
+        if (taken) {
+            setReg(reg, size, v);
+        } else if (size == 4) {
+            setReg(reg, 4, getReg(reg, 4));
+        }
+    }
+
     /** CBW/CWDE/CDQE (0) and CWD/CDQ/CQO (1). */
     void convert(int which, int size) {
         if (which == 0) {

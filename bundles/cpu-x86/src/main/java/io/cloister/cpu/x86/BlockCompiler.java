@@ -3,6 +3,7 @@ package io.cloister.cpu.x86;
 import static io.cloister.cpu.x86.VcpuMembers.ALU_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.BLOCK_RUN;
 import static io.cloister.cpu.x86.VcpuMembers.BLOCK_STOP;
+import static io.cloister.cpu.x86.VcpuMembers.CMOV;
 import static io.cloister.cpu.x86.VcpuMembers.COND_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.CONVERT;
 import static io.cloister.cpu.x86.VcpuMembers.CPU;
@@ -513,20 +514,9 @@ final class BlockCompiler {
                 }
                 case Insn.CMOVCC -> {
                     loadRm(in, size);
-                    code.lstore(tmp2);
-                    Label no = code.newLabel();
-                    Label done = code.newLabel();
+                    code.lstore(tmp2).aload(CPU_SLOT);
                     cond(in.sub);
-                    code.ifeq(no);
-                    code.lload(tmp2);
-                    setReg(in.reg, size);
-                    code.goto_(done);
-                    code.labelBinding(no);
-                    if (size == 4) { // a 32-bit cmov zero-extends even when false
-                        getReg(in.reg, 4);
-                        setReg(in.reg, 4);
-                    }
-                    code.labelBinding(done);
+                    code.loadConstant(in.reg).loadConstant(size).lload(tmp2).invokevirtual(CPU, CMOV.name(), CMOV.type());
                 }
                 case Insn.NOP -> { }
                 case Insn.INC_DEC -> {

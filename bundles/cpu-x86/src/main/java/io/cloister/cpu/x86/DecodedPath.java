@@ -182,8 +182,7 @@ abstract class DecodedPath extends Interpreter {
                     a = Flags.sext(getReg(in.reg, size), size);
                     b = Flags.sext(loadRm(in, size, next), size);
                 }
-                materialize();
-                setReg(in.reg, size, imul(a, b, size));
+                setReg(in.reg, size, imulNow(a, b, size));
             }
             case Insn.SHIFT -> {
                 int count = in.hasImm ? (int) in.imm : (int) (r[RCX] & 0xff);
@@ -198,11 +197,7 @@ abstract class DecodedPath extends Interpreter {
             case Insn.SETCC -> storeRm(in, 1, condFast(in.sub) ? 1 : 0, next);
             case Insn.CMOVCC -> {
                 long v = loadRm(in, size, next);
-                if (condFast(in.sub)) {
-                    setReg(in.reg, size, v);
-                } else if (size == 4) {
-                    setReg(in.reg, 4, getReg(in.reg, 4)); // a 32-bit cmov zero-extends even when false
-                }
+                cmov(condFast(in.sub), in.reg, size, v);
             }
             case Insn.NOP -> { }
             case Insn.INC_DEC -> {

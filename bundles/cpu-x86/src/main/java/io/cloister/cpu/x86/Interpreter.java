@@ -154,7 +154,7 @@ abstract class Interpreter extends SseInsns {
                 modrm();
                 long a = Flags.sext(rm(size), size);
                 long b = imm();
-                setReg(modReg, size, imul(a, b, size));
+                setReg(modReg, size, imulNow(a, b, size));
             }
             case 0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7a, 0x7b, 0x7c, 0x7d, 0x7e, 0x7f -> {
                 long d = imm();
@@ -231,8 +231,7 @@ abstract class Interpreter extends SseInsns {
                 // nop, and pause (f3 90)
             }
             case 0x91, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97 -> xchgRax((op & 7) | (dec.rexB << 3), size);
-            case 0x98 -> setReg(RAX, size, Flags.sext(getReg(RAX, size / 2), size / 2));
-            case 0x99 -> setReg(RDX, size, (Flags.sext(getReg(RAX, size), size) < 0) ? -1 : 0);
+            case 0x98, 0x99 -> convert(op - 0x98, size);
             case 0x9a -> { // call far ptr16:16 / ptr16:32 (not in 64-bit mode)
                 notIn64();
                 farCall((int) dec.imm2, immU());
@@ -516,11 +515,7 @@ abstract class Interpreter extends SseInsns {
             case 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49, 0x4a, 0x4b, 0x4c, 0x4d, 0x4e, 0x4f -> {
                 modrm();
                 long v = rm(size);
-                if (cond(op & 0xf)) {
-                    setReg(modReg, size, v);
-                } else if (size == 4) {
-                    setReg(modReg, 4, getReg(modReg, 4)); // a 32-bit cmov zero-extends even when false
-                }
+                cmov(cond(op & 0xf), modReg, size, v);
             }
             case 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x8b, 0x8c, 0x8d, 0x8e, 0x8f -> {
                 long d = imm(); // rel16 in 16-bit code
@@ -565,7 +560,7 @@ abstract class Interpreter extends SseInsns {
             }
             case 0xaf -> {
                 modrm();
-                setReg(modReg, size, imul(Flags.sext(getReg(modReg, size), size), Flags.sext(rm(size), size), size));
+                setReg(modReg, size, imulNow(Flags.sext(getReg(modReg, size), size), Flags.sext(rm(size), size), size));
             }
             case 0xb0, 0xb1 -> {
                 int s = op == 0xb0 ? 1 : size;

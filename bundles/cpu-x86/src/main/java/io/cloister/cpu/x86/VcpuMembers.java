@@ -50,6 +50,7 @@ final class VcpuMembers {
     static final Method INC_DEC_FAST = method("incDecFast", long.class, int.class, long.class, int.class);
     static final Method GROUP3_FAST = method("group3Fast", long.class, int.class, long.class, int.class);
     static final Method CONVERT = method("convert", void.class, int.class, int.class);
+    static final Method CMOV = method("cmov", void.class, boolean.class, int.class, int.class, long.class);
 
     private VcpuMembers() {
     }
