@@ -114,15 +114,15 @@ abstract class SystemInsns extends Msrs {
      * RNG waits for timer jitter at the first read of /dev/urandom, a second of guest time.
      */
     void group9() {
-        modrm(0);
+        modrm();
         int which = modReg & 7;
-        if (which == 1 && !modIsReg && rexW == 0 && rep == 0) {
+        if (which == 1 && !modIsReg && dec.rexW == 0 && dec.rep == 0) {
             cmpxchg8b();
-        } else if ((which == 6 || which == 7) && modIsReg && rep == 0) {
+        } else if ((which == 6 || which == 7) && modIsReg && dec.rep == 0) {
             if (random == null) {
                 random = new SecureRandom();
             }
-            int size = opsize;
+            int size = dec.opsize;
             setReg(modRm, size, random.nextLong() & Flags.mask(size));
             rflags = (rflags & ~(OF | SF | ZF | AF | PF)) | CF; // CF: a value is ready, which it always is here
         } else {
