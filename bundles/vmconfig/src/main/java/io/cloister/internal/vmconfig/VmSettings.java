@@ -57,9 +57,7 @@ public record VmSettings(String name, long memory, String backend, String engine
     }
 
     private static void checkIcount(String vm, int icount, int vcpus, String engine) {
-        if (icount < -1 || icount > MAX_ICOUNT) {
-            throw new IllegalArgumentException(vm + "icount=" + icount + " is outside 0.." + MAX_ICOUNT);
-        }
+        icountShift(vm, icount);
         if (icount >= 0 && vcpus != 1) {
             // With several vCPU threads the order in which they reach a deadline would be the host's.
             throw new IllegalArgumentException(vm + "icount (deterministic time) runs one vCPU, not vcpus=" + vcpus);
@@ -74,6 +72,17 @@ public record VmSettings(String name, long memory, String backend, String engine
     public VmSettings(String name, long memory, String backend, String engine, boolean smm, boolean autostart, String kernel,
             String cmdline, int vcpus, String console) {
         this(name, memory, backend, engine, smm, autostart, kernel, cmdline, vcpus, console, "");
+    }
+
+    /**
+     * The one range check of icount, for a configuration's value (a long, checked before it is
+     * narrowed to an int) and for direct construction alike: one message for both.
+     */
+    private static int icountShift(String vm, long icount) {
+        if (icount < -1 || icount > MAX_ICOUNT) {
+            throw new IllegalArgumentException(vm + "icount=" + icount + " is outside 0.." + MAX_ICOUNT + " (-1: off)");
+        }
+        return (int) icount;
     }
 
     /** Reads and checks a configuration's properties; the defaults are VmConfig's. */
@@ -101,11 +110,7 @@ public record VmSettings(String name, long memory, String backend, String engine
         }
         String console = string(vm, properties, "console", "stdout");
         checkConsole(vm, console);
-        long shift = wholeNumber(vm, "icount", properties.get("icount"), -1);
-        if (shift < -1 || shift > MAX_ICOUNT) {
-            throw new IllegalArgumentException(vm + "icount=" + shift + " is outside 0.." + MAX_ICOUNT + " (-1: off)");
-        }
-        int icount = (int) shift;
+        int icount = icountShift(vm, wholeNumber(vm, "icount", properties.get("icount"), -1));
         String engine = word(vm, properties, "engine", "auto");
         if (icount >= 0 && engine.equals("auto")) {
             engine = "emulator"; // the one engine that counts instructions exactly

@@ -54,6 +54,10 @@ class VmSettingsTest {
         assertEquals(3, s.icount());
         assertEquals("emulator", s.engine(), "auto means the one engine that counts instructions");
         assertEquals("VM a: icount=11 is outside 0..10 (-1: off)", refused("name", "a", "icount", 11));
+        // Checked before it is narrowed to an int (2^32 would wrap to 0), and with the same message where a VM is built directly.
+        assertEquals("VM a: icount=4294967296 is outside 0..10 (-1: off)", refused("name", "a", "icount", 1L << 32));
+        assertEquals("VM a: icount=-2 is outside 0..10 (-1: off)", assertThrows(IllegalArgumentException.class,
+                () -> new VmSettings("a", 64 << 20, "plain", "emulator", false, true, "", "", 1, "stdout", "", -2)).getMessage());
         assertEquals("VM a: icount 'x' is not a whole number", refused("name", "a", "icount", "x"));
         assertEquals("VM a: icount (deterministic time) runs one vCPU, not vcpus=2", refused("name", "a", "icount", 0, "vcpus", 2));
         assertEquals("VM a: icount (deterministic time) needs the emulator engine; kvm runs on the host's clock",
