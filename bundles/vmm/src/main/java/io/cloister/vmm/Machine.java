@@ -303,7 +303,7 @@ final class Machine implements DeviceContext {
         }
         if (code != null) {
             if (restart && !failure) {
-                vm.guestReset(this);
+                vm.reboot.guestReset(this);
             } else {
                 vm.guestStopped(code, reason, failure);
             }
@@ -466,7 +466,7 @@ final class Machine implements DeviceContext {
 
     @Override
     public void reset() {
-        if (vm.restartsOnReset()) {
+        if (vm.reboot.onReset()) {
             restart = true;
             finish(RESET_STATUS, "the guest reset the platform; restarting", false);
         } else {

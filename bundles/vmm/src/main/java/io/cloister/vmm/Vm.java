@@ -81,8 +81,8 @@ final class Vm implements VirtualMachine {
     private final Gate gate = new Gate();
     private final SwapStats swaps = new SwapStats();
     private final Platform platform;
-    /** Whether a reset of the guest boots it again (--on-reset restart) instead of ending the VM. */
-    private volatile boolean restartOnReset;
+    /** What a reset of the guest does: ends the VM, or boots the guest again (--on-reset restart). */
+    final Reboot reboot;
     /** What the VM's console receives (stdin of 'vmm run'); closed when the VM ends. */
     private final ConsoleIn consoleIn = new ConsoleIn();
     /** The running guest, once booted. */
@@ -117,6 +117,7 @@ final class Vm implements VirtualMachine {
     Vm(Spec spec, MemoryManager memoryManager, RestrictedMemoryProvider restrictedMemory, Platform platform) {
         this.spec = spec;
         this.platform = platform;
+        this.reboot = new Reboot(this, spec, platform);
         this.memoryManager = memoryManager;
         this.restrictedMemory = restrictedMemory;
         this.backendName = spec.backend();
@@ -282,7 +283,10 @@ final class Vm implements VirtualMachine {
         }
     }
 
-    /** Called by the vCPU thread, outside the gate, when the guest has ended. */
+    /**
+     * Called by the vCPU thread, outside the gate, when the guest has ended (or by a {@link Reboot}
+     * that cannot boot it again).
+     */
     void guestStopped(int code, String reason, boolean failure) {
         synchronized (this) {
             if (state == VmState.STOPPED || state == VmState.FAILED) {
@@ -315,57 +319,24 @@ final class Vm implements VirtualMachine {
         return exitCode == null ? (state == VmState.FAILED ? 1 : 0) : exitCode;
     }
 
-    void restartOnReset(boolean restart) {
-        restartOnReset = restart;
+    /** The backend whose policy holds the VM now, or null. */
+    Backend currentBackend() {
+        return backend;
     }
 
-    boolean restartsOnReset() {
-        return restartOnReset;
+    /** The VM's memory, null until built. */
+    GuestMemory memory() {
+        return memory;
     }
 
-    /**
-     * The guest reset the platform and is to boot again (--on-reset restart): called by the vCPU
-     * thread that reports the end of {@code old}'s guest. The restart runs on a thread of its own,
-     * since closing the old machine waits for its vCPU threads, this one among them.
-     */
-    void guestReset(Machine old) {
-        Thread.ofPlatform().name("restart-" + spec.name()).start(() -> restart(old));
-    }
-
-    /**
-     * Boots the guest again from its images: closes the old machine, loads the kernel, initrd and
-     * ACPI tables again over RAM (which a reset keeps, as on a PC), and starts a new machine with
-     * fresh devices. A backend whose memory starts private cannot have the host load it again: the
-     * VM then ends as with --on-reset exit.
-     */
-    private synchronized void restart(Machine old) {
-        if (machine != old || state != VmState.RUNNING) {
-            return; // stopped, or swapped, meanwhile
-        }
-        old.close();
+    /** {@link Reboot} closed the machine: its counters and devices are gone. */
+    void machineClosed() {
         machine = null;
-        Backend b = backend;
-        String refused = b == null ? "no backend" : b.policy().initialState() == PageState.PRIVATE
-                ? "backend " + b.name() + " keeps the guest's memory private, so the host cannot load the image again" : null;
-        if (refused == null) {
-            try {
-                loaded = Machine.load(memory, spec, platform.devices());
-            } catch (RuntimeException e) {
-                refused = e.getMessage();
-            }
-        }
-        if (refused != null) {
-            exitCode = Machine.RESET_STATUS;
-            gate.kill(0);
-            status("the guest reset the platform; not restarted: " + refused);
-            state = VmState.STOPPED; // after the status: whoever sees STOPPED reads why
-            consoleIn.close();
-            notifyAll();
-            LOG.warn("VM {}: {}", spec.name(), status);
-            return;
-        }
-        event("the guest reset the platform: restarting");
-        LOG.info("VM {}: the guest reset the platform: restarting", spec.name());
+    }
+
+    /** Boots a new machine from the images {@link Reboot} loaded again; if none can start, waiters hear why. */
+    synchronized void bootAgain(Boot.Booted images) {
+        loaded = images;
         if (!boot()) {
             consoleIn.close();
             notifyAll();

@@ -271,7 +271,7 @@ public class VmRegistry implements Vmm, Platform {
 
     Vm create(Vm.Spec spec, MemoryManager memory, RestrictedMemoryProvider restricted) {
         Vm vm = new Vm(spec, memory, restricted, this);
-        vm.restartOnReset(restartOnReset);
+        vm.reboot.onReset(restartOnReset);
         if (vms.putIfAbsent(spec.name(), vm) != null) {
             throw new CloisterException(Errno.EEXIST, "a VM named '" + spec.name() + "' exists already");
         }
