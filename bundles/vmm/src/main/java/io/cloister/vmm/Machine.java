@@ -53,11 +53,6 @@ final class Machine implements DeviceContext {
     /** Hypercall: start vCPU arg0 at 32-bit entry arg1 with %ebx = arg2; 0, -EINVAL or -EEXIST. */
     static final long HC_START_VCPU = 0x434c0001L;
     static final int MAX_VCPUS = 64;
-    /**
-     * The entry with which an engine with local APICs makes an AP that waits for INIT and SIPI (the
-     * emulator's X86Engine.WAIT_FOR_SIPI); asked again for that AP with an entry, it starts it there.
-     */
-    static final long WAIT_FOR_SIPI = -1;
 
     /** A started vCPU and its thread. */
     private record Started(Vcpu vcpu, Thread thread) {
@@ -168,7 +163,7 @@ final class Machine implements DeviceContext {
         if (apics != null) {
             // The APs exist from the start and wait for INIT/SIPI (or START_VCPU), blocked in their APICs.
             for (int i = 1; i < vcpuCount; i++) {
-                Vcpu ap = engineVm.createVcpu(i, WAIT_FOR_SIPI, 0);
+                Vcpu ap = engineVm.createVcpu(i, EngineVm.WAIT_FOR_SIPI, 0);
                 vcpus.add(new Started(ap, Thread.ofPlatform().name("vcpu-" + vm.name() + "-" + i).unstarted(() -> runVcpu(ap))));
                 waiting.add(i);
             }

@@ -9,11 +9,18 @@ import org.osgi.annotation.versioning.ProviderType;
 @ProviderType
 public interface EngineVm extends AutoCloseable {
     /**
+     * The {@code entry} of {@link #createVcpu} for an application processor that waits for INIT and
+     * a start-up IPI: not a 32-bit address, which any other entry is.
+     */
+    long WAIT_FOR_SIPI = -1;
+
+    /**
      * Creates vCPU {@code index}, entering at {@code entry} in 32-bit protected mode (PVH) with
-     * %ebx = {@code startInfo}. An engine with local APICs also takes an {@code entry} of -1 for an
-     * application processor (index above 0) that waits for INIT and a start-up IPI, as at power-up;
-     * asked again for that index with an entry, it starts the waiting AP there (the START_VCPU
-     * hypercall) and returns the same vCPU. The VMM creates the APs that way at boot.
+     * %ebx = {@code startInfo}. An engine with local APICs also takes an {@code entry} of
+     * {@link #WAIT_FOR_SIPI} for an application processor (index above 0) that waits for INIT and a
+     * start-up IPI, as at power-up; asked again for that index with an entry, it starts the waiting
+     * AP there (the START_VCPU hypercall) and returns the same vCPU. The VMM creates the APs that
+     * way at boot.
      */
     Vcpu createVcpu(int index, long entry, long startInfo);
 

@@ -4,7 +4,7 @@
  * returns to the VMM. Engines hold the guest's own view of memory; only the VMM talks to them.
  */
 @Export
-@Version("2.0.0")
+@Version("2.1.0")
 package io.cloister.api.cpu;
 
 import org.osgi.annotation.bundle.Export;

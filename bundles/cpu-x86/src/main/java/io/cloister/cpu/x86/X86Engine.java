@@ -65,9 +65,6 @@ public class X86Engine implements CpuEngine {
 
     private final boolean decodedCache;
 
-    /** The entry that makes {@link Vm#createVcpu} an AP waiting for INIT/SIPI (not a 32-bit address, which any other entry is). */
-    public static final long WAIT_FOR_SIPI = -1;
-
     public X86Engine() {
         this(true);
     }
@@ -127,7 +124,7 @@ public class X86Engine implements CpuEngine {
         }
 
         /**
-         * {@inheritDoc} An {@code entry} of {@link #WAIT_FOR_SIPI} (not a 32-bit address) makes an AP
+         * {@inheritDoc} An {@code entry} of {@link EngineVm#WAIT_FOR_SIPI} (not a 32-bit address) makes an AP
          * that waits for INIT and a start-up IPI from another vCPU, as an AP does at power-up. Asked
          * again for such an AP's index, with an entry, it starts that AP there (what START_VCPU means
          * for an AP that waits) and returns the same vCPU, which its thread already runs; for any other
@@ -138,7 +135,7 @@ public class X86Engine implements CpuEngine {
             for (X86Vcpu existing : vcpus) {
                 if (existing.index == index) {
                     // An AP made to wait for SIPI, started at an entry instead (START_VCPU): the same vCPU, already run by its thread.
-                    if (entry == WAIT_FOR_SIPI || !existing.requestStart(entry, startInfo)) {
+                    if (entry == EngineVm.WAIT_FOR_SIPI || !existing.requestStart(entry, startInfo)) {
                         throw new IllegalStateException("vCPU " + index + " exists and does not wait for a start-up IPI");
                     }
                     return existing;
@@ -148,7 +145,7 @@ public class X86Engine implements CpuEngine {
             v.compileThreshold = compileThreshold;
             v.apic = apics.create(index);
             v.icount = icount;
-            if (entry == WAIT_FOR_SIPI) {
+            if (entry == EngineVm.WAIT_FOR_SIPI) {
                 if (index == 0) {
                     throw new IllegalArgumentException("vCPU 0 is the boot processor: it cannot wait for a start-up IPI");
                 }

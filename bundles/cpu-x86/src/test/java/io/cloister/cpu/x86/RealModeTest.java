@@ -12,6 +12,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import io.cloister.api.backend.CocoCpu;
+import io.cloister.api.cpu.EngineVm;
 import io.cloister.api.cpu.Exit;
 import io.cloister.api.restricted.PageState;
 import io.cloister.testkit.TestGuest;
@@ -37,7 +38,7 @@ class RealModeTest {
                 case "decoded" -> new X86Engine(true, Integer.MAX_VALUE);
                 default -> new X86Engine(true, 1);
             };
-            cpu = (X86Vcpu) engine.createVm(g.view, CocoCpu.NONE).createVcpu(1, X86Engine.WAIT_FOR_SIPI, 0);
+            cpu = (X86Vcpu) engine.createVm(g.view, CocoCpu.NONE).createVcpu(1, EngineVm.WAIT_FOR_SIPI, 0);
             assertTrue(cpu.legacy && cpu.halted, "an AP waits for SIPI in real mode");
             g.memory.write(CODE, MemorySegment.ofArray(code));
             cpu.startup(0x10);
