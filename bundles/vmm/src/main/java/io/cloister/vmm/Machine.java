@@ -368,27 +368,22 @@ final class Machine implements DeviceContext {
         }
     }
 
+    /** A port or MMIO access of the guest: a write goes to the bus, a read's value back to the vCPU. */
+    private void access(Vcpu vcpu, Space space, long address, int size, boolean write, long value) {
+        synchronized (bus) {
+            if (write) {
+                bus.write(space, address, size, value);
+            } else {
+                vcpu.complete(bus.read(space, address, size));
+            }
+        }
+    }
+
     /** Handles one exit; true when the vCPU halted. */
     private boolean dispatch(Vcpu vcpu, Exit e) {
         switch (e) {
-            case Exit.Io io -> {
-                synchronized (bus) {
-                    if (io.write()) {
-                        bus.write(Space.PIO, io.port(), io.size(), io.value());
-                    } else {
-                        vcpu.complete(bus.read(Space.PIO, io.port(), io.size()));
-                    }
-                }
-            }
-            case Exit.Mmio m -> {
-                synchronized (bus) {
-                    if (m.write()) {
-                        bus.write(Space.MMIO, m.gpa(), m.size(), m.value());
-                    } else {
-                        vcpu.complete(bus.read(Space.MMIO, m.gpa(), m.size()));
-                    }
-                }
-            }
+            case Exit.Io io -> access(vcpu, Space.PIO, io.port(), io.size(), io.write(), io.value());
+            case Exit.Mmio m -> access(vcpu, Space.MMIO, m.gpa(), m.size(), m.write(), m.value());
             case Exit.Hypercall h -> {
                 hypercalls.incrementAndGet();
                 if (h.nr() == GuestRequest.HC_MAP_GPA_RANGE) {
