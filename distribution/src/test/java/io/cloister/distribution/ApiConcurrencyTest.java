@@ -16,8 +16,6 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 import org.eclipse.jetty.client.ContentResponse;
 import org.eclipse.jetty.client.HttpClient;
-import org.eclipse.jetty.client.StringRequestContent;
-import org.eclipse.jetty.io.Transport;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -45,9 +43,9 @@ class ApiConcurrencyTest {
                 Thread.sleep(5);
             }
             Path workload = Dist.HOME.resolve("guests/workload.elf");
-            assertEquals(204, send(client, socket, "PUT", "/boot-source", "{\"kernel_image_path\": \"" + workload
+            assertEquals(204, ApiRequest.send(client, socket, "PUT", "/boot-source", "{\"kernel_image_path\": \"" + workload
                     + "\", \"boot_args\": \"iterations=1000000000000\"}").getStatus());
-            assertEquals(204, send(client, socket, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}").getStatus());
+            assertEquals(204, ApiRequest.send(client, socket, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}").getStatus());
 
             Map<String, List<Long>> latency = new ConcurrentHashMap<>();
             AtomicInteger refused = new AtomicInteger();
@@ -66,7 +64,7 @@ class ApiConcurrencyTest {
                             default -> new String[] {"PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64}"};
                         };
                         long t0 = System.nanoTime();
-                        ContentResponse r = send(client, socket, req[0], req[1], req[2]);
+                        ContentResponse r = ApiRequest.send(client, socket, req[0], req[1], req[2]);
                         latency.computeIfAbsent(req[0] + " " + req[1], k -> java.util.Collections.synchronizedList(new ArrayList<>()))
                                 .add(System.nanoTime() - t0);
                         int s = r.getStatus();
@@ -86,8 +84,8 @@ class ApiConcurrencyTest {
                 assertEquals(200, f.get(300, TimeUnit.SECONDS));
             }
             // Consistent afterwards: resumed, it runs on (its instruction count grows).
-            assertEquals(204, send(client, socket, "PATCH", "/vm", "{\"state\": \"Resumed\"}").getStatus());
-            assertTrue(send(client, socket, "GET", "/", null).getContentAsString().contains("\"state\":\"Running\""));
+            assertEquals(204, ApiRequest.send(client, socket, "PATCH", "/vm", "{\"state\": \"Resumed\"}").getStatus());
+            assertTrue(ApiRequest.send(client, socket, "GET", "/", null).getContentAsString().contains("\"state\":\"Running\""));
             long before = instructions(client, socket);
             long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
             while (before >= 0 && instructions(client, socket) <= before) { // -1: an engine that cannot count (KVM)
@@ -111,18 +109,9 @@ class ApiConcurrencyTest {
     }
 
     private static long instructions(HttpClient client, Path socket) throws Exception {
-        String vms = send(client, socket, "GET", "/cloister/vms", null).getContentAsString();
+        String vms = ApiRequest.send(client, socket, "GET", "/cloister/vms", null).getContentAsString();
         var m = java.util.regex.Pattern.compile("\"instructions\":(-?\\d+)").matcher(vms);
         assertTrue(m.find(), vms);
         return Long.parseLong(m.group(1));
-    }
-
-    private static ContentResponse send(HttpClient client, Path socket, String method, String path, String body) throws Exception {
-        var request = client.newRequest("http://localhost" + path).transport(new Transport.TCPUnix(socket)).method(method)
-                .timeout(60, TimeUnit.SECONDS);
-        if (body != null) {
-            request.body(new StringRequestContent("application/json", body));
-        }
-        return request.send();
     }
 }

@@ -8,8 +8,6 @@ import java.util.concurrent.TimeUnit;
 
 import org.eclipse.jetty.client.ContentResponse;
 import org.eclipse.jetty.client.HttpClient;
-import org.eclipse.jetty.client.StringRequestContent;
-import org.eclipse.jetty.io.Transport;
 
 /**
  * Benchmark of the Firecracker-compatible API (benchmarks/api-latency): process start to the
@@ -46,7 +44,7 @@ public final class ApiLatency {
                         throw new IllegalStateException("bin/vmm ended: " + Files.readString(dir.resolve("err" + i)));
                     }
                     try {
-                        if (send(client, socket, "GET", "/", null).getStatus() == 200) {
+                        if (ApiRequest.send(client, socket, "GET", "/", null).getStatus() == 200) {
                             break;
                         }
                     } catch (java.util.concurrent.ExecutionException e) {
@@ -66,21 +64,21 @@ public final class ApiLatency {
                     + " whole process (min %d ms wall)%n", starts, median(wall) / 1_000_000, median(cpu) / 1_000_000,
                     Arrays.stream(wall).min().getAsLong() / 1_000_000);
 
-            check(send(client, socket, "PUT", "/boot-source", "{\"kernel_image_path\": \"" + guest
+            check(ApiRequest.send(client, socket, "PUT", "/boot-source", "{\"kernel_image_path\": \"" + guest
                     + "\", \"boot_args\": \"iterations=1000000000000\"}"), 204);
-            check(send(client, socket, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 204);
+            check(ApiRequest.send(client, socket, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 204);
             for (int i = 0; i < 500; i++) { // warm-up: JIT of both sides
-                send(client, socket, "GET", "/", null);
-                send(client, socket, "PATCH", "/vm", "{\"state\": \"" + (i % 2 == 0 ? "Paused" : "Resumed") + "\"}");
+                ApiRequest.send(client, socket, "GET", "/", null);
+                ApiRequest.send(client, socket, "PATCH", "/vm", "{\"state\": \"" + (i % 2 == 0 ? "Paused" : "Resumed") + "\"}");
             }
             long[] get = new long[rounds];
             long[] patch = new long[rounds];
             for (int i = 0; i < rounds; i++) {
                 long t = System.nanoTime();
-                check(send(client, socket, "GET", "/", null), 200);
+                check(ApiRequest.send(client, socket, "GET", "/", null), 200);
                 get[i] = System.nanoTime() - t;
                 t = System.nanoTime();
-                check(send(client, socket, "PATCH", "/vm", "{\"state\": \"" + (i % 2 == 0 ? "Paused" : "Resumed") + "\"}"), 204);
+                check(ApiRequest.send(client, socket, "PATCH", "/vm", "{\"state\": \"" + (i % 2 == 0 ? "Paused" : "Resumed") + "\"}"), 204);
                 patch[i] = System.nanoTime() - t;
             }
             report("GET /", get);
@@ -127,14 +125,5 @@ public final class ApiLatency {
         } catch (IOException | InterruptedException | NumberFormatException e) {
             return 100;
         }
-    }
-
-    private static ContentResponse send(HttpClient client, Path socket, String method, String path, String body) throws Exception {
-        var request = client.newRequest("http://localhost" + path).transport(new Transport.TCPUnix(socket)).method(method)
-                .timeout(60, TimeUnit.SECONDS);
-        if (body != null) {
-            request.body(new StringRequestContent("application/json", body));
-        }
-        return request.send();
     }
 }
