@@ -1,7 +1,5 @@
 package io.cloister.virtio;
 
-import static io.cloister.virtio.GuestRam.U32;
-import static io.cloister.virtio.GuestRam.U64;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -9,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,9 +24,7 @@ import org.junit.jupiter.api.io.TempDir;
  * (The same through a Linux guest is LinuxVirtioTest's, once Cloister boots Linux.)
  */
 class VirtioBlkKillTest {
-    static final long HEADER = 0x20000;
-    static final long DATA = 0x21000;
-    static final long STATUS = 0x2f000;
+    static final long DATA = VirtioBlkTest.DATA;
     static final int SECTOR = 3;
 
     @TempDir
@@ -43,20 +38,6 @@ class VirtioBlkKillTest {
         return b;
     }
 
-    /** One request (header, buffers, status byte) as VirtioBlkTest sends it; the status the device wrote. */
-    static int request(Driver d, GuestRam ram, int type, long sector, long[]... data) throws InterruptedException {
-        ram.ram.set(U32, HEADER, type);
-        ram.ram.set(U32, HEADER + 4, 0);
-        ram.ram.set(U64, HEADER + 8, sector);
-        ram.ram.set(ValueLayout.JAVA_BYTE, STATUS, (byte) 0x7f);
-        long[][] chain = new long[data.length + 2][];
-        chain[0] = new long[] {HEADER, 16, 0};
-        System.arraycopy(data, 0, chain, 1, data.length);
-        chain[chain.length - 1] = new long[] {STATUS, 1, 1};
-        d.submit(chain);
-        return ram.ram.get(ValueLayout.JAVA_BYTE, STATUS);
-    }
-
     /** The child: writes and flushes, says "flushed", and waits to be killed (at most a minute). */
     public static void main(String[] args) throws Exception {
         GuestRam ram = new GuestRam(1 << 20);
@@ -65,8 +46,8 @@ class VirtioBlkKillTest {
         Driver d = new Driver(dev, ram, 16, 0x10000).start(-1L);
         byte[] data = data();
         MemorySegment.copy(MemorySegment.ofArray(data), 0, ram.ram, DATA, data.length);
-        int write = request(d, ram, VirtioBlk.T_OUT, SECTOR, new long[] {DATA, data.length, 0});
-        int flush = request(d, ram, VirtioBlk.T_FLUSH, 0);
+        int write = VirtioBlkTest.request(d, ram, VirtioBlk.T_OUT, SECTOR, new long[] {DATA, data.length, 0})[0];
+        int flush = VirtioBlkTest.request(d, ram, VirtioBlk.T_FLUSH, 0)[0];
         System.out.println("write " + write + " flush " + flush);
         System.out.println("flushed");
         System.out.flush();

@@ -47,6 +47,11 @@ class VirtioBlkTest {
 
     /** A request: header {type, 0, sector}, data buffers, status byte; returns {status, used length}. */
     int[] request(Driver d, int type, long sector, long[]... data) throws Exception {
+        return request(d, ram, type, sector, data);
+    }
+
+    /** The same on any driver and RAM (VirtioBlkKillTest's child JVM drives its own). */
+    static int[] request(Driver d, GuestRam ram, int type, long sector, long[]... data) throws InterruptedException {
         ram.ram.set(U32, HEADER, type);
         ram.ram.set(U32, HEADER + 4, 0);
         ram.ram.set(U64, HEADER + 8, sector);
