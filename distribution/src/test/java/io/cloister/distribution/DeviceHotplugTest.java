@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Map;
 import java.util.jar.Attributes;
 import java.util.jar.JarOutputStream;
 import java.util.jar.Manifest;
@@ -17,8 +16,6 @@ import org.osgi.framework.Bundle;
 
 import io.cloister.api.vm.VirtualMachine;
 import io.cloister.api.vm.Vmm;
-import io.cloister.launcher.BundleLocator;
-import io.cloister.launcher.FeatureFile;
 import io.cloister.launcher.VmmRuntime;
 
 /**
@@ -49,8 +46,7 @@ class DeviceHotplugTest {
         Path console = dir.resolve("console.txt");
         Path feature = Files.writeString(dir.resolve("rng.json"), Files.readString(Dist.DEFAULT_FEATURE)
                 .replace("\"kernel\": \"guests/demo.elf\"", "\"kernel\": \"guests/rng.elf\", \"console\": \"file:" + console + "\""));
-        try (VmmRuntime rt = VmmRuntime.start(FeatureFile.read(feature, BundleLocator.forHome(Dist.HOME)),
-                Map.of("gosh.args", "--nointeractive"))) {
+        try (VmmRuntime rt = Dist.runtime(feature)) {
             await(console, "rng: absent\n");
             Bundle device = rt.context().installBundle(EXAMPLE.toUri().toString());
             device.start();

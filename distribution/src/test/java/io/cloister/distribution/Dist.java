@@ -52,6 +52,12 @@ final class Dist {
         }
     }
 
+    /** A framework in this JVM with the bundles and configurations of {@code feature}, without Gogo's interactive shell. */
+    static io.cloister.launcher.VmmRuntime runtime(Path feature) throws Exception {
+        return io.cloister.launcher.VmmRuntime.start(io.cloister.launcher.FeatureFile.read(feature,
+                io.cloister.launcher.BundleLocator.forHome(HOME)), java.util.Map.of("gosh.args", "--nointeractive"));
+    }
+
     /** A feature file with the given bundle coordinates and raw JSON configurations. */
     static Path feature(Path dir, String configurations, String... bundles) throws IOException {
         StringBuilder sb = new StringBuilder("{\"feature-resource-version\":\"1.0\",\"id\":\"io.cloister.test:f:1\",\"bundles\":[");

@@ -27,8 +27,6 @@ import org.osgi.framework.wiring.FrameworkWiring;
 
 import io.cloister.api.vm.VmState;
 import io.cloister.api.vm.Vmm;
-import io.cloister.launcher.BundleLocator;
-import io.cloister.launcher.FeatureFile;
 import io.cloister.launcher.VmmRuntime;
 
 /**
@@ -56,8 +54,7 @@ class HostileBundleTest {
         text = text.substring(0, text.indexOf("\"configurations\"")) + "\"configurations\": {" + vms + "}\n}\n";
         Path feature = Files.writeString(dir.resolve("five.json"), text);
         Path hostile = hostileBundle();
-        try (VmmRuntime rt = VmmRuntime.start(FeatureFile.read(feature, BundleLocator.forHome(Dist.HOME)),
-                Map.of("gosh.args", "--nointeractive"))) {
+        try (VmmRuntime rt = Dist.runtime(feature)) {
             Vmm vmm = Bridge.as(Vmm.class, rt.awaitService("(objectClass=io.cloister.api.vm.Vmm)", 10_000));
             for (String b : BACKENDS) {
                 awaitState(vmm, b, VmState.RUNNING);

@@ -67,9 +67,7 @@ class HotSwapTest {
         Path console = dir.resolve("console.txt");
         Path feature = demoVmAs(dir, "\"backend\": \"sev\", \"engine\": \"auto\", \"kernel\": \"guests/workload.elf\", "
                 + "\"cmdline\": \"iterations=800\", \"console\": \"file:" + console + "\"");
-        try (io.cloister.launcher.VmmRuntime rt = io.cloister.launcher.VmmRuntime.start(
-                io.cloister.launcher.FeatureFile.read(feature, io.cloister.launcher.BundleLocator.forHome(Dist.HOME)),
-                java.util.Map.of("gosh.args", "--nointeractive"))) {
+        try (io.cloister.launcher.VmmRuntime rt = Dist.runtime(feature)) {
             VirtualMachine vm = awaitRunning(rt, "demo");
             int swaps = 0;
             while (vm.state() == VmState.RUNNING && swaps < 40) {
@@ -99,9 +97,7 @@ class HotSwapTest {
         Path console = dir.resolve("console.txt");
         Path feature = demoVmAs(dir, "\"backend\": \"sev\", \"engine\": \"auto\", \"kernel\": \"guests/smp.elf\", "
                 + "\"cmdline\": \"iterations=300000\", \"vcpus:Integer\": 4, \"console\": \"file:" + console + "\"");
-        try (io.cloister.launcher.VmmRuntime rt = io.cloister.launcher.VmmRuntime.start(
-                io.cloister.launcher.FeatureFile.read(feature, io.cloister.launcher.BundleLocator.forHome(Dist.HOME)),
-                java.util.Map.of("gosh.args", "--nointeractive"))) {
+        try (io.cloister.launcher.VmmRuntime rt = Dist.runtime(feature)) {
             VirtualMachine vm = awaitRunning(rt, "demo");
             int swaps = 0;
             boolean pausedStill = true;

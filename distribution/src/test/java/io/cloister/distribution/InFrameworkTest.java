@@ -20,10 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.osgi.framework.Bundle;
 import org.osgi.framework.ServiceReference;
 
-import io.cloister.launcher.BundleLocator;
 import io.cloister.launcher.Components;
-import io.cloister.launcher.Deployment;
-import io.cloister.launcher.FeatureFile;
 import io.cloister.launcher.VmmRuntime;
 
 /** Starts a real Felix with the real bundles of the default feature and checks the wiring. */
@@ -32,8 +29,7 @@ class InFrameworkTest {
 
     @BeforeAll
     static void start() throws Exception {
-        Deployment d = FeatureFile.read(Dist.DEFAULT_FEATURE, BundleLocator.forHome(Dist.HOME));
-        runtime = VmmRuntime.start(d, Map.of("gosh.args", "--nointeractive"));
+        runtime = Dist.runtime(Dist.DEFAULT_FEATURE);
     }
 
     @AfterAll
@@ -148,8 +144,7 @@ class InFrameworkTest {
         Path f = Dist.feature(dir, "{\"io.cloister.test.pid\":{\"memory:Long\":268435456,\"name\":\"demo\"},"
                 + "\"io.cloister.test.factory~vm1\":{\"vcpus:Integer\":2}}",
                 Dist.defaultBundles().toArray(String[]::new));
-        try (VmmRuntime rt = VmmRuntime.start(FeatureFile.read(f, BundleLocator.forHome(Dist.HOME)),
-                Map.of("gosh.args", "--nointeractive"))) {
+        try (VmmRuntime rt = Dist.runtime(f)) {
             Object admin = rt.awaitService("(objectClass=org.osgi.service.cm.ConfigurationAdmin)", 5000);
             Class<?> api = admin.getClass().getInterfaces()[0];
             for (Class<?> i : admin.getClass().getInterfaces()) {

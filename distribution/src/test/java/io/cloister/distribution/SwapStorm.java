@@ -8,7 +8,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -25,8 +24,6 @@ import io.cloister.api.restricted.PageState;
 import io.cloister.api.vm.VirtualMachine;
 import io.cloister.api.vm.VmState;
 import io.cloister.api.vm.Vmm;
-import io.cloister.launcher.BundleLocator;
-import io.cloister.launcher.FeatureFile;
 import io.cloister.launcher.VmmRuntime;
 
 /**
@@ -61,7 +58,7 @@ final class SwapStorm implements AutoCloseable {
         Path feature = Files.writeString(dir.resolve("storm.json"), Files.readString(Dist.DEFAULT_FEATURE).replace(
                 "\"io.cloister.vm~demo\"", "\"io.cloister.vm~" + VM + "\": { \"name\": \"" + VM + "\", \"memory\": \""
                         + (PAGES * 4) + "K\", \"backend\": \"" + backend + "\" },\n    \"io.cloister.vm~demo\""));
-        runtime = VmmRuntime.start(FeatureFile.read(feature, BundleLocator.forHome(Dist.HOME)), Map.of("gosh.args", "--nointeractive"));
+        runtime = Dist.runtime(feature);
         Vmm vmm = Bridge.as(Vmm.class, runtime.awaitService("(objectClass=io.cloister.api.vm.Vmm)", 5000));
         long deadline = System.currentTimeMillis() + 5000;
         VirtualMachine found = null;

@@ -5,15 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Map;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import io.cloister.api.vm.VirtualMachine;
 import io.cloister.api.vm.Vmm;
-import io.cloister.launcher.BundleLocator;
-import io.cloister.launcher.FeatureFile;
 import io.cloister.launcher.VmmRuntime;
 
 /**
@@ -33,8 +30,7 @@ class VirtioDevicesTest {
                 .replace("\"kernel\": \"guests/demo.elf\"", "\"kernel\": \"guests/rng.elf\", \"console\": \"file:" + console + "\"")
                 .replace("\"io.cloister.vm~demo\"", "\"io.cloister.virtio.blk~root\": { \"vm\": \"demo\", \"path\": \"" + image
                         + "\", \"id\": \"root\" },\n    \"io.cloister.virtio.rng~other\": { \"vm\": \"other\" },\n    \"io.cloister.vm~demo\""));
-        try (VmmRuntime rt = VmmRuntime.start(FeatureFile.read(feature, BundleLocator.forHome(Dist.HOME)),
-                Map.of("gosh.args", "--nointeractive"))) {
+        try (VmmRuntime rt = Dist.runtime(feature)) {
             VirtualMachine vm = HotSwapTest.awaitRunning(rt, "demo");
             Await.until(() -> vm.devices().stream().anyMatch(d -> d.startsWith("virtio-mmio device 2 at 0xd0000000 irq 5")), 30_000,
                     "the drive to be attached: " + vm.devices());
