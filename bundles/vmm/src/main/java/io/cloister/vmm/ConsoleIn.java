@@ -81,4 +81,8 @@ final class ConsoleIn implements ConsoleInput {
         closed = true;
         notifyAll();
     }
+
+    synchronized boolean isClosed() {
+        return closed;
+    }
 }

@@ -99,14 +99,16 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
             Thread stats = statsMillis > 0 ? statsPrinter(guests, statsMillis) : null;
             java.util.concurrent.atomic.AtomicBoolean quit = new java.util.concurrent.atomic.AtomicBoolean();
             Terminal terminal = null;
+            StdinFeeder feeder = null;
             try {
                 Vm first = guests.get(0);
                 if (first.consoleOnStdout() && stdin != null) {
                     terminal = stdin == System.in ? Terminal.rawIfTerminal() : null;
-                    new StdinFeeder(first.consoleIn(), terminal != null, () -> {
+                    feeder = new StdinFeeder(first.consoleIn(), terminal != null, () -> {
                         quit.set(true);
                         guests.forEach(Vm::stop);
-                    }, System.err).start(stdin);
+                    }, System.err);
+                    feeder.start(stdin);
                 }
                 int code = runGuests(guests, deadline, timeout);
                 if (quit.get()) {
@@ -115,6 +117,9 @@ public class RunCommand implements Function<Map<String, String>, Integer> {
                 }
                 return code;
             } finally {
+                if (feeder != null) {
+                    feeder.stop(); // stdin is no VM's any more (a VM that failed to boot never closed its console)
+                }
                 if (terminal != null) {
                     terminal.restore();
                 }

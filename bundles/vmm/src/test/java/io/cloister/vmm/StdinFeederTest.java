@@ -92,6 +92,79 @@ class StdinFeederTest {
         assertFalse(writer.isAlive());
     }
 
+    /** stdin as a test types it: a read waits for the first byte, available() says what is ready, as a pipe's. */
+    static final class Keys extends java.io.InputStream {
+        private final java.util.ArrayDeque<Byte> bytes = new java.util.ArrayDeque<>();
+
+        synchronized void type(String s) {
+            for (byte b : s.getBytes(StandardCharsets.ISO_8859_1)) {
+                bytes.add(b);
+            }
+            notifyAll();
+        }
+
+        @Override
+        public synchronized int read() throws java.io.IOException {
+            byte[] one = new byte[1];
+            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
+        }
+
+        @Override
+        public synchronized int read(byte[] b, int off, int len) throws java.io.IOException {
+            while (bytes.isEmpty()) {
+                try {
+                    wait();
+                } catch (InterruptedException e) {
+                    throw new java.io.InterruptedIOException();
+                }
+            }
+            int n = 0;
+            while (n < len && !bytes.isEmpty()) {
+                b[off + n++] = bytes.remove();
+            }
+            return n;
+        }
+
+        @Override
+        public synchronized int available() {
+            return bytes.size();
+        }
+    }
+
+    /**
+     * The feeder's thread ends with its VM and leaves stdin alone. One blocked in a read took the
+     * next bytes: in the test JVM, Surefire's acknowledgement of the end of the tests (30 s lost).
+     */
+    @Test
+    void aFeederEndsWithItsVmAndLeavesStdinToItsNextReader() throws Exception {
+        Keys stdin = new Keys();
+        Thread t = feeder(false).start(stdin);
+        stdin.type("ab");
+        long deadline = System.currentTimeMillis() + 30_000;
+        while (in.waiting() < 2) {
+            assertTrue(System.currentTimeMillis() < deadline, "the bytes reach the console");
+            Thread.sleep(1);
+        }
+        in.close(); // the VM ended
+        t.join(30_000);
+        assertFalse(t.isAlive(), "the feeder ends when its VM does, not blocked in a read of stdin");
+        stdin.type("c");
+        assertEquals(1, stdin.available(), "a byte after the VM's end stays for stdin's next reader");
+    }
+
+    @Test
+    void aStoppedFeederEndsAndReadsNoMore() throws Exception {
+        Keys stdin = new Keys();
+        StdinFeeder f = feeder(false);
+        Thread t = f.start(stdin);
+        f.stop(); // the run is over, although its VM did not close its console (it never booted)
+        t.join(30_000);
+        assertFalse(t.isAlive());
+        stdin.type("c");
+        assertEquals(1, stdin.available());
+        assertEquals("", taken());
+    }
+
     @Test
     void aClosedConsoleEndsTheFeeding() throws Exception {
         in.close();
