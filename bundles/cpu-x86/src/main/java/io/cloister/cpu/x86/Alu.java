@@ -25,19 +25,9 @@ abstract class Alu extends Memory {
     private long lazyRes;
     private int lazySize;
 
+    /** Condition {@code cc} of the exact rflags (the interpreter keeps them exact). */
     boolean cond(int cc) {
-        long f = rflags;
-        boolean v = switch (cc >>> 1) {
-            case 0 -> (f & OF) != 0;
-            case 1 -> (f & CF) != 0;
-            case 2 -> (f & ZF) != 0;
-            case 3 -> (f & (CF | ZF)) != 0;
-            case 4 -> (f & SF) != 0;
-            case 5 -> (f & PF) != 0;
-            case 6 -> ((f & SF) != 0) != ((f & OF) != 0);
-            default -> (f & ZF) != 0 || (((f & SF) != 0) != ((f & OF) != 0));
-        };
-        return (cc & 1) == 0 ? v : !v;
+        return Conditions.ofFlags(cc, rflags) != 0;
     }
 
     void setFlags(long arith) {
@@ -251,64 +241,17 @@ abstract class Alu extends Memory {
         lazyOp = LAZY_NONE;
     }
 
-    /** A condition code, read from the lazy flags where the common ones allow it. */
+    /** A condition code of the lazy flags as they stand, without putting them into rflags. */
     boolean condFast(int cc) {
-        int op = lazyOp;
-        boolean v;
-        if (op == LAZY_SUB) {
-            long a = lazyA;
-            long b = lazyB;
-            switch (cc >>> 1) {
-                case 1 -> v = Long.compareUnsigned(a, b) < 0;
-                case 2 -> v = a == b;
-                case 3 -> v = Long.compareUnsigned(a, b) <= 0;
-                case 4 -> v = (lazyRes & Flags.signBit(lazySize)) != 0;
-                case 6 -> v = Flags.sext(a, lazySize) < Flags.sext(b, lazySize);
-                case 7 -> v = Flags.sext(a, lazySize) <= Flags.sext(b, lazySize);
-                default -> {
-                    materialize();
-                    return cond(cc);
-                }
-            }
-        } else if (op == LAZY_LOGIC) {
-            long res = lazyRes;
-            boolean sign = (res & Flags.signBit(lazySize)) != 0;
-            switch (cc >>> 1) {
-                case 0, 1 -> v = false; // OF = CF = 0
-                case 2, 3 -> v = res == 0;
-                case 4, 6 -> v = sign; // SF != OF with OF = 0
-                case 7 -> v = res == 0 || sign;
-                default -> {
-                    materialize();
-                    return cond(cc);
-                }
-            }
-        } else if (op == LAZY_ADD && (cc >>> 1 == 2 || cc >>> 1 == 4)) {
-            v = cc >>> 1 == 2 ? lazyRes == 0 : (lazyRes & Flags.signBit(lazySize)) != 0;
-        } else if (op == LAZY_SHIFT && cc >>> 1 != 5) {
-            boolean sign = (lazyRes & Flags.signBit(lazySize)) != 0;
-            boolean of = (lazyB & OF) != 0;
-            v = switch (cc >>> 1) {
-                case 0 -> of;
-                case 1 -> (lazyB & CF) != 0;
-                case 2 -> lazyRes == 0;
-                case 3 -> (lazyB & CF) != 0 || lazyRes == 0;
-                case 4 -> sign;
-                case 6 -> sign != of;
-                default -> lazyRes == 0 || sign != of;
-            };
-        } else if ((op == LAZY_INC || op == LAZY_DEC) && cc >>> 1 >= 1 && cc >>> 1 <= 4) {
-            v = switch (cc >>> 1) {
-                case 1 -> lazyB != 0; // CF, kept from before
-                case 2 -> lazyRes == 0;
-                case 3 -> lazyB != 0 || lazyRes == 0;
-                default -> (lazyRes & Flags.signBit(lazySize)) != 0;
-            };
-        } else {
-            materialize();
-            return cond(cc);
-        }
-        return (cc & 1) == 0 ? v : !v;
+        int size = lazySize;
+        return 0 != switch (lazyOp) {
+            case LAZY_SUB -> Conditions.afterSub(cc, lazyA, lazyB, size);
+            case LAZY_LOGIC -> Conditions.afterLogic(cc, lazyRes, size);
+            case LAZY_ADD -> Conditions.afterAdd(cc, lazyA, lazyB, size);
+            case LAZY_SHIFT -> Conditions.afterShift(cc, lazyRes, lazyB, size);
+            case LAZY_INC, LAZY_DEC -> Conditions.afterIncDec(cc, lazyOp == LAZY_INC, lazyA, lazyRes, lazyB, size);
+            default -> Conditions.ofFlags(cc, rflags);
+        };
     }
 
     /** MUL/IMUL with the accumulator: CF = OF = the high half is significant. */

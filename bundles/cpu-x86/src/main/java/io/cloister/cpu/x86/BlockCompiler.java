@@ -4,7 +4,10 @@ import static io.cloister.cpu.x86.VcpuMembers.ALU_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.BLOCK_RUN;
 import static io.cloister.cpu.x86.VcpuMembers.BLOCK_STOP;
 import static io.cloister.cpu.x86.VcpuMembers.CMOV;
+import static io.cloister.cpu.x86.VcpuMembers.COND_ADD;
 import static io.cloister.cpu.x86.VcpuMembers.COND_FAST;
+import static io.cloister.cpu.x86.VcpuMembers.COND_LOGIC;
+import static io.cloister.cpu.x86.VcpuMembers.COND_SUB;
 import static io.cloister.cpu.x86.VcpuMembers.CONVERT;
 import static io.cloister.cpu.x86.VcpuMembers.CPU;
 import static io.cloister.cpu.x86.VcpuMembers.GET_REG;
@@ -26,7 +29,6 @@ import java.lang.classfile.ClassFile;
 import java.lang.classfile.ClassHierarchyResolver;
 import java.lang.classfile.CodeBuilder;
 import java.lang.classfile.Label;
-import java.lang.classfile.Opcode;
 import java.lang.classfile.TypeKind;
 import java.lang.constant.ClassDesc;
 import java.lang.constant.ConstantDescs;
@@ -117,8 +119,9 @@ final class BlockCompiler {
         private final int tmp2;
         // The last flag-setting instruction of this block, if its flags are known at compile time
         // (FLAGS_SUB: sub/cmp, FLAGS_LOGIC: and/or/xor/test, FLAGS_ADD: add), with its operands and
-        // result (masked to its size) in locals: a condition after it is a comparison of locals,
-        // not a call of condFast (too big for the JIT to inline). Its lazy flags are set all the same.
+        // result (masked to its size) in locals: a condition after it is the Conditions rule of these
+        // locals, which the JIT inlines, not a call of condFast (its switch over the lazy state is too
+        // big to inline). Its lazy flags are set all the same.
         private static final int FLAGS_UNKNOWN = 0, FLAGS_SUB = 1, FLAGS_LOGIC = 2, FLAGS_ADD = 3;
         private int flags = FLAGS_UNKNOWN;
         private int flagsSize;
@@ -302,77 +305,19 @@ final class BlockCompiler {
         }
 
         /**
-         * Pushes condition {@code cc} as an int (0 or 1): inline from the locals of the block's last
-         * flag-setting instruction where known (the same answers as condFast), else condFast.
+         * Pushes condition {@code cc} as an int (0 or 1): where the block's last flag-setting
+         * instruction is known, the {@link Conditions} rule of its operands in locals, with cc and
+         * the size constant (inlined and folded by the JIT to a comparison); else condFast.
          */
         private void cond(int cc) {
-            int test = cc >>> 1;
-            boolean sub = flags == FLAGS_SUB && test != 0 && test != 5;
-            boolean logic = flags == FLAGS_LOGIC && test != 5;
-            boolean add = flags == FLAGS_ADD && (test == 2 || test == 4);
-            if (!sub && !logic && !add) {
-                code.aload(CPU_SLOT).loadConstant(cc).invokevirtual(CPU, COND_FAST.name(), COND_FAST.type());
-                return;
-            }
-            if (logic && test <= 1) { // OF = CF = 0
-                code.loadConstant(cc & 1);
-                return;
-            }
-            if (logic && test == 3) {
-                test = 2; // below or equal with CF = 0: zero
-            }
-            Opcode holds; // the branch taken on lcmp's result when the unnegated condition holds
-            switch (test) {
-                case 1, 3 -> { // below, below or equal: unsigned a against b
-                    code.lload(fa);
-                    unsignedBias();
-                    code.lload(fb);
-                    unsignedBias();
-                    holds = test == 1 ? Opcode.IFLT : Opcode.IFLE;
+            switch (flags) {
+                case FLAGS_SUB, FLAGS_ADD -> {
+                    VcpuMembers.Static m = flags == FLAGS_SUB ? COND_SUB : COND_ADD;
+                    code.loadConstant(cc).lload(fa).lload(fb).loadConstant(flagsSize).invokestatic(m.owner(), m.name(), m.type());
                 }
-                case 2 -> { // zero
-                    code.lload(fres).lconst_0();
-                    holds = Opcode.IFEQ;
-                }
-                case 4 -> { // sign
-                    code.lload(fres);
-                    signExtend(flagsSize);
-                    code.lconst_0();
-                    holds = Opcode.IFLT;
-                }
-                default -> { // less (SF != OF), less or equal (ZF or SF != OF)
-                    if (logic) { // OF = 0: the sign of the result, or a zero result
-                        code.lload(fres);
-                        signExtend(flagsSize);
-                        code.lconst_0();
-                    } else {
-                        code.lload(fa);
-                        signExtend(flagsSize);
-                        code.lload(fb);
-                        signExtend(flagsSize);
-                    }
-                    holds = test == 6 ? Opcode.IFLT : Opcode.IFLE;
-                }
-            }
-            if ((cc & 1) != 0) {
-                holds = switch (holds) {
-                    case IFLT -> Opcode.IFGE;
-                    case IFLE -> Opcode.IFGT;
-                    default -> Opcode.IFNE;
-                };
-            }
-            Label yes = code.newLabel();
-            Label done = code.newLabel();
-            code.lcmp().branch(holds, yes).iconst_0().goto_(done);
-            code.labelBinding(yes);
-            code.iconst_1();
-            code.labelBinding(done);
-        }
-
-        /** Unsigned order as signed: values of a size under 8 are already non-negative. */
-        private void unsignedBias() {
-            if (flagsSize == 8) {
-                code.loadConstant(Long.MIN_VALUE).ladd();
+                case FLAGS_LOGIC -> code.loadConstant(cc).lload(fres).loadConstant(flagsSize)
+                        .invokestatic(COND_LOGIC.owner(), COND_LOGIC.name(), COND_LOGIC.type());
+                default -> code.aload(CPU_SLOT).loadConstant(cc).invokevirtual(CPU, COND_FAST.name(), COND_FAST.type());
             }
         }
 

@@ -6,7 +6,8 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 
 /**
- * The members of {@link X86Vcpu} that bytecode emitted by {@link BlockCompiler} names. Each one is
+ * The members of {@link X86Vcpu}, and the static methods of this package, that bytecode emitted by
+ * {@link BlockCompiler} names. Each one is
  * resolved when this class initialises, with the access the emitted code has (a hidden class of
  * this package): a member renamed, retyped or made private fails the first block compiled, in the
  * first test that compiles one, naming the member. Emitted code links lazily, so a name string
@@ -22,6 +23,10 @@ final class VcpuMembers {
 
     /** An instance method that emitted code calls (or, for {@link #BLOCK_RUN}, defines). */
     record Method(String name, MethodTypeDesc type) {
+    }
+
+    /** A static method of this package that emitted code calls: the same code the other paths run. */
+    record Static(ClassDesc owner, String name, MethodTypeDesc type) {
     }
 
     /** The method each compiled block defines. */
@@ -52,6 +57,11 @@ final class VcpuMembers {
     static final Method CONVERT = method("convert", void.class, int.class, int.class);
     static final Method CMOV = method("cmov", void.class, boolean.class, int.class, int.class, long.class);
 
+    // Conditions of the block's last flag-setting instruction, its operands in the block's locals
+    static final Static COND_SUB = staticMethod(Conditions.class, "afterSub", int.class, int.class, long.class, long.class, int.class);
+    static final Static COND_ADD = staticMethod(Conditions.class, "afterAdd", int.class, int.class, long.class, long.class, int.class);
+    static final Static COND_LOGIC = staticMethod(Conditions.class, "afterLogic", int.class, int.class, long.class, int.class);
+
     private VcpuMembers() {
     }
 
@@ -68,6 +78,17 @@ final class VcpuMembers {
 
     static Method method(String name, Class<?> returns, Class<?>... parameters) {
         return method(X86Vcpu.class, name, returns, parameters);
+    }
+
+    static Static staticMethod(Class<?> owner, String name, Class<?> returns, Class<?>... parameters) {
+        MethodType type = MethodType.methodType(returns, parameters);
+        try {
+            LOOKUP.findStatic(owner, name, type);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("compiled blocks use " + owner.getSimpleName() + "." + name + type
+                    + ", which they cannot reach: " + e.getMessage(), e);
+        }
+        return new Static(ClassDesc.of(owner.getName()), name, type.describeConstable().orElseThrow());
     }
 
     private static Method method(Class<?> owner, String name, Class<?> returns, Class<?>... parameters) {
