@@ -95,9 +95,9 @@ abstract class Memory extends CpuState {
 
     /**
      * A write into RAM: if it touches decoded bytes, this vCPU's entries for the page are dropped
-     * and decoded again when run, and the epoch tells the other vCPUs.
+     * and decoded again when run, and the epoch tells the other vCPUs. The range lies within one page.
      */
-    private void codeWritten(long pa, int size) {
+    final void codeWritten(long pa, int size) {
         long pfn = pa >>> 12;
         if ((codeMap.bitsPlain(pfn) & CodeMap.bits(pa, size)) != 0) {
             codePages.drop(pfn);
