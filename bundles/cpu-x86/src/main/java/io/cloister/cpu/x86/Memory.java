@@ -25,8 +25,8 @@ abstract class Memory extends CpuState {
 
     // Software TLB, one direct-mapped table per access kind and privilege (supervisor, then user):
     // tag = vpn + 1, value = physical page. A user entry is filled only by a walk that allowed it.
-    private final long[] tlbTag = new long[TLB * 6];
-    private final long[] tlbPhys = new long[TLB * 6];
+    // Tag and value side by side (2 * slot, 2 * slot + 1): a hit loads one array, in one cache line.
+    private final long[] tlb = new long[TLB * 12];
     /**
      * Set while the processor makes implicit supervisor accesses (descriptor tables, the TSS, the
      * IDT), which are checked as supervisor accesses even at CPL 3 (SDM vol. 3, 4.6.1).
@@ -68,7 +68,7 @@ abstract class Memory extends CpuState {
     }
 
     void flushTlb() {
-        java.util.Arrays.fill(tlbTag, 0);
+        java.util.Arrays.fill(tlb, 0);
         codeLin = -1;
         codePageLin = -1;
     }
@@ -100,18 +100,23 @@ abstract class Memory extends CpuState {
     final void codeWritten(long pa, int size) {
         long pfn = pa >>> 12;
         if ((codeMap.bitsPlain(pfn) & CodeMap.bits(pa, size)) != 0) {
-            codePages.drop(pfn);
-            blockStop = true;
-            if (codePagePhys >>> 12 == pfn) {
-                codePageLin = -1;
-            }
-            if (codeMap.vcpus.get() == 1) {
-                codeMap.clearPlain(pfn); // the only holder dropped them
-            } else {
-                long prev = codeMap.epoch.getAndIncrement();
-                if (prev == seenEpoch) {
-                    seenEpoch = prev + 1; // our own write: nothing more to drop here
-                }
+            dropWrittenCode(pfn);
+        }
+    }
+
+    /** Out of line: most writes touch no decoded code. */
+    private void dropWrittenCode(long pfn) {
+        codePages.drop(pfn);
+        blockStop = true;
+        if (codePagePhys >>> 12 == pfn) {
+            codePageLin = -1;
+        }
+        if (codeMap.vcpus.get() == 1) {
+            codeMap.clearPlain(pfn); // the only holder dropped them
+        } else {
+            long prev = codeMap.epoch.getAndIncrement();
+            if (prev == seenEpoch) {
+                seenEpoch = prev + 1; // our own write: nothing more to drop here
             }
         }
     }
@@ -135,8 +140,9 @@ abstract class Memory extends CpuState {
         long vpn = la >>> 12;
         boolean user = (cs & 3) == 3 && !supervisorAccess;
         int slot = (int) (vpn & (TLB - 1)) + kind * TLB + (user ? 3 * TLB : 0);
-        if (tlbTag[slot] == vpn + 1) {
-            return tlbPhys[slot] | (la & 0xfff);
+        long[] t = tlb;
+        if (t[2 * slot] == vpn + 1) {
+            return t[2 * slot + 1] | (la & 0xfff);
         }
         return walk(la, kind, slot, user);
     }
@@ -210,8 +216,8 @@ abstract class Memory extends CpuState {
             int vector = coco.accessFaultVector();
             throw pushesErrorCode(vector) ? fault(vector, 0) : fault(vector);
         }
-        tlbTag[slot] = (la >>> 12) + 1;
-        tlbPhys[slot] = pageBase;
+        tlb[2 * slot] = (la >>> 12) + 1;
+        tlb[2 * slot + 1] = pageBase;
         return pageBase | (la & 0xfff);
     }
 
@@ -339,6 +345,11 @@ abstract class Memory extends CpuState {
             codeWritten(pa, size);
             return;
         }
+        deviceWrite(pa, size, v);
+    }
+
+    /** A write outside RAM: the local APIC, another slot through the view, else an MMIO exit. */
+    private void deviceWrite(long pa, int size, long v) {
         if (apic != null && (pa & ~0xfffL) == apic.mmioBase()) {
             int kind = AccessLog.kind(AccessLog.MMIO_WRITE, size);
             if (ownAccesses().find(pa, kind) < 0) { // once, also when the instruction runs again
@@ -370,30 +381,40 @@ abstract class Memory extends CpuState {
         blockStop = true;
     }
 
+    // rd and wr stay small, their page-crossing paths out of line, so that the JIT inlines them
+    // (and translate's TLB hit and physRead/physWrite's RAM access) into every caller.
     long rd(long la, int size) {
         if ((la & 0xfff) + size > 4096) {
-            long v = 0;
-            for (int i = 0; i < size; i++) {
-                v |= physRead(translate(la + i, READ), 1) << (8 * i);
-            }
-            return v;
+            return rdSplit(la, size);
         }
         return physRead(translate(la, READ), size);
     }
 
+    private long rdSplit(long la, int size) {
+        long v = 0;
+        for (int i = 0; i < size; i++) {
+            v |= physRead(translate(la + i, READ), 1) << (8 * i);
+        }
+        return v;
+    }
+
     void wr(long la, int size, long v) {
         if ((la & 0xfff) + size > 4096) {
-            // Translate every byte first: a fault must leave memory unchanged.
-            long[] pa = new long[size];
-            for (int i = 0; i < size; i++) {
-                pa[i] = translate(la + i, WRITE);
-            }
-            for (int i = 0; i < size; i++) {
-                physWrite(pa[i], 1, v >>> (8 * i));
-            }
+            wrSplit(la, size, v);
             return;
         }
         physWrite(translate(la, WRITE), size, v);
+    }
+
+    private void wrSplit(long la, int size, long v) {
+        // Translate every byte first: a fault must leave memory unchanged.
+        long[] pa = new long[size];
+        for (int i = 0; i < size; i++) {
+            pa[i] = translate(la + i, WRITE);
+        }
+        for (int i = 0; i < size; i++) {
+            physWrite(pa[i], 1, v >>> (8 * i));
+        }
     }
 
     /** The code page being executed: its linear base and, when it is RAM, its physical base. */
