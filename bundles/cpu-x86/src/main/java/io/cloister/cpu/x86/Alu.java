@@ -106,36 +106,42 @@ abstract class Alu extends Memory {
 
     /** The ALU with lazy flags, for every path; ADC and SBB read CF, so they compute their flags at once. */
     long aluFast(int op, long a, long b, int size) {
-        long m = Flags.mask(size);
-        long res;
-        switch (op) {
-            case 0 -> {
-                res = (a + b) & m;
-                lazyOp = LAZY_ADD;
-            }
-            case 1 -> {
-                res = (a | b) & m;
-                lazyOp = LAZY_LOGIC;
-            }
-            case 4 -> {
-                res = a & b & m;
-                lazyOp = LAZY_LOGIC;
-            }
-            case 5, 7 -> {
-                res = (a - b) & m;
-                lazyOp = LAZY_SUB;
-            }
-            case 6 -> {
-                res = (a ^ b) & m;
-                lazyOp = LAZY_LOGIC;
-            }
+        return switch (op) {
+            case 0 -> addFast(a, b, size);
+            case 5, 7 -> subFast(a, b, size);
+            case 1, 4, 6 -> logicFast(op, a, b, size);
             default -> {
                 materialize();
-                return adcSbb(op, a, b, size);
+                yield adcSbb(op, a, b, size);
             }
-        }
-        lazyA = a & m;
-        lazyB = b & m;
+        };
+    }
+
+    // ADD, SUB/CMP and the logic operations on their own: compiled blocks call these, whose operation
+    // is known when the block is built, rather than aluFast, whose switch would count against the
+    // block's inlining budget at every ALU instruction (C2 stops inlining into a method past 8,000
+    // bytecodes).
+
+    long addFast(long a, long b, int size) {
+        long m = Flags.mask(size);
+        return lazy(LAZY_ADD, a & m, b & m, a + b & m, size);
+    }
+
+    long subFast(long a, long b, int size) {
+        long m = Flags.mask(size);
+        return lazy(LAZY_SUB, a & m, b & m, a - b & m, size);
+    }
+
+    /** OR (1), AND (4), XOR (6): only the result is kept, CF = OF = 0. */
+    long logicFast(int op, long a, long b, int size) {
+        long res = op == 1 ? a | b : op == 4 ? a & b : a ^ b;
+        return lazy(LAZY_LOGIC, 0, 0, res & Flags.mask(size), size);
+    }
+
+    private long lazy(int op, long a, long b, long res, int size) {
+        lazyOp = op;
+        lazyA = a;
+        lazyB = b;
         lazyRes = res;
         lazySize = size;
         return res;
@@ -179,12 +185,7 @@ abstract class Alu extends Memory {
                 return ~v & m;
             }
             case 3 -> {
-                lazyOp = LAZY_SUB;
-                lazyA = 0;
-                lazyB = v & m;
-                lazyRes = -v & m;
-                lazySize = size;
-                return lazyRes;
+                return subFast(0, v, size); // NEG: 0 - v
             }
             case 4, 5 -> {
                 materialize();

@@ -1,5 +1,6 @@
 package io.cloister.cpu.x86;
 
+import static io.cloister.cpu.x86.VcpuMembers.ADD_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.ALU_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.BLOCK_RUN;
 import static io.cloister.cpu.x86.VcpuMembers.BLOCK_STOP;
@@ -14,6 +15,8 @@ import static io.cloister.cpu.x86.VcpuMembers.GET_REG;
 import static io.cloister.cpu.x86.VcpuMembers.GROUP3_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.IMUL_NOW;
 import static io.cloister.cpu.x86.VcpuMembers.INC_DEC_FAST;
+import static io.cloister.cpu.x86.VcpuMembers.LOGIC_FAST;
+import static io.cloister.cpu.x86.VcpuMembers.OFFSET;
 import static io.cloister.cpu.x86.VcpuMembers.POP;
 import static io.cloister.cpu.x86.VcpuMembers.POS;
 import static io.cloister.cpu.x86.VcpuMembers.PUSH;
@@ -22,6 +25,7 @@ import static io.cloister.cpu.x86.VcpuMembers.REX_PRESENT;
 import static io.cloister.cpu.x86.VcpuMembers.SEG_BASE;
 import static io.cloister.cpu.x86.VcpuMembers.SET_REG;
 import static io.cloister.cpu.x86.VcpuMembers.SHIFT_FAST;
+import static io.cloister.cpu.x86.VcpuMembers.SUB_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.TARGET;
 import static io.cloister.cpu.x86.VcpuMembers.WR;
 
@@ -219,20 +223,16 @@ final class BlockCompiler {
             }
         }
 
-        /** Computes the effective address into the {@code ea} local. */
+        /** Computes the effective address into the {@code ea} local: {@link Operands#offset}, every argument but the registers constant. */
         private void ea(Insn in, boolean withSegment) {
-            code.loadConstant(in.disp);
-            if (in.base >= 0) {
-                code.aload(REGS).loadConstant(in.base).laload().ladd();
-            } else if (in.ripRelative) {
-                code.lload(next).ladd();
+            code.aload(REGS).loadConstant(in.base).loadConstant(in.index).loadConstant(in.scale).loadConstant(in.disp)
+                    .loadConstant(in.ripRelative ? 1 : 0);
+            if (in.ripRelative) {
+                code.lload(next);
+            } else {
+                code.lconst_0();
             }
-            if (in.index >= 0) {
-                code.aload(REGS).loadConstant(in.index).laload().loadConstant(in.scale).lshl().ladd();
-            }
-            if (in.addr32) {
-                code.loadConstant(0xffffffffL).land();
-            }
+            code.loadConstant(in.addressMask).invokestatic(OFFSET.owner(), OFFSET.name(), OFFSET.type());
             if (withSegment && in.seg != X86Vcpu.SEG_NONE) {
                 code.aload(CPU_SLOT).loadConstant(in.seg).invokevirtual(CPU, SEG_BASE.name(), SEG_BASE.type()).ladd();
             }
@@ -292,8 +292,14 @@ final class BlockCompiler {
             mask(size);
             code.lstore(fb);
             mask(size);
-            code.lstore(fa).aload(CPU_SLOT).loadConstant(op).lload(fa).lload(fb).loadConstant(size)
-                    .invokevirtual(CPU, ALU_FAST.name(), ALU_FAST.type()).dup2().lstore(fres);
+            code.lstore(fa).aload(CPU_SLOT);
+            if (kind == FLAGS_LOGIC) {
+                code.loadConstant(op).lload(fa).lload(fb).loadConstant(size).invokevirtual(CPU, LOGIC_FAST.name(), LOGIC_FAST.type());
+            } else {
+                VcpuMembers.Method m = kind == FLAGS_ADD ? ADD_FAST : SUB_FAST;
+                code.lload(fa).lload(fb).loadConstant(size).invokevirtual(CPU, m.name(), m.type());
+            }
+            code.dup2().lstore(fres);
             flags = kind;
             flagsSize = size;
         }

@@ -114,6 +114,11 @@ abstract class Decoder {
         return v;
     }
 
+    /** The address size as a mask: offsets wrap at it (and the count register of LOOP, JrCXZ, string forms). */
+    final long addressMask() {
+        return adsize == 8 ? -1L : adsize == 4 ? 0xffffffffL : 0xffffL;
+    }
+
     /** The immediate, sign-extended from its size. */
     final long simm() {
         return Flags.sext(imm, immSize);

@@ -53,7 +53,8 @@ final class Insn {
     int scale;
     long disp;
     boolean ripRelative;
-    boolean addr32;
+    /** The address size as a mask (32- or 64-bit addressing: 16-bit stays with the interpreter). */
+    long addressMask;
     int seg;
     long imm;
     boolean hasImm;
@@ -70,21 +71,9 @@ final class Insn {
         this.code64 = flags != 0;
     }
 
-    /** The instruction's effective address (for a memory operand); {@code next} is its end. */
+    /** The instruction's effective address (for a memory operand), the rule of {@link Operands#offset}; {@code next} is its end. */
     long ea(long[] r, long next, long segBase) {
-        long a = disp;
-        if (base >= 0) {
-            a += r[base];
-        } else if (ripRelative) {
-            a += next;
-        }
-        if (index >= 0) {
-            a += r[index] << scale;
-        }
-        if (addr32) {
-            a &= 0xffffffffL;
-        }
-        return a + segBase;
+        return Operands.offset(r, base, index, scale, disp, ripRelative, next, addressMask) + segBase;
     }
 
     /** The decoder over one page of RAM: an instruction crossing it (or longer than 15 bytes) stays generic. */
@@ -370,7 +359,7 @@ final class Insn {
             i.disp = d.disp;
             i.ripRelative = d.ripRelative;
         }
-        i.addr32 = d.adsize == 4;
+        i.addressMask = d.addressMask();
         i.seg = d.seg;
         i.imm = imm;
         i.hasImm = hasImm;

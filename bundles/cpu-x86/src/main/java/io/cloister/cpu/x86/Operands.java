@@ -104,21 +104,31 @@ abstract class Operands extends Alu {
             return;
         }
         modIsReg = false;
-        long addr = dec.disp;
-        if (dec.base >= 0) {
-            addr += r[dec.base];
-        } else if (dec.ripRelative) {
-            addr += ip;
-        }
-        if (dec.index >= 0) {
-            addr += r[dec.index] << dec.scale;
-        }
-        if (dec.adsize != 8) {
-            addr &= dec.adsize == 4 ? 0xffffffffL : 0xffffL;
-        }
+        long addr = offset(r, dec.base, dec.index, dec.scale, dec.disp, dec.ripRelative, ip, dec.addressMask());
         long base = legacy ? legacyBase(dec.stack ? SEG_SS : SEG_DS, addr) : segBase();
         eaBase = base;
         ea = addr + base;
+    }
+
+    /**
+     * The addressing rule of every path (the interpreter here, the decoded path's {@link Insn#ea},
+     * compiled blocks with every argument but the registers constant): base, or the next
+     * instruction's address for a RIP-relative operand, plus the displacement, plus index shifted
+     * by scale, wrapped to the address size by its mask ({@link Decoder#addressMask}); no segment.
+     * Methods of at most 35 bytes of bytecode, which C2 inlines at any call site it does not deem
+     * cold and folds where the arguments are constant; few bytecodes in all, as a compiled block's
+     * inlining budget counts them (C2 stops inlining into a method past 8,000).
+     */
+    static long offset(long[] r, int base, int index, int scale, long disp, boolean ripRelative, long next, long addressMask) {
+        return base(r, base, ripRelative, next) + disp + index(r, index, scale) & addressMask;
+    }
+
+    private static long base(long[] r, int base, boolean ripRelative, long next) {
+        return base >= 0 ? r[base] : ripRelative ? next : 0;
+    }
+
+    private static long index(long[] r, int index, int scale) {
+        return index >= 0 ? r[index] << scale : 0;
     }
 
     /**
@@ -139,7 +149,7 @@ abstract class Operands extends Alu {
             int s = dec.sego >= 0 ? dec.sego : SEG_DS;
             return s < 4 ? sbase[s] : s == 4 ? fsBase : gsBase;
         }
-        return dec.seg == SEG_FS ? fsBase : dec.seg == SEG_GS ? gsBase : 0;
+        return segBase(dec.seg);
     }
 
     long rm(int size) {
@@ -164,13 +174,14 @@ abstract class Operands extends Alu {
         return code64 ? (dec.opsize == 2 ? 2 : 8) : dec.opsize;
     }
 
+    /** The base 64-bit mode adds for segment {@code s} ({@code SEG_FS}, {@code SEG_GS}; else {@code SEG_NONE}, 0). */
     long segBase(int s) {
         return s == SEG_FS ? fsBase : s == SEG_GS ? gsBase : 0;
     }
 
     /** The address size as a mask: the count register's width for LOOP and JrCXZ. */
     long addressMask() {
-        return dec.adsize == 8 ? -1L : dec.adsize == 4 ? 0xffffffffL : 0xffffL;
+        return dec.addressMask();
     }
 
     Operands(Wiring w) {

@@ -41,6 +41,8 @@ final class VcpuMembers {
     static final Method GET_REG = method("getReg", long.class, int.class, int.class);
     static final Method SET_REG = method("setReg", void.class, int.class, int.class, long.class);
     static final Method SEG_BASE = method("segBase", long.class, int.class);
+    static final Static OFFSET = staticMethod(Operands.class, "offset", long.class, long[].class, int.class, int.class, int.class, long.class,
+            boolean.class, long.class, long.class);
     static final Method RD = method("rd", long.class, long.class, int.class);
     static final Method WR = method("wr", void.class, long.class, int.class, long.class);
     static final Method PUSH = method("push", void.class, long.class, int.class);
@@ -49,6 +51,9 @@ final class VcpuMembers {
 
     // Integer ALU with lazy flags
     static final Method ALU_FAST = method("aluFast", long.class, int.class, long.class, long.class, int.class);
+    static final Method ADD_FAST = method("addFast", long.class, long.class, long.class, int.class);
+    static final Method SUB_FAST = method("subFast", long.class, long.class, long.class, int.class);
+    static final Method LOGIC_FAST = method("logicFast", long.class, int.class, long.class, long.class, int.class);
     static final Method COND_FAST = method("condFast", boolean.class, int.class);
     static final Method IMUL_NOW = method("imulNow", long.class, long.class, long.class, int.class);
     static final Method SHIFT_FAST = method("shiftFast", long.class, int.class, long.class, int.class, int.class);
