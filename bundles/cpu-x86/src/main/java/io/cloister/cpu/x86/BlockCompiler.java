@@ -64,7 +64,7 @@ final class BlockCompiler {
     private BlockCompiler() {
     }
 
-    private static boolean ends(Insn in) {
+    static boolean ends(Insn in) {
         return switch (in.kind) {
             case Insn.JMP, Insn.CALL, Insn.RET, Insn.JMP_IND, Insn.CALL_IND -> true;
             default -> false;

@@ -29,6 +29,10 @@ abstract class DecodedPath extends Interpreter {
             page[off] = in;
             markCode(off, in.len);
         }
+        if (retired == shadowRetired) {
+            execDecoded(in); // the one instruction an STI or MOV SS shadow covers: interrupts are looked at after it
+            return;
+        }
         Block b = in.block;
         if (b != null) {
             runBlock(b);
@@ -43,7 +47,58 @@ abstract class DecodedPath extends Interpreter {
                 return;
             }
         }
-        execDecoded(in);
+        Insn[] t = in.trace;
+        if (t == null) {
+            t = trace(page, off, in);
+            in.trace = t;
+        }
+        runTrace(t);
+    }
+
+    /** The longest trace: about a compiled block's length, so interrupts and timers are looked at as often. */
+    static final int TRACE_MAX = BlockCompiler.MAX;
+
+    /**
+     * The entries one dispatch runs from {@code first} at {@code off}: straight on through the page
+     * until an unconditional control transfer or a form left to the interpreter (each included, as
+     * the last), the page's end or {@link #TRACE_MAX} entries. A taken conditional branch leaves it
+     * early. Entries are decoded (and their bytes marked as code) here, once, as stepDecoded would.
+     */
+    private Insn[] trace(Insn[] page, int off, Insn first) {
+        Insn[] buf = new Insn[TRACE_MAX];
+        int n = 0;
+        Insn in = first;
+        while (true) {
+            buf[n++] = in;
+            off += in.len;
+            if (in.kind == Insn.GENERIC || BlockCompiler.ends(in) || n == TRACE_MAX || off >= 4096) {
+                break;
+            }
+            in = page[off];
+            if (in == null || in.code64 != code64) {
+                in = Insn.decode(ram, codePagePhys | off, code64);
+                page[off] = in;
+                markCode(off, in.len);
+            }
+        }
+        return java.util.Arrays.copyOf(buf, n);
+    }
+
+    /**
+     * Runs a trace: each entry completes (rip and the count advance) before the next starts, so a
+     * fault leaves the vCPU exactly at the entry that raised it. It stops after a write that hit code
+     * or MMIO (blockStop: the entries may be stale, or an exit is pending) and where control left
+     * the straight line (a taken branch, or the last entry's transfer).
+     */
+    private void runTrace(Insn[] t) {
+        blockStop = false;
+        for (Insn in : t) {
+            long fallThrough = rip + in.len;
+            execDecoded(in);
+            if (blockStop || rip != fallThrough) {
+                return;
+            }
+        }
     }
 
     /** Writes into these bytes drop the page's entries and blocks (a write never spans pages here). */

@@ -64,6 +64,8 @@ final class Insn {
     int heat;
     /** The compiled block starting here, if any; dropped with this entry. */
     Block block;
+    /** The run of decoded entries the decoded path executes from here in one dispatch (see DecodedPath.trace). */
+    Insn[] trace;
 
     private Insn(int kind, int len, int flags) {
         this.kind = kind;
