@@ -382,15 +382,12 @@ abstract class X87Arith extends X87Insns {
         setSt(i, m, s);
     }
 
+    /** FCMOVcc's conditions as Jcc's condition codes: B, E, BE, P (unordered); DB's are their negations (odd). */
+    private static final int[] FCMOV_CC = {2, 4, 6, 10};
+
     /** FCMOVcc: DA (B, E, BE, U) and DB (the negations). */
     private void fcmov(int which, int i, boolean negate) {
-        long f = rflags;
-        boolean c = switch (which) {
-            case 0 -> (f & Flags.CF) != 0;
-            case 1 -> (f & Flags.ZF) != 0;
-            case 2 -> (f & (Flags.CF | Flags.ZF)) != 0;
-            default -> (f & Flags.PF) != 0;
-        };
+        boolean move = Conditions.ofFlags(FCMOV_CC[which] | (negate ? 1 : 0), rflags) != 0;
         if (empty(0) || empty(i)) {
             if (stackFault(false)) {
                 setSt(0, IND_M, IND_SE);
@@ -398,7 +395,7 @@ abstract class X87Arith extends X87Insns {
             return;
         }
         setCc(0);
-        if (c != negate) {
+        if (move) {
             setSt(0, mant(i), se(i));
         }
     }
