@@ -23,12 +23,7 @@ abstract class DecodedPath extends Interpreter {
             }
         }
         int off = (int) (lin & 0xfff);
-        Insn in = page[off];
-        if (in == null || in.code64 != code64) {
-            in = Insn.decode(ram, codePagePhys | off, code64);
-            page[off] = in;
-            markCode(off, in.len);
-        }
+        Insn in = entry(page, off);
         if (retired == shadowRetired) {
             execDecoded(in); // the one instruction an STI or MOV SS shadow covers: interrupts are looked at after it
             return;
@@ -62,7 +57,7 @@ abstract class DecodedPath extends Interpreter {
      * The entries one dispatch runs from {@code first} at {@code off}: straight on through the page
      * until an unconditional control transfer or a form left to the interpreter (each included, as
      * the last), the page's end or {@link #TRACE_MAX} entries. A taken conditional branch leaves it
-     * early. Entries are decoded (and their bytes marked as code) here, once, as stepDecoded would.
+     * early. Entries are decoded here, once, as stepDecoded's are.
      */
     private Insn[] trace(Insn[] page, int off, Insn first) {
         Insn[] buf = new Insn[TRACE_MAX];
@@ -74,14 +69,20 @@ abstract class DecodedPath extends Interpreter {
             if (in.kind == Insn.GENERIC || BlockCompiler.ends(in) || n == TRACE_MAX || off >= 4096) {
                 break;
             }
-            in = page[off];
-            if (in == null || in.code64 != code64) {
-                in = Insn.decode(ram, codePagePhys | off, code64);
-                page[off] = in;
-                markCode(off, in.len);
-            }
+            in = entry(page, off);
         }
         return java.util.Arrays.copyOf(buf, n);
+    }
+
+    /** The code page's decoded entry at {@code off}, decoded (and its bytes marked as code) if it has none for this mode. */
+    private Insn entry(Insn[] page, int off) {
+        Insn in = page[off];
+        if (in == null || in.code64 != code64) {
+            in = Insn.decode(ram, codePagePhys | off, code64);
+            page[off] = in;
+            markCode(off, in.len);
+        }
+        return in;
     }
 
     /**

@@ -30,7 +30,7 @@ abstract class Strings extends Syscalls {
                 long n = bulk(op <= 0xa5, size, am, esBase);
                 if (n > 0) {
                     accesses.clear();
-                    r[RCX] = dec.adsize == 8 ? r[RCX] - n : dec.adsize == 4 ? (r[RCX] - n) & 0xffffffffL : (r[RCX] & ~0xffffL) | ((r[RCX] - n) & 0xffff);
+                    r[RCX] = advance(r[RCX], -n);
                     if (pendingExit != null) { // as after an element: nothing in a chunk reports one
                         if ((r[RCX] & am) != 0) {
                             ip = rip;
@@ -91,7 +91,7 @@ abstract class Strings extends Syscalls {
             // An iteration is done: a rerun of the instruction (the next iteration needs an answer)
             // starts at the next one, so the answers so far must not be replayed to it.
             accesses.clear();
-            r[RCX] = dec.adsize == 4 ? (r[RCX] - 1) & 0xffffffffL : dec.adsize == 2 ? (r[RCX] & ~0xffffL) | ((r[RCX] - 1) & 0xffff) : r[RCX] - 1;
+            r[RCX] = advance(r[RCX], -1);
             if (compare && ((dec.rep == 0xf3) != ((rflags & ZF) != 0))) {
                 return; // REPE stops on ZF=0, REPNE on ZF=1
             }
@@ -204,7 +204,7 @@ abstract class Strings extends Syscalls {
         return am == -1L ? n : Math.min(n, (am - off + 1) / size);
     }
 
-    /** rSI/rDI moved by {@code delta}, within the address size (SI/DI keep the bits above 16). */
+    /** rCX, rSI or rDI moved by {@code delta}, within the address size (CX/SI/DI keep the bits above 16). */
     private long advance(long reg, long delta) {
         return dec.adsize == 8 ? reg + delta : dec.adsize == 4 ? (reg + delta) & 0xffffffffL : (reg & ~0xffffL) | ((reg + delta) & 0xffff);
     }
