@@ -105,7 +105,7 @@ abstract class ControlFlow extends Exceptions {
      * a fault (or an exit for a stack in MMIO) leaves the state as it was.
      */
     void iret() {
-        if (legacy) {
+        if ((efer & EFER_LMA) == 0) { // also flat 32-bit code: the return may be to a 16-bit segment (legacy from then on)
             legacyReturn(true, 0);
             return;
         }
@@ -121,8 +121,9 @@ abstract class ControlFlow extends Exceptions {
             newSs = (int) rd(sp + 4L * s, s) & 0xffff;
         }
         int cpl = cs & 3;
-        int rpl = (efer & EFER_LMA) != 0 ? newCs & 3 : cpl;
-        boolean to64 = (efer & EFER_LMA) != 0 ? codeSegment(newCs, newRip) : false;
+        int rpl = newCs & 3;
+        long desc = codeSegment(newCs, newRip);
+        boolean to64 = (desc & D_L) != 0;
         if (code64 && (newSs != sreg[2] || rpl != cpl)) {
             checkStackSegment(newSs, rpl, to64);
         }
@@ -137,14 +138,19 @@ abstract class ControlFlow extends Exceptions {
         rflags = (rflags & ~mask) | (newFlags & mask) | Flags.FIXED;
         r[RSP] = code64 ? newSp : (r[RSP] & ~0xffffffffL) | (newSp & 0xffffffffL);
         sreg[2] = newSs;
-        changePrivilege(newCs, to64, rpl, cpl);
+        changePrivilege(newCs, desc, rpl, cpl);
         jump(newRip);
     }
 
-    /** CS and the mode it selects; a change of CPL drops what was checked at the old one. */
-    private void changePrivilege(int newCs, boolean to64, int rpl, int cpl) {
+    /**
+     * CS and the mode its descriptor selects (64-bit code, or compatibility mode with D's default
+     * size: 16-bit code decodes with 16-bit operands and addresses, and only the interpreter runs
+     * it); a change of CPL drops what was checked at the old one.
+     */
+    private void changePrivilege(int newCs, long desc, int rpl, int cpl) {
         cs = newCs;
-        code64 = to64;
+        code64 = (desc & D_L) != 0;
+        code16 = !code64 && (desc & D_DB) == 0;
         if (rpl != cpl) {
             nullInaccessibleSegments(rpl);
             privilegeChanged();
@@ -157,7 +163,7 @@ abstract class ControlFlow extends Exceptions {
      * applies to both stacks). Checked before anything changes.
      */
     void farReturn(int release) {
-        if (legacy) {
+        if ((efer & EFER_LMA) == 0) { // as IRET
             legacyReturn(false, release);
             return;
         }
@@ -166,8 +172,9 @@ abstract class ControlFlow extends Exceptions {
         long newRip = rd(stackAddress(sp), s);
         int newCs = (int) rd(stackAddress(sp + s), s) & 0xffff;
         int cpl = cs & 3;
-        int rpl = (efer & EFER_LMA) != 0 ? newCs & 3 : cpl;
-        boolean to64 = (efer & EFER_LMA) != 0 ? codeSegment(newCs, newRip) : code64;
+        int rpl = newCs & 3;
+        long desc = codeSegment(newCs, newRip);
+        boolean to64 = (desc & D_L) != 0;
         long newSp = sp + 2L * s + release;
         int newSs = sreg[2];
         if (rpl != cpl) {
@@ -178,7 +185,7 @@ abstract class ControlFlow extends Exceptions {
         }
         r[RSP] = code64 || rpl != cpl ? newSp : (r[RSP] & ~0xffffffffL) | (newSp & 0xffffffffL);
         sreg[2] = newSs;
-        changePrivilege(newCs, to64, rpl, cpl);
+        changePrivilege(newCs, desc, rpl, cpl);
         jump(newRip);
     }
 
@@ -190,9 +197,9 @@ abstract class ControlFlow extends Exceptions {
      * The checks of a far return to code segment {@code selector} (SDM vol. 2, IRET and RET): #GP(0)
      * for a null selector, #GP(selector) outside its table, not a code segment, of an RPL below the
      * CPL, of a DPL other than the RPL (above it, for conforming code), #NP(selector) not present,
-     * #GP(0) for a non-canonical 64-bit target. Returns whether the segment is 64-bit code.
+     * #GP(0) for a non-canonical 64-bit target. Returns the descriptor (L: 64-bit code; D: 32-bit).
      */
-    private boolean codeSegment(int selector, long target) {
+    private long codeSegment(int selector, long target) {
         int error = selector & 0xfffc;
         if (error == 0) {
             throw fault(VEC_GP, 0);
@@ -212,11 +219,10 @@ abstract class ControlFlow extends Exceptions {
         if ((desc & (1L << 47)) == 0) {
             throw fault(VEC_NP, error);
         }
-        boolean is64 = (desc & (1L << 53)) != 0;
-        if (is64 && (target << 16 >> 16) != target) {
+        if ((desc & D_L) != 0 && (target << 16 >> 16) != target) {
             throw fault(VEC_GP, 0);
         }
-        return is64;
+        return desc;
     }
 
     ControlFlow(Wiring w) {

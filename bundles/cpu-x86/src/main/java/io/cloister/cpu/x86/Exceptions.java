@@ -182,6 +182,7 @@ abstract class Exceptions extends RealMode {
         rflags &= ~(TF | NT | RF | VM);
         cs = (selector & 0xfffc) | newCpl;
         code64 = true;
+        code16 = false; // the interrupted code may have been 16-bit compatibility mode
         rip = target;
         if (newCpl != cpl) {
             privilegeChanged();

@@ -8,7 +8,10 @@ import java.lang.foreign.ValueLayout;
  * calls, stack, lea, extensions, shifts, imul, setcc/cmovcc): decoded once per physical address,
  * then executed from these fields, which it takes from the one {@link Decoder}. Everything else is
  * {@link #GENERIC}: the interpreter decodes and runs it. Decoding depends only on the bytes and the
- * code mode, never on register values, so an entry stays valid until its page is written.
+ * code mode, never on register values, so an entry stays valid until its page is written. The code
+ * mode is 64-bit or 32-bit (an entry is decoded again when code64 differs): 16-bit code, also in
+ * long mode's compatibility mode, never reaches the decoded path (the run loop sends it to the
+ * interpreter), as 32-bit defaults would decode it wrongly.
  */
 final class Insn {
     static final int GENERIC = 0;

@@ -31,6 +31,7 @@ abstract class Syscalls extends ControlFlow {
         cs = sel;
         sreg[2] = sel + 8;
         code64 = true;
+        code16 = false;
         rflags = (rflags & ~(sfmask & 0xffffffffL) & ~RF) | Flags.FIXED;
         ip = target;
         if (cpl != 0) {
@@ -60,6 +61,7 @@ abstract class Syscalls extends ControlFlow {
         cs = ((to64 ? base + 16 : base) & 0xfffc) | 3;
         sreg[2] = ((base + 8) & 0xfffc) | 3;
         code64 = to64;
+        code16 = false; // SYSRET's CS: 64-bit, or 32-bit compatibility mode
         rflags = (r[11] & 0x3c7fd7L & ~RF) | Flags.FIXED;
         ip = to64 ? target : target & 0xffffffffL;
         privilegeChanged();

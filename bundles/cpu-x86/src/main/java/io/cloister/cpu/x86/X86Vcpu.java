@@ -272,7 +272,7 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
                     }
                 }
                 try {
-                    if (decodedCache && !legacy) { // real mode, 16-bit and segmented code: the interpreter only
+                    if (decodedCache && !legacy && !code16) { // real mode, 16-bit (also compatibility mode) and segmented code: the interpreter only
                         stepDecoded();
                     } else {
                         step();
