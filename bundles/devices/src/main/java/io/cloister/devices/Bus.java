@@ -20,8 +20,9 @@ import io.cloister.api.device.Space;
  * build new indexes under this object's monitor.
  *
  * Isolation: a device that throws gets the access answered for it (reads all-ones, writes
- * dropped) and a log line naming its bundle; one that stays in an access longer than the
- * watchdog allows is marked hung, its vCPU thread interrupted, and it is skipped from then on.
+ * dropped) and a log line naming its bundle; one that spins or waits in an access longer than the
+ * watchdog allows (see {@link Watchdog}: time the host merely delays an access does not count) is
+ * marked hung, its vCPU thread interrupted, and it is skipped from then on.
  */
 final class Bus implements DeviceBus {
     private static final Logger LOG = LoggerFactory.getLogger(Bus.class);
@@ -125,7 +126,7 @@ final class Bus implements DeviceBus {
         if (a == null) {
             return allOnes(size);
         }
-        Watchdog.Ticket t = watchdog.enter(a, context.vmName(), Thread.currentThread());
+        Watchdog.Ticket t = watchdog.enter(a, context.vmName());
         try {
             long v = a.device.read(space, address, size);
             return t.timedOut() ? allOnes(size) : v & allOnes(size);
@@ -143,7 +144,7 @@ final class Bus implements DeviceBus {
         if (a == null) {
             return;
         }
-        Watchdog.Ticket t = watchdog.enter(a, context.vmName(), Thread.currentThread());
+        Watchdog.Ticket t = watchdog.enter(a, context.vmName());
         try {
             a.device.write(space, address, size, value & allOnes(size));
         } catch (RuntimeException | Error e) {

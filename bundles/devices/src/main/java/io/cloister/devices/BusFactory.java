@@ -17,7 +17,7 @@ import io.cloister.api.device.DeviceContext;
 public class BusFactory implements DeviceBusFactory, AutoCloseable {
     @ObjectClassDefinition(name = "Cloister device bus")
     @interface Config {
-        @AttributeDefinition(description = "Milliseconds a device may take for one access before it is marked hung")
+        @AttributeDefinition(description = "Milliseconds of CPU a device may spin, or of waiting it may do, in one access before it is marked hung (time the host merely delays an access does not count)")
         long hangMillis() default 250;
     }
 

@@ -6,13 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
 import java.util.List;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 
 import io.cloister.api.CloisterException;
 import io.cloister.api.Errno;
@@ -122,67 +118,6 @@ class DevicesTest {
         assertEquals(0xffffffffL, bus.read(Space.PIO, 0x200, 4));
         bus.write(Space.PIO, 0x200, 1, 7);
         assertTrue(added().get(0).contains("failures=2"), bus.devices().toString());
-    }
-
-    /**
-     * A device that does not answer is marked hung by the watchdog and its access answered for it;
-     * afterwards it is not called at all. (The test's timeout bounds the wait; it measures nothing.)
-     */
-    @Test
-    @Timeout(value = 60, unit = TimeUnit.SECONDS)
-    void aHangingDeviceIsMarkedHungAndTheVcpuFreed() {
-        AtomicInteger calls = new AtomicInteger();
-        Fake slow = new Fake("slow", Space.PIO, 0x300, 4, () -> {
-            calls.incrementAndGet();
-            try {
-                new CountDownLatch(1).await(); // until the watchdog's interrupt
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        });
-        bus.attach(slow, "bundle.slow");
-        assertEquals(0xffL, bus.read(Space.PIO, 0x300, 1));
-        assertTrue(!Thread.currentThread().isInterrupted(), "the interrupt must not leak into the vCPU");
-        assertTrue(added().get(0).contains("HUNG"), bus.devices().toString());
-        assertEquals(0xffL, bus.read(Space.PIO, 0x300, 1));
-        bus.write(Space.PIO, 0x300, 1, 0);
-        assertEquals(1, calls.get(), "a hung device is skipped");
-    }
-
-    /**
-     * An access that only waits for the host (its thread blocked on a lock, no CPU used), as on a
-     * 2-core host with more runnable threads than cores, is not a hung device: the PIT was marked
-     * hung there and Linux, booted without ACPI, lost its only timer. Waits until the old watchdog
-     * would have marked it (past the limit, two passes later); measures nothing.
-     */
-    @Test
-    @Timeout(value = 60, unit = TimeUnit.SECONDS)
-    void anAccessDelayedByTheHostIsNotMarkedHung() throws Exception {
-        Object lock = new Object();
-        AtomicInteger calls = new AtomicInteger();
-        bus.attach(new Fake("contended", Space.PIO, 0x310, 4, () -> {
-            synchronized (lock) {
-                calls.incrementAndGet();
-            }
-        }), "bundle.contended");
-        Thread vcpu;
-        synchronized (lock) {
-            vcpu = Thread.ofPlatform().start(() -> bus.read(Space.PIO, 0x310, 1));
-            while (vcpu.getState() != Thread.State.BLOCKED) {
-                Thread.sleep(1);
-            }
-            long start = System.nanoTime();
-            while (System.nanoTime() - start < 2 * 100_000_000L) {
-                Thread.sleep(10);
-            }
-            long passes = watchdog.passes;
-            while (watchdog.passes < passes + 2) {
-                Thread.sleep(10);
-            }
-        }
-        vcpu.join();
-        assertEquals(1, calls.get());
-        assertTrue(!added().get(0).contains("HUNG"), bus.devices().toString());
     }
 
     @Test
