@@ -213,11 +213,21 @@ final class LinuxGuest {
             assertTrue(flags.contains(f), "CPU flag " + f + " missing in /proc/cpuinfo: " + flags + context);
         }
 
+        // Issue 16's requirement: sleep 1 takes between 0.9 and 2 s of host wall time.
         double sleep = (times.get("sleep-end") - times.get("sleep-begin")) / 1e9;
         assertTrue(sleep >= 0.9 && sleep <= 2.0, "sleep 1 took " + sleep + " s of host wall time" + context);
         long guestCs = number(values, "sleep-guest-cs", context);
-        // /proc/uptime has centiseconds, both readings truncated: at least 0.99 s.
-        assertTrue(guestCs >= 99 && guestCs <= 200, "sleep 1 took " + guestCs + " cs of guest uptime" + context);
+        // The guest's own reading (this test's check, not the issue's): /proc/uptime has
+        // centiseconds, both readings truncated, so at least 0.99 s; a guest clock that ran fast
+        // would fail here. At most 3 s, wider than the issue's 2 s, because the guest's span is
+        // not the host's: it runs from one cut(1) reading /proc/uptime to the next, so it holds
+        // the exit of one process and the start of two (sleep and cut) besides the second. A
+        // loaded host stretches those in a 2-vCPU guest (each wakeup across vCPUs, a reschedule
+        // IPI or a parent woken on the other CPU, waits until that vCPU's host thread gets a core),
+        // and the guest's clock is the host's: 223 cs at load 10, while the host measured under 2 s (its
+        // span starts at the sleep-begin line's arrival, which that load had delayed). A timer
+        // firing a second or more late still fails here, and the host's bound above stays.
+        assertTrue(guestCs >= 99 && guestCs <= 300, "sleep 1 took " + guestCs + " cs of guest uptime" + context);
         assertTrue(List.of(dates).contains(LocalDate.parse(values.get("date"))),
                 "guest date " + values.get("date") + ", host (UTC) " + List.of(dates) + context);
 
