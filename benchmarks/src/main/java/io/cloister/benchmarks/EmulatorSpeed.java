@@ -18,9 +18,10 @@ import io.cloister.testkit.GuestImages;
 import io.cloister.vmm.StandaloneVm;
 
 /**
- * benchmarks/emulator-speed: guest instructions per second of the software engine on the
- * integer workload guest and, when qemu-system-x86_64 is installed, QEMU TCG on the same guest
- * and iterations in the same run. QEMU's start-up is measured with 0 iterations and subtracted.
+ * benchmarks/emulator-speed: guest instructions per second of the software engine on two guests,
+ * the integer workload and chase.elf (pointer chasing, calls, byte loops), each against the plain
+ * interpreter and, when qemu-system-x86_64 is installed, QEMU TCG on the same guest and iterations
+ * in the same run. QEMU's start-up is measured with 0 iterations and subtracted.
  * The guest runs in a VM as bin/vmm makes it (the VMM's exit loop, the core devices, no CoCo),
  * without the framework.
  */
@@ -28,34 +29,46 @@ public final class EmulatorSpeed {
     private EmulatorSpeed() {
     }
 
+    /** A guest and its iterations per run when the command line gives the workload's. */
+    private record Guest(String elf, double iterationsPerWorkloadIteration) {
+    }
+
+    /**
+     * The integer workload, and chase.elf (pointer chasing, calls, byte loops; guests/chase), at
+     * about the same instruction count per run.
+     */
+    private static final List<Guest> GUESTS = List.of(new Guest("workload.elf", 1), new Guest("chase.elf", 0.25));
+
     public static void main(String[] args) throws Exception {
         int iterations = args.length > 0 ? Integer.parseInt(args[0]) : 300;
-        Path elf = GuestImages.of("workload.elf");
         Class<?> x86 = Class.forName("io.cloister.cpu.x86.X86Engine");
         // Baseline in the same run: the plain interpreter, which decodes every instruction each time.
         CpuEngine interpreter = (CpuEngine) x86.getConstructor(boolean.class).newInstance(false);
         CpuEngine engine = (CpuEngine) x86.getConstructor().newInstance();
-        double baseMips = mips(interpreter, elf, iterations, "interpreter (baseline, decodes every time)")[0];
-        double[] m = mips(engine, elf, iterations, "cloister emulator (decoded cache + compiled blocks)");
-        double mips = m[0];
-        long instructions = (long) m[1];
-        System.out.printf("speed-up over the interpreter: %.1fx%n", mips / baseMips);
         String qemu = which("qemu-system-x86_64");
-        if (qemu == null) {
-            System.out.println("qemu-system-x86_64 not installed: no QEMU comparison");
-            return;
+        for (Guest g : GUESTS) {
+            Path elf = GuestImages.of(g.elf());
+            int n = Math.max(1, (int) Math.round(iterations * g.iterationsPerWorkloadIteration()));
+            System.out.printf("== %s, iterations=%d%n", g.elf(), n);
+            double baseMips = mips(interpreter, elf, n, "interpreter (baseline, decodes every time)")[0];
+            double[] m = mips(engine, elf, n, "cloister emulator (decoded cache + compiled blocks)");
+            System.out.printf("speed-up over the interpreter: %.1fx%n", m[0] / baseMips);
+            if (qemu == null) {
+                System.out.println("qemu-system-x86_64 not installed: no QEMU comparison");
+                continue;
+            }
+            long base = Long.MAX_VALUE;
+            long full = Long.MAX_VALUE;
+            for (int run = 0; run < 3; run++) {
+                base = Math.min(base, qemu(qemu, elf, 0));
+                full = Math.min(full, qemu(qemu, elf, n));
+            }
+            double qemuSeconds = (full - base) / 1e9;
+            double qemuMips = m[1] / qemuSeconds / 1e6;
+            System.out.printf("qemu tcg (-M microvm,accel=tcg): %.3f s beyond its %.3f s start-up: %.1f million instructions/s%n",
+                    qemuSeconds, base / 1e9, qemuMips);
+            System.out.printf("ratio cloister/qemu: %.2f%n", m[0] / qemuMips);
         }
-        long base = Long.MAX_VALUE;
-        long full = Long.MAX_VALUE;
-        for (int run = 0; run < 3; run++) {
-            base = Math.min(base, qemu(qemu, elf, 0));
-            full = Math.min(full, qemu(qemu, elf, iterations));
-        }
-        double qemuSeconds = (full - base) / 1e9;
-        double qemuMips = instructions / qemuSeconds / 1e6;
-        System.out.printf("qemu tcg (-M microvm,accel=tcg): %.3f s beyond its %.3f s start-up: %.1f million instructions/s%n",
-                qemuSeconds, base / 1e9, qemuMips);
-        System.out.printf("ratio cloister/qemu: %.2f%n", mips / qemuMips);
     }
 
     /** Best of three runs after warming up: million instructions per second and the instruction count. */
@@ -94,7 +107,7 @@ public final class EmulatorSpeed {
             StandaloneVm.Result r = new StandaloneVm(engine, new PlainPolicy(), new MemoryManagerImpl(), new RestrictedMemory(), bus,
                     List.of(Uart16550::new, DebugExit::new, Hpet::new)).run(elf, 16 << 20, "iterations=" + iterations);
             if (r.failed()) {
-                throw new IllegalStateException("the workload failed: " + r.status());
+                throw new IllegalStateException(elf.getFileName() + " failed: " + r.status());
             }
             return r;
         }

@@ -85,7 +85,7 @@ class GuestsTest {
      * instruction count.
      */
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.CsvSource({"hello.elf,''", "workload.elf,iterations=20", "exceptions.elf,''", "demo.elf,''",
+    @org.junit.jupiter.params.provider.CsvSource({"hello.elf,''", "workload.elf,iterations=20", "chase.elf,iterations=2", "exceptions.elf,''", "demo.elf,''",
         "insns.elf,''", "rings.elf,''"})
     void compiledBlocksRetireWhatTheInterpreterRetires(String guest, String cmdline) throws Exception {
         StandaloneVm.Result interpreted = Guests.run(new X86Engine(false), guest, cmdline);
@@ -101,6 +101,14 @@ class GuestsTest {
         StandaloneVm.Result r = Guests.run(engine, "workload.elf", "iterations=10");
         // guests/workload/native.c, compiled for the host, prints the same line.
         assertEquals("workload: 10 iterations, checksum 0x0000000003f98451\n", r.console(), r.status());
+        assertEquals(0, r.exitCode());
+    }
+
+    @Test
+    void chaseMatchesTheNativeChecksum() throws Exception {
+        StandaloneVm.Result r = Guests.run(engine, "chase.elf", "iterations=10");
+        // guests/chase/native.c, compiled for the host (make -C guests bin/chase-native), prints the same line.
+        assertEquals("chase: 10 iterations, checksum 0x2954257eaefb4166\n", r.console(), r.status());
         assertEquals(0, r.exitCode());
     }
 }
