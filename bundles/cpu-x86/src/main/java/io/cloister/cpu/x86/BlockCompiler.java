@@ -49,7 +49,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * (memory through the TLB, lazy flags, stack), which the JIT inlines at these hot call sites. A
  * block ends at an unconditional control transfer, at a form left to the interpreter, at the
  * page's end or after {@link #MAX} instructions; a conditional branch leaves it only when taken.
- * A write that hits code or MMIO stops it after that instruction. The vCPU members emitted code
+ * A write that hits code or MMIO stops it after that instruction. An instruction whose flags a
+ * later one overwrites unseen ({@link FlagLiveness}) computes its result alone: plain JVM
+ * arithmetic for the ALU, IMUL, INC/DEC and shifts or rotates by an immediate. The vCPU members emitted code
  * uses are resolved when the compiler is first used ({@link VcpuMembers}).
  */
 final class BlockCompiler {
@@ -62,6 +64,13 @@ final class BlockCompiler {
             ClassHierarchyResolver.ofClassLoading(BlockCompiler.class.getClassLoader())));
 
     private BlockCompiler() {
+    }
+
+    /** Forms that may fault or leave their block (a memory access, the stack, #DE): pos is stored before them. */
+    static boolean mayFaultOrExit(Insn in) {
+        return in.rm < 0 && in.kind != Insn.LEA && in.kind != Insn.NOP && in.kind != Insn.CONVERT || in.kind == Insn.PUSH
+                || in.kind == Insn.POP || in.kind == Insn.CALL || in.kind == Insn.RET || in.kind == Insn.CALL_IND
+                || in.kind == Insn.GROUP3 && in.sub >= 6; // #DE
     }
 
     static boolean ends(Insn in) {
@@ -125,13 +134,15 @@ final class BlockCompiler {
         // (FLAGS_SUB: sub/cmp, FLAGS_LOGIC: and/or/xor/test, FLAGS_ADD: add), with its operands and
         // result (masked to its size) in locals: a condition after it is the Conditions rule of these
         // locals, which the JIT inlines, not a call of condFast (its switch over the lazy state is too
-        // big to inline). Its lazy flags are set all the same.
+        // big to inline). Its lazy flags are set all the same, unless nothing can see them (FlagLiveness).
         private static final int FLAGS_UNKNOWN = 0, FLAGS_SUB = 1, FLAGS_LOGIC = 2, FLAGS_ADD = 3;
         private int flags = FLAGS_UNKNOWN;
         private int flagsSize;
         private final int fa;
         private final int fb;
         private final int fres;
+        /** Per instruction: its flags are overwritten before anything can see them ({@link FlagLiveness}). */
+        private boolean[] deadFlags;
 
         Emitter(CodeBuilder code, boolean code64) {
             this.code = code;
@@ -147,6 +158,7 @@ final class BlockCompiler {
 
         void block(List<Insn> insns) {
             int off = 0;
+            deadFlags = FlagLiveness.dead(insns);
             for (int k = 0; k < insns.size(); k++) {
                 Insn in = insns.get(k);
                 off += in.len;
@@ -167,11 +179,6 @@ final class BlockCompiler {
             code.lload(next).lreturn();
         }
 
-        private static boolean mayFaultOrExit(Insn in) {
-            return in.rm < 0 && in.kind != Insn.LEA && in.kind != Insn.NOP && in.kind != Insn.CONVERT || in.kind == Insn.PUSH
-                    || in.kind == Insn.POP || in.kind == Insn.CALL || in.kind == Insn.RET || in.kind == Insn.CALL_IND
-                    || in.kind == Insn.GROUP3 && in.sub >= 6; // #DE
-        }
 
         /** Forms that leave the arithmetic flags alone, and those whose flags the emitter tracks itself. */
         private static boolean keepsFlags(Insn in) {
@@ -276,8 +283,20 @@ final class BlockCompiler {
             }
         }
 
-        private void alu(int op, int size) {
+        private void alu(int op, int size, boolean dead) {
             // stack: a, b -> result
+            if (dead && op != 2 && op != 3) { // the result alone: no lazy flags (adc/sbb read CF)
+                switch (op) {
+                    case 0 -> code.ladd();
+                    case 1 -> code.lor();
+                    case 4 -> code.land();
+                    case 6 -> code.lxor();
+                    default -> code.lsub(); // sub, cmp
+                }
+                mask(size);
+                flags = FLAGS_UNKNOWN;
+                return;
+            }
             int kind = switch (op) {
                 case 0 -> FLAGS_ADD;
                 case 1, 4, 6 -> FLAGS_LOGIC;
@@ -355,7 +374,7 @@ final class BlockCompiler {
                     } else {
                         code.loadConstant(in.imm);
                     }
-                    alu(in.sub, size);
+                    alu(in.sub, size, deadFlags[k]);
                     if (in.sub == 7) {
                         code.pop2();
                     } else {
@@ -365,7 +384,7 @@ final class BlockCompiler {
                 case Insn.ALU_R_RM -> {
                     getReg(in.reg, size);
                     loadRm(in, size);
-                    alu(in.sub, size);
+                    alu(in.sub, size, deadFlags[k]);
                     if (in.sub == 7) {
                         code.pop2();
                     } else {
@@ -379,7 +398,7 @@ final class BlockCompiler {
                     } else {
                         code.loadConstant(in.imm);
                     }
-                    alu(4, size);
+                    alu(4, size, deadFlags[k]);
                     code.pop2();
                 }
                 case Insn.JCC -> {
@@ -440,12 +459,21 @@ final class BlockCompiler {
                         loadRm(in, size);
                         signExtend(size);
                     }
-                    code.lstore(tmp2).lstore(tmp).aload(CPU_SLOT).lload(tmp).lload(tmp2).loadConstant(size)
-                            .invokevirtual(CPU, IMUL_NOW.name(), IMUL_NOW.type());
+                    if (deadFlags[k]) {
+                        code.lmul(); // CF and OF unseen: the low half alone
+                        mask(size);
+                    } else {
+                        code.lstore(tmp2).lstore(tmp).aload(CPU_SLOT).lload(tmp).lload(tmp2).loadConstant(size)
+                                .invokevirtual(CPU, IMUL_NOW.name(), IMUL_NOW.type());
+                    }
                     setReg(in.reg, size);
                 }
                 case Insn.SHIFT -> {
                     loadRm(in, size);
+                    if (deadFlags[k] && plainShift(in)) {
+                        storeRm(in, size, k);
+                        return;
+                    }
                     code.lstore(tmp2).aload(CPU_SLOT).loadConstant(in.sub).lload(tmp2);
                     if (in.hasImm) {
                         code.loadConstant((int) in.imm);
@@ -472,6 +500,12 @@ final class BlockCompiler {
                 case Insn.NOP -> { }
                 case Insn.INC_DEC -> {
                     loadRm(in, size);
+                    if (deadFlags[k]) {
+                        code.loadConstant(in.sub == 0 ? 1L : -1L).ladd();
+                        mask(size);
+                        storeRm(in, size, k);
+                        return;
+                    }
                     code.lstore(tmp2).aload(CPU_SLOT).loadConstant(in.sub).lload(tmp2).loadConstant(size)
                             .invokevirtual(CPU, INC_DEC_FAST.name(), INC_DEC_FAST.type());
                     storeRm(in, size, k);
@@ -499,6 +533,60 @@ final class BlockCompiler {
                 }
                 default -> throw new IllegalArgumentException("kind " + in.kind);
             }
+        }
+
+        /**
+         * With the value on the stack, emits a shift by an immediate count whose flags are unseen as
+         * plain JVM arithmetic (the result is {@link Alu#shift}'s) and returns true; false (nothing
+         * emitted) for forms that stay with shiftFast: a count in CL, RCL/RCR, rotates of bytes and words.
+         */
+        private boolean plainShift(Insn in) {
+            int size = in.size;
+            int bits = size * 8;
+            int count = (int) in.imm & (size == 8 ? 63 : 31);
+            if (!in.hasImm || count == 0) {
+                return false;
+            }
+            switch (in.sub) {
+                case 0, 1 -> { // ROL, ROR
+                    if (size == 8) {
+                        code.loadConstant(in.sub == 0 ? count : 64 - count);
+                        code.invokestatic(ConstantDescs.CD_Long, "rotateLeft", java.lang.constant.MethodTypeDesc.of(
+                                ConstantDescs.CD_long, ConstantDescs.CD_long, ConstantDescs.CD_int));
+                    } else if (size == 4) {
+                        code.l2i().loadConstant((in.sub == 0 ? count : 32 - count) & 31);
+                        code.invokestatic(ConstantDescs.CD_Integer, "rotateLeft", java.lang.constant.MethodTypeDesc.of(
+                                ConstantDescs.CD_int, ConstantDescs.CD_int, ConstantDescs.CD_int));
+                        code.i2l().loadConstant(0xffffffffL).land();
+                    } else {
+                        return false;
+                    }
+                }
+                case 4, 6 -> { // SHL, SAL
+                    if (count >= bits) {
+                        code.pop2().lconst_0();
+                    } else {
+                        code.loadConstant(count).lshl();
+                        mask(size);
+                    }
+                }
+                case 5 -> { // SHR: the operand is already zero-extended to its size
+                    if (count >= bits) {
+                        code.pop2().lconst_0();
+                    } else {
+                        code.loadConstant(count).lushr();
+                    }
+                }
+                case 7 -> { // SAR
+                    signExtend(size);
+                    code.loadConstant(Math.min(count, bits - 1)).lshr();
+                    mask(size);
+                }
+                default -> {
+                    return false;
+                }
+            }
+            return true;
         }
 
         private void signExtend(int size) {

@@ -134,6 +134,7 @@ abstract class DecodedPath extends Interpreter {
     void stepCompiledUncached(int max) {
         Block b = BlockCompiler.compile(ram, rip, code64, max);
         if (b == null) {
+            materialize(); // as execDecoded does before the interpreter runs a form blocks leave to it
             step();
             return;
         }

@@ -1,0 +1,77 @@
+package io.cloister.cpu.x86;
+
+import java.util.List;
+
+/**
+ * Which instructions of a block write arithmetic flags that nothing can see: a later instruction
+ * of the block writes all six before any instruction reads them, and nothing between can fault or
+ * leave the block (a fault, an exit or the block's end makes the flags as they stand visible:
+ * to the guest's handler, the VMM, the next block); nor does the instruction itself write memory
+ * (a write into code or MMIO ends the block after it). Such an instruction's result is computed alone,
+ * without its lazy flags (QEMU's TCG does the same liveness over a translation block).
+ */
+final class FlagLiveness {
+    private FlagLiveness() {
+    }
+
+    /** What an instruction does with the flags, as far as an earlier instruction's are concerned. */
+    private enum Use {
+        /** Neither reads nor writes them. */
+        NONE,
+        /** Reads some, or keeps some of them (so the earlier ones stay visible). */
+        READS,
+        /** Writes all six, reading none. */
+        WRITES_ALL
+    }
+
+    static boolean[] dead(List<Insn> insns) {
+        int n = insns.size();
+        boolean[] dead = new boolean[n];
+        // Backwards: whether the flags standing after instruction k are overwritten unseen.
+        boolean overwritten = false; // at the block's end they are seen
+        for (int k = n - 1; k >= 0; k--) {
+            Insn in = insns.get(k);
+            dead[k] = overwritten && !writesMemory(in);
+            Use u = use(in);
+            if (BlockCompiler.mayFaultOrExit(in) || u == Use.READS) {
+                // a fault before it writes, or its read, sees what stood before it
+                overwritten = false;
+            } else if (u == Use.WRITES_ALL) {
+                overwritten = true;
+            } // NONE: what holds after it holds before it
+        }
+        return dead;
+    }
+
+    /**
+     * A flag-writing form that writes memory: a write into code or MMIO ends the block right after
+     * it (BlockCompiler's stopCheck), and then its flags are seen.
+     */
+    private static boolean writesMemory(Insn in) {
+        return in.rm < 0 && switch (in.kind) {
+            case Insn.ALU_RM_R, Insn.ALU_RM_IMM, Insn.SHIFT, Insn.INC_DEC, Insn.GROUP3 -> true;
+            default -> false;
+        };
+    }
+
+    private static Use use(Insn in) {
+        return switch (in.kind) {
+            case Insn.ALU_RM_R, Insn.ALU_R_RM, Insn.ALU_RM_IMM -> in.sub == 2 || in.sub == 3 ? Use.READS : Use.WRITES_ALL; // adc, sbb read CF
+            case Insn.TEST_RM_R, Insn.TEST_RM_IMM -> Use.WRITES_ALL;
+            case Insn.SHIFT -> {
+                int count = (int) in.imm & (in.size == 8 ? 63 : 31);
+                if (!in.hasImm || in.sub < 4) {
+                    yield Use.READS; // a count in CL may be 0 (flags kept); rotates keep SF, ZF, AF, PF
+                }
+                yield count == 0 ? Use.NONE : Use.WRITES_ALL;
+            }
+            case Insn.GROUP3 -> switch (in.sub) {
+                case 2 -> Use.NONE; // not
+                case 3 -> Use.WRITES_ALL; // neg
+                default -> Use.READS; // mul, imul, div, idiv keep or leave undefined flags as they were
+            };
+            case Insn.JCC, Insn.SETCC, Insn.CMOVCC, Insn.IMUL, Insn.INC_DEC -> Use.READS; // imul keeps SF ZF AF PF; inc/dec keep CF
+            default -> Use.NONE; // moves, lea, extensions, stack, nop, convert, jumps and calls
+        };
+    }
+}
