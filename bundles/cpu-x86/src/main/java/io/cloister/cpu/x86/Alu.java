@@ -199,6 +199,37 @@ abstract class Alu extends Memory {
         return 0;
     }
 
+    /** BSWAP of a 32- or 64-bit register value (16 bits is undefined and stays with the interpreter). */
+    static long bswap(long v, int size) {
+        return size == 8 ? Long.reverseBytes(v) : Integer.reverseBytes((int) v) & 0xffffffffL;
+    }
+
+    /**
+     * POPCNT (0), BSF (1), BSR (2), LZCNT (3) of {@code v} into register {@code reg}, for every path.
+     * F3 0F BC stays BSF (TZCNT, BMI1, is not advertised). BSF and BSR of zero leave the destination
+     * as it was (all 64 bits), set ZF and keep the other flags; LZCNT sets CF and ZF and keeps the rest.
+     */
+    void bitScan(int which, int reg, long v, int size) {
+        if (which == 0) {
+            setReg(reg, size, Long.bitCount(v));
+            lazyOp = LAZY_NONE; // every arithmetic flag is written
+            rflags = (rflags & ~Flags.ARITH) | (v == 0 ? ZF : 0);
+            return;
+        }
+        materialize();
+        if (which == 3) {
+            int bits = size * 8;
+            long n = v == 0 ? bits : Long.numberOfLeadingZeros(v) - (64 - bits);
+            setReg(reg, size, n);
+            rflags = (rflags & ~(CF | ZF)) | (v == 0 ? CF : 0) | (n == 0 ? ZF : 0);
+        } else if (v == 0) {
+            rflags |= ZF;
+        } else {
+            setReg(reg, size, which == 1 ? Long.numberOfTrailingZeros(v) : 63 - Long.numberOfLeadingZeros(v));
+            rflags &= ~ZF;
+        }
+    }
+
     /** CMOVcc once the condition is known: a false condition still zero-extends a 32-bit destination. */
     void cmov(boolean taken, int reg, int size, long v) {
         if (taken) {

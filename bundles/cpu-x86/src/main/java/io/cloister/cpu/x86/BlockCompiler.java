@@ -2,8 +2,10 @@ package io.cloister.cpu.x86;
 
 import static io.cloister.cpu.x86.VcpuMembers.ADD_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.ALU_FAST;
+import static io.cloister.cpu.x86.VcpuMembers.BIT_SCAN;
 import static io.cloister.cpu.x86.VcpuMembers.BLOCK_RUN;
 import static io.cloister.cpu.x86.VcpuMembers.BLOCK_STOP;
+import static io.cloister.cpu.x86.VcpuMembers.BSWAP;
 import static io.cloister.cpu.x86.VcpuMembers.CMOV;
 import static io.cloister.cpu.x86.VcpuMembers.COND_ADD;
 import static io.cloister.cpu.x86.VcpuMembers.COND_FAST;
@@ -186,7 +188,7 @@ final class BlockCompiler {
                 case Insn.ALU_RM_R, Insn.ALU_R_RM, Insn.ALU_RM_IMM -> in.sub != 2 && in.sub != 3; // adc, sbb: untracked
                 case Insn.TEST_RM_R, Insn.TEST_RM_IMM, Insn.MOV_STORE, Insn.MOV_LOAD, Insn.MOV_IMM, Insn.JCC, Insn.JMP, Insn.CALL,
                         Insn.RET, Insn.PUSH, Insn.POP, Insn.LEA, Insn.MOVZX, Insn.MOVSX, Insn.SETCC, Insn.CMOVCC, Insn.NOP,
-                        Insn.JMP_IND, Insn.CALL_IND, Insn.CONVERT -> true;
+                        Insn.JMP_IND, Insn.CALL_IND, Insn.CONVERT, Insn.BSWAP -> true;
                 default -> false;
             };
         }
@@ -530,6 +532,16 @@ final class BlockCompiler {
                     } else {
                         code.pop2();
                     }
+                }
+                case Insn.BSWAP -> {
+                    getReg(in.rm, size);
+                    code.loadConstant(size).invokestatic(BSWAP.owner(), BSWAP.name(), BSWAP.type());
+                    setReg(in.rm, size);
+                }
+                case Insn.BIT_SCAN -> {
+                    loadRm(in, size);
+                    code.lstore(tmp2).aload(CPU_SLOT).loadConstant(in.sub).loadConstant(in.reg).lload(tmp2).loadConstant(size)
+                            .invokevirtual(CPU, BIT_SCAN.name(), BIT_SCAN.type());
                 }
                 default -> throw new IllegalArgumentException("kind " + in.kind);
             }

@@ -287,6 +287,8 @@ abstract class DecodedPath extends Interpreter {
                     }
                 }
             }
+            case Insn.BSWAP -> setReg(in.rm, size, bswap(getReg(in.rm, size), size));
+            case Insn.BIT_SCAN -> bitScan(in.sub, in.reg, loadRm(in, size, next), size);
             default -> {
                 materialize();
                 if (in.shape == null || code16) {

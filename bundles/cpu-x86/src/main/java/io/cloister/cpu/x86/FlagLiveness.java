@@ -70,8 +70,9 @@ final class FlagLiveness {
                 case 3 -> Use.WRITES_ALL; // neg
                 default -> Use.READS; // mul, imul, div, idiv keep or leave undefined flags as they were
             };
-            case Insn.JCC, Insn.SETCC, Insn.CMOVCC, Insn.IMUL, Insn.INC_DEC -> Use.READS; // imul keeps SF ZF AF PF; inc/dec keep CF
-            default -> Use.NONE; // moves, lea, extensions, stack, nop, convert, jumps and calls
+            case Insn.MOV_STORE, Insn.MOV_LOAD, Insn.MOV_IMM, Insn.LEA, Insn.MOVZX, Insn.MOVSX, Insn.PUSH, Insn.POP, Insn.NOP,
+                    Insn.CONVERT, Insn.JMP, Insn.CALL, Insn.RET, Insn.JMP_IND, Insn.CALL_IND, Insn.BSWAP -> Use.NONE;
+            default -> Use.READS; // jcc, setcc, cmovcc; imul keeps SF ZF AF PF; inc/dec keep CF; bsf/bsr/lzcnt keep some
         };
     }
 }

@@ -42,6 +42,8 @@ final class Insn {
     static final int CALL_IND = 25; // call r/m
     static final int CONVERT = 26; // sub 0: cbw/cwde/cdqe, 1: cwd/cdq/cqo
     static final int GROUP3 = 27; // sub 2 not, 3 neg, 4 mul, 5 imul, 6 div, 7 idiv (of the accumulator)
+    static final int BSWAP = 28; // of register rm, 4 or 8 bytes
+    static final int BIT_SCAN = 29; // reg <- sub 0 popcnt, 1 bsf, 2 bsr, 3 lzcnt of rm (Alu.bitScan)
 
     final int kind;
     final int len;
@@ -129,7 +131,7 @@ final class Insn {
             return generic(code64);
         }
         Insn i;
-        if (d.undefined || d.rep != 0 || d.lock || d.adsize == 2) {
+        if (d.undefined || d.rep != 0 && !isBitScan(d) || d.lock || d.adsize == 2) {
             i = null; // #UD; rep forms and lock, rare in hot code; 16-bit addressing
         } else {
             i = switch (d.map) {
@@ -143,6 +145,11 @@ final class Insn {
             i.shape = d;
         }
         return i;
+    }
+
+    /** F3 0F B8 (POPCNT) and F3 0F BD (LZCNT) take F3 as part of the opcode; F3 0F BC runs as BSF. */
+    private static boolean isBitScan(Decoder d) {
+        return d.rep == 0xf3 && d.map == Decoder.MAP_0F && (d.op == 0xb8 || d.op == 0xbc || d.op == 0xbd);
     }
 
     private static Insn generic(boolean code64) {
@@ -341,6 +348,19 @@ final class Insn {
                 case 0xbe, 0xbf -> {
                     kind = MOVSX;
                     sub = op == 0xbe ? 1 : 2;
+                }
+                case 0xb8, 0xbc, 0xbd -> {
+                    if (op == 0xb8 && d.rep != 0xf3) {
+                        return generic(code64); // #UD: the interpreter raises it
+                    }
+                    kind = BIT_SCAN;
+                    sub = op == 0xb8 ? 0 : op == 0xbc ? 1 : d.rep == 0xf3 ? 3 : 2;
+                }
+                case 0xc8, 0xc9, 0xca, 0xcb, 0xcc, 0xcd, 0xce, 0xcf -> {
+                    if (size == 2) {
+                        return generic(code64); // undefined: the interpreter's
+                    }
+                    return finish(d, code64, BSWAP, size, 0, -1, (op & 7) | (d.rexB << 3), 0, false);
                 }
                 default -> {
                     return generic(code64);

@@ -592,25 +592,11 @@ abstract class Interpreter extends SseInsns {
                     throw ud();
                 }
                 modrm();
-                long v = rm(size);
-                setReg(modReg, size, Long.bitCount(v));
-                rflags = (rflags & ~Flags.ARITH) | (v == 0 ? ZF : 0);
+                bitScan(0, modReg, rm(size), size);
             }
             case 0xbc, 0xbd -> {
                 modrm();
-                long v = rm(size);
-                int bits = size * 8;
-                // F3 0F BD is LZCNT (advertised, ABM); F3 0F BC stays BSF, as on CPUs without BMI1.
-                if (dec.rep == 0xf3 && op == 0xbd) {
-                    long n = v == 0 ? bits : Long.numberOfLeadingZeros(v) - (64 - bits);
-                    setReg(modReg, size, n);
-                    rflags = (rflags & ~(CF | ZF)) | (v == 0 ? CF : 0) | (n == 0 ? ZF : 0);
-                } else if (v == 0) { // BSF, BSR: destination unchanged
-                    rflags |= ZF;
-                } else {
-                    setReg(modReg, size, op == 0xbc ? Long.numberOfTrailingZeros(v) : 63 - Long.numberOfLeadingZeros(v));
-                    rflags &= ~ZF;
-                }
+                bitScan(op == 0xbc ? 1 : dec.rep == 0xf3 ? 3 : 2, modReg, rm(size), size);
             }
             case 0xc0, 0xc1 -> {
                 int s = op == 0xc0 ? 1 : size;
@@ -624,7 +610,7 @@ abstract class Interpreter extends SseInsns {
             }
             case 0xc8, 0xc9, 0xca, 0xcb, 0xcc, 0xcd, 0xce, 0xcf -> {
                 int reg = (op & 7) | (dec.rexB << 3);
-                setReg(reg, size, size == 8 ? Long.reverseBytes(r[reg]) : Integer.reverseBytes((int) r[reg]) & 0xffffffffL);
+                setReg(reg, size, bswap(r[reg], size));
             }
             default -> sse(op); // SSE, SSE2, MMX, 0F AE, CLTS; #UD for the rest
         }

@@ -61,6 +61,8 @@ final class VcpuMembers {
     static final Method GROUP3_FAST = method("group3Fast", long.class, int.class, long.class, int.class);
     static final Method CONVERT = method("convert", void.class, int.class, int.class);
     static final Method CMOV = method("cmov", void.class, boolean.class, int.class, int.class, long.class);
+    static final Method BIT_SCAN = method("bitScan", void.class, int.class, int.class, long.class, int.class);
+    static final Static BSWAP = staticMethod(Alu.class, "bswap", long.class, long.class, int.class);
 
     // Conditions of the block's last flag-setting instruction, its operands in the block's locals
     static final Static COND_SUB = staticMethod(Conditions.class, "afterSub", int.class, int.class, long.class, long.class, int.class);

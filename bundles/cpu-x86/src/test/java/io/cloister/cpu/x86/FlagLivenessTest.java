@@ -19,7 +19,8 @@ import io.cloister.testkit.TestGuest;
 /**
  * Compiled blocks drop the flags of an instruction whose flags a later one overwrites unseen
  * (FlagLiveness). Random straight runs of flag writers, readers (setcc, cmovcc, adc, sbb, inc,
- * dec, rotates, imul, shifts by CL) and memory forms, on every operand size, must leave the same
+ * dec, rotates, imul, shifts by CL, bsf, bsr, lzcnt), popcnt, bswap and memory forms, on every
+ * operand size, must leave the same
  * registers, flags and memory compiled as one block as interpreted one by one.
  */
 class FlagLivenessTest {
@@ -137,6 +138,15 @@ class FlagLivenessTest {
         int b = rnd.nextInt(4);
         int rr = 0xc0 | b << 3 | a; // register-register modrm: rm = a, reg = b
         int w = size == 1 ? 0 : 1; // the byte form is the even opcode
+        if (rnd.nextInt(8) == 0) { // bswap, popcnt, bsf, bsr, lzcnt (not on bytes)
+            int s = size == 1 ? 4 : size;
+            return switch (rnd.nextInt(4)) {
+                case 0 -> sized(s == 2 ? 4 : s, 0x0f, 0xc8 | a);
+                case 1 -> s == 2 ? new int[] {0x66, 0xf3, 0x0f, 0xb8, rr} : sizedAfterF3(s, 0xb8, rr);
+                case 2 -> sized(s, 0x0f, 0xbc | rnd.nextInt(2), rr);
+                default -> s == 2 ? new int[] {0x66, 0xf3, 0x0f, 0xbd, rr} : sizedAfterF3(s, 0xbd, rr);
+            };
+        }
         return switch (rnd.nextInt(16)) {
             case 0, 1, 2 -> sized(size, (rnd.nextInt(8) << 3) | w, rr); // add or adc sbb and sub xor cmp r/m, r
             case 3 -> sized(size, 0x84 | w, rr); // test
@@ -156,6 +166,11 @@ class FlagLivenessTest {
             case 14 -> sized(size, (rnd.nextInt(8) << 3) | w, 0x06 | b << 3); // alu [rsi], r: a memory write
             default -> sized(size, (rnd.nextInt(8) << 3) | 2 | w, 0x06 | b << 3); // alu r, [rsi]
         };
+    }
+
+    /** F3 0F op modrm at 4 or 8 bytes (REX.W after the F3, where a REX prefix must be). */
+    private static int[] sizedAfterF3(int size, int op, int modrm) {
+        return size == 8 ? new int[] {0xf3, 0x48, 0x0f, op, modrm} : new int[] {0xf3, 0x0f, op, modrm};
     }
 
     /** An instruction at an operand size: 0x66 for 2 bytes, REX.W for 8. */
