@@ -10,11 +10,14 @@ abstract class ControlFlow extends Exceptions {
     }
 
     /**
-     * A near jump: in 16-bit code a 16-bit operand size clears the upper half of EIP (SDM vol. 2,
-     * JMP). (32-bit code with 0x66 keeps a 32-bit EIP, as the decoded path does: no compiler emits it.)
+     * A near jump (and the end of IRET and far RET): outside 64-bit mode a 16-bit operand size
+     * clears the upper half of EIP, in 16-bit code and in 32-bit code with 0x66 alike (SDM vol. 2,
+     * JMP, CALL, RET and LOOP: "IF OperandSize = 16 THEN EIP &larr; tempEIP AND 0000FFFFH"; Jcc: "If
+     * the operand-size attribute is 16, the upper two bytes of the EIP register are cleared"). In
+     * 64-bit mode near branches ignore 0x66 (f64, see Decoder.nearBranch).
      */
     void jump(long target) {
-        ip = code64 ? target : code16 && dec.opsize == 2 ? target & 0xffff : target & 0xffffffffL;
+        ip = code64 ? target : dec.opsize == 2 ? target & 0xffff : target & 0xffffffffL;
     }
 
     /** CS from the GDT in protected mode (far JMP, CALL): its mode (64-bit, 32-bit, 16-bit code) and base. */

@@ -187,6 +187,9 @@ abstract class Decoder {
             }
         }
         op = b;
+        if (p66 && code64 && rexW == 0 && nearBranch(map, b)) {
+            opsize = 8; // f64: Intel ignores 0x66 on a near branch in 64-bit mode (see nearBranch)
+        }
         undefined = false;
         modrm = -1; // the ModRM fields and the immediates are set only for the forms that have them
         switch (map) {
@@ -199,6 +202,19 @@ abstract class Decoder {
             }
         }
         len = n;
+    }
+
+    /**
+     * The near branches whose operand size is "f64" in 64-bit mode (SDM vol. 2, appendix A.2.5:
+     * "forced to a 64-bit operand size when in 64-bit mode (prefixes that change operand size are
+     * ignored for this instruction in 64-bit mode)"): Jcc, JMP and CALL rel, LOOPcc, JrCXZ, near
+     * RET; FF /2 and /4 are set after their ModRM. That is Intel's reading, the vendor CPUID
+     * advertises; AMD honours 0x66 there (a 16-bit RIP). Outside 64-bit mode 0x66 gives these a
+     * 16-bit operand size on both: rel16, a 16-bit return address, IP truncated to 16 bits.
+     */
+    private static boolean nearBranch(int map, int op) {
+        return map == MAP_ONE ? op >= 0x70 && op <= 0x7f || op >= 0xe0 && op <= 0xe3 || op == 0xc2 || op == 0xc3 || op == 0xe8
+                || op == 0xe9 || op == 0xeb : map == MAP_0F && op >= 0x80 && op <= 0x8f;
     }
 
     /** The one-byte map: which opcodes have ModRM and which immediates (SDM vol. 2, table A-2). */
@@ -238,7 +254,13 @@ abstract class Decoder {
                 modrm(code64, false);
                 undefined = (reg & 7) != 0;
             }
-            case 0x63, 0xfe, 0xff -> modrm(code64, false);
+            case 0x63, 0xfe -> modrm(code64, false);
+            case 0xff -> {
+                modrm(code64, false);
+                if (p66 && code64 && rexW == 0 && ((reg & 7) == 2 || (reg & 7) == 4)) {
+                    opsize = 8; // near CALL and JMP r/m: f64, as the relative forms (see nearBranch)
+                }
+            }
             case 0x68 -> imm(opsize == 2 ? 2 : 4);
             case 0x6a, 0xa8, 0xcd, 0xeb -> imm(1);
             case 0x69, 0xc7 -> {
@@ -277,8 +299,7 @@ abstract class Decoder {
                 imm(1);
                 undefined = code64;
             }
-            case 0xe8 -> imm(code16 && opsize == 2 ? 2 : 4); // rel16 in 16-bit code only, as the engine runs it
-            case 0xe9 -> imm(opsize == 2 ? 2 : 4);
+            case 0xe8, 0xe9 -> imm(opsize == 2 ? 2 : 4); // rel16 with a 16-bit operand size (never in 64-bit mode: f64)
             case 0xf6, 0xf7 -> {
                 modrm(code64, false);
                 if ((reg & 7) <= 1) { // TEST r/m, imm (and its alias /1)
@@ -294,7 +315,7 @@ abstract class Decoder {
     private void twoByte(boolean code64, boolean code16) {
         int o = op;
         if (o >= 0x80 && o <= 0x8f) {
-            imm(code16 && opsize == 2 ? 2 : 4); // jcc rel16 in 16-bit code only, as the engine runs it
+            imm(opsize == 2 ? 2 : 4); // jcc rel16 with a 16-bit operand size (never in 64-bit mode: f64)
             return;
         }
         switch (o) {

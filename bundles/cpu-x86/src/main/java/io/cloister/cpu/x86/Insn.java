@@ -195,6 +195,9 @@ final class Insn {
             sub = op < 0x48 ? 0 : 1;
             rm = op & 7;
         } else if (op >= 0x70 && op <= 0x7f) {
+            if (opsize == 2) {
+                return generic(code64); // 0x66 outside 64-bit mode: IP truncated to 16 bits, as in ControlFlow.jump
+            }
             kind = JCC;
             sub = op & 0xf;
             imm = d.simm();
@@ -327,6 +330,9 @@ final class Insn {
         int sub = 0;
         long imm = 0;
         if (op >= 0x80 && op <= 0x8f) {
+            if (size == 2) {
+                return generic(code64); // rel16, IP truncated to 16 bits: the interpreter's
+            }
             kind = JCC;
             sub = op & 0xf;
             imm = d.simm();

@@ -345,7 +345,7 @@ abstract class Interpreter extends SseInsns {
                 report(new Exit.Io(port, s, true, getReg(RAX, s)));
             }
             case 0xe8 -> {
-                long d = imm(); // rel16 in 16-bit code
+                long d = imm(); // rel16 with a 16-bit operand size, which pushes IP (2 bytes)
                 spush(ip, stackSize());
                 jump(ip + d);
             }
@@ -518,7 +518,7 @@ abstract class Interpreter extends SseInsns {
                 cmov(cond(op & 0xf), modReg, size, v);
             }
             case 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x8b, 0x8c, 0x8d, 0x8e, 0x8f -> {
-                long d = imm(); // rel16 in 16-bit code
+                long d = imm(); // rel16 with a 16-bit operand size
                 if (cond(op & 0xf)) {
                     jump(ip + d);
                 }
