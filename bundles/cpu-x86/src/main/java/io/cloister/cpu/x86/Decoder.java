@@ -217,68 +217,119 @@ abstract class Decoder {
                 || op == 0xe9 || op == 0xeb : map == MAP_0F && op >= 0x80 && op <= 0x8f;
     }
 
-    /** The one-byte map: which opcodes have ModRM and which immediates (SDM vol. 2, table A-2). */
+    // The one-byte map's shapes (SDM vol. 2, table A-2), one byte per opcode: ModRM, the immediate's
+    // kind, #UD in 64-bit mode, or a form decoded on its own (SPECIAL). A table, not a chain of range
+    // tests and a switch: the interpreter decodes every instruction it runs.
+    private static final int M = 1, I8 = 1 << 1, IZ = 2 << 1, IV = 3 << 1, I16 = 4 << 1, MOFFS = 5 << 1, IMM = 7 << 1, U64 = 1 << 4,
+            SPECIAL = 1 << 5;
+    private static final byte[] ONE_BYTE = oneByteShapes();
+
+    private static byte[] oneByteShapes() {
+        int[] t = new int[256];
+        for (int o = 0; o < 0x40; o++) {
+            t[o] = switch (o & 7) {
+                case 0, 1, 2, 3 -> M;
+                case 4 -> I8;
+                case 5 -> IZ;
+                default -> U64; // push/pop es, cs, ss, ds, daa, das, aaa, aas (0x0f never gets here)
+            };
+        }
+        for (int o = 0x70; o <= 0x7f; o++) {
+            t[o] = I8; // jcc rel8
+        }
+        for (int o = 0xb0; o <= 0xb7; o++) {
+            t[o] = I8; // mov r8, imm8
+        }
+        for (int o = 0xe0; o <= 0xe7; o++) {
+            t[o] = I8; // loop/jrcxz rel8, in/out imm8
+        }
+        for (int o = 0xb8; o <= 0xbf; o++) {
+            t[o] = IV; // mov r, imm of the operand size (8 bytes with REX.W)
+        }
+        for (int o = 0x84; o <= 0x8e; o++) {
+            t[o] = M;
+        }
+        for (int o = 0xd0; o <= 0xd3; o++) {
+            t[o] = M;
+        }
+        for (int o = 0xd8; o <= 0xdf; o++) {
+            t[o] = M;
+        }
+        t[0x63] = M;
+        t[0xfe] = M;
+        t[0x68] = IZ;
+        t[0x6a] = I8;
+        t[0xa8] = I8;
+        t[0xcd] = I8;
+        t[0xeb] = I8;
+        t[0x69] = M | IZ;
+        t[0xc7] = M | IZ;
+        t[0x81] = M | IZ;
+        for (int o : new int[] {0x6b, 0x80, 0x83, 0xc0, 0xc1, 0xc6}) {
+            t[o] = M | I8;
+        }
+        t[0x82] = M | I8 | U64;
+        t[0xa0] = t[0xa1] = t[0xa2] = t[0xa3] = MOFFS;
+        t[0xa9] = IZ;
+        t[0xc2] = t[0xca] = I16;
+        t[0xd4] = t[0xd5] = I8 | U64; // aam, aad
+        t[0xe8] = t[0xe9] = IZ; // rel16 with a 16-bit operand size (never in 64-bit mode: f64)
+        t[0x60] = t[0x61] = t[0xce] = t[0xd6] = U64; // pusha, popa, into, salc
+        for (int o : new int[] {0x62, 0xc4, 0xc5, 0x8f, 0xff, 0x9a, 0xea, 0xc8, 0xf6, 0xf7}) {
+            t[o] = SPECIAL;
+        }
+        byte[] b = new byte[256];
+        for (int o = 0; o < 256; o++) {
+            b[o] = (byte) t[o];
+        }
+        return b;
+    }
+
+    /** The one-byte map: which opcodes have ModRM and which immediates (the table above; no operand bytes where it is 0). */
     private void oneByte(boolean code64, boolean code16) {
-        int o = op;
-        if (o < 0x40) {
-            switch (o & 7) {
-                case 0, 1, 2, 3 -> modrm(code64, false);
-                case 4 -> imm(1);
-                case 5 -> imm(opsize == 2 ? 2 : 4);
-                default -> undefined = code64 && o != 0x0f; // push/pop es, cs, ss, ds, daa, das, aaa, aas
-            }
+        int s = ONE_BYTE[op];
+        if (s == 0) {
             return;
         }
-        if (o >= 0x70 && o <= 0x7f || o >= 0xb0 && o <= 0xb7 || o >= 0xe0 && o <= 0xe7) {
-            imm(1); // jcc rel8, mov r8 imm8, loop/jrcxz rel8, in/out imm8
+        if ((s & SPECIAL) != 0) {
+            oneByteSpecial(code64);
             return;
         }
-        if (o >= 0xb8 && o <= 0xbf) {
-            imm(opsize); // mov r, imm of the operand size (8 bytes with REX.W)
-            return;
-        }
-        if (o >= 0x84 && o <= 0x8e || o >= 0xd0 && o <= 0xd3 || o >= 0xd8 && o <= 0xdf) {
+        if ((s & M) != 0) {
             modrm(code64, false);
-            return;
         }
+        switch (s & IMM) {
+            case I8 -> imm(1);
+            case IZ -> imm(opsize == 2 ? 2 : 4);
+            case IV -> imm(opsize);
+            case I16 -> imm(2);
+            case MOFFS -> imm(adsize);
+            default -> { }
+        }
+        if ((s & U64) != 0 && code64) {
+            undefined = true;
+        }
+    }
+
+    /** The one-byte forms whose operand bytes depend on more than the opcode. */
+    private void oneByteSpecial(boolean code64) {
+        int o = op;
         switch (o) {
             case 0x62, 0xc4, 0xc5 -> { // BOUND, LES, LDS (not run by the engine); EVEX, VEX in 64-bit mode or with mod 11
-                if (code64) {
-                    undefined = true;
-                } else {
-                    modrm(code64, false);
-                    undefined = true;
+                if (!code64) {
+                    modrm(false, false);
                 }
+                undefined = true;
             }
             case 0x8f -> { // POP r/m; /1-/7 are AMD's XOP prefix, not offered
                 modrm(code64, false);
                 undefined = (reg & 7) != 0;
             }
-            case 0x63, 0xfe -> modrm(code64, false);
             case 0xff -> {
                 modrm(code64, false);
                 if (p66 && code64 && rexW == 0 && ((reg & 7) == 2 || (reg & 7) == 4)) {
                     opsize = 8; // near CALL and JMP r/m: f64, as the relative forms (see nearBranch)
                 }
-            }
-            case 0x68 -> imm(opsize == 2 ? 2 : 4);
-            case 0x6a, 0xa8, 0xcd, 0xeb -> imm(1);
-            case 0x69, 0xc7 -> {
-                modrm(code64, false);
-                imm(opsize == 2 ? 2 : 4);
-            }
-            case 0x6b, 0x80, 0x83, 0xc0, 0xc1, 0xc6 -> {
-                modrm(code64, false);
-                imm(1);
-            }
-            case 0x81 -> {
-                modrm(code64, false);
-                imm(opsize == 2 ? 2 : 4);
-            }
-            case 0x82 -> {
-                modrm(code64, false);
-                imm(1);
-                undefined = code64;
             }
             case 0x9a, 0xea -> { // far pointer: offset, then selector
                 if (code64) {
@@ -288,26 +339,16 @@ abstract class Decoder {
                     imm2 = bytes(2);
                 }
             }
-            case 0xa0, 0xa1, 0xa2, 0xa3 -> imm(adsize); // moffs
-            case 0xa9 -> imm(opsize == 2 ? 2 : 4);
-            case 0xc2, 0xca -> imm(2);
             case 0xc8 -> { // enter: frame size, nesting level
                 imm(2);
                 imm2 = bytes(1);
             }
-            case 0xd4, 0xd5 -> { // aam, aad
-                imm(1);
-                undefined = code64;
-            }
-            case 0xe8, 0xe9 -> imm(opsize == 2 ? 2 : 4); // rel16 with a 16-bit operand size (never in 64-bit mode: f64)
-            case 0xf6, 0xf7 -> {
+            default -> { // f6, f7
                 modrm(code64, false);
                 if ((reg & 7) <= 1) { // TEST r/m, imm (and its alias /1)
                     imm(o == 0xf6 ? 1 : opsize == 2 ? 2 : 4);
                 }
             }
-            case 0x60, 0x61, 0xce, 0xd6 -> undefined = code64; // pusha, popa, into, salc
-            default -> { } // no operand bytes: 40-5f, 6c-6f, 90-9f, a4-af, c3, c9, cb, cc, cf, d7, ec-ef, f1, f4, f5, f8-fd
         }
     }
 
