@@ -12,4 +12,16 @@ final class Code {
         }
         return out;
     }
+
+    /** An instruction at an operand size: 0x66 before it for 2 bytes, REX.W for 8, nothing for 1 and 4. */
+    static int[] sized(int size, int... insn) {
+        int prefix = size == 2 ? 0x66 : size == 8 ? 0x48 : -1;
+        if (prefix < 0) {
+            return insn;
+        }
+        int[] out = new int[insn.length + 1];
+        out[0] = prefix;
+        System.arraycopy(insn, 0, out, 1, insn.length);
+        return out;
+    }
 }

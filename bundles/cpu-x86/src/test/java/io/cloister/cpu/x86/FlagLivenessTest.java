@@ -1,5 +1,7 @@
 package io.cloister.cpu.x86;
 
+import static io.cloister.cpu.x86.Code.sized;
+
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.MemorySegment;
@@ -171,17 +173,5 @@ class FlagLivenessTest {
     /** F3 0F op modrm at 4 or 8 bytes (REX.W after the F3, where a REX prefix must be). */
     private static int[] sizedAfterF3(int size, int op, int modrm) {
         return size == 8 ? new int[] {0xf3, 0x48, 0x0f, op, modrm} : new int[] {0xf3, 0x0f, op, modrm};
-    }
-
-    /** An instruction at an operand size: 0x66 for 2 bytes, REX.W for 8. */
-    private static int[] sized(int size, int... insn) {
-        int prefix = size == 2 ? 0x66 : size == 8 ? 0x48 : -1;
-        if (prefix < 0) {
-            return insn;
-        }
-        int[] out = new int[insn.length + 1];
-        out[0] = prefix;
-        System.arraycopy(insn, 0, out, 1, insn.length);
-        return out;
     }
 }

@@ -1,5 +1,7 @@
 package io.cloister.cpu.x86;
 
+import static io.cloister.cpu.x86.Code.sized;
+
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.MemorySegment;
@@ -177,18 +179,6 @@ class LazyFlagsTest {
                         mode == 1 ? "decoded" : "compiled", hex(results[mode])));
             }
         }
-    }
-
-    /** An instruction on rax at an operand size: 0x66 for 2 bytes, REX.W for 8. */
-    private static int[] sized(int size, int... insn) {
-        int prefix = size == 2 ? 0x66 : size == 8 ? 0x48 : -1;
-        if (prefix < 0) {
-            return insn;
-        }
-        int[] out = new int[insn.length + 1];
-        out[0] = prefix;
-        System.arraycopy(insn, 0, out, 1, insn.length);
-        return out;
     }
 
     /** A use of condition {@code cc}: setcc cl (0), cmovcc ecx/rcx, edx/rdx (1), jcc +0x10 (2). */
