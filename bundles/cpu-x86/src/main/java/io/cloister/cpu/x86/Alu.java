@@ -209,6 +209,11 @@ abstract class Alu extends Memory {
      * F3 0F BC stays BSF (TZCNT, BMI1, is not advertised). BSF and BSR of zero leave the destination
      * as it was (all 64 bits), set ZF and keep the other flags; LZCNT sets CF and ZF and keeps the rest.
      */
+    /** The {@link #bitScan} form of 0F B8, BC or BD with this repeat prefix (F3 makes B8 POPCNT and BD LZCNT). */
+    static int bitScanForm(int op, int rep) {
+        return op == 0xb8 ? 0 : op == 0xbc ? 1 : rep == 0xf3 ? 3 : 2;
+    }
+
     void bitScan(int which, int reg, long v, int size) {
         if (which == 0) {
             setReg(reg, size, Long.bitCount(v));

@@ -181,7 +181,6 @@ final class BlockCompiler {
             code.lload(next).lreturn();
         }
 
-
         /** Forms that leave the arithmetic flags alone, and those whose flags the emitter tracks itself. */
         private static boolean keepsFlags(Insn in) {
             return switch (in.kind) {

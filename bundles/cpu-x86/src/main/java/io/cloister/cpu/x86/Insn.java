@@ -360,7 +360,7 @@ final class Insn {
                         return generic(code64); // #UD: the interpreter raises it
                     }
                     kind = BIT_SCAN;
-                    sub = op == 0xb8 ? 0 : op == 0xbc ? 1 : d.rep == 0xf3 ? 3 : 2;
+                    sub = Alu.bitScanForm(op, d.rep);
                 }
                 case 0xc8, 0xc9, 0xca, 0xcb, 0xcc, 0xcd, 0xce, 0xcf -> {
                     if (size == 2) {

@@ -587,16 +587,12 @@ abstract class Interpreter extends SseInsns {
                 int s = op == 0xbe ? 1 : 2;
                 setReg(modReg, size, Flags.sext(rm(s), s));
             }
-            case 0xb8 -> {
-                if (dec.rep != 0xf3) {
+            case 0xb8, 0xbc, 0xbd -> {
+                if (op == 0xb8 && dec.rep != 0xf3) {
                     throw ud();
                 }
                 modrm();
-                bitScan(0, modReg, rm(size), size);
-            }
-            case 0xbc, 0xbd -> {
-                modrm();
-                bitScan(op == 0xbc ? 1 : dec.rep == 0xf3 ? 3 : 2, modReg, rm(size), size);
+                bitScan(bitScanForm(op, dec.rep), modReg, rm(size), size);
             }
             case 0xc0, 0xc1 -> {
                 int s = op == 0xc0 ? 1 : size;
