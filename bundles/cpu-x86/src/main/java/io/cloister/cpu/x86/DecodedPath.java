@@ -95,7 +95,7 @@ abstract class DecodedPath extends Interpreter {
         blockStop = false;
         for (Insn in : t) {
             long fallThrough = rip + in.len;
-            execDecoded(in);
+            execFast(in);
             if (blockStop || rip != fallThrough) {
                 return;
             }
@@ -161,9 +161,81 @@ abstract class DecodedPath extends Interpreter {
         return page;
     }
 
-    /** For tests: decodes the instruction at rip afresh (paging off) and runs it decoded; flags may stay lazy. */
+    /** For tests: decodes the instruction at rip afresh (paging off) and runs it decoded, as a trace would; flags may stay lazy. */
     void stepDecodedUncached() {
-        execDecoded(Insn.decode(ram, rip, code64));
+        execFast(Insn.decode(ram, rip, code64));
+    }
+
+    /** An entry of a {@link FastForms} form, its size and shape constants here; the others through execDecoded. */
+    private void execFast(Insn in) {
+        long[] r = this.r;
+        long next = rip + in.len;
+        switch (in.form) {
+            case FastForms.JCC -> {
+                if (condFast(in.sub)) {
+                    next = target(next + in.imm);
+                }
+            }
+            case FastForms.JMP -> next = target(next + in.imm);
+            case FastForms.NOP -> { }
+            case FastForms.MOV_RR8 -> r[in.rm] = r[in.reg];
+            case FastForms.MOV_RR4 -> r[in.rm] = r[in.reg] & 0xffffffffL;
+            case FastForms.MOV_RR8_REV -> r[in.reg] = r[in.rm];
+            case FastForms.MOV_RR4_REV -> r[in.reg] = r[in.rm] & 0xffffffffL;
+            case FastForms.LOAD8 -> {
+                long v = rd(in.ea(r, next, segBase(in.seg)), 8);
+                r[in.reg] = v;
+            }
+            case FastForms.LOAD4 -> {
+                long v = rd(in.ea(r, next, segBase(in.seg)), 4);
+                r[in.reg] = v & 0xffffffffL;
+            }
+            case FastForms.STORE8 -> wr(in.ea(r, next, segBase(in.seg)), 8, r[in.reg]);
+            case FastForms.STORE4 -> wr(in.ea(r, next, segBase(in.seg)), 4, r[in.reg]);
+            case FastForms.ALU_RR8 -> {
+                long res = aluFast(in.sub, r[in.rm], r[in.reg], 8);
+                if (in.sub != 7) {
+                    r[in.rm] = res;
+                }
+            }
+            case FastForms.ALU_RR4 -> {
+                long res = aluFast(in.sub, r[in.rm] & 0xffffffffL, r[in.reg] & 0xffffffffL, 4);
+                if (in.sub != 7) {
+                    r[in.rm] = res;
+                }
+            }
+            case FastForms.ALU_RI8 -> {
+                long res = aluFast(in.sub, r[in.rm], in.imm, 8);
+                if (in.sub != 7) {
+                    r[in.rm] = res;
+                }
+            }
+            case FastForms.ALU_RI4 -> {
+                long res = aluFast(in.sub, r[in.rm] & 0xffffffffL, in.imm, 4);
+                if (in.sub != 7) {
+                    r[in.rm] = res;
+                }
+            }
+            case FastForms.TEST_RR8 -> aluFast(4, r[in.rm], r[in.reg], 8);
+            case FastForms.TEST_RR4 -> aluFast(4, r[in.rm] & 0xffffffffL, r[in.reg] & 0xffffffffL, 4);
+            case FastForms.PUSH8 -> push(r[in.reg], 8);
+            case FastForms.POP8 -> {
+                long v = pop(8);
+                r[in.reg] = v;
+            }
+            case FastForms.CALL8 -> {
+                push(next, 8);
+                next = target(next + in.imm);
+            }
+            case FastForms.RET8 -> next = target(pop(8));
+            case FastForms.LEA8 -> r[in.reg] = in.ea(r, next, 0);
+            default -> {
+                execDecoded(in);
+                return;
+            }
+        }
+        retired++;
+        rip = next;
     }
 
     private void execDecoded(Insn in) {

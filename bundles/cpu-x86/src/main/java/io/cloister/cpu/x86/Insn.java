@@ -65,6 +65,8 @@ final class Insn {
     boolean hasImm;
     /** A GENERIC entry's decoded shape, which the interpreter runs without decoding again (null: crosses the page). */
     Decoder shape;
+    /** Its {@link FastForms} form, or {@link FastForms#NONE}. */
+    int form;
     /** Times run through the decoded path; past a threshold its block is compiled. */
     int heat;
     /** The compiled block starting here, if any; dropped with this entry. */
@@ -395,6 +397,7 @@ final class Insn {
         i.imm = imm;
         i.hasImm = hasImm;
         i.rex = d.rexPresent;
+        i.form = FastForms.of(i);
         return i;
     }
 }
