@@ -258,14 +258,15 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
                     return takeExit();
                 }
             }
-            // The instruction boundary: each iteration runs one instruction, or one compiled block of
-            // them (which leaves early on a write to code or MMIO). Interrupts are to be taken here,
-            // before the step; rflags' IF is always exact (only arithmetic flags are lazy).
+            // The instruction boundary: each iteration runs one instruction, a trace of them, or up to
+            // DecodedPath.CHAIN compiled blocks of them (which leave early on a write to code or MMIO, and
+            // look at boundaryDue between them). Interrupts are to be taken here, before the step; rflags'
+            // IF is always exact (only arithmetic flags are lazy).
             for (int n = 0; n < 8192; n++) {
                 if (icount != null && retired >= icount.nextDeadline()) {
                     icount.reached(retired, false); // its timers may raise lines: taken just below
                 }
-                if (apic != null && (halted || apic.pending)) { // one volatile read when nothing is due
+                if (interruptDue()) {
                     Exit e = interruptBoundary();
                     if (e != null) {
                         return e;
@@ -298,6 +299,16 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
             }
             materialize(); // rflags exact whenever run() may return
         }
+    }
+
+    /** One volatile read when nothing is due. */
+    private boolean interruptDue() {
+        return apic != null && (halted || apic.pending);
+    }
+
+    @Override
+    boolean boundaryDue() {
+        return icount != null && retired >= icount.nextDeadline() || interruptDue();
     }
 
     /** For tests: whether an instruction left an exit pending. */
