@@ -19,6 +19,7 @@ abstract class Alu extends Memory {
     // flags are computed only when read. LAZY_NONE means rflags holds them; everything outside
     // the decoded path sees exact rflags (materialize() runs before it).
     static final int LAZY_NONE = 0, LAZY_ADD = 1, LAZY_SUB = 2, LAZY_LOGIC = 3, LAZY_INC = 4, LAZY_DEC = 5, LAZY_SHIFT = 6;
+    // LAZY_SHIFT: CF and OF known (lazyB, as rflags bits), SF ZF PF of the result, AF 0: SHL/SHR/SAR and IMUL.
     private int lazyOp;
     private long lazyA;
     private long lazyB;
@@ -57,9 +58,21 @@ abstract class Alu extends Memory {
         return (a - b - c) & m;
     }
 
-    long imulNow(long a, long b, int size) {
-        materialize();
-        return imul(a, b, size);
+    /**
+     * IMUL r, r/m and IMUL r, r/m, imm with lazy flags, kept as a shift's: CF = OF = the product
+     * does not fit the size; SF, ZF and PF from the result, AF 0. The SDM leaves SF ZF AF PF
+     * undefined; these are the values QEMU's TCG gives them, and writing all six lets FlagLiveness
+     * drop an IMUL's flags that a later instruction overwrites.
+     */
+    long imulFast(long a, long b, int size) {
+        long lo = a * b;
+        boolean overflow = size == 8 ? Math.multiplyHigh(a, b) != (lo >> 63) : Flags.sext(lo, size) != lo;
+        long res = lo & Flags.mask(size);
+        lazyOp = LAZY_SHIFT;
+        lazyB = overflow ? CF | OF : 0;
+        lazyRes = res;
+        lazySize = size;
+        return res;
     }
 
     /**
@@ -387,16 +400,11 @@ abstract class Alu extends Memory {
     }
 
     /** Two- and three-operand IMUL: truncated product, CF = OF = the truncation lost bits. */
+    /** {@link #imulFast} with its flags put into rflags at once, for the interpreter. */
     long imul(long a, long b, int size) {
-        long lo = a * b;
-        boolean overflow;
-        if (size == 8) {
-            overflow = Math.multiplyHigh(a, b) != (lo >> 63);
-        } else {
-            overflow = Flags.sext(lo, size) != lo;
-        }
-        setFlags((rflags & (ZF | SF | PF | AF)) | (overflow ? CF | OF : 0));
-        return lo & Flags.mask(size);
+        long res = imulFast(a, b, size);
+        materialize();
+        return res;
     }
 
     /** ROL ROR RCL RCR SHL SHR SAL SAR; a count of zero changes nothing. */

@@ -15,7 +15,7 @@ import static io.cloister.cpu.x86.VcpuMembers.CONVERT;
 import static io.cloister.cpu.x86.VcpuMembers.CPU;
 import static io.cloister.cpu.x86.VcpuMembers.GET_REG;
 import static io.cloister.cpu.x86.VcpuMembers.GROUP3_FAST;
-import static io.cloister.cpu.x86.VcpuMembers.IMUL_NOW;
+import static io.cloister.cpu.x86.VcpuMembers.IMUL_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.INC_DEC_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.LOGIC_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.OFFSET;
@@ -465,7 +465,7 @@ final class BlockCompiler {
                         mask(size);
                     } else {
                         code.lstore(tmp2).lstore(tmp).aload(CPU_SLOT).lload(tmp).lload(tmp2).loadConstant(size)
-                                .invokevirtual(CPU, IMUL_NOW.name(), IMUL_NOW.type());
+                                .invokevirtual(CPU, IMUL_FAST.name(), IMUL_FAST.type());
                     }
                     setReg(in.reg, size);
                 }

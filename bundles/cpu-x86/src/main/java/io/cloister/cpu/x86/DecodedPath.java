@@ -337,7 +337,7 @@ abstract class DecodedPath extends Interpreter {
                     a = Flags.sext(getReg(in.reg, size), size);
                     b = Flags.sext(loadRm(in, size, next), size);
                 }
-                setReg(in.reg, size, imulNow(a, b, size));
+                setReg(in.reg, size, imulFast(a, b, size));
             }
             case Insn.SHIFT -> {
                 int count = in.hasImm ? (int) in.imm : (int) (r[RCX] & 0xff);

@@ -57,7 +57,7 @@ final class FlagLiveness {
     private static Use use(Insn in) {
         return switch (in.kind) {
             case Insn.ALU_RM_R, Insn.ALU_R_RM, Insn.ALU_RM_IMM -> in.sub == 2 || in.sub == 3 ? Use.READS : Use.WRITES_ALL; // adc, sbb read CF
-            case Insn.TEST_RM_R, Insn.TEST_RM_IMM -> Use.WRITES_ALL;
+            case Insn.TEST_RM_R, Insn.TEST_RM_IMM, Insn.IMUL -> Use.WRITES_ALL; // IMUL: see Alu.imulFast
             case Insn.SHIFT -> {
                 int count = (int) in.imm & (in.size == 8 ? 63 : 31);
                 if (!in.hasImm || in.sub < 4) {
@@ -72,7 +72,7 @@ final class FlagLiveness {
             };
             case Insn.MOV_STORE, Insn.MOV_LOAD, Insn.MOV_IMM, Insn.LEA, Insn.MOVZX, Insn.MOVSX, Insn.PUSH, Insn.POP, Insn.NOP,
                     Insn.CONVERT, Insn.JMP, Insn.CALL, Insn.RET, Insn.JMP_IND, Insn.CALL_IND, Insn.BSWAP -> Use.NONE;
-            default -> Use.READS; // jcc, setcc, cmovcc; imul keeps SF ZF AF PF; inc/dec keep CF; bsf/bsr/lzcnt keep some
+            default -> Use.READS; // jcc, setcc, cmovcc; inc/dec keep CF; bsf/bsr/lzcnt keep some
         };
     }
 }

@@ -154,7 +154,7 @@ abstract class Interpreter extends SseInsns {
                 modrm();
                 long a = Flags.sext(rm(size), size);
                 long b = imm();
-                setReg(modReg, size, imulNow(a, b, size));
+                setReg(modReg, size, imul(a, b, size));
             }
             case 0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7a, 0x7b, 0x7c, 0x7d, 0x7e, 0x7f -> {
                 long d = imm();
@@ -560,7 +560,7 @@ abstract class Interpreter extends SseInsns {
             }
             case 0xaf -> {
                 modrm();
-                setReg(modReg, size, imulNow(Flags.sext(getReg(modReg, size), size), Flags.sext(rm(size), size), size));
+                setReg(modReg, size, imul(Flags.sext(getReg(modReg, size), size), Flags.sext(rm(size), size), size));
             }
             case 0xb0, 0xb1 -> {
                 int s = op == 0xb0 ? 1 : size;

@@ -103,7 +103,7 @@ class FlagLivenessTest {
         assertDead("01 d8 | 8b 06 | 85 c0", false, true, false); // add; mov eax, [rsi] (may fault); test
         assertDead("01 06 | 29 d8", false, false); // add [rsi], eax (writes memory); sub eax, ebx
         assertDead("48 0f af c3 | 31 c0", true, false); // imul rax, rbx; xor eax, eax
-        assertDead("31 c0 | 48 0f af c3 | 31 c0", false, true, false); // imul keeps SF ZF AF PF: xor live
+        assertDead("31 c0 | 48 0f af c3 | 31 c0", true, true, false); // imul writes all six (Alu.imulFast): xor dead
         assertDead("31 c0 | ff c0 | 31 c0", false, true, false); // inc keeps CF: xor live
         assertDead("31 c0 | d3 e0 | 31 c0", false, true, false); // shl eax, cl: a count of 0 keeps all
         assertDead("31 c0 | c1 c0 05 | 31 c0", false, true, false); // rol keeps SF ZF AF PF
