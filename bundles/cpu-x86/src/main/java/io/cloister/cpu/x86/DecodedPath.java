@@ -10,8 +10,24 @@ abstract class DecodedPath extends Interpreter {
     // ends a block after a write that hit code or MMIO.
     int compileThreshold = X86Engine.COMPILE_THRESHOLD; // runs of a decoded instruction before its block is compiled
 
-    /** One instruction through the decoded-instruction cache; forms it lacks run in step(). */
+    /** The most dispatches (a compiled block or a trace) one stepDecoded runs: the vCPU loop's own checks come at least this often. */
+    static final int CHAIN = 16;
+
+    /**
+     * Instructions through the decoded-instruction cache, forms it lacks in step(): a compiled block
+     * or a trace, then the ones that follow while nothing is due at the boundary between them (an
+     * interrupt, a timer deadline, an exit, a write that hit code or MMIO, code the decoded path does
+     * not run), at most {@link #CHAIN} of them: what the vCPU loop would do for each, without its
+     * round trip. A fault leaves the vCPU at the instruction that raised it, as for one dispatch.
+     */
     void stepDecoded() {
+        for (int n = 1; dispatch() && n < CHAIN && !blockStop && pendingExit == null && !legacy && !code16 && !boundaryDue(); n++) {
+            // on to the next dispatch
+        }
+    }
+
+    /** One compiled block, trace or instruction; false when it was the interpreter's or a shadowed one (the vCPU loop looks next). */
+    private boolean dispatch() {
         long lin = code64 ? rip : rip & 0xffffffffL;
         Insn[] page = codePage;
         if ((lin & ~0xfffL) != codePageLin) {
@@ -19,19 +35,19 @@ abstract class DecodedPath extends Interpreter {
             if (page == null) {
                 materialize();
                 step(); // code outside RAM (ROM, MMIO): never cached
-                return;
+                return false;
             }
         }
         int off = (int) (lin & 0xfff);
         Insn in = entry(page, off);
         if (retired == shadowRetired) {
             execDecoded(in); // the one instruction an STI or MOV SS shadow covers: interrupts are looked at after it
-            return;
+            return false;
         }
         Block b = in.block;
         if (b != null) {
             runBlock(b);
-            return;
+            return true;
         }
         if (++in.heat == compileThreshold && in.kind != Insn.GENERIC) {
             b = BlockCompiler.compile(ram, codePagePhys | off, code64, BlockCompiler.MAX);
@@ -39,7 +55,7 @@ abstract class DecodedPath extends Interpreter {
                 in.block = b;
                 markCode(off, b.offsets[b.offsets.length - 1]);
                 runBlock(b);
-                return;
+                return true;
             }
         }
         Insn[] t = in.trace;
@@ -48,6 +64,7 @@ abstract class DecodedPath extends Interpreter {
             in.trace = t;
         }
         runTrace(t);
+        return true;
     }
 
     /** The longest trace: about a compiled block's length, so interrupts and timers are looked at as often. */
@@ -109,38 +126,15 @@ abstract class DecodedPath extends Interpreter {
         }
     }
 
-    /** The most blocks one dispatch runs (runBlock): the vCPU loop's own checks come at least this often. */
-    static final int CHAIN = 8;
-
-    /**
-     * Runs {@code b}, then the blocks starting where each one left off while that is on the same code
-     * page and nothing is due at the boundary (an interrupt, a timer deadline, an exit, a write that hit
-     * code or MMIO), at most {@link #CHAIN} of them: what the vCPU loop and stepDecoded would do for
-     * each, without their round trip.
-     */
     private void runBlock(Block b) {
-        Insn[] page = codePage;
-        for (int n = 1; ; n++) {
-            blockStop = false;
-            pos = 0;
-            currentBlock = b;
-            blockRip = rip;
-            long next = b.run((X86Vcpu) this, r, rip); // the only subclass
-            currentBlock = null;
-            retired += pos;
-            rip = next;
-            if (n == CHAIN || blockStop || pendingExit != null || boundaryDue()) {
-                return;
-            }
-            long lin = code64 ? next : next & 0xffffffffL;
-            if ((lin & ~0xfffL) != codePageLin || retired == shadowRetired) {
-                return;
-            }
-            Insn in = page[(int) lin & 0xfff];
-            if (in == null || in.code64 != code64 || (b = in.block) == null) {
-                return;
-            }
-        }
+        blockStop = false;
+        pos = 0;
+        currentBlock = b;
+        blockRip = rip;
+        long next = b.run((X86Vcpu) this, r, rip); // the only subclass
+        currentBlock = null;
+        retired += pos;
+        rip = next;
     }
 
     /** Whether the vCPU loop has something to do at this instruction boundary before the next instruction (an interrupt, a timer). */

@@ -258,9 +258,9 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
                     return takeExit();
                 }
             }
-            // The instruction boundary: each iteration runs one instruction, a trace of them, or up to
-            // DecodedPath.CHAIN compiled blocks of them (which leave early on a write to code or MMIO, and
-            // look at boundaryDue between them). Interrupts are to be taken here, before the step; rflags'
+            // The instruction boundary: each iteration runs one instruction, or up to
+            // DecodedPath.CHAIN compiled blocks and traces of them (which leave early on a write to code or
+            // MMIO, and look at boundaryDue between them). Interrupts are to be taken here, before the step; rflags'
             // IF is always exact (only arithmetic flags are lazy).
             for (int n = 0; n < 8192; n++) {
                 if (icount != null && retired >= icount.nextDeadline()) {
