@@ -46,10 +46,15 @@ abstract class Alu extends Memory {
         return res;
     }
 
-    /** ADC (2) and SBB (3): they read CF, so their flags are computed at once. */
+    /**
+     * ADC (2) and SBB (3): their flags are computed at once, from the carry as it stands. They
+     * write all six, so the lazy flags before them need only their CF ({@link #carryFlag}), not
+     * materializing.
+     */
     private long adcSbb(int op, long a, long b, int size) {
         long m = Flags.mask(size);
-        long c = rflags & CF;
+        long c = carryFlag();
+        lazyOp = LAZY_NONE; // rflags holds them from here
         if (op == 2) {
             setFlags(Flags.add(a, b, c, size));
             return (a + b + c) & m;
@@ -123,10 +128,7 @@ abstract class Alu extends Memory {
             case 0 -> addFast(a, b, size);
             case 5, 7 -> subFast(a, b, size);
             case 1, 4, 6 -> logicFast(op, a, b, size);
-            default -> {
-                materialize();
-                yield adcSbb(op, a, b, size);
-            }
+            default -> adcSbb(op, a, b, size);
         };
     }
 
@@ -163,7 +165,7 @@ abstract class Alu extends Memory {
     /** INC/DEC with lazy flags; CF stays what it was, so it is kept in lazyB. */
     long incDecFast(int which, long a, int size) {
         long m = Flags.mask(size);
-        long carry = carry();
+        long carry = carryFlag();
         a &= m;
         long res = (which == 0 ? a + 1 : a - 1) & m;
         lazyOp = which == 0 ? LAZY_INC : LAZY_DEC;
@@ -174,8 +176,8 @@ abstract class Alu extends Memory {
         return res;
     }
 
-    /** CF as it stands, without computing the other flags. */
-    private long carry() {
+    /** CF as it stands (0 or 1), without computing the other flags; compiled blocks call it for an ADC or SBB whose own flags nothing sees. */
+    long carryFlag() {
         return switch (lazyOp) {
             case LAZY_NONE -> rflags & CF;
             case LAZY_ADD -> Long.compareUnsigned(lazyRes, lazyA) < 0 ? 1 : 0;

@@ -6,6 +6,7 @@ import static io.cloister.cpu.x86.VcpuMembers.BIT_SCAN;
 import static io.cloister.cpu.x86.VcpuMembers.BLOCK_RUN;
 import static io.cloister.cpu.x86.VcpuMembers.BLOCK_STOP;
 import static io.cloister.cpu.x86.VcpuMembers.BSWAP;
+import static io.cloister.cpu.x86.VcpuMembers.CARRY_FLAG;
 import static io.cloister.cpu.x86.VcpuMembers.CMOV;
 import static io.cloister.cpu.x86.VcpuMembers.COND_ADD;
 import static io.cloister.cpu.x86.VcpuMembers.COND_FAST;
@@ -286,12 +287,14 @@ final class BlockCompiler {
 
         private void alu(int op, int size, boolean dead) {
             // stack: a, b -> result
-            if (dead && op != 2 && op != 3) { // the result alone: no lazy flags (adc/sbb read CF)
+            if (dead) { // the result alone: no lazy flags
                 switch (op) {
                     case 0 -> code.ladd();
                     case 1 -> code.lor();
                     case 4 -> code.land();
                     case 6 -> code.lxor();
+                    case 2 -> code.ladd().aload(CPU_SLOT).invokevirtual(CPU, CARRY_FLAG.name(), CARRY_FLAG.type()).ladd(); // adc
+                    case 3 -> code.lsub().aload(CPU_SLOT).invokevirtual(CPU, CARRY_FLAG.name(), CARRY_FLAG.type()).lsub(); // sbb
                     default -> code.lsub(); // sub, cmp
                 }
                 mask(size);

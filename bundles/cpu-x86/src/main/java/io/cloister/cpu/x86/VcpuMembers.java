@@ -55,6 +55,7 @@ final class VcpuMembers {
     static final Method SUB_FAST = method("subFast", long.class, long.class, long.class, int.class);
     static final Method LOGIC_FAST = method("logicFast", long.class, int.class, long.class, long.class, int.class);
     static final Method COND_FAST = method("condFast", boolean.class, int.class);
+    static final Method CARRY_FLAG = method("carryFlag", long.class);
     static final Method IMUL_FAST = method("imulFast", long.class, long.class, long.class, int.class);
     static final Method SHIFT_FAST = method("shiftFast", long.class, int.class, long.class, int.class, int.class);
     static final Method INC_DEC_FAST = method("incDecFast", long.class, int.class, long.class, int.class);
