@@ -8,7 +8,9 @@ package io.cloister.cpu.x86;
 abstract class DecodedPath extends Interpreter {
     // Compiled blocks (BlockCompiler): pos counts the instructions a block completed; blockStop
     // ends a block after a write that hit code or MMIO.
-    int compileThreshold = X86Engine.COMPILE_THRESHOLD; // runs of a decoded instruction before its block is compiled
+    // Runs of a decoded instruction before its block is compiled: in the background (BackgroundCompile),
+    // the block installed at a later run; a threshold of 1 compiles at once, before the first run.
+    int compileThreshold = X86Engine.COMPILE_THRESHOLD;
 
     /** The most dispatches (a compiled block or a trace) one stepDecoded runs: the vCPU loop's own checks come at least this often. */
     static final int CHAIN = 16;
@@ -49,13 +51,33 @@ abstract class DecodedPath extends Interpreter {
             runBlock(b);
             return true;
         }
-        if (++in.heat == compileThreshold && in.kind != Insn.GENERIC) {
-            b = BlockCompiler.compile(ram, codePagePhys | off, code64, BlockCompiler.MAX);
-            if (b != null) {
-                in.block = b;
-                markCode(off, b.offsets[b.offsets.length - 1]);
-                runBlock(b);
-                return true;
+        BackgroundCompile c = in.compiling;
+        if (c != null) {
+            if (c.done()) {
+                in.compiling = null;
+                markCode(off, c.length()); // first: a write from here on drops the block
+                b = c.install();
+                if (b != null) {
+                    in.block = b;
+                    runBlock(b);
+                    return true;
+                }
+                in.heat = 0; // the code changed meanwhile: again after another threshold
+            }
+        } else if (++in.heat == compileThreshold && in.kind != Insn.GENERIC) {
+            if (compileThreshold > 1) {
+                in.compiling = BackgroundCompile.submit(ram, codePagePhys | off, code64);
+                if (in.compiling == null) {
+                    in.heat = 0; // the compiler's queue is full
+                }
+            } else { // tests: every block compiled before its first run
+                b = BlockCompiler.compile(ram, codePagePhys | off, code64, BlockCompiler.MAX);
+                if (b != null) {
+                    in.block = b;
+                    markCode(off, b.offsets[b.offsets.length - 1]);
+                    runBlock(b);
+                    return true;
+                }
             }
         }
         Insn[] t = in.trace;

@@ -71,6 +71,8 @@ final class Insn {
     int heat;
     /** The compiled block starting here, if any; dropped with this entry. */
     Block block;
+    /** Its block being compiled in the background, if it is. */
+    BackgroundCompile compiling;
     /** The run of decoded entries the decoded path executes from here in one dispatch (see DecodedPath.trace). */
     Insn[] trace;
 

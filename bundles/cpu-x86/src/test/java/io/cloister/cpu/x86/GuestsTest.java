@@ -80,9 +80,9 @@ class GuestsTest {
     }
 
     /**
-     * The interpreter, and the decoded path with every block compiled on first sight (faults and
-     * exits land inside blocks), run whole guests to the same console, exit status and retired
-     * instruction count.
+     * The interpreter, the decoded path with every block compiled on first sight (faults and exits
+     * land inside blocks), and the decoded path with blocks compiled in the background, run whole
+     * guests to the same console, exit status and retired instruction count.
      */
     @org.junit.jupiter.params.ParameterizedTest
     @org.junit.jupiter.params.provider.CsvSource({"hello.elf,''", "workload.elf,iterations=20", "chase.elf,iterations=2", "exceptions.elf,''", "demo.elf,''",
@@ -93,6 +93,11 @@ class GuestsTest {
         assertEquals(interpreted.console(), compiled.console());
         assertEquals(interpreted.status(), compiled.status());
         assertEquals(interpreted.instructions(), compiled.instructions(), "retired instructions");
+        // Blocks compiled in the background after 8 runs, installed at whatever later run they arrive.
+        StandaloneVm.Result background = Guests.run(new X86Engine(true, 8), guest, cmdline);
+        assertEquals(interpreted.console(), background.console());
+        assertEquals(interpreted.status(), background.status());
+        assertEquals(interpreted.instructions(), background.instructions(), "retired instructions, background compiles");
         assertTrue(interpreted.instructions() > 1000, interpreted.toString());
     }
 
