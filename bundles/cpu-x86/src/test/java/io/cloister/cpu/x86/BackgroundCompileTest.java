@@ -66,14 +66,7 @@ class BackgroundCompileTest {
      */
     @Test
     void selfModifyingCodeIsSeenWhileBlocksCompileInTheBackground() throws Exception {
-        byte[] code = bytes(
-                0xb9, 0xe8, 0x03, 0x00, 0x00, // 1000: mov ecx, 1000
-                0xb8, 0x00, 0x00, 0x00, 0x00, // 1005: mov eax, imm32 (imm at 0x1006)
-                0x01, 0xc2, // 100a: add edx, eax
-                0x89, 0x0d, 0x06, 0x10, 0x00, 0x00, // 100c: mov [0x1006], ecx
-                0x49, // 1012: dec ecx
-                0x75, 0xf0, // 1013: jnz 1005
-                0xf4); // 1015: hlt
+        byte[] code = CompiledBlockTest.SELF_MODIFYING_LOOP;
         try (TestGuest g = new TestGuest("smc", 1 << 20, PageState.SHARED)) {
             g.memory.write(0x1000, MemorySegment.ofArray(code));
             X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, 0x1000, 0, true);

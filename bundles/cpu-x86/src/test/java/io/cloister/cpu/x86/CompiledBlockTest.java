@@ -23,17 +23,23 @@ class CompiledBlockTest {
         return cpu;
     }
 
-    /** A loop whose store rewrites the immediate of an instruction in its own block. */
+    /**
+     * A loop whose store rewrites the immediate of an instruction in its own block; it halts with
+     * RDX = 1000 + 999 + ... + 2 = 500,499 (iteration i > 0 reads the count iteration i - 1 stored)
+     * after 1 + 5 * 1000 + 1 instructions.
+     */
+    static final byte[] SELF_MODIFYING_LOOP = bytes(
+            0xb9, 0xe8, 0x03, 0x00, 0x00, // 1000: mov ecx, 1000
+            0xb8, 0x00, 0x00, 0x00, 0x00, // 1005: mov eax, imm32 (imm at 0x1006)
+            0x01, 0xc2, // 100a: add edx, eax
+            0x89, 0x0d, 0x06, 0x10, 0x00, 0x00, // 100c: mov [0x1006], ecx
+            0x49, // 1012: dec ecx
+            0x75, 0xf0, // 1013: jnz 1005
+            0xf4); // 1015: hlt
+
     @Test
     void selfModifyingCodeIsSeenOnTheNextRun() throws Exception {
-        byte[] code = bytes(
-                0xb9, 0xe8, 0x03, 0x00, 0x00, // 1000: mov ecx, 1000
-                0xb8, 0x00, 0x00, 0x00, 0x00, // 1005: mov eax, imm32 (imm at 0x1006)
-                0x01, 0xc2, // 100a: add edx, eax
-                0x89, 0x0d, 0x06, 0x10, 0x00, 0x00, // 100c: mov [0x1006], ecx
-                0x49, // 1012: dec ecx
-                0x75, 0xf0, // 1013: jnz 1005
-                0xf4); // 1015: hlt
+        byte[] code = SELF_MODIFYING_LOOP;
         for (boolean decoded : new boolean[] {false, true}) {
             try (TestGuest g = new TestGuest("smc", 1 << 20, PageState.SHARED)) {
                 X86Vcpu cpu = cpu(g, code, decoded);
