@@ -219,16 +219,16 @@ abstract class Alu extends Memory {
         return size == 8 ? Long.reverseBytes(v) : Integer.reverseBytes((int) v) & 0xffffffffL;
     }
 
-    /**
-     * POPCNT (0), BSF (1), BSR (2), LZCNT (3) of {@code v} into register {@code reg}, for every path.
-     * F3 0F BC stays BSF (TZCNT, BMI1, is not advertised). BSF and BSR of zero leave the destination
-     * as it was (all 64 bits), set ZF and keep the other flags; LZCNT sets CF and ZF and keeps the rest.
-     */
     /** The {@link #bitScan} form of 0F B8, BC or BD with this repeat prefix (F3 makes B8 POPCNT and BD LZCNT). */
     static int bitScanForm(int op, int rep) {
         return op == 0xb8 ? 0 : op == 0xbc ? 1 : rep == 0xf3 ? 3 : 2;
     }
 
+    /**
+     * POPCNT (0), BSF (1), BSR (2), LZCNT (3) of {@code v} into register {@code reg}, for every path.
+     * F3 0F BC stays BSF (TZCNT, BMI1, is not advertised). BSF and BSR of zero leave the destination
+     * as it was (all 64 bits), set ZF and keep the other flags; LZCNT sets CF and ZF and keeps the rest.
+     */
     void bitScan(int which, int reg, long v, int size) {
         if (which == 0) {
             setReg(reg, size, Long.bitCount(v));
@@ -401,8 +401,7 @@ abstract class Alu extends Memory {
         return b;
     }
 
-    /** Two- and three-operand IMUL: truncated product, CF = OF = the truncation lost bits. */
-    /** {@link #imulFast} with its flags put into rflags at once, for the interpreter. */
+    /** Two- and three-operand IMUL for the interpreter: {@link #imulFast} with its flags put into rflags at once. */
     long imul(long a, long b, int size) {
         long res = imulFast(a, b, size);
         materialize();
