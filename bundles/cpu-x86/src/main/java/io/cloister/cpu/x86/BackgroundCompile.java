@@ -64,7 +64,7 @@ final class BackgroundCompile implements Runnable {
             int off = (int) (pa & 0xfff);
             Block b = BlockCompiler.compile(MemorySegment.ofArray(page), off, code64, BlockCompiler.MAX);
             if (b != null) {
-                source = java.util.Arrays.copyOfRange(page, off, off + b.offsets[b.offsets.length - 1]);
+                source = java.util.Arrays.copyOfRange(page, off, off + b.length());
                 block = b;
             }
         } catch (RuntimeException | LinkageError e) {
@@ -94,6 +94,6 @@ final class BackgroundCompile implements Runnable {
     /** The bytes the block covers (from its first instruction), or 0 when there is none. */
     int length() {
         Block b = block;
-        return b == null ? 0 : b.offsets[b.offsets.length - 1];
+        return b == null ? 0 : b.length();
     }
 }

@@ -14,5 +14,10 @@ abstract class Block {
     Block() {
     }
 
+    /** The bytes the block covers, from its first instruction. */
+    int length() {
+        return offsets[offsets.length - 1];
+    }
+
     abstract long run(X86Vcpu c, long[] r, long rip);
 }

@@ -74,7 +74,7 @@ abstract class DecodedPath extends Interpreter {
                 b = BlockCompiler.compile(ram, codePagePhys | off, code64, BlockCompiler.MAX);
                 if (b != null) {
                     in.block = b;
-                    markCode(off, b.offsets[b.offsets.length - 1]);
+                    markCode(off, b.length());
                     runBlock(b);
                     return true;
                 }
