@@ -234,30 +234,10 @@ abstract class DecodedPath extends Interpreter {
             }
             case FastForms.STORE8 -> wr(in.ea(r, next, segBase(in.seg)), 8, r[in.reg]);
             case FastForms.STORE4 -> wr(in.ea(r, next, segBase(in.seg)), 4, r[in.reg]);
-            case FastForms.ALU_RR8 -> {
-                long res = aluFast(in.sub, r[in.rm], r[in.reg], 8);
-                if (in.sub != 7) {
-                    r[in.rm] = res;
-                }
-            }
-            case FastForms.ALU_RR4 -> {
-                long res = aluFast(in.sub, r[in.rm] & 0xffffffffL, r[in.reg] & 0xffffffffL, 4);
-                if (in.sub != 7) {
-                    r[in.rm] = res;
-                }
-            }
-            case FastForms.ALU_RI8 -> {
-                long res = aluFast(in.sub, r[in.rm], in.imm, 8);
-                if (in.sub != 7) {
-                    r[in.rm] = res;
-                }
-            }
-            case FastForms.ALU_RI4 -> {
-                long res = aluFast(in.sub, r[in.rm] & 0xffffffffL, in.imm, 4);
-                if (in.sub != 7) {
-                    r[in.rm] = res;
-                }
-            }
+            case FastForms.ALU_RR8 -> aluIntoRm(in, r[in.rm], r[in.reg], 8);
+            case FastForms.ALU_RR4 -> aluIntoRm(in, r[in.rm] & 0xffffffffL, r[in.reg] & 0xffffffffL, 4);
+            case FastForms.ALU_RI8 -> aluIntoRm(in, r[in.rm], in.imm, 8);
+            case FastForms.ALU_RI4 -> aluIntoRm(in, r[in.rm] & 0xffffffffL, in.imm, 4);
             case FastForms.TEST_RR8 -> aluFast(4, r[in.rm], r[in.reg], 8);
             case FastForms.TEST_RR4 -> aluFast(4, r[in.rm] & 0xffffffffL, r[in.reg] & 0xffffffffL, 4);
             case FastForms.PUSH8 -> push(r[in.reg], 8);
@@ -285,6 +265,17 @@ abstract class DecodedPath extends Interpreter {
         int size = in.size;
         rexPresent = in.rex;
         switch (in.kind) {
+    /**
+     * A fast form's ALU operation on register rm and {@code b}, its result written back unless it is
+     * CMP: aluFast's result is masked to the size, as a 4-byte register write zero-extends.
+     */
+    private void aluIntoRm(Insn in, long a, long b, int size) {
+        long res = aluFast(in.sub, a, b, size);
+        if (in.sub != 7) {
+            r[in.rm] = res;
+        }
+    }
+
             case Insn.MOV_STORE -> storeRm(in, size, getReg(in.reg, size), next);
             case Insn.MOV_LOAD -> setReg(in.reg, size, loadRm(in, size, next));
             case Insn.MOV_IMM -> storeRm(in, size, in.imm, next);
