@@ -23,7 +23,7 @@ abstract class DecodedPath extends Interpreter {
      * round trip. A fault leaves the vCPU at the instruction that raised it, as for one dispatch.
      */
     void stepDecoded() {
-        for (int n = 1; dispatch() && n < CHAIN && !blockStop && pendingExit == null && !legacy && !code16 && !boundaryDue(); n++) {
+        for (int n = 1; dispatch() && n < CHAIN && !blockStop && pendingExit == null && decodable() && !boundaryDue(); n++) {
             // on to the next dispatch
         }
     }
@@ -162,6 +162,11 @@ abstract class DecodedPath extends Interpreter {
     /** Whether the vCPU loop has something to do at this instruction boundary before the next instruction (an interrupt, a timer). */
     abstract boolean boundaryDue();
 
+    /** Whether the code at rip runs here: real mode, 16-bit code (also in compatibility mode) and segmented code are the interpreter's only. */
+    boolean decodable() {
+        return decodedCache && !legacy && !code16;
+    }
+
     /** A fault or exit inside a block: rip and the count resume at the instruction that did not complete. */
     void unwindBlock() {
         Block b = currentBlock;
@@ -260,11 +265,6 @@ abstract class DecodedPath extends Interpreter {
         rip = next;
     }
 
-    private void execDecoded(Insn in) {
-        long next = rip + in.len;
-        int size = in.size;
-        rexPresent = in.rex;
-        switch (in.kind) {
     /**
      * A fast form's ALU operation on register rm and {@code b}, its result written back unless it is
      * CMP: aluFast's result is masked to the size, as a 4-byte register write zero-extends.
@@ -276,6 +276,11 @@ abstract class DecodedPath extends Interpreter {
         }
     }
 
+    private void execDecoded(Insn in) {
+        long next = rip + in.len;
+        int size = in.size;
+        rexPresent = in.rex;
+        switch (in.kind) {
             case Insn.MOV_STORE -> storeRm(in, size, getReg(in.reg, size), next);
             case Insn.MOV_LOAD -> setReg(in.reg, size, loadRm(in, size, next));
             case Insn.MOV_IMM -> storeRm(in, size, in.imm, next);

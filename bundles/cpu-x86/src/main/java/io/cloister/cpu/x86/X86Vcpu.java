@@ -258,12 +258,12 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
                     return takeExit();
                 }
             }
-            // The instruction boundary: each iteration runs one instruction, or up to
-            // DecodedPath.CHAIN compiled blocks and traces of them (which leave early on a write to code or
-            // MMIO, and look at boundaryDue between them). Interrupts are to be taken here, before the step; rflags'
-            // IF is always exact (only arithmetic flags are lazy).
+            // The instruction boundary: each iteration runs one instruction, or up to DecodedPath.CHAIN
+            // compiled blocks and traces of them (which leave early on a write to code or MMIO, and look
+            // at boundaryDue between them). Interrupts are to be taken here, before the step; rflags' IF
+            // is always exact (only arithmetic flags are lazy).
             for (int n = 0; n < 8192; n++) {
-                if (icount != null && retired >= icount.nextDeadline()) {
+                if (deadlineDue()) {
                     icount.reached(retired, false); // its timers may raise lines: taken just below
                 }
                 if (interruptDue()) {
@@ -273,7 +273,7 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
                     }
                 }
                 try {
-                    if (decodedCache && !legacy && !code16) { // real mode, 16-bit (also compatibility mode) and segmented code: the interpreter only
+                    if (decodable()) {
                         stepDecoded();
                     } else {
                         step();
@@ -306,9 +306,14 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
         return apic != null && (halted || apic.pending);
     }
 
+    /** The instruction clock's next deadline is reached: its timers may raise lines. */
+    private boolean deadlineDue() {
+        return icount != null && retired >= icount.nextDeadline();
+    }
+
     @Override
     boolean boundaryDue() {
-        return icount != null && retired >= icount.nextDeadline() || interruptDue();
+        return deadlineDue() || interruptDue();
     }
 
     /** For tests: whether an instruction left an exit pending. */
