@@ -56,7 +56,10 @@ final class VmTime implements VmTimeline {
         if (pausedAt >= 0) {
             pausedTotal += System.nanoTime() - pausedAt;
             pausedAt = -1;
-            armed.forEach(Deadline::schedule);
+            armed.forEach(d -> {
+                d.unschedule(); // a wake-up left by a cancel before the pause
+                d.schedule();
+            });
         }
     }
 
@@ -70,11 +73,21 @@ final class VmTime implements VmTimeline {
         executor.shutdownNow();
     }
 
-    /** A timer; guarded by the clock's monitor. */
+    /**
+     * A timer; guarded by the clock's monitor. A guest re-arms its timer often (Linux writes the TSC
+     * deadline at every tick and idle entry, mostly to a later time), so a wake-up already scheduled
+     * at or before the new deadline is kept: it finds the later deadline and sleeps again. Only an
+     * earlier deadline (or none scheduled) costs a new one; a cancel leaves the wake-up to find the
+     * timer unarmed.
+     */
     private final class Deadline implements Timer {
         private final Runnable expiry;
         private long deadline;
         private ScheduledFuture<?> future;
+        /** The deadline the scheduled wake-up was set for. */
+        private long wakeAt;
+        /** Counts schedules: a wake-up that a later one replaced does nothing. */
+        private long generation;
 
         Deadline(Runnable expiry) {
             this.expiry = expiry;
@@ -85,8 +98,8 @@ final class VmTime implements VmTimeline {
             synchronized (VmTime.this) {
                 deadline = deadlineNanos;
                 armed.add(this);
-                unschedule();
-                if (pausedAt < 0) {
+                if (pausedAt < 0 && (future == null || wakeAt > deadlineNanos)) {
+                    unschedule();
                     schedule();
                 }
             }
@@ -96,34 +109,39 @@ final class VmTime implements VmTimeline {
         public void cancel() {
             synchronized (VmTime.this) {
                 armed.remove(this);
-                unschedule();
             }
         }
 
         void schedule() {
             if (!executor.isShutdown()) {
-                future = executor.schedule(this::fire, Math.max(0, deadline - nanos()), TimeUnit.NANOSECONDS);
+                long g = ++generation;
+                wakeAt = deadline;
+                future = executor.schedule(() -> fire(g), Math.max(0, deadline - nanos()), TimeUnit.NANOSECONDS);
             }
         }
 
         void unschedule() {
+            generation++;
             if (future != null) {
                 future.cancel(false);
                 future = null;
             }
         }
 
-        private void fire() {
+        private void fire(long g) {
             synchronized (VmTime.this) {
+                if (g != generation) {
+                    return; // replaced by a later schedule, or unscheduled
+                }
+                future = null;
                 if (!armed.contains(this) || pausedAt >= 0) {
                     return; // cancelled, or paused (resume schedules it again)
                 }
                 if (nanos() < deadline) {
-                    schedule(); // woken early by the host scheduler
+                    schedule(); // re-armed later, or woken early by the host scheduler
                     return;
                 }
                 armed.remove(this);
-                future = null;
             }
             synchronized (busLock) {
                 try {

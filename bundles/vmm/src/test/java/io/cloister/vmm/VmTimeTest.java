@@ -65,4 +65,46 @@ class VmTimeTest {
             assertFalse(never.await(200, TimeUnit.MILLISECONDS));
         }
     }
+
+    /** A re-arm keeps a wake-up set for an earlier time (it sleeps again): the expiry still comes at the last deadline, once. */
+    @Test
+    void aRearmMovesTheExpiryLaterOrEarlierAndItFiresOnce() throws Exception {
+        try (VmTime t = new VmTime("t", bus)) {
+            java.util.concurrent.atomic.AtomicLong firedAt = new java.util.concurrent.atomic.AtomicLong(-1);
+            java.util.concurrent.atomic.AtomicInteger count = new java.util.concurrent.atomic.AtomicInteger();
+            VmClock.Timer timer = t.timer(() -> {
+                firedAt.set(t.nanos());
+                count.incrementAndGet();
+            });
+            long later = t.nanos() + 300_000_000;
+            timer.arm(t.nanos() + 20_000_000);
+            timer.arm(later); // the wake-up at +20 ms stays, and must not expire it
+            Thread.sleep(150);
+            assertEquals(0, count.get(), "not before the later deadline");
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (count.get() == 0 && System.nanoTime() < until) {
+                Thread.sleep(5);
+            }
+            assertEquals(1, count.get());
+            assertTrue(firedAt.get() >= later, "at the later deadline");
+
+            CountDownLatch early = new CountDownLatch(1);
+            VmClock.Timer second = t.timer(early::countDown);
+            second.arm(t.nanos() + TimeUnit.SECONDS.toNanos(60));
+            second.arm(t.nanos() + 1_000_000); // earlier than the wake-up: a new one
+            assertTrue(early.await(10, TimeUnit.SECONDS), "an earlier deadline is not held back by the later wake-up");
+
+            CountDownLatch rearmed = new CountDownLatch(1);
+            VmClock.Timer third = t.timer(rearmed::countDown);
+            long at = t.nanos() + 250_000_000;
+            third.arm(t.nanos() + 20_000_000);
+            third.cancel();
+            third.arm(at); // the cancelled wake-up is reused and sleeps again
+            assertFalse(rearmed.await(120, TimeUnit.MILLISECONDS), "not at the cancelled deadline");
+            assertTrue(rearmed.await(10, TimeUnit.SECONDS), "at the re-armed one");
+            assertTrue(t.nanos() >= at);
+            Thread.sleep(50);
+            assertEquals(1, count.get(), "the first timer fired once only");
+        }
+    }
 }
