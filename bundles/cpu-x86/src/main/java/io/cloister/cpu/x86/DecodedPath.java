@@ -12,6 +12,12 @@ abstract class DecodedPath extends Interpreter {
     // the block installed at a later run; a threshold of 1 compiles at once, before the first run.
     int compileThreshold = X86Engine.COMPILE_THRESHOLD;
 
+    // Where instructions retire, for the engine's statistics (X86Vcpu.close, cloister.x86.stats):
+    // in compiled blocks, in traces (the decoded path); the rest is the interpreter's alone.
+    long compiledRetired;
+    long decodedRetired;
+    int blocksInstalled;
+
     /** The most dispatches (a compiled block or a trace) one stepDecoded runs: the vCPU loop's own checks come at least this often. */
     static final int CHAIN = 16;
 
@@ -59,6 +65,7 @@ abstract class DecodedPath extends Interpreter {
                 b = c.install();
                 if (b != null) {
                     in.block = b;
+                    blocksInstalled++;
                     runBlock(b);
                     return true;
                 }
@@ -74,6 +81,7 @@ abstract class DecodedPath extends Interpreter {
                 b = BlockCompiler.compile(ram, codePagePhys | off, code64, BlockCompiler.MAX);
                 if (b != null) {
                     in.block = b;
+                    blocksInstalled++;
                     markCode(off, b.length());
                     runBlock(b);
                     return true;
@@ -85,7 +93,9 @@ abstract class DecodedPath extends Interpreter {
             t = trace(page, off, in);
             in.trace = t;
         }
-        runTrace(t);
+        long before = retired;
+        runTrace(t); // a fault inside leaves its trace's instructions uncounted here (the interpreter's share)
+        decodedRetired += retired - before;
         return true;
     }
 
@@ -156,6 +166,7 @@ abstract class DecodedPath extends Interpreter {
         long next = b.run((X86Vcpu) this, r, rip); // the only subclass
         currentBlock = null;
         retired += pos;
+        compiledRetired += pos;
         rip = next;
     }
 
@@ -174,6 +185,7 @@ abstract class DecodedPath extends Interpreter {
             currentBlock = null;
             rip = code64 ? blockRip + b.offsets[pos] : (blockRip + b.offsets[pos]) & 0xffffffffL;
             retired += pos;
+            compiledRetired += pos;
         }
     }
 

@@ -121,9 +121,26 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
         }
     }
 
+    /** Whether close() logs where the instructions retired (benchmarks/linux-boot asks for it). */
+    private static final boolean STATS = Boolean.getBoolean("cloister.x86.stats");
+
     @Override
     public void close() {
         view.removeInvalidationListener(flushOnChange);
+        if (STATS) {
+            org.slf4j.LoggerFactory.getLogger(X86Vcpu.class).info("vCPU {}: {}", index, statistics());
+        }
+    }
+
+    /** Where the instructions retired: compiled blocks, the decoded path's traces, the interpreter alone. */
+    String statistics() {
+        long other = retired - compiledRetired - decodedRetired;
+        return String.format(java.util.Locale.ROOT, "%,d instructions: %s compiled, %s decoded, %s interpreted; %d blocks compiled", retired,
+                share(compiledRetired), share(decodedRetired), share(other), blocksInstalled);
+    }
+
+    private String share(long n) {
+        return String.format(java.util.Locale.ROOT, "%.1f %%", retired == 0 ? 0.0 : 100.0 * n / retired);
     }
 
     static final String[] NAMES = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13",
