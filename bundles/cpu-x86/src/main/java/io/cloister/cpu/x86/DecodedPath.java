@@ -268,6 +268,43 @@ abstract class DecodedPath extends Interpreter {
             }
             case FastForms.RET8 -> next = target(pop(8));
             case FastForms.LEA8 -> r[in.reg] = in.ea(r, next, 0);
+            case FastForms.LEA4 -> r[in.reg] = in.ea(r, next, 0) & 0xffffffffL;
+            case FastForms.MOV_RI8 -> r[in.rm] = in.imm;
+            case FastForms.MOV_RI4 -> r[in.rm] = in.imm & 0xffffffffL;
+            case FastForms.MOV_MI8 -> wr(in.ea(r, next, segBase(in.seg)), 8, in.imm);
+            case FastForms.MOV_MI4 -> wr(in.ea(r, next, segBase(in.seg)), 4, in.imm);
+            case FastForms.MOV_MI1 -> wr(in.ea(r, next, segBase(in.seg)), 1, in.imm);
+            case FastForms.STORE1 -> wr(in.ea(r, next, segBase(in.seg)), 1, byteReg(in, in.reg));
+            case FastForms.MOVZX_M1 -> {
+                long v = rd(in.ea(r, next, segBase(in.seg)), 1);
+                r[in.reg] = v;
+            }
+            case FastForms.MOVZX_M2 -> {
+                long v = rd(in.ea(r, next, segBase(in.seg)), 2);
+                r[in.reg] = v;
+            }
+            case FastForms.MOVZX_R1 -> r[in.reg] = byteReg(in, in.rm);
+            case FastForms.MOVZX_R2 -> r[in.reg] = r[in.rm] & 0xffffL;
+            case FastForms.MOVSXD_R -> r[in.reg] = (int) r[in.rm];
+            case FastForms.MOVSXD_M -> {
+                long v = rd(in.ea(r, next, segBase(in.seg)), 4);
+                r[in.reg] = (int) v;
+            }
+            case FastForms.TEST_RR1 -> aluFast(4, byteReg(in, in.rm), byteReg(in, in.reg), 1);
+            case FastForms.TEST_RI1 -> aluFast(4, byteReg(in, in.rm), in.imm, 1);
+            case FastForms.TEST_MI1 -> aluFast(4, rd(in.ea(r, next, segBase(in.seg)), 1), in.imm, 1);
+            case FastForms.TEST_RI4 -> aluFast(4, r[in.rm] & 0xffffffffL, in.imm, 4);
+            case FastForms.TEST_RI8 -> aluFast(4, r[in.rm], in.imm, 8);
+            case FastForms.CMP_MI8 -> aluFast(7, rd(in.ea(r, next, segBase(in.seg)), 8), in.imm, 8);
+            case FastForms.CMP_MI4 -> aluFast(7, rd(in.ea(r, next, segBase(in.seg)), 4), in.imm, 4);
+            case FastForms.CMP_MI1 -> aluFast(7, rd(in.ea(r, next, segBase(in.seg)), 1), in.imm, 1);
+            case FastForms.CMP_RI1 -> aluFast(7, byteReg(in, in.rm), in.imm, 1);
+            case FastForms.ALU_RM8 -> aluIntoReg(in, r[in.reg], rd(in.ea(r, next, segBase(in.seg)), 8), 8);
+            case FastForms.ALU_RM4 -> aluIntoReg(in, r[in.reg] & 0xffffffffL, rd(in.ea(r, next, segBase(in.seg)), 4), 4);
+            case FastForms.ALU_MR8 -> aluIntoMemory(in, in.ea(r, next, segBase(in.seg)), r[in.reg], 8);
+            case FastForms.ALU_MR4 -> aluIntoMemory(in, in.ea(r, next, segBase(in.seg)), r[in.reg] & 0xffffffffL, 4);
+            case FastForms.SHIFT_RI8 -> r[in.rm] = shiftFast(in.sub, r[in.rm], (int) in.imm, 8);
+            case FastForms.SHIFT_RI4 -> r[in.rm] = shiftFast(in.sub, r[in.rm] & 0xffffffffL, (int) in.imm, 4) & 0xffffffffL;
             default -> {
                 execDecoded(in);
                 return;
@@ -286,6 +323,27 @@ abstract class DecodedPath extends Interpreter {
         if (in.sub != 7) {
             r[in.rm] = res;
         }
+    }
+
+    /** reg op= b, written back unless it is CMP. */
+    private void aluIntoReg(Insn in, long a, long b, int size) {
+        long res = aluFast(in.sub, a, b, size);
+        if (in.sub != 7) {
+            r[in.reg] = res;
+        }
+    }
+
+    /** Memory op= b: read, then written back unless it is CMP (a fault on the write leaves memory and flags as the general path does). */
+    private void aluIntoMemory(Insn in, long ea, long b, int size) {
+        long res = aluFast(in.sub, rd(ea, size), b, size);
+        if (in.sub != 7) {
+            wr(ea, size, res);
+        }
+    }
+
+    /** A byte register as the instruction names it: without a REX prefix, 4 to 7 are AH, CH, DH and BH. */
+    private long byteReg(Insn in, int reg) {
+        return !in.rex && reg >= 4 && reg < 8 ? (r[reg - 4] >>> 8) & 0xff : r[reg] & 0xff;
     }
 
     private void execDecoded(Insn in) {

@@ -38,6 +38,44 @@ final class FastForms {
     static final int CALL8 = 20;
     static final int RET8 = 21;
     static final int LEA8 = 22;
+    /** reg &lt;- imm. */
+    static final int MOV_RI8 = 23;
+    static final int MOV_RI4 = 24;
+    /** memory &lt;- imm. */
+    static final int MOV_MI8 = 25;
+    static final int MOV_MI4 = 26;
+    static final int MOV_MI1 = 27;
+    /** memory &lt;- a byte register. */
+    static final int STORE1 = 28;
+    /** reg (4 or 8 bytes) &lt;- zero-extended byte or word: from memory, or a register. */
+    static final int MOVZX_M1 = 29;
+    static final int MOVZX_M2 = 30;
+    static final int MOVZX_R1 = 31;
+    static final int MOVZX_R2 = 32;
+    /** reg (8 bytes) &lt;- sign-extended doubleword (MOVSXD): from a register, or memory. */
+    static final int MOVSXD_R = 33;
+    static final int MOVSXD_M = 34;
+    static final int LEA4 = 35;
+    /** TEST of byte registers; of a register, or a byte of memory, and an immediate. */
+    static final int TEST_RR1 = 36;
+    static final int TEST_RI1 = 37;
+    static final int TEST_MI1 = 38;
+    static final int TEST_RI4 = 39;
+    static final int TEST_RI8 = 40;
+    /** CMP of memory, or a byte register, and an immediate. */
+    static final int CMP_MI8 = 41;
+    static final int CMP_MI4 = 42;
+    static final int CMP_MI1 = 43;
+    static final int CMP_RI1 = 44;
+    /** reg op= memory. */
+    static final int ALU_RM8 = 45;
+    static final int ALU_RM4 = 46;
+    /** memory op= reg. */
+    static final int ALU_MR8 = 47;
+    static final int ALU_MR4 = 48;
+    /** A register shifted or rotated by an immediate count. */
+    static final int SHIFT_RI8 = 49;
+    static final int SHIFT_RI4 = 50;
 
     private FastForms() {
     }
@@ -53,17 +91,35 @@ final class FastForms {
             case Insn.JCC -> JCC;
             case Insn.JMP -> JMP;
             case Insn.NOP -> NOP;
-            case Insn.MOV_STORE -> !wide ? NONE : reg ? (q ? MOV_RR8 : MOV_RR4) : q ? STORE8 : STORE4;
+            case Insn.MOV_STORE -> size == 1 ? (reg ? NONE : STORE1)
+                    : !wide ? NONE : reg ? (q ? MOV_RR8 : MOV_RR4) : q ? STORE8 : STORE4;
             case Insn.MOV_LOAD -> !wide ? NONE : reg ? (q ? MOV_RR8_REV : MOV_RR4_REV) : q ? LOAD8 : LOAD4;
-            case Insn.ALU_RM_R -> wide && reg && plainAlu ? (q ? ALU_RR8 : ALU_RR4) : NONE;
-            case Insn.ALU_RM_IMM -> wide && reg && plainAlu ? (q ? ALU_RI8 : ALU_RI4) : NONE;
-            case Insn.TEST_RM_R -> wide && reg ? (q ? TEST_RR8 : TEST_RR4) : NONE;
+            case Insn.MOV_IMM -> reg ? (wide ? (q ? MOV_RI8 : MOV_RI4) : NONE) : size == 1 ? MOV_MI1 : wide ? (q ? MOV_MI8 : MOV_MI4) : NONE;
+            case Insn.MOVZX -> !wide ? NONE : in.sub == 1 ? (reg ? MOVZX_R1 : MOVZX_M1) : reg ? MOVZX_R2 : MOVZX_M2;
+            case Insn.MOVSX -> q && in.sub == 4 ? (reg ? MOVSXD_R : MOVSXD_M) : NONE;
+            case Insn.ALU_RM_R -> !wide || !plainAlu ? NONE : reg ? (q ? ALU_RR8 : ALU_RR4) : q ? ALU_MR8 : ALU_MR4;
+            case Insn.ALU_R_RM -> wide && !reg && plainAlu ? (q ? ALU_RM8 : ALU_RM4) : NONE;
+            case Insn.ALU_RM_IMM -> aluImm(in, size, wide, q, reg, plainAlu);
+            case Insn.TEST_RM_R -> size == 1 ? (reg ? TEST_RR1 : NONE) : wide && reg ? (q ? TEST_RR8 : TEST_RR4) : NONE;
+            case Insn.TEST_RM_IMM -> size == 1 ? (reg ? TEST_RI1 : TEST_MI1) : wide && reg ? (q ? TEST_RI8 : TEST_RI4) : NONE;
+            case Insn.SHIFT -> wide && reg && in.hasImm ? (q ? SHIFT_RI8 : SHIFT_RI4) : NONE;
             case Insn.PUSH -> stack64 ? PUSH8 : NONE;
             case Insn.POP -> stack64 ? POP8 : NONE;
             case Insn.CALL -> stack64 ? CALL8 : NONE;
             case Insn.RET -> stack64 ? RET8 : NONE;
-            case Insn.LEA -> q ? LEA8 : NONE;
+            case Insn.LEA -> q ? LEA8 : size == 4 ? LEA4 : NONE;
             default -> NONE;
         };
+    }
+
+    /** ALU r/m, imm: every plain operation on a register; on memory or a byte register, CMP only (the commonest; the rest write back). */
+    private static int aluImm(Insn in, int size, boolean wide, boolean q, boolean reg, boolean plainAlu) {
+        if (reg) {
+            return wide && plainAlu ? (q ? ALU_RI8 : ALU_RI4) : size == 1 && in.sub == 7 ? CMP_RI1 : NONE;
+        }
+        if (in.sub != 7) {
+            return NONE;
+        }
+        return size == 1 ? CMP_MI1 : wide ? (q ? CMP_MI8 : CMP_MI4) : NONE;
     }
 }

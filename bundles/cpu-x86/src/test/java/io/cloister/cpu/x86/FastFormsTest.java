@@ -13,8 +13,9 @@ import org.junit.jupiter.params.provider.CsvSource;
  * checked where every decoded instruction's are: DecoderFuzzTest, HostOracleTest and LazyFlagsTest
  * run the decoded path through the same entry as a trace (stepDecodedUncached), and a fast form that
  * kept the upper half of a 32-bit register move failed DecoderFuzzTest. This pins that the forms are
- * taken, so that those tests exercise them, and that the forms they must not take (byte and word
- * sizes, ADC and SBB, 32-bit stacks) are left to the general switch.
+ * taken, so that those tests exercise them, and that the forms they must not take (word sizes, byte
+ * registers written, ADC and SBB, 32-bit stacks, read-modify-write of memory but CMP) are left to
+ * the general switch.
  */
 class FastFormsTest {
     private static int form(String hex, boolean code64) {
@@ -58,9 +59,50 @@ class FastFormsTest {
         "48 19 d8, NONE", // sbb
         "88 d8, NONE", // mov al, bl
         "66 89 d8, NONE", // mov ax, bx
-        "48 01 03, NONE", // add [rbx], rax: memory destination
+        "48 01 03, ALU_MR8", // add [rbx], rax: memory destination
+        "29 03, ALU_MR4", // sub [rbx], eax
+        "48 03 03, ALU_RM8", // add rax, [rbx]
+        "33 43 08, ALU_RM4", // xor eax, [rbx+8]
+        "48 13 03, NONE", // adc rax, [rbx]: reads CF
         "66 50, NONE", // push ax
-        "8d 44 24 08, NONE", // lea eax, [rsp+8]
+        "8d 44 24 08, LEA4", // lea eax, [rsp+8]
+        "66 8d 44 24 08, NONE", // lea ax, [rsp+8]
+        "48 b8 01 02 03 04 05 06 07 08, MOV_RI8", // mov rax, imm64
+        "48 c7 c0 ff ff ff ff, MOV_RI8", // mov rax, -1 (imm32 sign-extended)
+        "b9 e8 03 00 00, MOV_RI4", // mov ecx, 1000
+        "b0 01, NONE", // mov al, 1
+        "48 c7 03 01 00 00 00, MOV_MI8", // mov qword [rbx], 1
+        "c7 43 08 01 00 00 00, MOV_MI4", // mov dword [rbx+8], 1
+        "c6 03 01, MOV_MI1", // mov byte [rbx], 1
+        "66 c7 03 01 00, NONE", // mov word [rbx], 1
+        "88 03, STORE1", // mov [rbx], al
+        "88 d8, NONE", // mov al, bl: a byte register
+        "0f b6 03, MOVZX_M1", // movzx eax, byte [rbx]
+        "48 0f b7 03, MOVZX_M2", // movzx rax, word [rbx]
+        "0f b6 c7, MOVZX_R1", // movzx eax, bh
+        "0f b7 c3, MOVZX_R2", // movzx eax, bx
+        "66 0f b6 03, NONE", // movzx ax, byte [rbx]
+        "48 63 c3, MOVSXD_R", // movsxd rax, ebx
+        "48 63 03, MOVSXD_M", // movsxd rax, [rbx]
+        "48 0f be c3, NONE", // movsx rax, bl
+        "84 c0, TEST_RR1", // test al, al
+        "84 e4, TEST_RR1", // test ah, ah
+        "a8 01, TEST_RI1", // test al, 1
+        "f6 03 01, TEST_MI1", // test byte [rbx], 1
+        "a9 00 01 00 00, TEST_RI4", // test eax, 0x100
+        "48 f7 c1 01 00 00 00, TEST_RI8", // test rcx, 1
+        "48 83 3b 00, CMP_MI8", // cmp qword [rbx], 0
+        "81 7b 08 00 01 00 00, CMP_MI4", // cmp dword [rbx+8], 0x100
+        "80 3b 2f, CMP_MI1", // cmp byte [rbx], '/'
+        "3c 2f, CMP_RI1", // cmp al, '/'
+        "80 c3 01, NONE", // add bl, 1: a byte register written
+        "48 83 03 01, NONE", // add qword [rbx], 1: written back
+        "c1 c0 07, SHIFT_RI4", // rol eax, 7
+        "48 c1 e8 04, SHIFT_RI8", // shr rax, 4
+        "48 d1 e0, SHIFT_RI8", // shl rax, 1
+        "48 d3 e0, NONE", // shl rax, cl
+        "c0 e0 04, NONE", // shl al, 4
+        "c1 23 04, NONE", // shl dword [rbx], 4
     })
     void formsIn64BitCode(String hex, String expected) throws Exception {
         assertEquals(FastForms.class.getDeclaredField(expected).getInt(null), form(hex, true), hex);
@@ -73,6 +115,9 @@ class FastFormsTest {
         "c3, NONE",
         "e8 00 00 00 00, NONE",
         "74 02, JCC",
+        "0f b6 03, MOVZX_M1",
+        "8d 44 24 08, LEA4",
+        "63 c3, NONE", // arpl outside 64-bit mode
     })
     void formsIn32BitCode(String hex, String expected) throws Exception {
         assertEquals(FastForms.class.getDeclaredField(expected).getInt(null), form(hex, false), hex);
