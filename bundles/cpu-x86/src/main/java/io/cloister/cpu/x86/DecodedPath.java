@@ -333,7 +333,7 @@ abstract class DecodedPath extends Interpreter {
         }
     }
 
-    /** Memory op= b: read, then written back unless it is CMP (a fault on the write leaves memory and flags as the general path does). */
+    /** Memory op= b: read, then written back unless it is CMP, as the general switch does. */
     private void aluIntoMemory(Insn in, long ea, long b, int size) {
         long res = aluFast(in.sub, rd(ea, size), b, size);
         if (in.sub != 7) {
