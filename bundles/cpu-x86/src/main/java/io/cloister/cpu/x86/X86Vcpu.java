@@ -124,9 +124,21 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
     /** Whether close() logs where the instructions retired (benchmarks/linux-boot asks for it). */
     private static final boolean STATS = Boolean.getBoolean("cloister.x86.stats");
 
+    /** Where the guest-side profile goes (cloister.x86.ripSamples, a file name to which the vCPU's index is added), or null. */
+    String ripSamples = System.getProperty("cloister.x86.ripSamples");
+    private RipSampler sampler;
+
     @Override
     public void close() {
         view.removeInvalidationListener(flushOnChange);
+        if (sampler != null) {
+            try {
+                sampler.close();
+            } catch (java.io.IOException | InterruptedException e) {
+                org.slf4j.LoggerFactory.getLogger(X86Vcpu.class).warn("vCPU {}: the rip samples were not written: {}", index, e.toString());
+            }
+            sampler = null;
+        }
         if (STATS) {
             org.slf4j.LoggerFactory.getLogger(X86Vcpu.class).info("vCPU {}: {}", index, statistics());
         }
@@ -244,6 +256,10 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
 
     @Override
     public Exit run() {
+        if (ripSamples != null) {
+            sampler = new RipSampler(this, java.nio.file.Path.of(ripSamples + "." + index));
+            ripSamples = null; // once per vCPU
+        }
         if (pendingExit != null) {
             return takeExit(); // the rest of what the last instruction reported
         }

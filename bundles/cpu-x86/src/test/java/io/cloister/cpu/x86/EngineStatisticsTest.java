@@ -60,4 +60,32 @@ class EngineStatisticsTest {
         assertEquals(0, cpu.compiledRetired + cpu.decodedRetired);
         assertEquals("3,002 instructions: 0.0 % compiled, 0.0 % decoded, 100.0 % interpreted; 0 blocks compiled", cpu.statistics());
     }
+
+    /** The guest-side profile (cloister.x86.ripSamples) counts rips inside the guest's loop, written when the vCPU closes. */
+    @Test
+    void ripSamplesFallInsideTheLoop(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        byte[] longLoop = LOOP.clone();
+        longLoop[1] = 0x00; // mov ecx, 0x2000000: about 100 M instructions
+        longLoop[2] = 0x00;
+        longLoop[3] = 0x00;
+        longLoop[4] = 0x02;
+        try (TestGuest g = new TestGuest("samples", 1 << 20, PageState.SHARED)) {
+            g.memory.write(0x1000, MemorySegment.ofArray(longLoop));
+            X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, 0x1000, 0, true);
+            cpu.compileThreshold = 1;
+            cpu.ripSamples = dir.resolve("rips").toString();
+            assertTrue(cpu.run() instanceof Exit.Halt);
+            cpu.close();
+        }
+        java.util.List<String> lines = java.nio.file.Files.readAllLines(dir.resolve("rips.0"));
+        assertTrue(!lines.isEmpty(), "samples written");
+        long total = 0;
+        for (String l : lines) {
+            String[] f = l.split(" ");
+            long rip = Long.parseLong(f[0], 16);
+            assertTrue(rip >= 0x1000 && rip <= 0x100c, l);
+            total += Long.parseLong(f[1]);
+        }
+        assertTrue(total > 0);
+    }
 }
