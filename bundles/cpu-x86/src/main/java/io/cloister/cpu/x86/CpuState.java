@@ -206,12 +206,14 @@ abstract class CpuState {
 
     long getReg(int reg, int size) {
         if (size == 1) {
-            if (!rexPresent && reg >= 4 && reg < 8) {
-                return (r[reg - 4] >>> 8) & 0xff;
-            }
-            return r[reg] & 0xff;
+            return byteReg(r, reg, rexPresent);
         }
         return size == 8 ? r[reg] : r[reg] & Flags.mask(size);
+    }
+
+    /** A byte register as an instruction names it: without a REX prefix, 4 to 7 are AH, CH, DH and BH. */
+    static long byteReg(long[] r, int reg, boolean rex) {
+        return !rex && reg >= 4 && reg < 8 ? (r[reg - 4] >>> 8) & 0xff : r[reg] & 0xff;
     }
 
     void setReg(int reg, int size, long v) {

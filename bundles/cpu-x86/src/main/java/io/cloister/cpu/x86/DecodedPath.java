@@ -251,10 +251,10 @@ abstract class DecodedPath extends Interpreter {
             }
             case FastForms.STORE8 -> wr(in.ea(r, next, segBase(in.seg)), 8, r[in.reg]);
             case FastForms.STORE4 -> wr(in.ea(r, next, segBase(in.seg)), 4, r[in.reg]);
-            case FastForms.ALU_RR8 -> aluIntoRm(in, r[in.rm], r[in.reg], 8);
-            case FastForms.ALU_RR4 -> aluIntoRm(in, r[in.rm] & 0xffffffffL, r[in.reg] & 0xffffffffL, 4);
-            case FastForms.ALU_RI8 -> aluIntoRm(in, r[in.rm], in.imm, 8);
-            case FastForms.ALU_RI4 -> aluIntoRm(in, r[in.rm] & 0xffffffffL, in.imm, 4);
+            case FastForms.ALU_RR8 -> aluIntoRegister(in, in.rm, r[in.rm], r[in.reg], 8);
+            case FastForms.ALU_RR4 -> aluIntoRegister(in, in.rm, r[in.rm] & 0xffffffffL, r[in.reg] & 0xffffffffL, 4);
+            case FastForms.ALU_RI8 -> aluIntoRegister(in, in.rm, r[in.rm], in.imm, 8);
+            case FastForms.ALU_RI4 -> aluIntoRegister(in, in.rm, r[in.rm] & 0xffffffffL, in.imm, 4);
             case FastForms.TEST_RR8 -> aluFast(4, r[in.rm], r[in.reg], 8);
             case FastForms.TEST_RR4 -> aluFast(4, r[in.rm] & 0xffffffffL, r[in.reg] & 0xffffffffL, 4);
             case FastForms.PUSH8 -> push(r[in.reg], 8);
@@ -274,7 +274,7 @@ abstract class DecodedPath extends Interpreter {
             case FastForms.MOV_MI8 -> wr(in.ea(r, next, segBase(in.seg)), 8, in.imm);
             case FastForms.MOV_MI4 -> wr(in.ea(r, next, segBase(in.seg)), 4, in.imm);
             case FastForms.MOV_MI1 -> wr(in.ea(r, next, segBase(in.seg)), 1, in.imm);
-            case FastForms.STORE1 -> wr(in.ea(r, next, segBase(in.seg)), 1, byteReg(in, in.reg));
+            case FastForms.STORE1 -> wr(in.ea(r, next, segBase(in.seg)), 1, byteReg(r, in.reg, in.rex));
             case FastForms.MOVZX_M1 -> {
                 long v = rd(in.ea(r, next, segBase(in.seg)), 1);
                 r[in.reg] = v;
@@ -283,24 +283,24 @@ abstract class DecodedPath extends Interpreter {
                 long v = rd(in.ea(r, next, segBase(in.seg)), 2);
                 r[in.reg] = v;
             }
-            case FastForms.MOVZX_R1 -> r[in.reg] = byteReg(in, in.rm);
+            case FastForms.MOVZX_R1 -> r[in.reg] = byteReg(r, in.rm, in.rex);
             case FastForms.MOVZX_R2 -> r[in.reg] = r[in.rm] & 0xffffL;
             case FastForms.MOVSXD_R -> r[in.reg] = (int) r[in.rm];
             case FastForms.MOVSXD_M -> {
                 long v = rd(in.ea(r, next, segBase(in.seg)), 4);
                 r[in.reg] = (int) v;
             }
-            case FastForms.TEST_RR1 -> aluFast(4, byteReg(in, in.rm), byteReg(in, in.reg), 1);
-            case FastForms.TEST_RI1 -> aluFast(4, byteReg(in, in.rm), in.imm, 1);
+            case FastForms.TEST_RR1 -> aluFast(4, byteReg(r, in.rm, in.rex), byteReg(r, in.reg, in.rex), 1);
+            case FastForms.TEST_RI1 -> aluFast(4, byteReg(r, in.rm, in.rex), in.imm, 1);
             case FastForms.TEST_MI1 -> aluFast(4, rd(in.ea(r, next, segBase(in.seg)), 1), in.imm, 1);
             case FastForms.TEST_RI4 -> aluFast(4, r[in.rm] & 0xffffffffL, in.imm, 4);
             case FastForms.TEST_RI8 -> aluFast(4, r[in.rm], in.imm, 8);
             case FastForms.CMP_MI8 -> aluFast(7, rd(in.ea(r, next, segBase(in.seg)), 8), in.imm, 8);
             case FastForms.CMP_MI4 -> aluFast(7, rd(in.ea(r, next, segBase(in.seg)), 4), in.imm, 4);
             case FastForms.CMP_MI1 -> aluFast(7, rd(in.ea(r, next, segBase(in.seg)), 1), in.imm, 1);
-            case FastForms.CMP_RI1 -> aluFast(7, byteReg(in, in.rm), in.imm, 1);
-            case FastForms.ALU_RM8 -> aluIntoReg(in, r[in.reg], rd(in.ea(r, next, segBase(in.seg)), 8), 8);
-            case FastForms.ALU_RM4 -> aluIntoReg(in, r[in.reg] & 0xffffffffL, rd(in.ea(r, next, segBase(in.seg)), 4), 4);
+            case FastForms.CMP_RI1 -> aluFast(7, byteReg(r, in.rm, in.rex), in.imm, 1);
+            case FastForms.ALU_RM8 -> aluIntoRegister(in, in.reg, r[in.reg], rd(in.ea(r, next, segBase(in.seg)), 8), 8);
+            case FastForms.ALU_RM4 -> aluIntoRegister(in, in.reg, r[in.reg] & 0xffffffffL, rd(in.ea(r, next, segBase(in.seg)), 4), 4);
             case FastForms.ALU_MR8 -> aluIntoMemory(in, in.ea(r, next, segBase(in.seg)), r[in.reg], 8);
             case FastForms.ALU_MR4 -> aluIntoMemory(in, in.ea(r, next, segBase(in.seg)), r[in.reg] & 0xffffffffL, 4);
             case FastForms.SHIFT_RI8 -> r[in.rm] = shiftFast(in.sub, r[in.rm], (int) in.imm, 8);
@@ -315,21 +315,13 @@ abstract class DecodedPath extends Interpreter {
     }
 
     /**
-     * A fast form's ALU operation on register rm and {@code b}, its result written back unless it is
-     * CMP: aluFast's result is masked to the size, as a 4-byte register write zero-extends.
+     * A fast form's ALU operation on {@code a} (register {@code dst}) and {@code b}, its result written
+     * back unless it is CMP: aluFast's result is masked to the size, as a 4-byte register write zero-extends.
      */
-    private void aluIntoRm(Insn in, long a, long b, int size) {
+    private void aluIntoRegister(Insn in, int dst, long a, long b, int size) {
         long res = aluFast(in.sub, a, b, size);
         if (in.sub != 7) {
-            r[in.rm] = res;
-        }
-    }
-
-    /** reg op= b, written back unless it is CMP. */
-    private void aluIntoReg(Insn in, long a, long b, int size) {
-        long res = aluFast(in.sub, a, b, size);
-        if (in.sub != 7) {
-            r[in.reg] = res;
+            r[dst] = res;
         }
     }
 
@@ -339,11 +331,6 @@ abstract class DecodedPath extends Interpreter {
         if (in.sub != 7) {
             wr(ea, size, res);
         }
-    }
-
-    /** A byte register as the instruction names it: without a REX prefix, 4 to 7 are AH, CH, DH and BH. */
-    private long byteReg(Insn in, int reg) {
-        return !in.rex && reg >= 4 && reg < 8 ? (r[reg - 4] >>> 8) & 0xff : r[reg] & 0xff;
     }
 
     private void execDecoded(Insn in) {

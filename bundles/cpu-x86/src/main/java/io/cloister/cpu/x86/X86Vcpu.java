@@ -121,6 +121,7 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
         }
     }
 
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(X86Vcpu.class);
     /** Whether close() logs where the instructions retired (benchmarks/linux-boot asks for it). */
     private static final boolean STATS = Boolean.getBoolean("cloister.x86.stats");
 
@@ -135,12 +136,12 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
             try {
                 sampler.close();
             } catch (java.io.IOException | InterruptedException e) {
-                org.slf4j.LoggerFactory.getLogger(X86Vcpu.class).warn("vCPU {}: the rip samples were not written: {}", index, e.toString());
+                LOG.warn("vCPU {}: the rip samples were not written: {}", index, e.toString());
             }
             sampler = null;
         }
         if (STATS) {
-            org.slf4j.LoggerFactory.getLogger(X86Vcpu.class).info("vCPU {}: {}", index, statistics());
+            LOG.info("vCPU {}: {}", index, statistics());
         }
     }
 
