@@ -88,7 +88,7 @@ abstract class DecodedPath extends Interpreter {
                 }
             }
         }
-        Insn[] t = in.trace;
+        Ops.Op[] t = in.trace;
         if (t == null) {
             t = trace(page, off, in);
             in.trace = t;
@@ -108,12 +108,17 @@ abstract class DecodedPath extends Interpreter {
      * the last), the page's end or {@link #TRACE_MAX} entries. A taken conditional branch leaves it
      * early. Entries are decoded here, once, as stepDecoded's are.
      */
-    private Insn[] trace(Insn[] page, int off, Insn first) {
-        Insn[] buf = new Insn[TRACE_MAX];
+    private Ops.Op[] trace(Insn[] page, int off, Insn first) {
+        Ops.Op[] buf = new Ops.Op[TRACE_MAX];
         int n = 0;
         Insn in = first;
         while (true) {
-            buf[n++] = in;
+            Ops.Op op = in.op;
+            if (op == null) {
+                op = Ops.of(in);
+                in.op = op;
+            }
+            buf[n++] = op;
             off += in.len;
             if (in.kind == Insn.GENERIC || BlockCompiler.ends(in) || n == TRACE_MAX || off >= 4096) {
                 break;
@@ -140,11 +145,11 @@ abstract class DecodedPath extends Interpreter {
      * or MMIO (blockStop: the entries may be stale, or an exit is pending) and where control left
      * the straight line (a taken branch, or the last entry's transfer).
      */
-    private void runTrace(Insn[] t) {
+    private void runTrace(Ops.Op[] t) {
         blockStop = false;
-        for (Insn in : t) {
-            long fallThrough = rip + in.len;
-            execFast(in);
+        for (Ops.Op op : t) {
+            long fallThrough = rip + op.len;
+            op.exec(this);
             if (blockStop || rip != fallThrough) {
                 return;
             }
@@ -222,118 +227,11 @@ abstract class DecodedPath extends Interpreter {
 
     /** For tests: decodes the instruction at rip afresh (paging off) and runs it decoded, as a trace would; flags may stay lazy. */
     void stepDecodedUncached() {
-        execFast(Insn.decode(ram, rip, code64));
+        Ops.of(Insn.decode(ram, rip, code64)).exec(this);
     }
 
-    /** An entry of a {@link FastForms} form, its size and shape constants here; the others through execDecoded. */
-    private void execFast(Insn in) {
-        long[] r = this.r;
-        long next = rip + in.len;
-        switch (in.form) {
-            case FastForms.JCC -> {
-                if (condFast(in.sub)) {
-                    next = target(next + in.imm);
-                }
-            }
-            case FastForms.JMP -> next = target(next + in.imm);
-            case FastForms.NOP -> { }
-            case FastForms.MOV_RR8 -> r[in.rm] = r[in.reg];
-            case FastForms.MOV_RR4 -> r[in.rm] = r[in.reg] & 0xffffffffL;
-            case FastForms.MOV_RR8_REV -> r[in.reg] = r[in.rm];
-            case FastForms.MOV_RR4_REV -> r[in.reg] = r[in.rm] & 0xffffffffL;
-            case FastForms.LOAD8 -> {
-                long v = rd(in.ea(r, next, segBase(in.seg)), 8);
-                r[in.reg] = v;
-            }
-            case FastForms.LOAD4 -> {
-                long v = rd(in.ea(r, next, segBase(in.seg)), 4);
-                r[in.reg] = v & 0xffffffffL;
-            }
-            case FastForms.STORE8 -> wr(in.ea(r, next, segBase(in.seg)), 8, r[in.reg]);
-            case FastForms.STORE4 -> wr(in.ea(r, next, segBase(in.seg)), 4, r[in.reg]);
-            case FastForms.ALU_RR8 -> aluIntoRegister(in, in.rm, r[in.rm], r[in.reg], 8);
-            case FastForms.ALU_RR4 -> aluIntoRegister(in, in.rm, r[in.rm] & 0xffffffffL, r[in.reg] & 0xffffffffL, 4);
-            case FastForms.ALU_RI8 -> aluIntoRegister(in, in.rm, r[in.rm], in.imm, 8);
-            case FastForms.ALU_RI4 -> aluIntoRegister(in, in.rm, r[in.rm] & 0xffffffffL, in.imm, 4);
-            case FastForms.TEST_RR8 -> aluFast(4, r[in.rm], r[in.reg], 8);
-            case FastForms.TEST_RR4 -> aluFast(4, r[in.rm] & 0xffffffffL, r[in.reg] & 0xffffffffL, 4);
-            case FastForms.PUSH8 -> push(r[in.reg], 8);
-            case FastForms.POP8 -> {
-                long v = pop(8);
-                r[in.reg] = v;
-            }
-            case FastForms.CALL8 -> {
-                push(next, 8);
-                next = target(next + in.imm);
-            }
-            case FastForms.RET8 -> next = target(pop(8));
-            case FastForms.LEA8 -> r[in.reg] = in.ea(r, next, 0);
-            case FastForms.LEA4 -> r[in.reg] = in.ea(r, next, 0) & 0xffffffffL;
-            case FastForms.MOV_RI8 -> r[in.rm] = in.imm;
-            case FastForms.MOV_RI4 -> r[in.rm] = in.imm & 0xffffffffL;
-            case FastForms.MOV_MI8 -> wr(in.ea(r, next, segBase(in.seg)), 8, in.imm);
-            case FastForms.MOV_MI4 -> wr(in.ea(r, next, segBase(in.seg)), 4, in.imm);
-            case FastForms.MOV_MI1 -> wr(in.ea(r, next, segBase(in.seg)), 1, in.imm);
-            case FastForms.STORE1 -> wr(in.ea(r, next, segBase(in.seg)), 1, byteReg(r, in.reg, in.rex));
-            case FastForms.MOVZX_M1 -> {
-                long v = rd(in.ea(r, next, segBase(in.seg)), 1);
-                r[in.reg] = v;
-            }
-            case FastForms.MOVZX_M2 -> {
-                long v = rd(in.ea(r, next, segBase(in.seg)), 2);
-                r[in.reg] = v;
-            }
-            case FastForms.MOVZX_R1 -> r[in.reg] = byteReg(r, in.rm, in.rex);
-            case FastForms.MOVZX_R2 -> r[in.reg] = r[in.rm] & 0xffffL;
-            case FastForms.MOVSXD_R -> r[in.reg] = (int) r[in.rm];
-            case FastForms.MOVSXD_M -> {
-                long v = rd(in.ea(r, next, segBase(in.seg)), 4);
-                r[in.reg] = (int) v;
-            }
-            case FastForms.TEST_RR1 -> aluFast(4, byteReg(r, in.rm, in.rex), byteReg(r, in.reg, in.rex), 1);
-            case FastForms.TEST_RI1 -> aluFast(4, byteReg(r, in.rm, in.rex), in.imm, 1);
-            case FastForms.TEST_MI1 -> aluFast(4, rd(in.ea(r, next, segBase(in.seg)), 1), in.imm, 1);
-            case FastForms.TEST_RI4 -> aluFast(4, r[in.rm] & 0xffffffffL, in.imm, 4);
-            case FastForms.TEST_RI8 -> aluFast(4, r[in.rm], in.imm, 8);
-            case FastForms.CMP_MI8 -> aluFast(7, rd(in.ea(r, next, segBase(in.seg)), 8), in.imm, 8);
-            case FastForms.CMP_MI4 -> aluFast(7, rd(in.ea(r, next, segBase(in.seg)), 4), in.imm, 4);
-            case FastForms.CMP_MI1 -> aluFast(7, rd(in.ea(r, next, segBase(in.seg)), 1), in.imm, 1);
-            case FastForms.CMP_RI1 -> aluFast(7, byteReg(r, in.rm, in.rex), in.imm, 1);
-            case FastForms.ALU_RM8 -> aluIntoRegister(in, in.reg, r[in.reg], rd(in.ea(r, next, segBase(in.seg)), 8), 8);
-            case FastForms.ALU_RM4 -> aluIntoRegister(in, in.reg, r[in.reg] & 0xffffffffL, rd(in.ea(r, next, segBase(in.seg)), 4), 4);
-            case FastForms.ALU_MR8 -> aluIntoMemory(in, in.ea(r, next, segBase(in.seg)), r[in.reg], 8);
-            case FastForms.ALU_MR4 -> aluIntoMemory(in, in.ea(r, next, segBase(in.seg)), r[in.reg] & 0xffffffffL, 4);
-            case FastForms.SHIFT_RI8 -> r[in.rm] = shiftFast(in.sub, r[in.rm], (int) in.imm, 8);
-            case FastForms.SHIFT_RI4 -> r[in.rm] = shiftFast(in.sub, r[in.rm] & 0xffffffffL, (int) in.imm, 4) & 0xffffffffL;
-            default -> {
-                execDecoded(in);
-                return;
-            }
-        }
-        retired++;
-        rip = next;
-    }
-
-    /**
-     * A fast form's ALU operation on {@code a} (register {@code dst}) and {@code b}, its result written
-     * back unless it is CMP: aluFast's result is masked to the size, as a 4-byte register write zero-extends.
-     */
-    private void aluIntoRegister(Insn in, int dst, long a, long b, int size) {
-        long res = aluFast(in.sub, a, b, size);
-        if (in.sub != 7) {
-            r[dst] = res;
-        }
-    }
-
-    /** Memory op= b: read, then written back unless it is CMP, as the general switch does. */
-    private void aluIntoMemory(Insn in, long ea, long b, int size) {
-        long res = aluFast(in.sub, rd(ea, size), b, size);
-        if (in.sub != 7) {
-            wr(ea, size, res);
-        }
-    }
-
-    private void execDecoded(Insn in) {
+    /** The general switch: the decoded forms without an {@link Ops} shape of their own; the rest to the interpreter. */
+    void execDecoded(Insn in) {
         long next = rip + in.len;
         int size = in.size;
         rexPresent = in.rex;

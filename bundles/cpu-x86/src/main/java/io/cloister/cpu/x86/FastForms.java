@@ -1,10 +1,10 @@
 package io.cloister.cpu.x86;
 
 /**
- * The decoded path's commonest forms with their operand size and operand shape fixed, which
- * {@link DecodedPath} runs in one small switch of its own: there each helper is inlined with a
- * constant size and operation, where the general switch ({@code execDecoded}) passes them as
- * variables through calls the JIT does not inline (it is too big). Counted on the Linux boot, the
+ * The decoded path's commonest forms with their operand size and operand shape fixed, each of
+ * which has an {@link Ops} shape of its own: small methods whose helpers the JIT inlines, where the
+ * general switch ({@code execDecoded}) passes them as variables through calls the JIT does not
+ * inline (it is too big). Counted on the Linux boot, the
  * register, load, store, stack and branch forms were about three quarters of the instructions the
  * decoded path runs; with the immediate, byte, extension and memory-operand forms after them, about
  * nine in ten.

@@ -74,7 +74,9 @@ final class Insn {
     /** Its block being compiled in the background, if it is. */
     BackgroundCompile compiling;
     /** The run of decoded entries the decoded path executes from here in one dispatch (see DecodedPath.trace). */
-    Insn[] trace;
+    Ops.Op[] trace;
+    /** Its {@link Ops} form, made with the first trace it is in. */
+    Ops.Op op;
 
     private Insn(int kind, int len, int flags) {
         this.kind = kind;

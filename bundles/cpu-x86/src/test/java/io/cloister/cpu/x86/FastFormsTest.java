@@ -8,6 +8,10 @@ import java.lang.foreign.MemorySegment;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
+import io.cloister.api.backend.CocoCpu;
+import io.cloister.api.restricted.PageState;
+import io.cloister.testkit.TestGuest;
+
 /**
  * Which decoded instructions take the decoded path's fast forms (FastForms). Their semantics are
  * checked where every decoded instruction's are: DecoderFuzzTest, HostOracleTest and LazyFlagsTest
@@ -18,14 +22,21 @@ import org.junit.jupiter.params.provider.CsvSource;
  * the general switch.
  */
 class FastFormsTest {
-    private static int form(String hex, boolean code64) {
+    private static Insn decode(String hex, boolean code64) {
         String[] parts = hex.trim().split(" ");
         int[] b = new int[16];
         for (int i = 0; i < parts.length; i++) {
             b[i] = Integer.parseInt(parts[i], 16);
         }
         b[parts.length] = 0x90; // a window of 16 bytes
-        return Insn.decode(MemorySegment.ofArray(bytes(b)), 0, code64).form;
+        return Insn.decode(MemorySegment.ofArray(bytes(b)), 0, code64);
+    }
+
+    /** The entry's form; and that it has an op shape of its own (Ops) exactly when it has a form. */
+    private static int form(String hex, boolean code64) {
+        Insn in = decode(hex, code64);
+        assertEquals(in.form == FastForms.NONE, Ops.of(in) instanceof Ops.Slow, hex + ": its op " + Ops.of(in).getClass().getSimpleName());
+        return in.form;
     }
 
     @ParameterizedTest
@@ -121,5 +132,38 @@ class FastFormsTest {
     })
     void formsIn32BitCode(String hex, String expected) throws Exception {
         assertEquals(FastForms.class.getDeclaredField(expected).getInt(null), form(hex, false), hex);
+    }
+
+    /**
+     * A memory op's address agrees with the entry's (Operands.offset and the segment base) for each
+     * addressing shape, the base-and-displacement shortcut among them: the semantic tests reach
+     * the shapes only as their random encodings fall.
+     */
+    @ParameterizedTest
+    @CsvSource({
+        "48 8b 43 08, true", // mov rax, [rbx+8]: the shortcut
+        "48 8b 43 f8, true", // [rbx-8]
+        "48 8b 04 8b, true", // mov rax, [rbx+rcx*4]
+        "48 8b 05 10 00 00 00, true", // mov rax, [rip+0x10]
+        "64 48 8b 03, true", // mov rax, fs:[rbx]
+        "65 48 8b 43 08, true", // mov rax, gs:[rbx+8]
+        "67 48 8b 43 08, true", // mov rax, [ebx+8]: 32-bit addressing
+        "48 8b 04 25 00 10 00 00, true", // mov rax, [0x1000]: no base
+        "8b 43 08, false", // mov eax, [ebx+8] in 32-bit code
+    })
+    void memoryOpsAddressAsTheirEntries(String hex, boolean code64) {
+        Insn in = decode(hex, code64);
+        Ops.MemOp op = (Ops.MemOp) Ops.of(in);
+        try (var guest = new TestGuest("ops", 1 << 16, PageState.SHARED)) {
+            X86Vcpu cpu = new X86Vcpu(0, guest.view, X86Engine.DEFAULT, CocoCpu.NONE, 0x1000, 0);
+            cpu.code64 = code64;
+            cpu.r[X86Vcpu.RBX] = 0xffff_ffff_0000_1000L;
+            cpu.r[X86Vcpu.RCX] = 3;
+            cpu.fsBase = 0x7000_0000L;
+            cpu.gsBase = 0x8000_0000L;
+            cpu.rip = 0x40_0000;
+            long next = cpu.rip + in.len;
+            assertEquals(in.ea(cpu.r, next, cpu.segBase(in.seg)), op.ea(cpu, next), hex);
+        }
     }
 }
