@@ -17,6 +17,9 @@ abstract class DecodedPath extends Interpreter {
     long compiledRetired;
     long decodedRetired;
     int blocksInstalled;
+    // Dispatches: block runs and traces run, whose instructions per dispatch say what each dispatch's fixed cost is spread over.
+    long blockRuns;
+    long tracesRun;
 
     /** The most dispatches (a compiled block or a trace) one stepDecoded runs: the vCPU loop's own checks come at least this often. */
     static final int CHAIN = 16;
@@ -94,6 +97,7 @@ abstract class DecodedPath extends Interpreter {
             in.trace = t;
         }
         long before = retired;
+        tracesRun++;
         runTrace(t); // a fault inside leaves its trace's instructions uncounted here (the interpreter's share)
         decodedRetired += retired - before;
         return true;
@@ -172,6 +176,7 @@ abstract class DecodedPath extends Interpreter {
         currentBlock = null;
         retired += pos;
         compiledRetired += pos;
+        blockRuns++;
         rip = next;
     }
 

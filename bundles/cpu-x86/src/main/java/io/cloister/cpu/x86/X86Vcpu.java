@@ -145,11 +145,12 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
         }
     }
 
-    /** Where the instructions retired: compiled blocks, the decoded path's traces, the interpreter alone. */
+    /** Where the instructions retired: compiled blocks, the decoded path's traces, the interpreter alone; and the dispatches of each path. */
     String statistics() {
         long other = retired - compiledRetired - decodedRetired;
-        return String.format(java.util.Locale.ROOT, "%,d instructions: %s compiled, %s decoded, %s interpreted; %d blocks compiled", retired,
-                share(compiledRetired), share(decodedRetired), share(other), blocksInstalled);
+        return String.format(java.util.Locale.ROOT, "%,d instructions: %s compiled, %s decoded, %s interpreted; %d blocks compiled;"
+                + " %,d block runs, %,d traces", retired, share(compiledRetired), share(decodedRetired), share(other), blocksInstalled,
+                blockRuns, tracesRun);
     }
 
     private String share(long n) {

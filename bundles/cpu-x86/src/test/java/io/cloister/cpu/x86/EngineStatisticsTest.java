@@ -42,6 +42,7 @@ class EngineStatisticsTest {
         assertTrue(cpu.compiledRetired >= 3 * 1000 - 3, cpu.statistics());
         assertTrue(cpu.compiledRetired + cpu.decodedRetired <= INSTRUCTIONS, cpu.statistics());
         assertTrue(cpu.blocksInstalled >= 1, cpu.statistics());
+        assertTrue(cpu.blockRuns >= 1000 && cpu.blockRuns <= cpu.compiledRetired, cpu.statistics()); // the loop's block, once an iteration
         assertTrue(cpu.statistics().startsWith("3,002 instructions: "), cpu.statistics());
     }
 
@@ -52,13 +53,15 @@ class EngineStatisticsTest {
         assertEquals(0, cpu.blocksInstalled);
         assertTrue(cpu.decodedRetired >= 3 * 1000, cpu.statistics());
         assertTrue(cpu.decodedRetired <= INSTRUCTIONS, cpu.statistics());
+        assertTrue(cpu.tracesRun >= 1000 && cpu.tracesRun <= cpu.decodedRetired, cpu.statistics()); // a trace an iteration at least
     }
 
     @Test
     void theInterpreterAloneRetiresAllWithoutTheDecodedCache() throws Exception {
         X86Vcpu cpu = run(false, 1);
         assertEquals(0, cpu.compiledRetired + cpu.decodedRetired);
-        assertEquals("3,002 instructions: 0.0 % compiled, 0.0 % decoded, 100.0 % interpreted; 0 blocks compiled", cpu.statistics());
+        assertEquals("3,002 instructions: 0.0 % compiled, 0.0 % decoded, 100.0 % interpreted; 0 blocks compiled; 0 block runs, 0 traces",
+                cpu.statistics());
     }
 
     /** The guest-side profile (cloister.x86.ripSamples) counts rips inside the guest's code (the loop, then the halt), written when the vCPU closes. */
