@@ -73,9 +73,9 @@ final class Insn {
     Block block;
     /** Its block being compiled in the background, if it is. */
     BackgroundCompile compiling;
-    /** The run of decoded entries the decoded path executes from here in one dispatch (see DecodedPath.trace). */
+    /** The ops of the run of decoded entries the decoded path executes from here in one dispatch (see DecodedPath.trace). */
     Ops.Op[] trace;
-    /** Its {@link Ops} form, made with the first trace it is in. */
+    /** Its op ({@link Ops}), made with the first trace it is in. */
     Ops.Op op;
 
     private Insn(int kind, int len, int flags) {
