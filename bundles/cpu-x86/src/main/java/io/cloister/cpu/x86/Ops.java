@@ -62,14 +62,14 @@ final class Ops {
             case FastForms.MOV_MI1 -> new StoreImm(in, 1);
             case FastForms.LEA8 -> new Lea(in, -1L);
             case FastForms.LEA4 -> new Lea(in, 0xffffffffL);
-            case FastForms.ALU_RR8 -> new AluRR(len, op, in.rm, in.reg, 8);
-            case FastForms.ALU_RR4 -> new AluRR(len, op, in.rm, in.reg, 4);
-            case FastForms.TEST_RR8 -> new AluRR(len, 4 | TEST, in.rm, in.reg, 8);
-            case FastForms.TEST_RR4 -> new AluRR(len, 4 | TEST, in.rm, in.reg, 4);
-            case FastForms.ALU_RI8 -> new AluRI(len, op, in.rm, imm, 8);
-            case FastForms.ALU_RI4 -> new AluRI(len, op, in.rm, imm, 4);
-            case FastForms.TEST_RI8 -> new AluRI(len, 4 | TEST, in.rm, imm, 8);
-            case FastForms.TEST_RI4 -> new AluRI(len, 4 | TEST, in.rm, imm, 4);
+            case FastForms.ALU_RR8 -> new AluRR(len, op, op != 7, in.rm, in.reg, 8);
+            case FastForms.ALU_RR4 -> new AluRR(len, op, op != 7, in.rm, in.reg, 4);
+            case FastForms.TEST_RR8 -> new AluRR(len, 4, false, in.rm, in.reg, 8);
+            case FastForms.TEST_RR4 -> new AluRR(len, 4, false, in.rm, in.reg, 4);
+            case FastForms.ALU_RI8 -> new AluRI(len, op, op != 7, in.rm, imm, 8);
+            case FastForms.ALU_RI4 -> new AluRI(len, op, op != 7, in.rm, imm, 4);
+            case FastForms.TEST_RI8 -> new AluRI(len, 4, false, in.rm, imm, 8);
+            case FastForms.TEST_RI4 -> new AluRI(len, 4, false, in.rm, imm, 4);
             case FastForms.TEST_RR1 -> new FlagsByte(len, 4, in.rm, in.reg, 0, in.rex);
             case FastForms.TEST_RI1 -> new FlagsByte(len, 4, in.rm, -1, imm, in.rex);
             case FastForms.CMP_RI1 -> new FlagsByte(len, 7, in.rm, -1, imm, in.rex);
@@ -90,9 +90,6 @@ final class Ops {
             default -> new Slow(in);
         };
     }
-
-    /** An ALU operation whose result is not written back (TEST; CMP is operation 7, which aluFast knows). */
-    private static final int TEST = 0x100;
 
     /** Every other form: the general switch (DecodedPath.execDecoded), or the interpreter behind it. */
     static final class Slow extends Op {
@@ -325,11 +322,12 @@ final class Ops {
 
         /** The operand's linear address; {@code next} is the instruction's end. */
         final long ea(DecodedPath c, long next) {
-            long[] r = c.r;
-            if (baseAndDisp) {
-                return r[base] + disp;
-            }
-            return Operands.offset(r, base, index, scale, disp, ripRelative, next, addressMask) + c.segBase(seg);
+            return baseAndDisp ? c.r[base] + disp : offset(c, next) + c.segBase(seg);
+        }
+
+        /** The operand's offset, without a segment base (LEA's result). */
+        final long offset(DecodedPath c, long next) {
+            return Operands.offset(c.r, base, index, scale, disp, ripRelative, next, addressMask);
         }
     }
 
@@ -424,22 +422,24 @@ final class Ops {
         @Override
         void exec(DecodedPath c) {
             long next = c.rip + len;
-            c.r[reg] = Operands.offset(c.r, base, index, scale, disp, ripRelative, next, addressMask) & mask;
+            c.r[reg] = offset(c, next) & mask;
             done(c, next);
         }
     }
 
-    /** dst op= src of 8 or 4 bytes; CMP and TEST only set the flags. */
+    /** dst op= src of 8 or 4 bytes; CMP and TEST ({@code writes} false) only set the flags. */
     static final class AluRR extends Op {
         final int op;
+        final boolean writes;
         final int dst;
         final int src;
         final int size;
         final long mask;
 
-        AluRR(int len, int op, int dst, int src, int size) {
+        AluRR(int len, int op, boolean writes, int dst, int src, int size) {
             super(len);
             this.op = op;
+            this.writes = writes;
             this.dst = dst;
             this.src = src;
             this.size = size;
@@ -449,25 +449,27 @@ final class Ops {
         @Override
         void exec(DecodedPath c) {
             long[] r = c.r;
-            long res = c.aluFast(op & 0xff, r[dst] & mask, r[src] & mask, size);
-            if (op != 7 && op < TEST) {
+            long res = c.aluFast(op, r[dst] & mask, r[src] & mask, size);
+            if (writes) {
                 r[dst] = res;
             }
             done(c, c.rip + len);
         }
     }
 
-    /** dst op= imm (the immediate masked to the size); CMP and TEST only set the flags. */
+    /** dst op= imm (the immediate masked to the size); CMP and TEST ({@code writes} false) only set the flags. */
     static final class AluRI extends Op {
         final int op;
+        final boolean writes;
         final int dst;
         final long imm;
         final int size;
         final long mask;
 
-        AluRI(int len, int op, int dst, long imm, int size) {
+        AluRI(int len, int op, boolean writes, int dst, long imm, int size) {
             super(len);
             this.op = op;
+            this.writes = writes;
             this.dst = dst;
             this.imm = imm;
             this.size = size;
@@ -477,8 +479,8 @@ final class Ops {
         @Override
         void exec(DecodedPath c) {
             long[] r = c.r;
-            long res = c.aluFast(op & 0xff, r[dst] & mask, imm, size);
-            if (op != 7 && op < TEST) {
+            long res = c.aluFast(op, r[dst] & mask, imm, size);
+            if (writes) {
                 r[dst] = res;
             }
             done(c, c.rip + len);
