@@ -91,7 +91,7 @@ abstract class DecodedPath extends Interpreter {
                 }
             }
         }
-        Ops.Op[] t = in.trace;
+        Ops.Op t = in.trace;
         if (t == null) {
             t = trace(page, off, in);
             in.trace = t;
@@ -112,8 +112,9 @@ abstract class DecodedPath extends Interpreter {
      * the last), the page's end or {@link #TRACE_MAX} entries. A taken conditional branch leaves it
      * early. Entries are decoded here, once, as stepDecoded's are.
      */
-    private Ops.Op[] trace(Insn[] page, int off, Insn first) {
-        Ops.Op[] buf = new Ops.Op[TRACE_MAX];
+    private Ops.Op trace(Insn[] page, int off, Insn first) {
+        Ops.Op start = null;
+        Ops.Op prev = null;
         int n = 0;
         Insn in = first;
         while (true) {
@@ -122,20 +123,31 @@ abstract class DecodedPath extends Interpreter {
                 op = Ops.of(in);
                 in.op = op;
             }
-            buf[n++] = op;
+            if (prev == null) {
+                start = op;
+            } else {
+                prev.follow = op; // always the op of the entry that follows: links agree whichever trace makes them
+            }
+            prev = op;
+            n++;
             off += in.len;
             if (in.kind == Insn.GENERIC || BlockCompiler.ends(in) || n == TRACE_MAX || off >= 4096) {
                 break;
             }
             in = entry(page, off);
         }
-        return java.util.Arrays.copyOf(buf, n);
+        return start;
     }
 
     /** The code page's decoded entry at {@code off}, decoded (and its bytes marked as code) if it has none for this mode. */
     private Insn entry(Insn[] page, int off) {
         Insn in = page[off];
         if (in == null || in.code64 != code64) {
+            if (in != null) {
+                // Decoded for the other code mode: the page starts afresh, so that no entry of it
+                // links (Ops.Op.follow) to an op of the other mode. Rare: a mode switch inside a page.
+                java.util.Arrays.fill(page, null);
+            }
             in = Insn.decode(ram, codePagePhys | off, code64);
             page[off] = in;
             markCode(off, in.len);
@@ -144,21 +156,20 @@ abstract class DecodedPath extends Interpreter {
     }
 
     /**
-     * Runs a trace: each entry completes (rip and the count advance) before the next starts, so a
-     * fault leaves the vCPU exactly at the entry that raised it. It stops after a write that hit code
-     * or MMIO (blockStop: the entries may be stale, or an exit is pending) and where control left
-     * the straight line (a taken branch, or the last entry's transfer).
+     * Runs a trace: each op completes its instruction (rip and the count advance) and then runs the
+     * next (Ops.Op.done), so a fault leaves the vCPU exactly at the instruction that raised it. It
+     * stops after a write that hit code or MMIO (blockStop: the entries may be stale, or an exit is
+     * pending), where control left the straight line (a taken branch, or the last entry's
+     * transfer), and after {@link #TRACE_MAX} ops.
      */
-    private void runTrace(Ops.Op[] t) {
+    private void runTrace(Ops.Op t) {
         blockStop = false;
-        for (Ops.Op op : t) {
-            long fallThrough = rip + op.len;
-            op.exec(this);
-            if (blockStop || rip != fallThrough) {
-                return;
-            }
-        }
+        traceLeft = TRACE_MAX;
+        t.exec(this); // and the ops it links to (Ops.Op.done)
     }
+
+    /** Ops a trace may still run (Ops.Op.done): at most {@link #TRACE_MAX} per dispatch, however far the ops are linked. */
+    int traceLeft;
 
     /** Writes into these bytes drop the page's entries and blocks (a write never spans pages here). */
     private void markCode(int off, int len) {

@@ -73,8 +73,8 @@ final class Insn {
     Block block;
     /** Its block being compiled in the background, if it is. */
     BackgroundCompile compiling;
-    /** The ops of the run of decoded entries the decoded path executes from here in one dispatch (see DecodedPath.trace). */
-    Ops.Op[] trace;
+    /** The first op of the trace the decoded path runs from here, its ops linked (see DecodedPath.trace); null until made. */
+    Ops.Op trace;
     /** Its op ({@link Ops}), made with the first trace it is in. */
     Ops.Op op;
 

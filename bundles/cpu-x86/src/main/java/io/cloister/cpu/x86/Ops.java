@@ -4,11 +4,11 @@ import static io.cloister.cpu.x86.CpuState.byteReg;
 
 /**
  * The decoded path's instructions as objects of their own shape ({@link Op}), made once per decoded
- * entry from its {@link FastForms} form: a trace runs each with one virtual call, and each loads
- * only the operands its shape has. One switch over every form made the JIT load the fields its
- * cases share before the switch, about fifteen loads and their spills for every instruction
- * whatever its form; and an Op is a third of an {@link Insn}'s size, made in trace order, so a
- * trace's ops sit together in memory. Forms without a shape here run through the general switch
+ * entry from its {@link FastForms} form: each op runs with one virtual call, made by the op before
+ * it in the trace ({@link Op#done}), and loads only the operands its shape has. One switch over
+ * every form made the JIT load the fields its cases share before the switch, about fifteen loads
+ * and their spills for every instruction whatever its form; and an Op is a third of an
+ * {@link Insn}'s size, made in trace order, so a trace's ops sit together in memory. Forms without a shape here run through the general switch
  * ({@link Slow}). Each op completes its instruction (rip and the count advance) or faults, leaving
  * both as they were.
  */
@@ -23,11 +23,33 @@ final class Ops {
             this.len = len;
         }
 
+        /**
+         * The op of the instruction after this one, linked when a trace through both is made
+         * (DecodedPath.trace); null where a trace ends after this one, or none has been made on.
+         */
+        Op follow;
+
         abstract void exec(DecodedPath c);
 
-        static void done(DecodedPath c, long next) {
+        /**
+         * Completes the instruction (rip and the count advance), then runs the next op of the
+         * trace if this instruction went straight on to it, no write hit code or MMIO, and the
+         * trace has ops left. The next op is called from here, inlined into each op's own code, so
+         * each shape has a call site of its own that the host's branch predictor learns apart (an
+         * interpreter's replicated dispatch), where one loop's call site would see every op.
+         */
+        final void done(DecodedPath c, long next) {
+            boolean straight = next == c.rip + len;
             c.retired++;
             c.rip = next;
+            goOn(c, straight);
+        }
+
+        final void goOn(DecodedPath c, boolean straight) {
+            Op f = follow;
+            if (straight && f != null && !c.blockStop && --c.traceLeft > 0) {
+                f.exec(c);
+            }
         }
     }
 
@@ -102,7 +124,9 @@ final class Ops {
 
         @Override
         void exec(DecodedPath c) {
+            long fallThrough = c.rip + len;
             c.execDecoded(in);
+            goOn(c, c.rip == fallThrough);
         }
     }
 

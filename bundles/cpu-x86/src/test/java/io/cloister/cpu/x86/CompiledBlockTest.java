@@ -74,6 +74,28 @@ class CompiledBlockTest {
         assertEquals(java.util.Arrays.toString(seen[0]), java.util.Arrays.toString(seen[1]));
     }
 
+    /**
+     * On the decoded path alone, a store into the next instruction of its own trace stops the trace
+     * after the store (each op runs the next itself, Ops.Op.done): the next instruction runs as
+     * written, not as decoded.
+     */
+    @Test
+    void aTraceStopsAfterAWriteIntoItsOwnNextInstruction() throws Exception {
+        byte[] code = bytes(
+                0xc7, 0x05, 0x0b, 0x10, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, // 1000: mov dword [0x100b], 5
+                0xb8, 0x01, 0x00, 0x00, 0x00, // 100a: mov eax, 1 (its immediate at 0x100b)
+                0xf4); // 100f: hlt
+        try (TestGuest g = new TestGuest("trace-smc", 1 << 20, PageState.SHARED)) {
+            X86Vcpu cpu = cpu(g, code, true);
+            cpu.compileThreshold = Integer.MAX_VALUE; // traces only
+            Exit e = cpu.run();
+            assertTrue(e instanceof Exit.Halt, e.toString());
+            assertEquals(5, cpu.r[X86Vcpu.RAX], "the rewritten immediate");
+            assertEquals(3, cpu.instructions());
+            assertTrue(cpu.tracesRun >= 2, cpu.statistics());
+        }
+    }
+
     /** Code changed by a device (DMA, outside the vCPU) runs as changed from the next run on. */
     @Test
     void codeWrittenByDmaIsSeen() throws Exception {
