@@ -34,9 +34,10 @@ final class Ops {
         /**
          * Completes the instruction (rip and the count advance), then runs the next op of the
          * trace if this instruction went straight on to it, no write hit code or MMIO, and the
-         * trace has ops left. The next op is called from here, inlined into each op's own code, so
-         * each shape has a call site of its own that the host's branch predictor learns apart (an
-         * interpreter's replicated dispatch), where one loop's call site would see every op.
+         * trace has ops left. The next op is called from here, inlined into each op's own code,
+         * instead of from one loop over the trace: the boot's vCPU time fell by about a tenth
+         * (benchmarks/results/2026-12-02-session13-speed.md). The calls still pass through the
+         * JVM's one vtable stub for exec, whose indirect jump every op shares.
          */
         final void done(DecodedPath c, long next) {
             boolean straight = next == c.rip + len;
