@@ -107,13 +107,13 @@ abstract class DecodedPath extends Interpreter {
     static final int TRACE_MAX = BlockCompiler.MAX;
 
     /**
-     * The entries one dispatch runs from {@code first} at {@code off}: straight on through the page
-     * until an unconditional control transfer or a form left to the interpreter (each included, as
-     * the last), the page's end or {@link #TRACE_MAX} entries. A taken conditional branch leaves it
-     * early. Entries are decoded here, once, as stepDecoded's are.
+     * Makes the trace one dispatch runs from {@code first} at {@code off} and returns its first op:
+     * the ops of the entries straight on through the page, each linked to the next
+     * ({@link Ops.Op#follow}), until an unconditional control transfer or a form left to the
+     * interpreter (each included, as the last), the page's end or {@link #TRACE_MAX} entries. A
+     * taken conditional branch leaves it early. Entries are decoded here, once, as stepDecoded's are.
      */
     private Ops.Op trace(Insn[] page, int off, Insn first) {
-        Ops.Op start = null;
         Ops.Op prev = null;
         int n = 0;
         Insn in = first;
@@ -123,9 +123,7 @@ abstract class DecodedPath extends Interpreter {
                 op = Ops.of(in);
                 in.op = op;
             }
-            if (prev == null) {
-                start = op;
-            } else {
+            if (prev != null) {
                 prev.follow = op; // always the op of the entry that follows: links agree whichever trace makes them
             }
             prev = op;
@@ -136,7 +134,7 @@ abstract class DecodedPath extends Interpreter {
             }
             in = entry(page, off);
         }
-        return start;
+        return first.op;
     }
 
     /** The code page's decoded entry at {@code off}, decoded (and its bytes marked as code) if it has none for this mode. */

@@ -8,9 +8,9 @@ import static io.cloister.cpu.x86.CpuState.byteReg;
  * it in the trace ({@link Op#done}), and loads only the operands its shape has. One switch over
  * every form made the JIT load the fields its cases share before the switch, about fifteen loads
  * and their spills for every instruction whatever its form; and an Op is a third of an
- * {@link Insn}'s size, made in trace order, so a trace's ops sit together in memory. Forms without a shape here run through the general switch
- * ({@link Slow}). Each op completes its instruction (rip and the count advance) or faults, leaving
- * both as they were.
+ * {@link Insn}'s size, made in trace order, so a trace's ops sit together in memory. Forms without
+ * a shape here run through the general switch ({@link Slow}). Each op completes its instruction
+ * (rip and the count advance) or faults, leaving both as they were.
  */
 final class Ops {
     private Ops() {
