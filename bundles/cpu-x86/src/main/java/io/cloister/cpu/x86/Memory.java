@@ -381,8 +381,11 @@ abstract class Memory extends CpuState {
         blockStop = true;
     }
 
-    // rd and wr stay small, their page-crossing paths out of line, so that the JIT inlines them
-    // (and translate's TLB hit and physRead/physWrite's RAM access) into every caller.
+    // rd and wr stay small, their page-crossing paths out of line, so that the JIT inlines
+    // translate's TLB hit and physRead/physWrite's RAM access into them. Under bin/vmm, rd, wr,
+    // push and pop are themselves compiled once and called, not inlined into their callers (a
+    // CompileCommand dontinline naming them: renaming one means changing it there too), which cut
+    // the JIT's CPU on the Linux boot by a third (benchmarks/results/2026-12-02-session14-noinline.md).
     long rd(long la, int size) {
         if ((la & 0xfff) + size > 4096) {
             return rdSplit(la, size);
