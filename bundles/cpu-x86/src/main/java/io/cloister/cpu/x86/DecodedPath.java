@@ -40,6 +40,13 @@ abstract class DecodedPath extends Interpreter {
     /** One compiled block, trace or instruction; false when it was the interpreter's or a shadowed one (the vCPU loop looks next). */
     private boolean dispatch() {
         long lin = code64 ? rip : rip & 0xffffffffL;
+        Insn last = lastHead;
+        if (last != null && last.nextGen == codeGen) {
+            Insn in = last.nextLin0 == lin ? last.next0 : last.nextLin1 == lin ? last.next1 : null;
+            if (in != null && in.code64 == code64 && retired != shadowRetired && runLinked(in)) {
+                return true;
+            }
+        }
         Insn[] page = codePage;
         if ((lin & ~0xfffL) != codePageLin) {
             page = enterCodePage(lin);
@@ -51,6 +58,10 @@ abstract class DecodedPath extends Interpreter {
         }
         int off = (int) (lin & 0xfff);
         Insn in = entry(page, off);
+        if (last != null) {
+            link(last, lin, in);
+        }
+        lastHead = in;
         if (retired == shadowRetired) {
             execDecoded(in); // the one instruction an STI or MOV SS shadow covers: interrupts are looked at after it
             return false;
@@ -103,6 +114,55 @@ abstract class DecodedPath extends Interpreter {
         return true;
     }
 
+    /**
+     * The entry the previous dispatch started from, whose successor links (Insn.next0/next1) the
+     * next dispatch looks at first. A link names the entry that the page lookup gave for a linear
+     * address at a codeGen: while that is unchanged (no TLB flush, privilege change or dropped
+     * entries since), the lookup would give the same entry, so the link can stand in for it.
+     */
+    private Insn lastHead;
+
+    /** Records that {@code in} is the entry at {@code lin}, as the latest of {@code last}'s two successor links. */
+    private void link(Insn last, long lin, Insn in) {
+        if (last.next0 == in && last.nextLin0 == lin && last.nextGen == codeGen) {
+            return; // linked already (the linked dispatch left this one to the lookup)
+        }
+        if (last.nextGen != codeGen) {
+            last.nextGen = codeGen;
+            last.next1 = null;
+        } else {
+            last.next1 = last.next0;
+            last.nextLin1 = last.nextLin0;
+        }
+        last.next0 = in;
+        last.nextLin0 = lin;
+    }
+
+    /**
+     * A dispatch from a linked entry, when it needs nothing of the page lookup: its compiled block,
+     * or its trace below the compile threshold with no compile under way. False leaves the rest to
+     * the lookup (the link is then recorded again, which is harmless).
+     */
+    private boolean runLinked(Insn in) {
+        Block b = in.block;
+        if (b != null) {
+            lastHead = in;
+            runBlock(b);
+            return true;
+        }
+        Ops.Op t = in.trace;
+        if (t == null || in.compiling != null || in.heat + 1 == compileThreshold) {
+            return false;
+        }
+        in.heat++;
+        lastHead = in;
+        long before = retired;
+        tracesRun++;
+        runTrace(t);
+        decodedRetired += retired - before;
+        return true;
+    }
+
     /** The longest trace: about a compiled block's length, so interrupts and timers are looked at as often. */
     static final int TRACE_MAX = BlockCompiler.MAX;
 
@@ -145,6 +205,7 @@ abstract class DecodedPath extends Interpreter {
                 // Decoded for the other code mode: the page starts afresh, so that no entry of it
                 // links (Ops.Op.follow) to an op of the other mode. Rare: a mode switch inside a page.
                 java.util.Arrays.fill(page, null);
+                codeGen++;
             }
             in = Insn.decode(ram, codePagePhys | off, code64);
             page[off] = in;

@@ -77,6 +77,16 @@ final class Insn {
     Ops.Op trace;
     /** Its op ({@link Ops}), made with the first trace it is in. */
     Ops.Op op;
+    /**
+     * The entries the decoded path went on to after a dispatch from here (the two latest, at linear
+     * addresses nextLin0/nextLin1), valid while the vCPU's codeGen is still nextGen: the next
+     * dispatch finds its entry without the page lookup (DecodedPath.dispatch).
+     */
+    Insn next0;
+    Insn next1;
+    long nextLin0;
+    long nextLin1;
+    long nextGen;
 
     private Insn(int kind, int len, int flags) {
         this.kind = kind;

@@ -51,6 +51,12 @@ abstract class Memory extends CpuState {
     Insn[] codePage;
     long codePageLin = -1;
     long codePagePhys;
+    /**
+     * Counts the events after which a linear address may no longer lead to the same decoded entry:
+     * a TLB flush, a change of privilege, dropped entries. The decoded path's successor links
+     * (Insn.next0/next1) hold only while it is unchanged.
+     */
+    long codeGen;
 
     private final MemorySegment scratch = Arena.ofAuto().allocate(8, 8);
 
@@ -71,17 +77,20 @@ abstract class Memory extends CpuState {
         java.util.Arrays.fill(tlb, 0);
         codeLin = -1;
         codePageLin = -1;
+        codeGen++;
     }
 
     /** CPL changed: the code page cached past the TLB was checked at the old privilege. */
     void privilegeChanged() {
         codeLin = -1;
         codePageLin = -1;
+        codeGen++;
     }
 
     void flushCode() {
         codePages.clear();
         codePageLin = -1; // the chunk bits stay: a later write there only drops an empty page
+        codeGen++;
     }
 
     /** A serializing point: code another vCPU wrote since the last one must be decoded afresh. */
@@ -107,6 +116,7 @@ abstract class Memory extends CpuState {
     /** Out of line: most writes touch no decoded code. */
     private void dropWrittenCode(long pfn) {
         codePages.drop(pfn);
+        codeGen++;
         blockStop = true;
         if (codePagePhys >>> 12 == pfn) {
             codePageLin = -1;

@@ -114,6 +114,45 @@ class CompiledBlockTest {
         }
     }
 
+    /**
+     * A loop calls code at linear 4 GiB through a 4 KiB page; halfway it maps that page to other
+     * code and flushes it with INVLPG. The dispatch after the call finds its entry through the
+     * successor link the earlier iterations made (DecodedPath.dispatch): the flush must retire the
+     * link, or the old code would go on running. EBX = 50 * 1 + 50 * 2.
+     */
+    @Test
+    void aSuccessorLinkFollowsARemappedPage() throws Exception {
+        byte[] code = bytes(
+                0xb9, 0x64, 0x00, 0x00, 0x00, // 1000: mov ecx, 100
+                0x31, 0xdb, // 1005: xor ebx, ebx
+                0x48, 0xbe, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, // 1007: mov rsi, 0x100000000
+                0xff, 0xd6, // 1011: call rsi
+                0x01, 0xc3, // 1013: add ebx, eax
+                0x83, 0xf9, 0x33, // 1015: cmp ecx, 51
+                0x75, 0x0f, // 1018: jne 1029
+                0x48, 0xc7, 0x04, 0x25, 0x00, 0x50, 0x01, 0x00, 0x03, 0x10, 0x03, 0x00, // 101a: mov qword [0x15000], 0x31003
+                0x0f, 0x01, 0x3e, // 1026: invlpg [rsi]
+                0xff, 0xc9, // 1029: dec ecx
+                0x75, 0xe4, // 102b: jnz 1011
+                0xf4); // 102d: hlt
+        for (int threshold : new int[] {1, 7, Integer.MAX_VALUE}) {
+            try (TestGuest g = new TestGuest("remap", 1 << 20, PageState.SHARED)) {
+                X86Vcpu cpu = cpu(g, code, true);
+                cpu.compileThreshold = threshold;
+                LongMode.enter(cpu, g);
+                LongMode.write(g, LongMode.PDPT + 8 * 4, 0x14003); // 4 GiB: a page directory
+                LongMode.write(g, 0x14000, 0x15003); // and a page table
+                LongMode.write(g, 0x15000, 0x30003); // whose first page is 0x30000
+                LongMode.code(g, 0x30000, bytes(0xb8, 0x01, 0x00, 0x00, 0x00, 0xc3)); // mov eax, 1; ret
+                LongMode.code(g, 0x31000, bytes(0xb8, 0x02, 0x00, 0x00, 0x00, 0xc3)); // mov eax, 2; ret
+                Exit e = cpu.run();
+                assertTrue(e instanceof Exit.Halt, e.toString());
+                assertEquals(0x102eL, cpu.rip, "threshold " + threshold);
+                assertEquals(150, cpu.r[X86Vcpu.RBX], "threshold " + threshold + ": " + cpu.statistics());
+            }
+        }
+    }
+
     /** An MMIO read in the middle of a block exits there; earlier instructions stay done. */
     @Test
     void anExitInsideABlockResumesAtThatInstruction() throws Exception {
