@@ -23,14 +23,14 @@ import static io.cloister.cpu.x86.VcpuMembers.OFFSET;
 import static io.cloister.cpu.x86.VcpuMembers.POP;
 import static io.cloister.cpu.x86.VcpuMembers.POS;
 import static io.cloister.cpu.x86.VcpuMembers.PUSH;
-import static io.cloister.cpu.x86.VcpuMembers.RD;
+import static io.cloister.cpu.x86.VcpuMembers.RD_SIZED;
 import static io.cloister.cpu.x86.VcpuMembers.REX_PRESENT;
 import static io.cloister.cpu.x86.VcpuMembers.SEG_BASE;
 import static io.cloister.cpu.x86.VcpuMembers.SET_REG;
 import static io.cloister.cpu.x86.VcpuMembers.SHIFT_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.SUB_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.TARGET;
-import static io.cloister.cpu.x86.VcpuMembers.WR;
+import static io.cloister.cpu.x86.VcpuMembers.WR_SIZED;
 
 import java.lang.classfile.ClassFile;
 import java.lang.classfile.ClassHierarchyResolver;
@@ -248,13 +248,26 @@ final class BlockCompiler {
             code.lstore(ea);
         }
 
+        /** The index of an access size in RD_SIZED and WR_SIZED: log2 of 1, 2, 4 or 8. */
+        private static int sizeIndex(int size) {
+            return switch (size) {
+                case 1 -> 0;
+                case 2 -> 1;
+                case 4 -> 2;
+                case 8 -> 3;
+                default -> throw new IllegalArgumentException("no memory access of " + size + " bytes in a block");
+            };
+        }
+
         private void load(int size) {
-            code.aload(CPU_SLOT).lload(ea).loadConstant(size).invokevirtual(CPU, RD.name(), RD.type());
+            VcpuMembers.Method m = RD_SIZED[sizeIndex(size)];
+            code.aload(CPU_SLOT).lload(ea).invokevirtual(CPU, m.name(), m.type());
         }
 
         /** Writes the long on the stack to memory at {@code ea}; stops the block if that hit code or MMIO. */
         private void store(int size, int k) {
-            code.lstore(tmp).aload(CPU_SLOT).lload(ea).loadConstant(size).lload(tmp).invokevirtual(CPU, WR.name(), WR.type());
+            VcpuMembers.Method m = WR_SIZED[sizeIndex(size)];
+            code.lstore(tmp).aload(CPU_SLOT).lload(ea).lload(tmp).invokevirtual(CPU, m.name(), m.type());
             stopCheck(k);
         }
 

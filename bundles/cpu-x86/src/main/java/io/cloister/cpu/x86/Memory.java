@@ -393,10 +393,49 @@ abstract class Memory extends CpuState {
 
     // rd and wr stay small, their page-crossing paths out of line, so that the JIT inlines
     // translate's TLB hit and physRead/physWrite's RAM access into them. Under bin/vmm, rd, wr,
-    // push and pop are themselves compiled once and called, not inlined into their callers (a
+    // push and pop (and rd1..wr8 below) are themselves compiled once and called, not inlined into their callers (a
     // CompileCommand dontinline naming them: renaming one means changing it there too), which cut
     // the JIT's CPU on the Linux boot by a third (benchmarks/results/2026-12-02-session14-noinline.md).
     long rd(long la, int size) {
+        return read(la, size);
+    }
+
+    // The same for one size each, which compiled blocks call (their sizes are constants): compiled
+    // once each with the size folded, so the size switches and their spills go, and named by the
+    // same dontinline in bin/vmm.
+    final long rd1(long la) {
+        return read(la, 1);
+    }
+
+    final long rd2(long la) {
+        return read(la, 2);
+    }
+
+    final long rd4(long la) {
+        return read(la, 4);
+    }
+
+    final long rd8(long la) {
+        return read(la, 8);
+    }
+
+    final void wr1(long la, long v) {
+        write(la, 1, v);
+    }
+
+    final void wr2(long la, long v) {
+        write(la, 2, v);
+    }
+
+    final void wr4(long la, long v) {
+        write(la, 4, v);
+    }
+
+    final void wr8(long la, long v) {
+        write(la, 8, v);
+    }
+
+    private long read(long la, int size) {
         if ((la & 0xfff) + size > 4096) {
             return rdSplit(la, size);
         }
@@ -412,6 +451,10 @@ abstract class Memory extends CpuState {
     }
 
     void wr(long la, int size, long v) {
+        write(la, size, v);
+    }
+
+    private void write(long la, int size, long v) {
         if ((la & 0xfff) + size > 4096) {
             wrSplit(la, size, v);
             return;
@@ -497,13 +540,13 @@ abstract class Memory extends CpuState {
 
     void push(long v, int size) {
         long sp = r[RSP] - size;
-        wr(code64 ? sp : sp & 0xffffffffL, size, v);
+        write(code64 ? sp : sp & 0xffffffffL, size, v);
         r[RSP] = code64 ? sp : (r[RSP] & ~0xffffffffL) | (sp & 0xffffffffL);
     }
 
     long pop(int size) {
         long sp = r[RSP];
-        long v = rd(code64 ? sp : sp & 0xffffffffL, size);
+        long v = read(code64 ? sp : sp & 0xffffffffL, size);
         r[RSP] = sp + size;
         return v;
     }
