@@ -35,10 +35,14 @@ abstract class Msrs extends CocoInsns {
      * IA32_ARCH_CAPABILITIES (CPUID.7:EDX[29]): what this processor is not subject to, since it does
      * not speculate — RDCL_NO (no Meltdown, so no page-table isolation), SKIP_L1DFL_VMENTRY, SSB_NO,
      * MDS_NO, PSCHANGE_MC_NO, TAA_NO, SBDR_SSDP_NO, FBSDP_NO, PSDP_NO, BHI_NO, PBRSB_NO, GDS_NO,
-     * RFDS_NO.
+     * RFDS_NO, and ITS_NO (bit 62, which VMMs synthesize for guests not subject to Indirect Target
+     * Selection). Without ITS_NO, Linux 6.1.140+ on this Intel model (06/6a) sends every return
+     * and most indirect branches through thunks ("ITS: Mitigation: Aligned branch/return thunks"):
+     * each return a jump more, which ends a compiled block here. QEMU's TCG CPU (AMD) is not
+     * subject to it, so the two ran different kernels' worth of code.
      */
     static final long ARCH_CAPABILITIES = 1 | 1L << 3 | 1L << 4 | 1L << 5 | 1L << 6 | 1L << 8 | 1L << 13 | 1L << 14 | 1L << 15
-            | 1L << 20 | 1L << 24 | 1L << 26 | 1L << 27;
+            | 1L << 20 | 1L << 24 | 1L << 26 | 1L << 27 | 1L << 62;
 
     private final long tscOffset = System.nanoTime();
     /**

@@ -40,6 +40,26 @@ class MsrsTest {
         }
     }
 
+    /**
+     * IA32_ARCH_CAPABILITIES says what a processor that does not speculate is not subject to, the
+     * bits Linux reads before it picks its mitigations: RDCL_NO (bit 0, no page-table isolation),
+     * MDS_NO (5), TAA_NO (8), BHI_NO (20), GDS_NO (26), RFDS_NO (27) and ITS_NO (62: no return thunks).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"interpreted", "decoded", "compiled"})
+    void archCapabilitiesSayNoSpeculationBugs(String mode) {
+        try (DeviceAccessTest.Machine m = new DeviceAccessTest.Machine(mode)) {
+            LongMode.code(m.g, LongMode.CODE, bytes(
+                    0xb9, 0x0a, 0x01, 0x00, 0x00, 0x0f, 0x32, // rdmsr ARCH_CAPABILITIES
+                    0xf4));
+            assertTrue(m.run(a -> -1) instanceof Exit.Halt, mode);
+            long caps = m.cpu.r[X86Vcpu.RDX] << 32 | m.cpu.r[X86Vcpu.RAX];
+            for (int bit : new int[] {0, 5, 8, 20, 26, 27, 62}) {
+                assertTrue((caps >>> bit & 1) == 1, mode + ": bit " + bit + " of ARCH_CAPABILITIES 0x" + Long.toHexString(caps));
+            }
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"interpreted", "decoded", "compiled"})
     void nonCanonicalLstarAndAReservedPatTypeAreGp(String mode) {
