@@ -1,15 +1,14 @@
 package io.cloister.distribution;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.lang.classfile.ClassFile;
-import java.lang.classfile.ClassModel;
 import java.lang.classfile.MethodModel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.jar.JarFile;
@@ -21,39 +20,49 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
 /**
- * bin/vmm names methods of the emulator in HotSpot CompileCommands (dontinline), which HotSpot
- * never checks: a renamed method would silently be inlined again. Each name must be a method of
- * the class it names, read from the cpu-x86 bundle the distribution ships.
+ * lib/jit.args, which bin/vmm hands to java, names methods of the emulator in HotSpot
+ * CompileCommands (dontinline), which HotSpot never checks: a renamed method would silently be
+ * inlined again. Each name must be a method of the class it names, read from the bundles the
+ * distribution ships.
  */
 class JitFlagsTest {
-    private static final Pattern LOOP = Pattern.compile("(?m)^for m in ([\\w ]+); do\\s*\\n\\s*jit\\+=\\(-XX:CompileCommand=dontinline,([\\w/]+)\\.\\$m\\)");
+    private static final Pattern DONTINLINE = Pattern.compile("(?m)^-XX:CompileCommand=dontinline,([\\w/$]+)\\.(\\w+)$");
 
     @Test
-    void everyMethodBinVmmKeepsFromInliningExists() throws IOException {
-        String script = Files.readString(Dist.VMM);
-        Matcher m = LOOP.matcher(script);
-        assertTrue(m.find(), "bin/vmm has no 'for m in ...; do jit+=(-XX:CompileCommand=dontinline,CLASS.$m)' loop");
-        List<String> names = List.of(m.group(1).trim().split(" +"));
-        String owner = m.group(2);
-        assertEquals("io/cloister/cpu/x86/Memory", owner);
-        Set<String> declared = methodsOf(owner);
-        for (String name : names) {
-            assertTrue(declared.contains(name), "bin/vmm keeps " + owner + "." + name + " from being inlined, but it has no such method: " + declared);
-        }
-        assertFalse(names.isEmpty());
+    void binVmmPassesTheJitArguments() throws IOException {
+        assertTrue(Files.readString(Dist.VMM).contains("@\"$here/lib/jit.args\""), "bin/vmm does not pass lib/jit.args to java");
     }
 
+    @Test
+    void everyMethodKeptFromInliningExists() throws IOException {
+        Matcher m = DONTINLINE.matcher(Files.readString(Dist.HOME.resolve("lib/jit.args")));
+        List<String[]> named = new ArrayList<>();
+        while (m.find()) {
+            named.add(new String[] {m.group(1), m.group(2)});
+        }
+        assertFalse(named.isEmpty(), "lib/jit.args names no method to keep from inlining");
+        for (String[] n : named) {
+            Set<String> declared = methodsOf(n[0]);
+            assertTrue(declared.contains(n[1]), "lib/jit.args keeps " + n[0] + "." + n[1] + " from being inlined, but it has no such method: "
+                    + declared);
+        }
+    }
+
+    /** The methods the class declares, from the first bundle that has it. */
     private static Set<String> methodsOf(String internalName) throws IOException {
-        Path jar;
+        List<Path> jars;
         try (Stream<Path> bundles = Files.list(Dist.HOME.resolve("bundles"))) {
-            jar = bundles.filter(p -> p.getFileName().toString().startsWith("cloister-cpu-x86-")).findFirst()
-                    .orElseThrow(() -> new AssertionError("no cpu-x86 bundle in " + Dist.HOME.resolve("bundles")));
+            jars = bundles.filter(p -> p.toString().endsWith(".jar")).sorted().toList();
         }
-        try (JarFile j = new JarFile(jar.toFile())) {
-            var entry = j.getJarEntry(internalName + ".class");
-            assertTrue(entry != null, jar + " has no " + internalName);
-            ClassModel cm = ClassFile.of().parse(j.getInputStream(entry).readAllBytes());
-            return cm.methods().stream().map(MethodModel::methodName).map(Object::toString).collect(Collectors.toSet());
+        for (Path jar : jars) {
+            try (JarFile j = new JarFile(jar.toFile())) {
+                var entry = j.getJarEntry(internalName + ".class");
+                if (entry != null) {
+                    return ClassFile.of().parse(j.getInputStream(entry).readAllBytes()).methods().stream().map(MethodModel::methodName)
+                            .map(Object::toString).collect(Collectors.toSet());
+                }
+            }
         }
+        throw new AssertionError("no bundle in " + Dist.HOME.resolve("bundles") + " has " + internalName);
     }
 }

@@ -393,16 +393,17 @@ abstract class Memory extends CpuState {
 
     // rd and wr stay small, their page-crossing paths out of line, so that the JIT inlines
     // translate's TLB hit and physRead/physWrite's RAM access into them. Under bin/vmm, rd, wr,
-    // push and pop (and rd1..wr8 below) are themselves compiled once and called, not inlined into their callers (a
-    // CompileCommand dontinline naming them: renaming one means changing it there too), which cut
-    // the JIT's CPU on the Linux boot by a third (benchmarks/results/2026-12-02-session14-noinline.md).
+    // push and pop (and rd1..wr8 below) are themselves compiled once and called, not inlined into
+    // their callers (CompileCommand dontinline in the distribution's lib/jit.args, by name: renaming
+    // one means changing it there too, which JitFlagsTest checks), which cut the JIT's CPU on the
+    // Linux boot by a third (benchmarks/results/2026-12-02-session14-noinline.md).
     long rd(long la, int size) {
         return read(la, size);
     }
 
     // The same for one size each, which compiled blocks call (their sizes are constants): compiled
     // once each with the size folded, so the size switches and their spills go, and named by the
-    // same dontinline in bin/vmm.
+    // same dontinline in lib/jit.args.
     final long rd1(long la) {
         return read(la, 1);
     }
