@@ -394,8 +394,8 @@ abstract class Memory extends CpuState {
     // rd and wr stay small, their page-crossing paths out of line, so that the JIT inlines
     // translate's TLB hit and physRead/physWrite's RAM access into them. Under bin/vmm, rd, wr,
     // push and pop (and rd1..wr8 below) are themselves compiled once and called, not inlined into
-    // their callers (CompileCommand dontinline in the distribution's lib/jit.args, by name: renaming
-    // one means changing it there too, which JitFlagsTest checks), which cut the JIT's CPU on the
+    // their callers (CompileCommand dontinline in the distribution's lib/jvm.args, by name: renaming
+    // one means changing it there too, which JvmArgsTest checks), which cut the JIT's CPU on the
     // Linux boot by a third (benchmarks/results/2026-12-02-session14-noinline.md).
     long rd(long la, int size) {
         return read(la, size);
@@ -403,7 +403,7 @@ abstract class Memory extends CpuState {
 
     // The same for one size each, which compiled blocks call (their sizes are constants): compiled
     // once each with the size folded, so the size switches and their spills go, and named by the
-    // same dontinline in lib/jit.args.
+    // same dontinline in lib/jvm.args.
     final long rd1(long la) {
         return read(la, 1);
     }

@@ -20,30 +20,30 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
 /**
- * lib/jit.args, which bin/vmm hands to java, names methods of the emulator in HotSpot
+ * lib/jvm.args, which bin/vmm hands to java, names methods of the emulator in HotSpot
  * CompileCommands (dontinline), which HotSpot never checks: a renamed method would silently be
  * inlined again. Each name must be a method of the class it names, read from the bundles the
  * distribution ships.
  */
-class JitFlagsTest {
+class JvmArgsTest {
     private static final Pattern DONTINLINE = Pattern.compile("(?m)^-XX:CompileCommand=dontinline,([\\w/$]+)\\.(\\w+)$");
 
     @Test
-    void binVmmPassesTheJitArguments() throws IOException {
-        assertTrue(Files.readString(Dist.VMM).contains("@\"$here/lib/jit.args\""), "bin/vmm does not pass lib/jit.args to java");
+    void binVmmPassesTheJvmArguments() throws IOException {
+        assertTrue(Files.readString(Dist.VMM).contains("@\"$here/lib/jvm.args\""), "bin/vmm does not pass lib/jvm.args to java");
     }
 
     @Test
     void everyMethodKeptFromInliningExists() throws IOException {
-        Matcher m = DONTINLINE.matcher(Files.readString(Dist.HOME.resolve("lib/jit.args")));
+        Matcher m = DONTINLINE.matcher(Files.readString(Dist.HOME.resolve("lib/jvm.args")));
         List<String[]> named = new ArrayList<>();
         while (m.find()) {
             named.add(new String[] {m.group(1), m.group(2)});
         }
-        assertFalse(named.isEmpty(), "lib/jit.args names no method to keep from inlining");
+        assertFalse(named.isEmpty(), "lib/jvm.args names no method to keep from inlining");
         for (String[] n : named) {
             Set<String> declared = methodsOf(n[0]);
-            assertTrue(declared.contains(n[1]), "lib/jit.args keeps " + n[0] + "." + n[1] + " from being inlined, but it has no such method: "
+            assertTrue(declared.contains(n[1]), "lib/jvm.args keeps " + n[0] + "." + n[1] + " from being inlined, but it has no such method: "
                     + declared);
         }
     }
