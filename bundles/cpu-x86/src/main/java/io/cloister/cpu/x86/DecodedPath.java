@@ -107,10 +107,7 @@ abstract class DecodedPath extends Interpreter {
             t = trace(page, off, in);
             in.trace = t;
         }
-        long before = retired;
-        tracesRun++;
-        runTrace(t); // a fault inside leaves its trace's instructions uncounted here (the interpreter's share)
-        decodedRetired += retired - before;
+        runTrace(t);
         return true;
     }
 
@@ -156,10 +153,7 @@ abstract class DecodedPath extends Interpreter {
         }
         in.heat++;
         lastHead = in;
-        long before = retired;
-        tracesRun++;
         runTrace(t);
-        decodedRetired += retired - before;
         return true;
     }
 
@@ -224,7 +218,10 @@ abstract class DecodedPath extends Interpreter {
     private void runTrace(Ops.Op t) {
         blockStop = false;
         traceLeft = TRACE_MAX;
-        t.exec(this); // and the ops it links to (Ops.Op.done)
+        long before = retired;
+        tracesRun++;
+        t.exec(this); // and the ops it links to (Ops.Op.done); a fault leaves them uncounted here (the interpreter's share)
+        decodedRetired += retired - before;
     }
 
     /** Ops a trace may still run (Ops.Op.done): at most {@link #TRACE_MAX} per dispatch, however far the ops are linked. */

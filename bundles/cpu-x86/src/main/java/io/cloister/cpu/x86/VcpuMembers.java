@@ -43,9 +43,7 @@ final class VcpuMembers {
     static final Method SEG_BASE = method("segBase", long.class, int.class);
     static final Static OFFSET = staticMethod(Operands.class, "offset", long.class, long[].class, int.class, int.class, int.class, long.class,
             boolean.class, long.class, long.class);
-    static final Method RD = method("rd", long.class, long.class, int.class);
-    static final Method WR = method("wr", void.class, long.class, int.class, long.class);
-    /** rd and wr for sizes 1, 2, 4 and 8 (index log2 of the size): what blocks call, their sizes constants. */
+    /** Memory.rd and wr for sizes 1, 2, 4 and 8 (index log2 of the size): what blocks call, their sizes constants. */
     static final Method[] RD_SIZED = {method("rd1", long.class, long.class), method("rd2", long.class, long.class),
             method("rd4", long.class, long.class), method("rd8", long.class, long.class)};
     static final Method[] WR_SIZED = {method("wr1", void.class, long.class, long.class), method("wr2", void.class, long.class, long.class),
