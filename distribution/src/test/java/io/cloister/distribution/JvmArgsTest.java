@@ -1,5 +1,6 @@
 package io.cloister.distribution;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -31,6 +32,15 @@ class JvmArgsTest {
     @Test
     void binVmmPassesTheJvmArguments() throws IOException {
         assertTrue(Files.readString(Dist.VMM).contains("@\"$here/lib/jvm.args\""), "bin/vmm does not pass lib/jvm.args to java");
+    }
+
+    /** A collector chosen in CLOISTER_JAVA_OPTS replaces the file's, which the JVM would otherwise refuse to start with. */
+    @Test
+    void aCollectorGivenInTheEnvironmentReplacesTheFilesOne() throws Exception {
+        Dist.Run run = Dist.vmmWithEnv(java.util.Map.of("CLOISTER_JAVA_OPTS", "-XX:+UseSerialGC"), null, "run", "--kernel", "/nonexistent/vmlinux");
+        assertEquals(2, run.code(), run.err());
+        assertTrue(run.err().contains("cannot be read"), "the VMM itself answered: " + run.err());
+        assertFalse(run.err().contains("Multiple garbage collectors"), run.err());
     }
 
     @Test
