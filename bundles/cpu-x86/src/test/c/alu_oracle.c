@@ -53,6 +53,20 @@ DEF(div32, "divl %%ebx") DEF(idiv64, "idivq %%rbx")
 DEF(shlimm, "shlq $7, %%rax") DEF(sarimm, "sarl $31, %%eax") DEF(rolimm, "rolw $3, %%ax")
 DEF(adcimm, "adcl $0x7fffffff, %%eax") DEF(sbbimm8, "sbbq $-1, %%rax") DEF(andimm, "andl $0xff00ff, %%eax")
 DEF(xchg, "xchgq %%rbx, %%rax") DEF(cmc, "cmc") DEF(lahf, "lahf") DEF(sahf, "sahf")
+/*
+ * Short sequences, compiled as one block: a carry or condition taken from the block's own record
+ * of the last flag-setting instruction, and byte registers (AH..BH without REX, SIL with it)
+ * written and read inline.
+ */
+DEF(seq_cmp_adc64, "cmpq %%rbx, %%rax\n\tadcq %%rcx, %%rdx\n\taddq $0, %%rbx")
+DEF(seq_add_adc32, "addl %%ebx, %%eax\n\tadcl %%ecx, %%edx\n\taddl $1, %%ecx")
+DEF(seq_sub_sbb64, "subq %%rbx, %%rax\n\tsbbq %%rcx, %%rdx\n\taddq $0, %%rbx")
+DEF(seq_test_adc64, "testq %%rbx, %%rax\n\tadcq %%rcx, %%rdx\n\taddq $0, %%rbx")
+DEF(seq_setcc_high8, "cmpq %%rcx, %%rbx\n\tsetb %%ah\n\tsetl %%bh\n\tmovzbl %%bh, %%ecx\n\tmovb %%dl, %%ch\n\tmovb %%ah, %%dh")
+DEF(seq_rex8, "xchgq %%rbx, %%rsi\n\tmovb %%al, %%sil\n\tmovzbl %%sil, %%ecx\n\txchgq %%rbx, %%rsi")
+DEF(seq_cmov16, "cmpq %%rcx, %%rdx\n\tcmovbw %%bx, %%ax\n\tcmovael %%ebx, %%ecx")
+DEF(seq_cmov32, "cmpq %%rcx, %%rdx\n\tcmovbl %%ebx, %%eax\n\tcmovlq %%rbx, %%rcx")
+
 /* LOOPcc and JrCXZ to the next instruction: taken or not, only rcx changes, never the flags */
 DEF(loop, "loop 1f\n1:") DEF(loope, "loope 1f\n1:") DEF(loopne, "loopne 1f\n1:") DEF(loop32, "addr32 loop 1f\n1:")
 DEF(jrcxz, "jrcxz 1f\n1:") DEF(jecxz, "jecxz 1f\n1:")
@@ -98,6 +112,8 @@ static const struct tmpl tmpls[] = {
 	T(cmova64, K_SET), T(cmovs32, K_SET), T(lea, K_NOFLAGS), T(leal, K_NOFLAGS), T(div32, K_DIV), T(idiv64, K_DIV),
 	T(shlimm, K_SHIFT), T(sarimm, K_SHIFT), T(rolimm, K_ROT), T(adcimm, K_ALU), T(sbbimm8, K_ALU), T(andimm, K_LOGIC),
 	T(xchg, K_NOFLAGS), T(cmc, K_FLAGS), T(lahf, K_FLAGS), T(sahf, K_FLAGS),
+	T(seq_cmp_adc64, K_ALU), T(seq_add_adc32, K_ALU), T(seq_sub_sbb64, K_ALU), T(seq_test_adc64, K_ALU),
+	T(seq_setcc_high8, K_SET), T(seq_rex8, K_NOFLAGS), T(seq_cmov16, K_SET), T(seq_cmov32, K_SET),
 	T(loop, K_FLAGS), T(loope, K_FLAGS), T(loopne, K_FLAGS), T(loop32, K_FLAGS), T(jrcxz, K_FLAGS), T(jecxz, K_FLAGS),
 };
 

@@ -7,14 +7,12 @@ import static io.cloister.cpu.x86.VcpuMembers.BLOCK_RUN;
 import static io.cloister.cpu.x86.VcpuMembers.BLOCK_STOP;
 import static io.cloister.cpu.x86.VcpuMembers.BSWAP;
 import static io.cloister.cpu.x86.VcpuMembers.CARRY_FLAG;
-import static io.cloister.cpu.x86.VcpuMembers.CMOV;
 import static io.cloister.cpu.x86.VcpuMembers.COND_ADD;
 import static io.cloister.cpu.x86.VcpuMembers.COND_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.COND_LOGIC;
 import static io.cloister.cpu.x86.VcpuMembers.COND_SUB;
 import static io.cloister.cpu.x86.VcpuMembers.CONVERT;
 import static io.cloister.cpu.x86.VcpuMembers.CPU;
-import static io.cloister.cpu.x86.VcpuMembers.GET_REG;
 import static io.cloister.cpu.x86.VcpuMembers.GROUP3_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.IMUL_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.INC_DEC_FAST;
@@ -26,7 +24,6 @@ import static io.cloister.cpu.x86.VcpuMembers.PUSH;
 import static io.cloister.cpu.x86.VcpuMembers.RD_SIZED;
 import static io.cloister.cpu.x86.VcpuMembers.REX_PRESENT;
 import static io.cloister.cpu.x86.VcpuMembers.SEG_BASE;
-import static io.cloister.cpu.x86.VcpuMembers.SET_REG;
 import static io.cloister.cpu.x86.VcpuMembers.SHIFT_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.SUB_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.TARGET;
@@ -48,7 +45,10 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * Compiles a run of decoded instructions into a hidden class whose {@code run} does what
  * {@code X86Vcpu.execDecoded} would do for each, with every decoded field a constant. Register
- * operands of 4 and 8 bytes become array accesses; the rest calls the vCPU's own small helpers
+ * operands become array accesses (a byte or word merged into its register, which of AH..BH or
+ * SPL..DIL a byte names fixed by the instruction's REX), CMOVcc a branch, and the carry of ADC/SBB
+ * whose flags nothing sees comes from the block's record of the last flag-setting instruction
+ * where it has one; the rest calls the vCPU's own small helpers
  * (memory through the TLB, lazy flags, stack), which the JIT inlines at these hot call sites. A
  * block ends at an unconditional control transfer, at a form left to the interpreter, at the
  * page's end or after {@link #MAX} instructions; a conditional branch leaves it only when taken.
@@ -144,6 +144,8 @@ final class BlockCompiler {
         private final int fa;
         private final int fb;
         private final int fres;
+        /** The REX prefix of the instruction being emitted: which registers its byte operands name. */
+        private boolean rex;
         /** Per instruction: its flags are overwritten before anything can see them ({@link FlagLiveness}). */
         private boolean[] deadFlags;
 
@@ -173,6 +175,7 @@ final class BlockCompiler {
                 if (usesByteRegisters(in)) {
                     code.aload(CPU_SLOT).loadConstant(in.rex ? 1 : 0).putfield(CPU, REX_PRESENT.name(), REX_PRESENT.type());
                 }
+                rex = in.rex;
                 insn(in, k);
                 if (!keepsFlags(in)) {
                     flags = FLAGS_UNKNOWN; // set above by the forms whose flags are tracked
@@ -210,26 +213,35 @@ final class BlockCompiler {
         }
 
         private void getReg(int reg, int size) {
-            if (size == 8 || size == 4) {
-                code.aload(REGS).loadConstant(reg).laload();
-                if (size == 4) {
-                    code.loadConstant(0xffffffffL).land();
-                }
-            } else {
-                code.aload(CPU_SLOT).loadConstant(reg).loadConstant(size).invokevirtual(CPU, GET_REG.name(), GET_REG.type());
+            int at = size == 1 && !rex && reg >= 4 && reg < 8 ? reg - 4 : reg; // AH, CH, DH, BH without REX
+            code.aload(REGS).loadConstant(at).laload();
+            if (at != reg) {
+                code.loadConstant(8).lushr();
             }
+            mask(size);
         }
 
-        /** Stores the long on the stack into a register. */
+        /**
+         * Stores the long on the stack into a register: the whole register for 8 bytes, zero-extended
+         * for 4, the low byte or word (or AH..BH, the instruction's REX a constant) merged for 1 and 2.
+         */
         private void setReg(int reg, int size) {
             if (size == 8 || size == 4) {
                 if (size == 4) {
                     code.loadConstant(0xffffffffL).land();
                 }
                 code.lstore(tmp).aload(REGS).loadConstant(reg).lload(tmp).lastore();
-            } else {
-                code.lstore(tmp).aload(CPU_SLOT).loadConstant(reg).loadConstant(size).lload(tmp).invokevirtual(CPU, SET_REG.name(), SET_REG.type());
+                return;
             }
+            int at = size == 1 && !rex && reg >= 4 && reg < 8 ? reg - 4 : reg;
+            int shift = at != reg ? 8 : 0;
+            long field = Flags.mask(size) << shift;
+            code.loadConstant(Flags.mask(size)).land();
+            if (shift != 0) {
+                code.loadConstant(shift).lshl();
+            }
+            code.lstore(tmp).aload(REGS).loadConstant(at).aload(REGS).loadConstant(at).laload().loadConstant(~field).land()
+                    .lload(tmp).lor().lastore();
         }
 
         /** Computes the effective address into the {@code ea} local: {@link Operands#offset}, every argument but the registers constant. */
@@ -306,8 +318,16 @@ final class BlockCompiler {
                     case 1 -> code.lor();
                     case 4 -> code.land();
                     case 6 -> code.lxor();
-                    case 2 -> code.ladd().aload(CPU_SLOT).invokevirtual(CPU, CARRY_FLAG.name(), CARRY_FLAG.type()).ladd(); // adc
-                    case 3 -> code.lsub().aload(CPU_SLOT).invokevirtual(CPU, CARRY_FLAG.name(), CARRY_FLAG.type()).lsub(); // sbb
+                    case 2 -> { // adc
+                        code.ladd();
+                        carry();
+                        code.ladd();
+                    }
+                    case 3 -> { // sbb
+                        code.lsub();
+                        carry();
+                        code.lsub();
+                    }
                     default -> code.lsub(); // sub, cmp
                 }
                 mask(size);
@@ -338,6 +358,16 @@ final class BlockCompiler {
             code.dup2().lstore(fres);
             flags = kind;
             flagsSize = size;
+        }
+
+        /** Pushes CF as a long: from the block's locals where the last flag-setting instruction is known (condition B), else carryFlag. */
+        private void carry() {
+            if (flags == FLAGS_UNKNOWN) {
+                code.aload(CPU_SLOT).invokevirtual(CPU, CARRY_FLAG.name(), CARRY_FLAG.type());
+            } else {
+                cond(2);
+                code.i2l();
+            }
         }
 
         private void mask(int size) {
@@ -508,11 +538,22 @@ final class BlockCompiler {
                     code.i2l();
                     storeRm(in, 1, k);
                 }
-                case Insn.CMOVCC -> {
+                case Insn.CMOVCC -> { // as Alu.cmov: the source is read either way, a 4-byte destination zero-extended either way
                     loadRm(in, size);
-                    code.lstore(tmp2).aload(CPU_SLOT);
+                    code.lstore(tmp2);
+                    Label notTaken = code.newLabel();
+                    Label after = code.newLabel();
                     cond(in.sub);
-                    code.loadConstant(in.reg).loadConstant(size).lload(tmp2).invokevirtual(CPU, CMOV.name(), CMOV.type());
+                    code.ifeq(notTaken);
+                    code.lload(tmp2);
+                    setReg(in.reg, size);
+                    code.goto_(after);
+                    code.labelBinding(notTaken);
+                    if (size == 4) {
+                        getReg(in.reg, 4);
+                        setReg(in.reg, 4);
+                    }
+                    code.labelBinding(after);
                 }
                 case Insn.NOP -> { }
                 case Insn.INC_DEC -> {

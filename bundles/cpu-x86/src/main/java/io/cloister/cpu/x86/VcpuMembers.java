@@ -38,8 +38,6 @@ final class VcpuMembers {
     static final Field REX_PRESENT = field("rexPresent", boolean.class);
 
     // Registers, memory, stack
-    static final Method GET_REG = method("getReg", long.class, int.class, int.class);
-    static final Method SET_REG = method("setReg", void.class, int.class, int.class, long.class);
     static final Method SEG_BASE = method("segBase", long.class, int.class);
     static final Static OFFSET = staticMethod(Operands.class, "offset", long.class, long[].class, int.class, int.class, int.class, long.class,
             boolean.class, long.class, long.class);
@@ -64,7 +62,6 @@ final class VcpuMembers {
     static final Method INC_DEC_FAST = method("incDecFast", long.class, int.class, long.class, int.class);
     static final Method GROUP3_FAST = method("group3Fast", long.class, int.class, long.class, int.class);
     static final Method CONVERT = method("convert", void.class, int.class, int.class);
-    static final Method CMOV = method("cmov", void.class, boolean.class, int.class, int.class, long.class);
     static final Method BIT_SCAN = method("bitScan", void.class, int.class, int.class, long.class, int.class);
     static final Static BSWAP = staticMethod(Alu.class, "bswap", long.class, long.class, int.class);
 

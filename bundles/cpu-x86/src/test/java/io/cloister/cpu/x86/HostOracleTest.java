@@ -47,6 +47,7 @@ class HostOracleTest {
             X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, io.cloister.api.backend.CocoCpu.NONE, 0x1000, 0);
             cpu.code64 = true; // long-mode decoding; paging stays off, so addresses are physical
             // Each line runs three times: interpreted, decoded (lazy flags), and compiled to bytecode.
+            List<Long> starts = new ArrayList<>();
             for (String line : lines) for (int mode = 0; mode < 3; mode++) {
                 String decoded = new String[] {"", " (decoded)", " (compiled)"}[mode];
                 String[] f = line.split(" ");
@@ -66,10 +67,23 @@ class HostOracleTest {
                 cpu.r[X86Vcpu.RCX] = in[2];
                 cpu.r[X86Vcpu.RDX] = in[3];
                 cpu.rflags = in[4];
-                switch (mode) {
-                    case 0 -> cpu.step();
-                    case 1 -> cpu.stepDecodedUncached();
-                    default -> cpu.stepCompiledUncached(1);
+                // A line may be a short sequence: the interpreter's steps give where each instruction
+                // starts; the compiled mode makes one block of all of them (more, where a form the
+                // blocks leave to the interpreter splits it).
+                long end = 0x1000 + code.length;
+                if (mode == 0) {
+                    starts.clear();
+                }
+                for (int guard = 0; cpu.rip != end && guard < 16; guard++) {
+                    long at = cpu.rip;
+                    switch (mode) {
+                        case 0 -> {
+                            starts.add(at);
+                            cpu.step();
+                        }
+                        case 1 -> cpu.stepDecodedUncached();
+                        default -> cpu.stepCompiledUncached((int) starts.stream().filter(a -> a >= at).count());
+                    }
                 }
                 cpu.materialize();
                 long[] got = {cpu.r[X86Vcpu.RAX], cpu.r[X86Vcpu.RBX], cpu.r[X86Vcpu.RCX], cpu.r[X86Vcpu.RDX]};
