@@ -7,7 +7,7 @@ package io.cloister.cpu.x86;
  * inline (it is too big). Counted on the Linux boot, the
  * register, load, store, stack and branch forms were about three quarters of the instructions the
  * decoded path runs; with the immediate, byte, extension and memory-operand forms after them, about
- * nine in ten.
+ * nine in ten; RegisterOps' forms take a third of the rest.
  */
 final class FastForms {
     static final int NONE = 0;
@@ -78,6 +78,14 @@ final class FastForms {
     /** A register shifted or rotated by an immediate count. */
     static final int SHIFT_RI8 = 49;
     static final int SHIFT_RI4 = 50;
+    /** RegisterOps' forms, on registers of 8 or 4 bytes (SETcc: a byte register), INC/DEC on memory too. */
+    static final int IMUL_R = 51;
+    static final int INC_DEC_R = 52;
+    static final int INC_DEC_M = 53;
+    static final int NOT_NEG_R = 54;
+    static final int SETCC_R = 55;
+    static final int CMOV_RR = 56;
+    static final int SHIFT_RC = 57;
 
     private FastForms() {
     }
@@ -104,7 +112,12 @@ final class FastForms {
             case Insn.ALU_RM_IMM -> aluImm(in, size, wide, q, reg, plainAlu);
             case Insn.TEST_RM_R -> size == 1 ? (reg ? TEST_RR1 : NONE) : wide && reg ? (q ? TEST_RR8 : TEST_RR4) : NONE;
             case Insn.TEST_RM_IMM -> size == 1 ? (reg ? TEST_RI1 : TEST_MI1) : wide && reg ? (q ? TEST_RI8 : TEST_RI4) : NONE;
-            case Insn.SHIFT -> wide && reg && in.hasImm ? (q ? SHIFT_RI8 : SHIFT_RI4) : NONE;
+            case Insn.SHIFT -> !wide || !reg ? NONE : !in.hasImm ? SHIFT_RC : q ? SHIFT_RI8 : SHIFT_RI4;
+            case Insn.IMUL -> wide && reg ? IMUL_R : NONE;
+            case Insn.INC_DEC -> !wide ? NONE : reg ? INC_DEC_R : INC_DEC_M;
+            case Insn.GROUP3 -> wide && reg && (in.sub == 2 || in.sub == 3) ? NOT_NEG_R : NONE;
+            case Insn.SETCC -> reg ? SETCC_R : NONE;
+            case Insn.CMOVCC -> wide && reg ? CMOV_RR : NONE;
             case Insn.PUSH -> stack64 ? PUSH8 : NONE;
             case Insn.POP -> stack64 ? POP8 : NONE;
             case Insn.CALL -> stack64 ? CALL8 : NONE;

@@ -110,6 +110,13 @@ final class Ops {
             case FastForms.POP8 -> new Pop8(len, in.reg);
             case FastForms.CALL8 -> new Call8(len, imm);
             case FastForms.RET8 -> new Ret8(len);
+            case FastForms.SHIFT_RC -> new RegisterOps.ShiftCl(in);
+            case FastForms.IMUL_R -> new RegisterOps.Imul(in);
+            case FastForms.INC_DEC_R -> new RegisterOps.IncDec(in);
+            case FastForms.INC_DEC_M -> new RegisterOps.IncDecMem(in);
+            case FastForms.NOT_NEG_R -> new RegisterOps.NotNeg(in);
+            case FastForms.SETCC_R -> new RegisterOps.Setcc(in);
+            case FastForms.CMOV_RR -> new RegisterOps.Cmov(in);
             default -> new Slow(in);
         };
     }

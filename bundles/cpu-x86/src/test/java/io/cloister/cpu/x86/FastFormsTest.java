@@ -18,7 +18,7 @@ import io.cloister.testkit.TestGuest;
  * run the decoded path through the same entry as a trace (stepDecodedUncached), and a fast form that
  * kept the upper half of a 32-bit register move failed DecoderFuzzTest. This pins that the forms are
  * taken, so that those tests exercise them, and that the forms they must not take (word sizes, byte
- * registers written, ADC and SBB, 32-bit stacks, read-modify-write of memory but CMP) are left to
+ * registers written but by SETcc, ADC and SBB, 32-bit stacks, read-modify-write of memory but CMP) are left to
  * the general switch.
  */
 class FastFormsTest {
@@ -111,7 +111,31 @@ class FastFormsTest {
         "c1 c0 07, SHIFT_RI4", // rol eax, 7
         "48 c1 e8 04, SHIFT_RI8", // shr rax, 4
         "48 d1 e0, SHIFT_RI8", // shl rax, 1
-        "48 d3 e0, NONE", // shl rax, cl
+        "48 d3 e0, SHIFT_RC", // shl rax, cl
+        "d3 f8, SHIFT_RC", // sar eax, cl
+        "d3 23, NONE", // shl dword [rbx], cl
+        "48 0f af c3, IMUL_R", // imul rax, rbx
+        "6b c3 0c, IMUL_R", // imul eax, ebx, 12
+        "48 0f af 03, NONE", // imul rax, [rbx]
+        "66 0f af c3, NONE", // imul ax, bx
+        "48 ff c0, INC_DEC_R", // inc rax
+        "ff c9, INC_DEC_R", // dec ecx
+        "ff 0b, INC_DEC_M", // dec dword [rbx]
+        "48 ff 43 08, INC_DEC_M", // inc qword [rbx+8]
+        "fe c0, NONE", // inc al
+        "66 ff c0, NONE", // inc ax
+        "48 f7 d0, NOT_NEG_R", // not rax
+        "f7 d8, NOT_NEG_R", // neg eax
+        "48 f7 e3, NONE", // mul rbx
+        "f7 13, NONE", // not dword [rbx]
+        "0f 94 c0, SETCC_R", // sete al
+        "0f 9c c4, SETCC_R", // setl ah
+        "40 0f 92 c6, SETCC_R", // setb sil
+        "0f 94 03, NONE", // sete [rbx]
+        "48 0f 44 c3, CMOV_RR", // cmove rax, rbx
+        "0f 4c c3, CMOV_RR", // cmovl eax, ebx
+        "48 0f 44 03, NONE", // cmove rax, [rbx]
+        "66 0f 44 c3, NONE", // cmove ax, bx
         "c0 e0 04, NONE", // shl al, 4
         "c1 23 04, NONE", // shl dword [rbx], 4
     })
