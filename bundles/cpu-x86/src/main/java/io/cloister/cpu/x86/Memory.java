@@ -22,6 +22,17 @@ abstract class Memory extends CpuState {
     MemorySegment ram;
     long ramSize;
     long ramGeneration = -1;
+    /**
+     * RAM's host address, when RAM is a mapping of the global scope (hostmem's, which every VM's
+     * memory manager uses): RAM is then read and written through {@link #HOST}, a constant the JIT
+     * folds, so the segment's own checks of its class, length and scope go from every access. They
+     * guard nothing here: physRead and physWrite check the range against ramSize first, and a
+     * global-scope segment has no liveness to check (its file refuses to close while bound). Any
+     * other segment (a test's arena) is used as it is: ramDirect false.
+     */
+    long ramAddress;
+    boolean ramDirect;
+    private static final MemorySegment HOST = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
 
     // Software TLB, one direct-mapped table per access kind and privilege (supervisor, then user):
     // tag = vpn + 1, value = physical page. A user entry is filled only by a walk that allowed it.
@@ -68,6 +79,8 @@ abstract class Memory extends CpuState {
         MemSlot slot = view.table().slotAt(0);
         ram = slot == null ? null : view.guestSegment(slot.id());
         ramSize = ram == null ? 0 : slot.size();
+        ramDirect = ram != null && ram.isNative() && ram.scope().equals(HOST.scope());
+        ramAddress = ramDirect ? ram.address() : 0;
         ramGeneration = gen;
         flushTlb();
         codePages = new CodePages(Math.min(ramSize, codeMap.coveredBytes())); // only what the code map covers is cached
@@ -267,17 +280,32 @@ abstract class Memory extends CpuState {
 
     long physRead(long pa, int size) {
         if (pa >= 0 && pa + size <= ramSize) {
-            long v = switch (size) {
-                case 1 -> ram.get(ValueLayout.JAVA_BYTE, pa) & 0xffL;
-                case 2 -> ram.get(ValueLayout.JAVA_SHORT_UNALIGNED, pa) & 0xffffL;
-                case 4 -> ram.get(ValueLayout.JAVA_INT_UNALIGNED, pa) & 0xffffffffL;
-                default -> ram.get(ValueLayout.JAVA_LONG_UNALIGNED, pa);
-            };
+            long v = ramDirect ? get(HOST, ramAddress + pa, size) : get(ram, pa, size);
             // x86 orders a load before later loads and stores (TSO); keep the JIT from moving them.
             VarHandle.acquireFence();
             return v;
         }
         return deviceRead(pa, size);
+    }
+
+    // Called with HOST, a constant, on one branch and ram on the other, so that the JIT inlines
+    // each separately and folds the constant's checks (the other branch, never taken, is not compiled).
+    private static long get(MemorySegment m, long at, int size) {
+        return switch (size) {
+            case 1 -> m.get(ValueLayout.JAVA_BYTE, at) & 0xffL;
+            case 2 -> m.get(ValueLayout.JAVA_SHORT_UNALIGNED, at) & 0xffffL;
+            case 4 -> m.get(ValueLayout.JAVA_INT_UNALIGNED, at) & 0xffffffffL;
+            default -> m.get(ValueLayout.JAVA_LONG_UNALIGNED, at);
+        };
+    }
+
+    private static void set(MemorySegment m, long at, int size, long v) {
+        switch (size) {
+            case 1 -> m.set(ValueLayout.JAVA_BYTE, at, (byte) v);
+            case 2 -> m.set(ValueLayout.JAVA_SHORT_UNALIGNED, at, (short) v);
+            case 4 -> m.set(ValueLayout.JAVA_INT_UNALIGNED, at, (int) v);
+            default -> m.set(ValueLayout.JAVA_LONG_UNALIGNED, at, v);
+        }
     }
 
     /**
@@ -346,11 +374,10 @@ abstract class Memory extends CpuState {
     void physWrite(long pa, int size, long v) {
         if (pa >= 0 && pa + size <= ramSize) {
             VarHandle.releaseFence(); // x86 orders a store after earlier loads and stores (TSO)
-            switch (size) {
-                case 1 -> ram.set(ValueLayout.JAVA_BYTE, pa, (byte) v);
-                case 2 -> ram.set(ValueLayout.JAVA_SHORT_UNALIGNED, pa, (short) v);
-                case 4 -> ram.set(ValueLayout.JAVA_INT_UNALIGNED, pa, (int) v);
-                default -> ram.set(ValueLayout.JAVA_LONG_UNALIGNED, pa, v);
+            if (ramDirect) {
+                set(HOST, ramAddress + pa, size, v);
+            } else {
+                set(ram, pa, size, v);
             }
             codeWritten(pa, size);
             return;
