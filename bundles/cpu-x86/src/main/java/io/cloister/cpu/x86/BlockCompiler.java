@@ -22,7 +22,6 @@ import static io.cloister.cpu.x86.VcpuMembers.POP;
 import static io.cloister.cpu.x86.VcpuMembers.POS;
 import static io.cloister.cpu.x86.VcpuMembers.PUSH;
 import static io.cloister.cpu.x86.VcpuMembers.RD_SIZED;
-import static io.cloister.cpu.x86.VcpuMembers.REX_PRESENT;
 import static io.cloister.cpu.x86.VcpuMembers.SEG_BASE;
 import static io.cloister.cpu.x86.VcpuMembers.SHIFT_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.SUB_FAST;
@@ -144,7 +143,11 @@ final class BlockCompiler {
         private final int fa;
         private final int fb;
         private final int fres;
-        /** The REX prefix of the instruction being emitted: which registers its byte operands name. */
+        /**
+         * The REX prefix of the instruction being emitted: which registers its byte operands name.
+         * Register operands are emitted inline with it, so no helper a block calls reads the
+         * vCPU's rexPresent (a fault's restart decodes the instruction again).
+         */
         private boolean rex;
         /** Per instruction: its flags are overwritten before anything can see them ({@link FlagLiveness}). */
         private boolean[] deadFlags;
@@ -172,9 +175,6 @@ final class BlockCompiler {
                 if (mayFaultOrExit(in)) {
                     code.aload(CPU_SLOT).loadConstant(k).putfield(CPU, POS.name(), POS.type());
                 }
-                if (usesByteRegisters(in)) {
-                    code.aload(CPU_SLOT).loadConstant(in.rex ? 1 : 0).putfield(CPU, REX_PRESENT.name(), REX_PRESENT.type());
-                }
                 rex = in.rex;
                 insn(in, k);
                 if (!keepsFlags(in)) {
@@ -196,10 +196,6 @@ final class BlockCompiler {
             };
         }
 
-        private static boolean usesByteRegisters(Insn in) {
-            return in.size == 1 || ((in.kind == Insn.MOVZX || in.kind == Insn.MOVSX) && in.sub == 1);
-        }
-
         /** Records how many instructions completed. */
         private void finish(int count) {
             code.aload(CPU_SLOT).loadConstant(count).putfield(CPU, POS.name(), POS.type());
@@ -213,7 +209,7 @@ final class BlockCompiler {
         }
 
         private void getReg(int reg, int size) {
-            int at = size == 1 && !rex && reg >= 4 && reg < 8 ? reg - 4 : reg; // AH, CH, DH, BH without REX
+            int at = size == 1 && CpuState.highByte(reg, rex) ? reg - 4 : reg;
             code.aload(REGS).loadConstant(at).laload();
             if (at != reg) {
                 code.loadConstant(8).lushr();
@@ -233,7 +229,7 @@ final class BlockCompiler {
                 code.lstore(tmp).aload(REGS).loadConstant(reg).lload(tmp).lastore();
                 return;
             }
-            int at = size == 1 && !rex && reg >= 4 && reg < 8 ? reg - 4 : reg;
+            int at = size == 1 && CpuState.highByte(reg, rex) ? reg - 4 : reg;
             int shift = at != reg ? 8 : 0;
             long field = Flags.mask(size) << shift;
             code.loadConstant(Flags.mask(size)).land();

@@ -213,13 +213,18 @@ abstract class CpuState {
 
     /** A byte register as an instruction names it: without a REX prefix, 4 to 7 are AH, CH, DH and BH. */
     static long byteReg(long[] r, int reg, boolean rex) {
-        return !rex && reg >= 4 && reg < 8 ? (r[reg - 4] >>> 8) & 0xff : r[reg] & 0xff;
+        return highByte(reg, rex) ? (r[reg - 4] >>> 8) & 0xff : r[reg] & 0xff;
+    }
+
+    /** Whether byte register {@code reg} is bits 8-15 of register reg - 4 (AH, CH, DH, BH: no REX prefix). */
+    static boolean highByte(int reg, boolean rex) {
+        return !rex && reg >= 4 && reg < 8;
     }
 
     void setReg(int reg, int size, long v) {
         switch (size) {
             case 1 -> {
-                if (!rexPresent && reg >= 4 && reg < 8) {
+                if (highByte(reg, rexPresent)) {
                     r[reg - 4] = (r[reg - 4] & ~0xff00L) | ((v & 0xff) << 8);
                 } else {
                     r[reg] = (r[reg] & ~0xffL) | (v & 0xff);

@@ -31,8 +31,8 @@ final class RegisterOps {
         @Override
         void exec(DecodedPath c) {
             long[] r = c.r;
-            long a = sext(hasImm ? r[src] : r[dst], size);
-            long b = hasImm ? imm : sext(r[src], size);
+            long a = Flags.sext(hasImm ? r[src] : r[dst], size);
+            long b = hasImm ? imm : Flags.sext(r[src], size);
             r[dst] = c.imulFast(a, b, size);
             done(c, c.rip + len);
         }
@@ -110,7 +110,7 @@ final class RegisterOps {
         Setcc(Insn in) {
             super(in.len);
             cc = in.sub;
-            boolean high = !in.rex && in.rm >= 4 && in.rm < 8;
+            boolean high = CpuState.highByte(in.rm, in.rex);
             at = high ? in.rm - 4 : in.rm;
             shift = high ? 8 : 0;
         }
@@ -168,9 +168,5 @@ final class RegisterOps {
             r[dst] = c.shiftFast(op, r[dst] & mask, (int) r[X86Vcpu.RCX] & 0xff, size) & mask;
             done(c, c.rip + len);
         }
-    }
-
-    private static long sext(long v, int size) {
-        return size == 8 ? v : (int) v;
     }
 }

@@ -32,10 +32,9 @@ final class VcpuMembers {
     /** The method each compiled block defines. */
     static final Method BLOCK_RUN = method(Block.class, "run", long.class, X86Vcpu.class, long[].class, long.class);
 
-    // Block state: how many instructions completed, whether a write hit code or MMIO, REX for byte registers
+    // Block state: how many instructions completed, whether a write hit code or MMIO
     static final Field POS = field("pos", int.class);
     static final Field BLOCK_STOP = field("blockStop", boolean.class);
-    static final Field REX_PRESENT = field("rexPresent", boolean.class);
 
     // Registers, memory, stack
     static final Method SEG_BASE = method("segBase", long.class, int.class);
