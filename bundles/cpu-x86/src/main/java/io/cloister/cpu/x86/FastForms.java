@@ -86,6 +86,20 @@ final class FastForms {
     static final int SETCC_R = 55;
     static final int CMOV_RR = 56;
     static final int SHIFT_RC = 57;
+    /** memory &lt;- a word register. */
+    static final int STORE2 = 58;
+    /** TEST of memory (8 or 4 bytes) and an immediate. */
+    static final int TEST_MI8 = 59;
+    static final int TEST_MI4 = 60;
+    /** memory op= imm, of 1, 2, 4 or 8 bytes: the plain operations that write back, and CMP of words. */
+    static final int ALU_MI = 61;
+    /** A byte register &lt;- a byte of memory; a byte register op= memory; memory op= a byte register. */
+    static final int LOAD1 = 62;
+    static final int ALU_RM1 = 63;
+    static final int ALU_MR1 = 64;
+    /** 64-bit mode: CALL and JMP through a quadword of memory. */
+    static final int CALL_M8 = 65;
+    static final int JMP_M8 = 66;
 
     private FastForms() {
     }
@@ -101,17 +115,19 @@ final class FastForms {
             case Insn.JCC -> JCC;
             case Insn.JMP -> JMP;
             case Insn.NOP -> NOP;
-            case Insn.MOV_STORE -> size == 1 ? (reg ? NONE : STORE1)
+            case Insn.MOV_STORE -> size == 1 ? (reg ? NONE : STORE1) : size == 2 ? (reg ? NONE : STORE2)
                     : !wide ? NONE : reg ? (q ? MOV_RR8 : MOV_RR4) : q ? STORE8 : STORE4;
-            case Insn.MOV_LOAD -> !wide ? NONE : reg ? (q ? MOV_RR8_REV : MOV_RR4_REV) : q ? LOAD8 : LOAD4;
+            case Insn.MOV_LOAD -> size == 1 ? (reg ? NONE : LOAD1)
+                    : !wide ? NONE : reg ? (q ? MOV_RR8_REV : MOV_RR4_REV) : q ? LOAD8 : LOAD4;
             case Insn.MOV_IMM -> reg ? (wide ? (q ? MOV_RI8 : MOV_RI4) : NONE) : size == 1 ? MOV_MI1 : wide ? (q ? MOV_MI8 : MOV_MI4) : NONE;
             case Insn.MOVZX -> !wide ? NONE : in.sub == 1 ? (reg ? MOVZX_R1 : MOVZX_M1) : reg ? MOVZX_R2 : MOVZX_M2;
             case Insn.MOVSX -> q && in.sub == 4 ? (reg ? MOVSXD_R : MOVSXD_M) : NONE;
-            case Insn.ALU_RM_R -> !wide || !plainAlu ? NONE : reg ? (q ? ALU_RR8 : ALU_RR4) : q ? ALU_MR8 : ALU_MR4;
-            case Insn.ALU_R_RM -> wide && !reg && plainAlu ? (q ? ALU_RM8 : ALU_RM4) : NONE;
+            case Insn.ALU_RM_R -> !plainAlu ? NONE : size == 1 ? (reg ? NONE : ALU_MR1)
+                    : !wide ? NONE : reg ? (q ? ALU_RR8 : ALU_RR4) : q ? ALU_MR8 : ALU_MR4;
+            case Insn.ALU_R_RM -> reg || !plainAlu ? NONE : size == 1 ? ALU_RM1 : wide ? (q ? ALU_RM8 : ALU_RM4) : NONE;
             case Insn.ALU_RM_IMM -> aluImm(in, size, wide, q, reg, plainAlu);
             case Insn.TEST_RM_R -> size == 1 ? (reg ? TEST_RR1 : NONE) : wide && reg ? (q ? TEST_RR8 : TEST_RR4) : NONE;
-            case Insn.TEST_RM_IMM -> size == 1 ? (reg ? TEST_RI1 : TEST_MI1) : wide && reg ? (q ? TEST_RI8 : TEST_RI4) : NONE;
+            case Insn.TEST_RM_IMM -> size == 1 ? (reg ? TEST_RI1 : TEST_MI1) : !wide ? NONE : reg ? (q ? TEST_RI8 : TEST_RI4) : q ? TEST_MI8 : TEST_MI4;
             case Insn.SHIFT -> !wide || !reg ? NONE : !in.hasImm ? SHIFT_RC : q ? SHIFT_RI8 : SHIFT_RI4;
             case Insn.IMUL -> wide && reg ? IMUL_R : NONE;
             case Insn.INC_DEC -> !wide ? NONE : reg ? INC_DEC_R : INC_DEC_M;
@@ -123,18 +139,20 @@ final class FastForms {
             case Insn.CALL -> stack64 ? CALL8 : NONE;
             case Insn.RET -> stack64 ? RET8 : NONE;
             case Insn.LEA -> q ? LEA8 : size == 4 ? LEA4 : NONE;
+            case Insn.CALL_IND -> in.code64 && !reg ? CALL_M8 : NONE;
+            case Insn.JMP_IND -> in.code64 && !reg ? JMP_M8 : NONE;
             default -> NONE;
         };
     }
 
-    /** ALU r/m, imm: every plain operation on a register; on memory or a byte register, CMP only (the commonest; the rest write back). */
+    /** ALU r/m, imm: every plain operation on a register, CMP only on a byte register; on memory, CMP (flags alone) or the rest (ALU_MI). */
     private static int aluImm(Insn in, int size, boolean wide, boolean q, boolean reg, boolean plainAlu) {
         if (reg) {
             return wide && plainAlu ? (q ? ALU_RI8 : ALU_RI4) : size == 1 && in.sub == 7 ? CMP_RI1 : NONE;
         }
         if (in.sub != 7) {
-            return NONE;
+            return plainAlu ? ALU_MI : NONE;
         }
-        return size == 1 ? CMP_MI1 : wide ? (q ? CMP_MI8 : CMP_MI4) : NONE;
+        return size == 1 ? CMP_MI1 : wide ? (q ? CMP_MI8 : CMP_MI4) : ALU_MI;
     }
 }

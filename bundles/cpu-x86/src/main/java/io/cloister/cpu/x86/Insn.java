@@ -361,7 +361,7 @@ final class Insn {
             sub = op & 0xf;
         } else {
             switch (op) {
-                case 0x1f -> kind = NOP;
+                case 0x0d, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f -> kind = NOP; // hint NOPs, prefetches (the interpreter's too)
                 case 0xaf -> kind = IMUL;
                 case 0xb6, 0xb7 -> {
                     kind = MOVZX;

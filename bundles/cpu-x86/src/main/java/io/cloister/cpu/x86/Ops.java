@@ -111,6 +111,15 @@ final class Ops {
             case FastForms.CALL8 -> new Call8(len, imm);
             case FastForms.RET8 -> new Ret8(len);
             case FastForms.SHIFT_RC -> new RegisterOps.ShiftCl(in);
+            case FastForms.STORE2 -> new Store(in, 2);
+            case FastForms.TEST_MI8 -> new FlagsMem(in, 4, 8);
+            case FastForms.TEST_MI4 -> new FlagsMem(in, 4, 4);
+            case FastForms.ALU_MI -> new MemoryOps.AluMI(in);
+            case FastForms.LOAD1 -> new MemoryOps.LoadByte(in);
+            case FastForms.ALU_RM1 -> new MemoryOps.AluRMByte(in);
+            case FastForms.ALU_MR1 -> new MemoryOps.AluMRByte(in);
+            case FastForms.CALL_M8 -> new MemoryOps.CallMem(in);
+            case FastForms.JMP_M8 -> new MemoryOps.JmpMem(in);
             case FastForms.IMUL_R -> new RegisterOps.Imul(in);
             case FastForms.INC_DEC_R -> new RegisterOps.IncDec(in);
             case FastForms.INC_DEC_M -> new RegisterOps.IncDecMem(in);

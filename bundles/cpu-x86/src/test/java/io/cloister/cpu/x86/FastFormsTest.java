@@ -107,7 +107,29 @@ class FastFormsTest {
         "80 3b 2f, CMP_MI1", // cmp byte [rbx], '/'
         "3c 2f, CMP_RI1", // cmp al, '/'
         "80 c3 01, NONE", // add bl, 1: a byte register written
-        "48 83 03 01, NONE", // add qword [rbx], 1: written back
+        "48 83 03 01, ALU_MI", // add qword [rbx], 1: written back
+        "80 03 01, ALU_MI", // add byte [rbx], 1
+        "66 81 63 08 ff 0f, ALU_MI", // and word [rbx+8], 0xfff
+        "66 83 3b 00, ALU_MI", // cmp word [rbx], 0
+        "48 83 13 01, NONE", // adc qword [rbx], 1: reads CF
+        "8a 03, LOAD1", // mov al, [rbx]
+        "8a 23, LOAD1", // mov ah, [rbx]
+        "40 8a 33, LOAD1", // mov sil, [rbx]
+        "02 03, ALU_RM1", // add al, [rbx]
+        "3a 7b 01, ALU_RM1", // cmp bh, [rbx+1]
+        "1a 03, NONE", // sbb al, [rbx]: reads CF
+        "00 03, ALU_MR1", // add [rbx], al
+        "38 23, ALU_MR1", // cmp [rbx], ah
+        "66 89 03, STORE2", // mov [rbx], ax
+        "66 8b 03, NONE", // mov ax, [rbx]
+        "48 f7 03 01 00 00 00, TEST_MI8", // test qword [rbx], 1
+        "f7 43 08 00 01 00 00, TEST_MI4", // test dword [rbx+8], 0x100
+        "ff 13, CALL_M8", // call [rbx]
+        "ff 15 00 00 00 00, CALL_M8", // call [rip+0]
+        "ff 23, JMP_M8", // jmp [rbx]
+        "ff d0, NONE", // call rax
+        "0f 18 0b, NOP", // prefetcht0 [rbx]
+        "0f 0d 0b, NOP", // prefetchw [rbx]
         "c1 c0 07, SHIFT_RI4", // rol eax, 7
         "48 c1 e8 04, SHIFT_RI8", // shr rax, 4
         "48 d1 e0, SHIFT_RI8", // shl rax, 1
@@ -148,6 +170,7 @@ class FastFormsTest {
         "89 d8, MOV_RR4",
         "50, NONE", // a 4-byte push: the general switch's
         "c3, NONE",
+        "ff 13, NONE", // call [ebx]: a 4-byte target and push
         "e8 00 00 00 00, NONE",
         "74 02, JCC",
         "0f b6 03, MOVZX_M1",

@@ -1,0 +1,136 @@
+package io.cloister.cpu.x86;
+
+import static io.cloister.cpu.x86.CpuState.byteReg;
+
+/**
+ * More {@link Ops} shapes, for memory operands: the forms that, counted in the Linux boot's traces
+ * after RegisterOps' (session 17), the general switch ran most, at about 70 ns each there: ALU of
+ * memory and an immediate (1.1 M), byte loads and byte ALU with memory (0.8 M), TEST of memory
+ * (0.2 M), CALL and JMP through memory (0.3 M). Each does what {@code DecodedPath.execDecoded}
+ * does for its form, with the same helpers (the TLB, lazy flags); a byte register is one of
+ * AH..BH or SPL..DIL as the instruction's REX says ({@link CpuState#highByte}).
+ */
+final class MemoryOps {
+    private MemoryOps() {
+    }
+
+    /** memory op= imm, 1, 2, 4 or 8 bytes: read, then written back unless it is CMP. */
+    static final class AluMI extends Ops.MemOp {
+        final int size;
+
+        AluMI(Insn in) {
+            super(in);
+            size = in.size;
+        }
+
+        @Override
+        void exec(DecodedPath c) {
+            long next = c.rip + len;
+            long ea = ea(c, next);
+            long res = c.aluFast(op, c.rd(ea, size), imm, size);
+            if (op != 7) {
+                c.wr(ea, size, res);
+            }
+            done(c, next);
+        }
+    }
+
+    /** Where a byte register lives: its register and the shift of its byte in it. */
+    private static int byteAt(int reg, boolean rex) {
+        return CpuState.highByte(reg, rex) ? reg - 4 : reg;
+    }
+
+    private static int byteShift(int reg, boolean rex) {
+        return CpuState.highByte(reg, rex) ? 8 : 0;
+    }
+
+    /** A byte register &lt;- a byte of memory; the rest of its register is kept. */
+    static final class LoadByte extends Ops.MemOp {
+        final int at;
+        final int shift;
+
+        LoadByte(Insn in) {
+            super(in);
+            at = byteAt(in.reg, in.rex);
+            shift = byteShift(in.reg, in.rex);
+        }
+
+        @Override
+        void exec(DecodedPath c) {
+            long next = c.rip + len;
+            long v = c.rd(ea(c, next), 1);
+            long[] r = c.r;
+            r[at] = (r[at] & ~(0xffL << shift)) | (v << shift);
+            done(c, next);
+        }
+    }
+
+    /** A byte register op= a byte of memory. */
+    static final class AluRMByte extends Ops.MemOp {
+        final int at;
+        final int shift;
+
+        AluRMByte(Insn in) {
+            super(in);
+            at = byteAt(in.reg, in.rex);
+            shift = byteShift(in.reg, in.rex);
+        }
+
+        @Override
+        void exec(DecodedPath c) {
+            long next = c.rip + len;
+            long[] r = c.r;
+            long res = c.aluFast(op, (r[at] >>> shift) & 0xff, c.rd(ea(c, next), 1), 1);
+            if (op != 7) {
+                r[at] = (r[at] & ~(0xffL << shift)) | (res << shift);
+            }
+            done(c, next);
+        }
+    }
+
+    /** A byte of memory op= a byte register: read, then written back unless it is CMP. */
+    static final class AluMRByte extends Ops.MemOp {
+        AluMRByte(Insn in) {
+            super(in);
+        }
+
+        @Override
+        void exec(DecodedPath c) {
+            long next = c.rip + len;
+            long ea = ea(c, next);
+            long res = c.aluFast(op, c.rd(ea, 1), byteReg(c.r, reg, rex), 1);
+            if (op != 7) {
+                c.wr(ea, 1, res);
+            }
+            done(c, next);
+        }
+    }
+
+    /** 64-bit code: CALL through a quadword of memory (the target read before the push, as the general switch does). */
+    static final class CallMem extends Ops.MemOp {
+        CallMem(Insn in) {
+            super(in);
+        }
+
+        @Override
+        void exec(DecodedPath c) {
+            long next = c.rip + len;
+            long t = c.rd(ea(c, next), 8);
+            c.push(next, 8);
+            done(c, t);
+        }
+    }
+
+    /** 64-bit code: JMP through a quadword of memory. */
+    static final class JmpMem extends Ops.MemOp {
+        JmpMem(Insn in) {
+            super(in);
+        }
+
+        @Override
+        void exec(DecodedPath c) {
+            long next = c.rip + len;
+            done(c, c.rd(ea(c, next), 8));
+        }
+    }
+}
