@@ -32,12 +32,53 @@ final class CodePages {
         return page;
     }
 
-    /** Drops the page's entries: they are decoded again when run. */
-    void drop(long pfn) {
+    /**
+     * Drops the page's entries whose bytes, or whose compiled block's, overlap bytes [from, to) of
+     * the page, and cuts the trace links into them (an op's {@link Ops.Op#follow} is the op of the
+     * entry right after it); returns the 64-byte chunk bits ({@link CodeMap#bits}) of the entries and
+     * blocks that stay. A write into one instruction of a page thus leaves the rest decoded, warm
+     * and compiled: the kernel's boot patches its text a few bytes at a time (alternatives, return
+     * thunks, static calls) while running code in the same pages, and dropping whole pages cost a
+     * third of the boot's compiled blocks.
+     */
+    long drop(long pfn, int from, int to) {
         long ri = pfn >>> CodeMap.REGION_SHIFT;
-        if (ri < regions.length && regions[(int) ri] != null) {
-            regions[(int) ri][(int) pfn & (CodeMap.REGION_PAGES - 1)] = null;
+        Insn[][] region = ri < regions.length ? regions[(int) ri] : null;
+        Insn[] page = region == null ? null : region[(int) pfn & (CodeMap.REGION_PAGES - 1)];
+        if (page == null) {
+            return 0;
         }
+        for (int o = 0; o < to; o++) {
+            Insn in = page[o];
+            if (in != null && o + covered(in) > from) {
+                page[o] = null;
+            }
+        }
+        long bits = 0;
+        for (int o = 0; o < 4096; o++) {
+            Insn in = page[o];
+            if (in == null) {
+                continue;
+            }
+            Ops.Op op = in.op;
+            if (op != null && op.follow != null) {
+                int n = o + in.len;
+                if (n >= 4096 || page[n] == null || page[n].op != op.follow) {
+                    op.follow = null;
+                }
+            }
+            int len = covered(in);
+            if (len > 0) {
+                bits |= CodeMap.bits(o, len);
+            }
+        }
+        return bits;
+    }
+
+    /** The bytes an entry stands for: its instruction's, or its compiled block's if longer. */
+    private static int covered(Insn in) {
+        Block b = in.block;
+        return b == null ? in.len : Math.max(in.len, b.length());
     }
 
     /** Drops every entry. */

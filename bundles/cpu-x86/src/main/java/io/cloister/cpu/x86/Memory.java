@@ -51,8 +51,9 @@ abstract class Memory extends CpuState {
 
     // Decoded-instruction cache: per physical RAM page, the instructions decoded at each offset.
     // Invariant: every 64-byte chunk holding bytes of a decoded entry has its bit in the VM's
-    // CodeMap, and a write touching such a chunk drops the writer's entries for the page at once
-    // (codeWritten) and the other vCPUs' at their next serializing point (syncCode), so an entry
+    // CodeMap, and a write touching such a chunk drops at once the writer's entries of the page
+    // that hold a written byte, in their instruction or their compiled block (codeWritten,
+    // CodePages.drop), and the other vCPUs' entries at their next serializing point (syncCode), so an entry
     // matches the bytes in RAM whenever x86 says it must. Data next to code costs nothing.
     final boolean decodedCache;
     CodePages codePages = new CodePages(0);
@@ -116,26 +117,31 @@ abstract class Memory extends CpuState {
     }
 
     /**
-     * A write into RAM: if it touches decoded bytes, this vCPU's entries for the page are dropped
+     * A write into RAM: if it touches decoded bytes, this vCPU's entries holding them are dropped
      * and decoded again when run, and the epoch tells the other vCPUs. The range lies within one page.
      */
     final void codeWritten(long pa, int size) {
         long pfn = pa >>> 12;
         if ((codeMap.bitsPlain(pfn) & CodeMap.bits(pa, size)) != 0) {
-            dropWrittenCode(pfn);
+            dropWrittenCode(pa, size);
         }
     }
 
     /** Out of line: most writes touch no decoded code. */
-    private void dropWrittenCode(long pfn) {
-        codePages.drop(pfn);
-        codeGen++;
+    private void dropWrittenCode(long pa, int size) {
+        long pfn = pa >>> 12;
+        int from = (int) (pa & 0xfff);
+        long kept = codePages.drop(pfn, from, from + size);
+        codeGen++; // successor links may name dropped entries
         blockStop = true;
         if (codePagePhys >>> 12 == pfn) {
             codePageLin = -1;
         }
         if (codeMap.vcpus.get() == 1) {
-            codeMap.clearPlain(pfn); // the only holder dropped them
+            codeMap.clearPlain(pfn); // the only holder: the chunks of what stays are marked again
+            if (kept != 0) {
+                codeMap.mark(pfn, kept);
+            }
         } else {
             long prev = codeMap.epoch.getAndIncrement();
             if (prev == seenEpoch) {

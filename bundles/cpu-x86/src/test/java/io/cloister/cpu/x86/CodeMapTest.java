@@ -64,10 +64,61 @@ class CodeMapTest {
         Insn[] page = pages.page(12345);
         assertEquals(4096, page.length);
         assertSame(page, pages.page(12345));
-        pages.drop(12345);
-        assertTrue(page != pages.page(12345), "dropped: a fresh page");
         assertNull(pages.page(4L << 30 >>> 12), "beyond RAM");
         pages.clear();
         assertTrue(page != pages.page(12345));
+    }
+
+    /**
+     * A write drops the entries whose bytes it touches, in their instruction or their compiled
+     * block, and the trace link into a dropped entry; the rest stay, and the chunk bits returned
+     * are those of what stays.
+     */
+    @Test
+    void aDropTakesTheEntriesHoldingTheWrittenBytes() {
+        CodePages pages = new CodePages(1 << 20);
+        Insn[] page = pages.page(1);
+        byte[] code = new byte[4096];
+        Insn a = entry(page, code, 0x100, 0x89, 0xd8); // 100-101: mov eax, ebx
+        Insn b = entry(page, code, 0x102, 0xb8, 0, 0, 0, 0); // 102-106: mov eax, 0
+        Insn c = entry(page, code, 0x107, 0x90); // 107
+        Insn d = entry(page, code, 0x200, 0x0f, 0x1f, 0x40, 0x00); // 200-203, alone in its chunk
+        Insn e = entry(page, code, 0x300, 0x89, 0xd8); // 300-301, its block to 31f
+        e.block = new Block() {
+            @Override
+            long run(X86Vcpu cpu, long[] r, long rip) {
+                return rip;
+            }
+        };
+        e.block.offsets = new int[] {0, 2, 0x20};
+        a.op = new Ops.Nop(2);
+        b.op = new Ops.Nop(5);
+        c.op = new Ops.Nop(1);
+        a.op.follow = b.op;
+        b.op.follow = c.op;
+        long all = CodeMap.bits(0x100, 8) | CodeMap.bits(0x200, 4) | CodeMap.bits(0x300, 0x20);
+        assertEquals(all, pages.drop(1, 0x104, 0x105), "one byte of b");
+        assertSame(a, page[0x100]);
+        assertNull(page[0x102]);
+        assertSame(c, page[0x107]);
+        assertNull(a.op.follow, "a's trace no longer runs on into b's old op");
+        assertEquals(all & ~CodeMap.bits(0x300, 0x20), pages.drop(1, 0x310, 0x311), "a byte of e's block");
+        assertNull(page[0x300]);
+        assertEquals(CodeMap.bits(0x100, 8), pages.drop(1, 0x1ff, 0x201), "d, and the byte before it");
+        assertNull(page[0x200]);
+        assertEquals(CodeMap.bits(0x100, 8), pages.drop(1, 0x800, 0x1000), "nothing there");
+        assertSame(a, page[0x100]);
+        assertSame(c, page[0x107]);
+        assertEquals(0, pages.drop(2, 0, 4096), "a page never decoded");
+    }
+
+    private static Insn entry(Insn[] page, byte[] code, int off, int... bytes) {
+        for (int i = 0; i < bytes.length; i++) {
+            code[off + i] = (byte) bytes[i];
+        }
+        Insn in = Insn.decode(java.lang.foreign.MemorySegment.ofArray(code), off, true);
+        assertEquals(bytes.length, in.len);
+        page[off] = in;
+        return in;
     }
 }

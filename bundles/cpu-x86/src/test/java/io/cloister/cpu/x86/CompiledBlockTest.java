@@ -52,6 +52,52 @@ class CompiledBlockTest {
         }
     }
 
+    /**
+     * A loop patches the immediate of an instruction in the middle of the function it calls, in the
+     * same page (as the kernel patches its text while running it): only the entries holding the
+     * written bytes are dropped. The callee's NOP before the patched MOV keeps its entry, and its
+     * trace must not run on into the MOV as it was decoded; the loop's own blocks stay compiled.
+     * RDX = 1000 + 999 + ... + 1 after 2 + 8 * 1000 + 1 instructions, in every mode.
+     */
+    @Test
+    void aWriteIntoOneInstructionDropsThatInstructionOnly() throws Exception {
+        byte[] code = new byte[0x107];
+        byte[] loop = bytes(
+                0xbc, 0x00, 0x80, 0x00, 0x00, // 1000: mov esp, 0x8000
+                0xb9, 0xe8, 0x03, 0x00, 0x00, // 1005: mov ecx, 1000
+                0x89, 0x0d, 0x02, 0x11, 0x00, 0x00, // 100a: mov [0x1102], ecx (the callee's immediate)
+                0xe8, 0xeb, 0x00, 0x00, 0x00, // 1010: call 1100
+                0x01, 0xc2, // 1015: add edx, eax
+                0x49, // 1017: dec ecx
+                0x75, 0xf0, // 1018: jnz 100a
+                0xf4); // 101a: hlt
+        byte[] callee = bytes(
+                0x90, // 1100: nop
+                0xb8, 0x00, 0x00, 0x00, 0x00, // 1101: mov eax, imm32 (imm at 0x1102)
+                0xc3); // 1106: ret
+        System.arraycopy(loop, 0, code, 0, loop.length);
+        System.arraycopy(callee, 0, code, 0x100, callee.length);
+        for (int mode = 0; mode < 3; mode++) {
+            try (TestGuest g = new TestGuest("patch", 1 << 20, PageState.SHARED)) {
+                X86Vcpu cpu = cpu(g, code, mode > 0);
+                if (mode == 2) {
+                    cpu.compileThreshold = Integer.MAX_VALUE; // traces only
+                }
+                Exit e = cpu.run();
+                while (!(e instanceof Exit.Halt)) {
+                    e = cpu.run();
+                }
+                String what = new String[] {"interpreted", "compiled", "traces"}[mode] + ": " + cpu.statistics();
+                assertEquals(500_500L, cpu.r[X86Vcpu.RDX], what);
+                assertEquals(2 + 8 * 1000 + 1, cpu.instructions(), what);
+                if (mode == 1) {
+                    // the callee's MOV block is compiled again after each patch; the loop's are not
+                    assertTrue(cpu.blocksInstalled <= 1000 + 10, what);
+                }
+            }
+        }
+    }
+
     /** A call whose push lands in decoded code ends its block, and the guest goes on at the callee. */
     @Test
     void aCallThatWritesIntoCodeStillCalls() throws Exception {
