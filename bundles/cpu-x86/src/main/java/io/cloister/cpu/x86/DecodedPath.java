@@ -164,7 +164,7 @@ abstract class DecodedPath extends Interpreter {
      * Makes the trace one dispatch runs from {@code first} at {@code off} and returns its first op:
      * the ops of the entries straight on through the page, each linked to the next
      * ({@link Ops.Op#follow}), until an unconditional control transfer or a form left to the
-     * interpreter (each included, as the last), the page's end or {@link #TRACE_MAX} entries. A
+     * interpreter without an op of its own (each included, as the last), the page's end or {@link #TRACE_MAX} entries. A
      * taken conditional branch leaves it early. Entries are decoded here, once, as stepDecoded's are.
      */
     private Ops.Op trace(Insn[] page, int off, Insn first) {
@@ -183,7 +183,7 @@ abstract class DecodedPath extends Interpreter {
             prev = op;
             n++;
             off += in.len;
-            if (in.kind == Insn.GENERIC || BlockCompiler.ends(in) || n == TRACE_MAX || off >= 4096) {
+            if (in.kind == Insn.GENERIC && op instanceof Ops.Slow || BlockCompiler.ends(in) || n == TRACE_MAX || off >= 4096) {
                 break;
             }
             in = entry(page, off);

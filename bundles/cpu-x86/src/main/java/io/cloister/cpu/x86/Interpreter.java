@@ -236,12 +236,8 @@ abstract class Interpreter extends SseInsns {
                 notIn64();
                 farCall((int) dec.imm2, immU());
             }
-            case 0x9c -> spush(flags() & 0x3c7fd7, stackSize()); // bit 1 reads as set; VM and RF are cleared in the image
-            case 0x9d -> {
-                long v = spop(stackSize());
-                long mask = Flags.ARITH | TF | DF | 0x40000L | 0x200000L | ((cs & 3) <= iopl() ? IF : 0); // IF stays above IOPL
-                rflags = (rflags & ~mask) | (v & mask) | Flags.FIXED;
-            }
+            case 0x9c -> spush(pushfImage(), stackSize());
+            case 0x9d -> popf(spop(stackSize()));
             case 0x9e -> rflags = (rflags & ~(SF | ZF | AF | PF | CF)) | ((r[RAX] >>> 8) & (SF | ZF | AF | PF | CF));
             case 0x9f -> r[RAX] = (r[RAX] & ~0xff00L) | ((flags() & (SF | ZF | AF | PF | CF | 2)) << 8); // lahf
             case 0xa0, 0xa1, 0xa2, 0xa3 -> { // mov between the accumulator and an absolute address
@@ -374,17 +370,8 @@ abstract class Interpreter extends SseInsns {
             case 0xf6, 0xf7 -> group3(op == 0xf6 ? 1 : size);
             case 0xf8 -> rflags &= ~CF;
             case 0xf9 -> rflags |= CF;
-            case 0xfa -> {
-                ioplCheck();
-                rflags &= ~IF;
-            }
-            case 0xfb -> {
-                ioplCheck();
-                if ((rflags & IF) == 0) {
-                    shadowRetired = retired + 1; // the instruction after STI runs before any interrupt
-                }
-                rflags |= IF;
-            }
+            case 0xfa -> cli();
+            case 0xfb -> sti();
             case 0xfc -> rflags &= ~DF;
             case 0xfd -> rflags |= DF;
             case 0xfe -> {
@@ -406,6 +393,33 @@ abstract class Interpreter extends SseInsns {
     }
 
     /** CLI, STI: #GP(0) above IOPL (the virtual-interrupt extensions are not offered). */
+    // PUSHF, POPF, CLI and STI, for the interpreter and the decoded path's ops (SystemOps); the
+    // arithmetic flags are exact (materialized) when they run.
+
+    /** PUSHF's image of RFLAGS: bit 1 reads as set; VM and RF are cleared. */
+    final long pushfImage() {
+        return flags() & 0x3c7fd7;
+    }
+
+    /** POPF of {@code v}: IF only at CPL &lt;= IOPL (else it stays), never IOPL, VM, RF or VIF/VIP here. */
+    final void popf(long v) {
+        long mask = Flags.ARITH | TF | DF | 0x40000L | 0x200000L | ((cs & 3) <= iopl() ? IF : 0);
+        rflags = (rflags & ~mask) | (v & mask) | Flags.FIXED;
+    }
+
+    final void cli() {
+        ioplCheck();
+        rflags &= ~IF;
+    }
+
+    final void sti() {
+        ioplCheck();
+        if ((rflags & IF) == 0) {
+            shadowRetired = retired + 1; // the instruction after STI runs before any interrupt
+        }
+        rflags |= IF;
+    }
+
     private void ioplCheck() {
         if ((cs & 3) > iopl()) {
             throw fault(VEC_GP, 0);

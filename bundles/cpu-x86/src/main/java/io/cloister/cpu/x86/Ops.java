@@ -56,6 +56,10 @@ final class Ops {
 
     /** The op of a decoded entry. */
     static Op of(Insn in) {
+        if (in.kind == Insn.GENERIC) {
+            Op g = SystemOps.of(in);
+            return g != null ? g : new Slow(in);
+        }
         int len = in.len;
         long imm = in.imm;
         int op = in.sub;

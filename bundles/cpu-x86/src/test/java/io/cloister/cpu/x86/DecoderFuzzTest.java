@@ -127,6 +127,46 @@ class DecoderFuzzTest {
     }
 
     /**
+     * The forms left to the interpreter that the decoded path runs with ops of their own
+     * (SystemOps: PUSHF, POPF, CLI, STI, PUSH imm, MOV from a segment register), with random
+     * prefixes, arithmetic flags, IF, DF, AC, ID, IOPL and CPL: what the interpreter does, the #GP of
+     * CLI/STI above IOPL, POPF's IF kept above IOPL and STI's interrupt shadow included.
+     */
+    @Test
+    void systemFormsMatchTheInterpreter() {
+        Random rnd = new Random(2028);
+        int[][] forms = {{0x9c}, {0x9d}, {0xfa}, {0xfb}, {0x68}, {0x6a}, {0x8c, 0xc0}, {0x8c, 0xd8}, {0x8c, 0xf9}, {0x8c, 0xe3}};
+        for (int n = 0; n < 4_000 && bad.size() < 20; n++) {
+            boolean code64 = rnd.nextInt(4) != 0;
+            rnd.nextBytes(image);
+            int at = 0x1000;
+            if (rnd.nextInt(3) == 0) {
+                image[at++] = (byte) (rnd.nextBoolean() ? 0x66 : PREFIXES[rnd.nextInt(PREFIXES.length)]);
+            }
+            if (code64 && rnd.nextBoolean()) {
+                image[at++] = (byte) (0x40 | rnd.nextInt(16));
+            }
+            int[] form = forms[rnd.nextInt(forms.length)];
+            for (int b : form) {
+                image[at++] = (byte) b;
+            }
+            long[] regs = new long[16];
+            for (int i = 0; i < 16; i++) {
+                regs[i] = rnd.nextInt(3) == 0 ? rnd.nextLong() : 0x2000 + rnd.nextInt(RAM - 0x4000);
+            }
+            long flags = Flags.FIXED | (rnd.nextLong() & (Flags.ARITH | Flags.IF | Flags.DF | 0x3000L | 0x40000L | 0x200000L));
+            cpl = rnd.nextInt(4) == 0 ? 3 : 0;
+            threeWays(code64, 1, at - 0x1000 + 4, regs, flags);
+        }
+        cpl = 0;
+        assertTrue(bad.isEmpty(), bad.size() + " differences:\n" + String.join("\n", bad));
+        assertTrue(compared > 3_000, "only " + compared + " compared");
+    }
+
+    /** The CPL threeWays runs at. */
+    private int cpl;
+
+    /**
      * The decoder's length of random instructions (any legacy prefixes, a REX in 64-bit mode, an
      * opcode of any map, random ModRM/SIB/displacement/immediate bytes) against GNU objdump's, in
      * 16-, 32- and 64-bit code; 64-bit code as Intel reads it (objdump -M intel64: 0x66 on a near
@@ -287,6 +327,8 @@ class DecoderFuzzTest {
             cpu.rip = 0x1000;
             cpu.code64 = code64;
             cpu.flatSegments(); // an earlier case may have loaded a segment with a base
+            cpu.cs = (cpu.cs & ~3) | cpl;
+            cpu.shadowRetired = -1;
             long retired0 = cpu.instructions();
             String event = "completed";
             try {
@@ -311,7 +353,8 @@ class DecoderFuzzTest {
             byte[] mem = new byte[RAM];
             guest.memory.read(0, MemorySegment.ofArray(mem));
             outcome[mode] = event + " exit=" + exit + " retired=" + (cpu.instructions() - retired0) + " rip=" + Long.toHexString(cpu.rip)
-                    + " flags=" + Long.toHexString(cpu.rflags) + " regs=" + Arrays.toString(cpu.r) + " mem=" + Arrays.hashCode(mem);
+                    + " flags=" + Long.toHexString(cpu.rflags) + " regs=" + Arrays.toString(cpu.r) + " mem=" + Arrays.hashCode(mem)
+                    + " shadow=" + (cpu.shadowRetired == cpu.retired);
         }
         compared++;
         for (int mode = 1; mode < 3; mode++) {
