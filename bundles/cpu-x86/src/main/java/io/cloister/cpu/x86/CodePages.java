@@ -39,9 +39,10 @@ final class CodePages {
      * blocks that stay. A write into one instruction of a page thus leaves the rest decoded, warm
      * and compiled: the kernel's boot patches its text a few bytes at a time (alternatives, return
      * thunks, static calls) while running code in the same pages, and dropping whole pages cost a
-     * third of the boot's compiled blocks.
+     * third of the boot's compiled blocks. {@link #dropped} tells whether any entry went.
      */
     long drop(long pfn, int from, int to) {
+        dropped = false;
         long ri = pfn >>> CodeMap.REGION_SHIFT;
         Insn[][] region = ri < regions.length ? regions[(int) ri] : null;
         Insn[] page = region == null ? null : region[(int) pfn & (CodeMap.REGION_PAGES - 1)];
@@ -52,6 +53,7 @@ final class CodePages {
             Insn in = page[o];
             if (in != null && o + covered(in) > from) {
                 page[o] = null;
+                dropped = true;
             }
         }
         long bits = 0;
@@ -74,6 +76,9 @@ final class CodePages {
         }
         return bits;
     }
+
+    /** Whether the last {@link #drop} dropped an entry: a write beside code in the same chunks drops none. */
+    boolean dropped;
 
     /** The bytes an entry stands for: its instruction's, or its compiled block's if longer. */
     private static int covered(Insn in) {

@@ -132,12 +132,19 @@ abstract class Memory extends CpuState {
         long pfn = pa >>> 12;
         int from = (int) (pa & 0xfff);
         long kept = codePages.drop(pfn, from, from + size);
-        codeGen++; // successor links may name dropped entries
-        blockStop = true;
-        if (codePagePhys >>> 12 == pfn) {
-            codePageLin = -1;
+        boolean single = codeMap.vcpus.get() == 1;
+        if (!codePages.dropped) {
+            if (single) {
+                return; // data beside code: nothing decoded changed
+            }
+        } else {
+            codeGen++; // successor links may name dropped entries
+            blockStop = true;
+            if (codePagePhys >>> 12 == pfn) {
+                codePageLin = -1;
+            }
         }
-        if (codeMap.vcpus.get() == 1) {
+        if (single) {
             codeMap.clearPlain(pfn); // the only holder: the chunks of what stays are marked again
             if (kept != 0) {
                 codeMap.mark(pfn, kept);

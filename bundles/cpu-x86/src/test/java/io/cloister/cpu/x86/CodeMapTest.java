@@ -106,7 +106,9 @@ class CodeMapTest {
         assertNull(page[0x300]);
         assertEquals(CodeMap.bits(0x100, 8), pages.drop(1, 0x1ff, 0x201), "d, and the byte before it");
         assertNull(page[0x200]);
+        assertTrue(pages.dropped);
         assertEquals(CodeMap.bits(0x100, 8), pages.drop(1, 0x800, 0x1000), "nothing there");
+        assertTrue(!pages.dropped);
         assertSame(a, page[0x100]);
         assertSame(c, page[0x107]);
         assertEquals(0, pages.drop(2, 0, 4096), "a page never decoded");
