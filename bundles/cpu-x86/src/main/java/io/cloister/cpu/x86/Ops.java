@@ -349,6 +349,23 @@ final class Ops {
         final int op;
         private final boolean baseAndDisp;
 
+        /** A memory operand as the decoder read it, for a form the decoder left to the interpreter (SseOps). */
+        MemOp(int len, Decoder d) {
+            super(len);
+            reg = d.reg;
+            rex = d.rexPresent;
+            base = d.base;
+            index = d.index;
+            scale = d.scale;
+            disp = d.disp;
+            ripRelative = d.ripRelative;
+            addressMask = d.addressMask();
+            seg = d.seg;
+            imm = 0;
+            op = 0;
+            baseAndDisp = base >= 0 && index < 0 && !ripRelative && addressMask == -1L && seg == X86Vcpu.SEG_NONE;
+        }
+
         MemOp(Insn in) {
             super(in.len);
             reg = in.reg;

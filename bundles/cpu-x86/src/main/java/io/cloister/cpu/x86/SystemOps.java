@@ -17,7 +17,13 @@ final class SystemOps {
     /** The op of a GENERIC entry, or null for the general switch (Ops.Slow). */
     static Ops.Op of(Insn in) {
         Decoder d = in.shape;
-        if (d == null || !in.code64 || d.undefined || d.rep != 0 || d.lock || d.opsize == 2 || d.map != Decoder.MAP_ONE) {
+        if (d == null || !in.code64 || d.undefined || d.lock) {
+            return null;
+        }
+        if (d.map == Decoder.MAP_0F) {
+            return SseOps.of(in.len, d);
+        }
+        if (d.rep != 0 || d.opsize == 2 || d.map != Decoder.MAP_ONE) {
             return null;
         }
         return switch (d.op) {
