@@ -35,54 +35,55 @@ final class MemoryOps {
         }
     }
 
-    /** Where a byte register lives: its register and the shift of its byte in it. */
-    private static int byteAt(int reg, boolean rex) {
-        return CpuState.highByte(reg, rex) ? reg - 4 : reg;
+    /** A form whose destination is a byte register: AH..BH are the second byte of RAX..RBX, by the instruction's REX. */
+    abstract static class ToByteReg extends Ops.MemOp {
+        private final int at;
+        private final int shift;
+
+        ToByteReg(Insn in) {
+            super(in);
+            boolean high = CpuState.highByte(in.reg, in.rex);
+            at = high ? in.reg - 4 : in.reg;
+            shift = high ? 8 : 0;
+        }
+
+        final long byteValue(long[] r) {
+            return (r[at] >>> shift) & 0xff;
+        }
+
+        /** The rest of the register is kept. */
+        final void setByte(long[] r, long v) {
+            r[at] = (r[at] & ~(0xffL << shift)) | ((v & 0xff) << shift);
+        }
     }
 
-    private static int byteShift(int reg, boolean rex) {
-        return CpuState.highByte(reg, rex) ? 8 : 0;
-    }
-
-    /** A byte register &lt;- a byte of memory; the rest of its register is kept. */
-    static final class LoadByte extends Ops.MemOp {
-        final int at;
-        final int shift;
-
+    /** A byte register &lt;- a byte of memory. */
+    static final class LoadByte extends ToByteReg {
         LoadByte(Insn in) {
             super(in);
-            at = byteAt(in.reg, in.rex);
-            shift = byteShift(in.reg, in.rex);
         }
 
         @Override
         void exec(DecodedPath c) {
             long next = c.rip + len;
-            long v = c.rd(ea(c, next), 1);
-            long[] r = c.r;
-            r[at] = (r[at] & ~(0xffL << shift)) | (v << shift);
+            setByte(c.r, c.rd(ea(c, next), 1));
             done(c, next);
         }
     }
 
     /** A byte register op= a byte of memory. */
-    static final class AluRMByte extends Ops.MemOp {
-        final int at;
-        final int shift;
-
+    static final class AluRMByte extends ToByteReg {
         AluRMByte(Insn in) {
             super(in);
-            at = byteAt(in.reg, in.rex);
-            shift = byteShift(in.reg, in.rex);
         }
 
         @Override
         void exec(DecodedPath c) {
             long next = c.rip + len;
             long[] r = c.r;
-            long res = c.aluFast(op, (r[at] >>> shift) & 0xff, c.rd(ea(c, next), 1), 1);
+            long res = c.aluFast(op, byteValue(r), c.rd(ea(c, next), 1), 1);
             if (op != 7) {
-                r[at] = (r[at] & ~(0xffL << shift)) | (res << shift);
+                setByte(r, res);
             }
             done(c, next);
         }

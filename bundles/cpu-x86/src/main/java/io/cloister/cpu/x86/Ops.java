@@ -351,34 +351,27 @@ final class Ops {
 
         /** A memory operand as the decoder read it, for a form the decoder left to the interpreter (SseOps). */
         MemOp(int len, Decoder d) {
-            super(len);
-            reg = d.reg;
-            rex = d.rexPresent;
-            base = d.base;
-            index = d.index;
-            scale = d.scale;
-            disp = d.disp;
-            ripRelative = d.ripRelative;
-            addressMask = d.addressMask();
-            seg = d.seg;
-            imm = 0;
-            op = 0;
-            baseAndDisp = base >= 0 && index < 0 && !ripRelative && addressMask == -1L && seg == X86Vcpu.SEG_NONE;
+            this(len, d.reg, d.rexPresent, d.base, d.index, d.scale, d.disp, d.ripRelative, d.addressMask(), d.seg, 0, 0);
         }
 
         MemOp(Insn in) {
-            super(in.len);
-            reg = in.reg;
-            rex = in.rex;
-            base = in.base;
-            index = in.index;
-            scale = in.scale;
-            disp = in.disp;
-            ripRelative = in.ripRelative;
-            addressMask = in.addressMask;
-            seg = in.seg;
-            imm = in.imm;
-            op = in.sub;
+            this(in.len, in.reg, in.rex, in.base, in.index, in.scale, in.disp, in.ripRelative, in.addressMask, in.seg, in.imm, in.sub);
+        }
+
+        private MemOp(int len, int reg, boolean rex, int base, int index, int scale, long disp, boolean ripRelative, long addressMask,
+                int seg, long imm, int op) {
+            super(len);
+            this.reg = reg;
+            this.rex = rex;
+            this.base = base;
+            this.index = index;
+            this.scale = scale;
+            this.disp = disp;
+            this.ripRelative = ripRelative;
+            this.addressMask = addressMask;
+            this.seg = seg;
+            this.imm = imm;
+            this.op = op;
             baseAndDisp = base >= 0 && index < 0 && !ripRelative && addressMask == -1L && seg == X86Vcpu.SEG_NONE;
         }
 

@@ -58,13 +58,20 @@ final class SseOps {
         }
     }
 
-    /** xmm &lt;- m128. */
-    static final class Load extends Ops.MemOp {
+    /** A 16-byte access; an aligned form's #GP unless the address is a multiple of 16. */
+    abstract static class Wide extends Ops.MemOp {
         final boolean aligned;
 
-        Load(int len, Decoder d, boolean aligned) {
+        Wide(int len, Decoder d, boolean aligned) {
             super(len, d);
             this.aligned = aligned;
+        }
+    }
+
+    /** xmm &lt;- m128. */
+    static final class Load extends Wide {
+        Load(int len, Decoder d, boolean aligned) {
+            super(len, d, aligned);
         }
 
         @Override
@@ -81,12 +88,9 @@ final class SseOps {
     }
 
     /** m128 &lt;- xmm. */
-    static final class Store extends Ops.MemOp {
-        final boolean aligned;
-
+    static final class Store extends Wide {
         Store(int len, Decoder d, boolean aligned) {
-            super(len, d);
-            this.aligned = aligned;
+            super(len, d, aligned);
         }
 
         @Override
