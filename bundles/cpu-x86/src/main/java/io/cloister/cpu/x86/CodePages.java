@@ -39,7 +39,8 @@ final class CodePages {
      * blocks that stay. A write into one instruction of a page thus leaves the rest decoded, warm
      * and compiled: the kernel's boot patches its text a few bytes at a time (alternatives, return
      * thunks, static calls) while running code in the same pages, and dropping whole pages cost a
-     * third of the boot's compiled blocks. {@link #dropped} tells whether any entry went.
+     * third of the boot's compiled blocks. {@link #dropped} tells whether any entry went; the bits
+     * returned count only when one did.
      */
     long drop(long pfn, int from, int to) {
         dropped = false;
@@ -47,14 +48,20 @@ final class CodePages {
         Insn[][] region = ri < regions.length ? regions[(int) ri] : null;
         Insn[] page = region == null ? null : region[(int) pfn & (CodeMap.REGION_PAGES - 1)];
         if (page == null) {
+            dropped = true; // nothing decoded here any more: the chunk bits can go
             return 0;
         }
-        for (int o = 0; o < to; o++) {
+        // Only entries starting at most MAX_COVER bytes before the write can reach it: the scan
+        // stays short when a guest writes data beside its code again and again.
+        for (int o = Math.max(0, from - MAX_COVER); o < to; o++) {
             Insn in = page[o];
             if (in != null && o + covered(in) > from) {
                 page[o] = null;
                 dropped = true;
             }
+        }
+        if (!dropped) {
+            return 0; // nothing changed: the chunk bits stand as they are
         }
         long bits = 0;
         for (int o = 0; o < 4096; o++) {
@@ -77,8 +84,14 @@ final class CodePages {
         return bits;
     }
 
-    /** Whether the last {@link #drop} dropped an entry: a write beside code in the same chunks drops none. */
+    /**
+     * Whether the last {@link #drop} dropped an entry (or found the page empty); when it did not,
+     * as for a write beside code in the same chunks, its result is not the page's bits.
+     */
     boolean dropped;
+
+    /** The most bytes an entry covers: a compiled block of the most instructions, each of the longest (15 bytes). */
+    static final int MAX_COVER = BlockCompiler.MAX * 15;
 
     /** The bytes an entry stands for: its instruction's, or its compiled block's if longer. */
     private static int covered(Insn in) {

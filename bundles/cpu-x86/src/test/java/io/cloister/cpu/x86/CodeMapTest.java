@@ -107,8 +107,13 @@ class CodeMapTest {
         assertEquals(CodeMap.bits(0x100, 8), pages.drop(1, 0x1ff, 0x201), "d, and the byte before it");
         assertNull(page[0x200]);
         assertTrue(pages.dropped);
-        assertEquals(CodeMap.bits(0x100, 8), pages.drop(1, 0x800, 0x1000), "nothing there");
-        assertTrue(!pages.dropped);
+        pages.drop(1, 0x800, 0x1000);
+        assertTrue(!pages.dropped, "nothing there");
+        Insn far = entry(page, code, 0x900, 0x90);
+        far.block = e.block;
+        far.block.offsets = new int[] {0, 1, CodePages.MAX_COVER}; // a block of the greatest reach
+        assertEquals(CodeMap.bits(0x100, 8), pages.drop(1, 0x900 + CodePages.MAX_COVER - 1, 0x900 + CodePages.MAX_COVER));
+        assertNull(page[0x900], "its last byte written");
         assertSame(a, page[0x100]);
         assertSame(c, page[0x107]);
         assertEquals(0, pages.drop(2, 0, 4096), "a page never decoded");
