@@ -17,6 +17,7 @@ import static io.cloister.cpu.x86.VcpuMembers.GROUP3_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.IMUL_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.INC_DEC_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.LOGIC_FAST;
+import static io.cloister.cpu.x86.VcpuMembers.LOOP_BACK;
 import static io.cloister.cpu.x86.VcpuMembers.OFFSET;
 import static io.cloister.cpu.x86.VcpuMembers.POP;
 import static io.cloister.cpu.x86.VcpuMembers.POS;
@@ -152,8 +153,14 @@ final class BlockCompiler {
         /** Per instruction: its flags are overwritten before anything can see them ({@link FlagLiveness}). */
         private boolean[] deadFlags;
 
+        /** The block's first instruction: a taken branch back to it loops inside the method (DecodedPath.loopBack). */
+        private final Label start;
+        /** The offset of the end of the instruction being emitted from the block's start. */
+        private int end;
+
         Emitter(CodeBuilder code, boolean code64) {
             this.code = code;
+            start = code.newLabel();
             this.code64 = code64;
             next = code.allocateLocal(TypeKind.LONG);
             ea = code.allocateLocal(TypeKind.LONG);
@@ -167,9 +174,11 @@ final class BlockCompiler {
         void block(List<Insn> insns) {
             int off = 0;
             deadFlags = FlagLiveness.dead(insns);
+            code.labelBinding(start);
             for (int k = 0; k < insns.size(); k++) {
                 Insn in = insns.get(k);
                 off += in.len;
+                end = off;
                 // next = rip + end of this instruction
                 code.lload(RIP).loadConstant((long) off).ladd().lstore(next);
                 if (mayFaultOrExit(in)) {
@@ -209,7 +218,7 @@ final class BlockCompiler {
         }
 
         private void getReg(int reg, int size) {
-            int at = size == 1 && CpuState.highByte(reg, rex) ? reg - 4 : reg;
+            int at = size == 1 ? CpuState.byteRegHome(reg, rex) : reg;
             code.aload(REGS).loadConstant(at).laload();
             if (at != reg) {
                 code.loadConstant(8).lushr();
@@ -229,7 +238,7 @@ final class BlockCompiler {
                 code.lstore(tmp).aload(REGS).loadConstant(reg).lload(tmp).lastore();
                 return;
             }
-            int at = size == 1 && CpuState.highByte(reg, rex) ? reg - 4 : reg;
+            int at = size == 1 ? CpuState.byteRegHome(reg, rex) : reg;
             int shift = at != reg ? 8 : 0;
             long field = Flags.mask(size) << shift;
             code.loadConstant(Flags.mask(size)).land();
@@ -446,9 +455,14 @@ final class BlockCompiler {
                 }
                 case Insn.JCC -> {
                     // A taken branch leaves the block; a branch not taken goes on in it (a superblock).
+                    // A taken branch to the block's own start goes round inside the method, so that
+                    // the JIT sees the loop and the dispatcher is not entered per iteration.
                     Label notTaken = code.newLabel();
                     cond(in.sub);
                     code.ifeq(notTaken);
+                    if (end + in.imm == 0) {
+                        code.aload(CPU_SLOT).loadConstant(k + 1).invokevirtual(CPU, LOOP_BACK.name(), LOOP_BACK.type()).ifne(start);
+                    }
                     finish(k + 1);
                     target(in.imm);
                     code.lreturn();

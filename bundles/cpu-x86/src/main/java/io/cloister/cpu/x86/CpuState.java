@@ -221,6 +221,16 @@ abstract class CpuState {
         return !rex && reg >= 4 && reg < 8;
     }
 
+    /** The register that holds byte register {@code reg}: reg, or reg - 4 for AH..BH. */
+    static int byteRegHome(int reg, boolean rex) {
+        return highByte(reg, rex) ? reg - 4 : reg;
+    }
+
+    /** Where in its home register ({@link #byteRegHome}) byte register {@code reg} starts: bit 8 for AH..BH, else 0. */
+    static int byteRegShift(int reg, boolean rex) {
+        return highByte(reg, rex) ? 8 : 0;
+    }
+
     void setReg(int reg, int size, long v) {
         switch (size) {
             case 1 -> {

@@ -20,6 +20,8 @@ abstract class DecodedPath extends Interpreter {
     // Dispatches: block runs and traces run, whose instructions per dispatch say what each dispatch's fixed cost is spread over.
     long blockRuns;
     long tracesRun;
+    // Back edges a compiled block took inside itself (BlockCompiler: a taken branch to its own start).
+    long loopsRun;
 
     /** The most dispatches (a compiled block or a trace) one stepDecoded runs: the vCPU loop's own checks come at least this often. */
     static final int CHAIN = 16;
@@ -68,7 +70,7 @@ abstract class DecodedPath extends Interpreter {
         }
         Block b = in.block;
         if (b != null) {
-            runBlock(b);
+            runBlock(b, LOOP_MAX);
             return true;
         }
         BackgroundCompile c = in.compiling;
@@ -80,7 +82,7 @@ abstract class DecodedPath extends Interpreter {
                 if (b != null) {
                     in.block = b;
                     blocksInstalled++;
-                    runBlock(b);
+                    runBlock(b, LOOP_MAX);
                     return true;
                 }
                 in.heat = 0; // the code changed meanwhile: again after another threshold
@@ -97,7 +99,7 @@ abstract class DecodedPath extends Interpreter {
                     in.block = b;
                     blocksInstalled++;
                     markCode(off, b.length());
-                    runBlock(b);
+                    runBlock(b, LOOP_MAX);
                     return true;
                 }
             }
@@ -144,7 +146,7 @@ abstract class DecodedPath extends Interpreter {
         Block b = in.block;
         if (b != null) {
             lastHead = in;
-            runBlock(b);
+            runBlock(b, LOOP_MAX);
             return true;
         }
         Ops.Op t = in.trace;
@@ -234,9 +236,11 @@ abstract class DecodedPath extends Interpreter {
         }
     }
 
-    private void runBlock(Block b) {
+    /** Runs a compiled block, going round its loop (if it has one) at most {@code loops} times. */
+    private void runBlock(Block b, int loops) {
         blockStop = false;
         pos = 0;
+        loopLeft = loops;
         currentBlock = b;
         blockRip = rip;
         long next = b.run((X86Vcpu) this, r, rip); // the only subclass
@@ -249,6 +253,37 @@ abstract class DecodedPath extends Interpreter {
 
     /** Whether the vCPU loop has something to do at this instruction boundary before the next instruction (an interrupt, a timer). */
     abstract boolean boundaryDue();
+
+    /** Whether the vCPU loop's own checks are asked for by another thread (an exit, a TLB or code flush, code written by another vCPU). */
+    abstract boolean requestDue();
+
+    /**
+     * The most times one block run goes round its loop: the vCPU loop's other checks (RAM map
+     * changes, the rip sampler) still come within a bounded number of instructions.
+     */
+    static final int LOOP_MAX = 1024;
+
+    /** Back edges the running block may still take (runBlock sets it). */
+    private int loopLeft;
+
+    /**
+     * A compiled block's back edge: a taken branch to its own start after {@code n} instructions.
+     * True when the block runs its body again, having counted the n instructions; false when it
+     * returns instead (its pos counts them), as it would without the loop: something due at this
+     * boundary (an interrupt, a timer deadline, another thread's request) or the loop's budget
+     * spent. Either way the vCPU's state is what a return to the dispatcher and a new run of the
+     * block would see, so the loop is invisible to the guest.
+     */
+    final boolean loopBack(int n) {
+        retired += n; // first: the timer deadline is compared with the count after this instruction
+        if (--loopLeft > 0 && !blockStop && pendingExit == null && !boundaryDue() && !requestDue()) {
+            compiledRetired += n;
+            loopsRun++;
+            return true;
+        }
+        retired -= n;
+        return false;
+    }
 
     /** Whether the code at rip runs here: real mode, 16-bit code (also in compatibility mode) and segmented code are the interpreter's only. */
     boolean decodable() {
@@ -266,7 +301,7 @@ abstract class DecodedPath extends Interpreter {
         }
     }
 
-    /** For tests: compiles up to {@code max} instructions at rip (paging off) and runs them as a block. */
+    /** For tests: compiles up to {@code max} instructions at rip (paging off) and runs them once as a block (a branch back to its start returns). */
     void stepCompiledUncached(int max) {
         Block b = BlockCompiler.compile(ram, rip, code64, max);
         if (b == null) {
@@ -275,7 +310,7 @@ abstract class DecodedPath extends Interpreter {
             return;
         }
         try {
-            runBlock(b);
+            runBlock(b, 1); // once through: the instructions asked for, no more
         } catch (Fault | Retry e) {
             unwindBlock(); // as run() does
             throw e;

@@ -108,6 +108,11 @@ abstract class Memory extends CpuState {
     }
 
     /** A serializing point: code another vCPU wrote since the last one must be decoded afresh. */
+    /** Whether another vCPU wrote code since syncCode last looked. */
+    final boolean codeEpochChanged() {
+        return codeMap.epoch.get() != seenEpoch;
+    }
+
     void syncCode() {
         long e = codeMap.epoch.get();
         if (e != seenEpoch) {
@@ -133,16 +138,14 @@ abstract class Memory extends CpuState {
         int from = (int) (pa & 0xfff);
         long kept = codePages.drop(pfn, from, from + size);
         boolean single = codeMap.vcpus.get() == 1;
-        if (!codePages.dropped) {
-            if (single) {
-                return; // data beside code: nothing decoded changed
-            }
-        } else {
+        if (codePages.dropped) {
             codeGen++; // successor links may name dropped entries
             blockStop = true;
             if (codePagePhys >>> 12 == pfn) {
                 codePageLin = -1;
             }
+        } else if (single) {
+            return; // data beside code: nothing decoded changed
         }
         if (single) {
             codeMap.clearPlain(pfn); // the only holder: the chunks of what stays are marked again

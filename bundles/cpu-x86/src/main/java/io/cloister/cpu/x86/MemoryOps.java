@@ -42,9 +42,8 @@ final class MemoryOps {
 
         ToByteReg(Insn in) {
             super(in);
-            boolean high = CpuState.highByte(in.reg, in.rex);
-            at = high ? in.reg - 4 : in.reg;
-            shift = high ? 8 : 0;
+            at = CpuState.byteRegHome(in.reg, in.rex);
+            shift = CpuState.byteRegShift(in.reg, in.rex);
         }
 
         final long byteValue(long[] r) {

@@ -110,9 +110,8 @@ final class RegisterOps {
         Setcc(Insn in) {
             super(in.len);
             cc = in.sub;
-            boolean high = CpuState.highByte(in.rm, in.rex);
-            at = high ? in.rm - 4 : in.rm;
-            shift = high ? 8 : 0;
+            at = CpuState.byteRegHome(in.rm, in.rex);
+            shift = CpuState.byteRegShift(in.rm, in.rex);
         }
 
         @Override

@@ -35,6 +35,8 @@ final class VcpuMembers {
     // Block state: how many instructions completed, whether a write hit code or MMIO
     static final Field POS = field("pos", int.class);
     static final Field BLOCK_STOP = field("blockStop", boolean.class);
+    /** A block's back edge to its own start: whether it goes round again (DecodedPath.loopBack). */
+    static final Method LOOP_BACK = method("loopBack", boolean.class, int.class);
 
     // Registers, memory, stack
     static final Method SEG_BASE = method("segBase", long.class, int.class);

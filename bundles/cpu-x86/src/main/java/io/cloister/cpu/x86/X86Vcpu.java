@@ -149,8 +149,8 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
     String statistics() {
         long other = retired - compiledRetired - decodedRetired;
         return String.format(java.util.Locale.ROOT, "%,d instructions: %s compiled, %s decoded, %s interpreted; %d blocks compiled;"
-                + " %,d block runs, %,d traces", retired, share(compiledRetired), share(decodedRetired), share(other), blocksInstalled,
-                blockRuns, tracesRun);
+                + " %,d block runs, %,d traces; %,d loops", retired, share(compiledRetired), share(decodedRetired), share(other), blocksInstalled,
+                blockRuns, tracesRun, loopsRun);
     }
 
     private String share(long n) {
@@ -349,6 +349,11 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
     @Override
     boolean boundaryDue() {
         return deadlineDue() || interruptDue();
+    }
+
+    @Override
+    boolean requestDue() {
+        return exitRequested || tlbFlushRequested || codeFlushRequested || codeEpochChanged();
     }
 
     /** For tests: whether an instruction left an exit pending. */
