@@ -25,6 +25,7 @@ import static io.cloister.cpu.x86.VcpuMembers.PUSH;
 import static io.cloister.cpu.x86.VcpuMembers.RD_SIZED;
 import static io.cloister.cpu.x86.VcpuMembers.SEG_BASE;
 import static io.cloister.cpu.x86.VcpuMembers.SHIFT_FAST;
+import static io.cloister.cpu.x86.VcpuMembers.SKIP;
 import static io.cloister.cpu.x86.VcpuMembers.SUB_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.TARGET;
 import static io.cloister.cpu.x86.VcpuMembers.WR_SIZED;
@@ -153,14 +154,16 @@ final class BlockCompiler {
         /** Per instruction: its flags are overwritten before anything can see them ({@link FlagLiveness}). */
         private boolean[] deadFlags;
 
-        /** The block's first instruction: a taken branch back to it loops inside the method (DecodedPath.loopBack). */
-        private final Label start;
-        /** The offset of the end of the instruction being emitted from the block's start. */
-        private int end;
+        /**
+         * Per instruction, where a taken branch of the block goes to it, the label the branch jumps
+         * to inside the method: back (a loop, DecodedPath.loopBack) or forward (DecodedPath.skip); else null.
+         */
+        private Label[] heads;
+        /** Each instruction's offset from the block's start, and the end's after the last. */
+        private int[] starts;
 
         Emitter(CodeBuilder code, boolean code64) {
             this.code = code;
-            start = code.newLabel();
             this.code64 = code64;
             next = code.allocateLocal(TypeKind.LONG);
             ea = code.allocateLocal(TypeKind.LONG);
@@ -174,11 +177,14 @@ final class BlockCompiler {
         void block(List<Insn> insns) {
             int off = 0;
             deadFlags = FlagLiveness.dead(insns);
-            code.labelBinding(start);
+            loopHeads(insns);
             for (int k = 0; k < insns.size(); k++) {
                 Insn in = insns.get(k);
+                if (heads[k] != null) {
+                    code.labelBinding(heads[k]);
+                    flags = FLAGS_UNKNOWN; // reached from the back edge too: no flags known from instruction k - 1
+                }
                 off += in.len;
-                end = off;
                 // next = rip + end of this instruction
                 code.lload(RIP).loadConstant((long) off).ladd().lstore(next);
                 if (mayFaultOrExit(in)) {
@@ -192,6 +198,35 @@ final class BlockCompiler {
             }
             finish(insns.size());
             code.lload(next).lreturn();
+        }
+
+        /** The instructions a conditional branch of the block goes to (heads), and each one's offset (starts). */
+        private void loopHeads(List<Insn> insns) {
+            int n = insns.size();
+            starts = new int[n + 1];
+            for (int k = 0; k < n; k++) {
+                starts[k + 1] = starts[k] + insns.get(k).len;
+            }
+            heads = new Label[n];
+            for (int k = 0; k < n; k++) {
+                Insn in = insns.get(k);
+                if (in.kind == Insn.JCC) {
+                    int j = headOf(starts[k + 1] + in.imm, n - 1);
+                    if (j >= 0 && heads[j] == null) {
+                        heads[j] = code.newLabel();
+                    }
+                }
+            }
+        }
+
+        /** The instruction of index at most {@code k} that starts at block offset {@code target}, or -1. */
+        private int headOf(long target, int k) {
+            for (int j = 0; j <= k; j++) {
+                if (starts[j] == target) {
+                    return j;
+                }
+            }
+            return -1;
         }
 
         /** Forms that leave the arithmetic flags alone, and those whose flags the emitter tracks itself. */
@@ -455,17 +490,29 @@ final class BlockCompiler {
                 }
                 case Insn.JCC -> {
                     // A taken branch leaves the block; a branch not taken goes on in it (a superblock).
-                    // A taken branch to the block's own start goes round inside the method, so that
-                    // the JIT sees the loop and the dispatcher is not entered per iteration.
+                    // A taken branch back to an instruction j of the block goes round inside the
+                    // method, so that the JIT sees the loop and the dispatcher is not entered per
+                    // iteration. loopBack counts k + 1 - j: the k + 1 done less the j that pos (an
+                    // index from the block's start) counts again when the block returns or faults.
                     Label notTaken = code.newLabel();
                     cond(in.sub);
                     code.ifeq(notTaken);
-                    if (end + in.imm == 0) {
-                        code.aload(CPU_SLOT).loadConstant(k + 1).invokevirtual(CPU, LOOP_BACK.name(), LOOP_BACK.type()).ifne(start);
+                    // A taken branch forward to an instruction j of the block jumps there, the
+                    // j - k - 1 instructions it passes over taken off the count.
+                    int j = headOf(starts[k + 1] + in.imm, heads.length - 1);
+                    if (j > k) {
+                        if (j > k + 1) {
+                            code.aload(CPU_SLOT).loadConstant(j - k - 1).invokevirtual(CPU, SKIP.name(), SKIP.type());
+                        }
+                        code.goto_(heads[j]);
+                    } else {
+                        if (j >= 0) {
+                            code.aload(CPU_SLOT).loadConstant(k + 1 - j).invokevirtual(CPU, LOOP_BACK.name(), LOOP_BACK.type()).ifne(heads[j]);
+                        }
+                        finish(k + 1);
+                        target(in.imm);
+                        code.lreturn();
                     }
-                    finish(k + 1);
-                    target(in.imm);
-                    code.lreturn();
                     code.labelBinding(notTaken);
                 }
                 case Insn.JMP -> {

@@ -20,7 +20,7 @@ abstract class DecodedPath extends Interpreter {
     // Dispatches: block runs and traces run, whose instructions per dispatch say what each dispatch's fixed cost is spread over.
     long blockRuns;
     long tracesRun;
-    // Back edges a compiled block took inside itself (BlockCompiler: a taken branch to its own start).
+    // Back edges a compiled block took inside itself (BlockCompiler: a taken branch back to one of its instructions).
     long loopsRun;
 
     /** The most dispatches (a compiled block or a trace) one stepDecoded runs: the vCPU loop's own checks come at least this often. */
@@ -267,13 +267,25 @@ abstract class DecodedPath extends Interpreter {
     private int loopLeft;
 
     /**
-     * A compiled block's back edge: a taken branch to its own start after {@code n} instructions.
+     * A compiled block's back edge: a taken branch to one of its own instructions, {@code n}
+     * counting the instructions since that one (the first time, since the block's start less the
+     * ones before it, which pos counts again at the block's return or fault).
      * True when the block runs its body again, having counted the n instructions; false when it
      * returns instead (its pos counts them), as it would without the loop: something due at this
      * boundary (an interrupt, a timer deadline, another thread's request) or the loop's budget
      * spent. Either way the vCPU's state is what a return to the dispatcher and a new run of the
      * block would see, so the loop is invisible to the guest.
      */
+    /**
+     * A compiled block's taken branch forward to one of its own instructions, over {@code n} that
+     * do not run: pos, an index from the block's start, will count them at the block's return or
+     * fault, so they come off the count now.
+     */
+    final void skip(int n) {
+        retired -= n;
+        compiledRetired -= n;
+    }
+
     final boolean loopBack(int n) {
         retired += n; // first: the timer deadline is compared with the count after this instruction
         if (--loopLeft > 0 && !blockStop && pendingExit == null && !boundaryDue() && !requestDue()) {

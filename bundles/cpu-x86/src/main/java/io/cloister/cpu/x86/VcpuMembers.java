@@ -37,6 +37,8 @@ final class VcpuMembers {
     static final Field BLOCK_STOP = field("blockStop", boolean.class);
     /** A block's back edge to its own start: whether it goes round again (DecodedPath.loopBack). */
     static final Method LOOP_BACK = method("loopBack", boolean.class, int.class);
+    /** A block's branch forward to one of its instructions: the ones it jumps over come off the count (DecodedPath.skip). */
+    static final Method SKIP = method("skip", void.class, int.class);
 
     // Registers, memory, stack
     static final Method SEG_BASE = method("segBase", long.class, int.class);

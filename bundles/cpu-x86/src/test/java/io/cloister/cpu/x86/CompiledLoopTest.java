@@ -17,7 +17,7 @@ import io.cloister.api.restricted.PageState;
 import io.cloister.testkit.TestGuest;
 
 /**
- * A compiled block whose taken branch goes back to its own start runs its loop inside the block
+ * A compiled block whose taken branch goes back to one of its instructions runs its loop inside the block
  * (DecodedPath.loopBack): the guest must not be able to tell. Every instruction is counted, a
  * timer deadline is seen at the first back edge that reaches it, as at a block's end, and a
  * request from another thread ends the loop with the vCPU's state whole.
@@ -29,7 +29,10 @@ class CompiledLoopTest {
             0x75, 0xfb, // 1003: jnz 1000
             0xf4); // 1005: hlt
 
-    /** {@code mov ecx, 100000; add [0x3000], ecx; dec ecx; jnz} with a store in the body: a write each iteration. */
+    /**
+     * {@code mov ecx, 100000; add [0x3000], ecx; dec ecx; jnz} with a store in the body: a write each
+     * iteration; the loop's head is the block's second instruction.
+     */
     private static final byte[] SUM = bytes(
             0xb9, 0xa0, 0x86, 0x01, 0x00, // 1000: mov ecx, 100000
             0x01, 0x0c, 0x25, 0x00, 0x30, 0x00, 0x00, // 1005: add [0x3000], ecx
@@ -37,9 +40,48 @@ class CompiledLoopTest {
             0x75, 0xf5, // 100e: jnz 1005
             0xf4); // 1010: hlt
 
+    /** Divides 100 by ecx = 5, 4, ... 0: #DE in the sixth iteration of a loop whose head is mid-block. */
+    private static final byte[] DIVIDE_DOWN = bytes(
+            0xb9, 0x05, 0x00, 0x00, 0x00, // 1000: mov ecx, 5
+            0xb8, 0x64, 0x00, 0x00, 0x00, // 1005: mov eax, 100
+            0x31, 0xd2, // 100a: xor edx, edx
+            0xf7, 0xf1, // 100c: div ecx
+            0xff, 0xc9, // 100e: dec ecx
+            0x79, 0xf3, // 1010: jns 1005
+            0xf4); // 1012: hlt
+
+    /** Ten thousand iterations with an if inside: eax += 7 on odd ecx (a branch forward within the block), eax += 1 always. */
+    private static final byte[] ODD_SEVENS = bytes(
+            0xb9, 0x10, 0x27, 0x00, 0x00, // 1000: mov ecx, 10000
+            0x31, 0xc0, // 1005: xor eax, eax
+            0xf6, 0xc1, 0x01, // 1007: test cl, 1
+            0x74, 0x03, // 100a: jz 100f
+            0x83, 0xc0, 0x07, // 100c: add eax, 7
+            0x83, 0xc0, 0x01, // 100f: add eax, 1
+            0xff, 0xc9, // 1012: dec ecx
+            0x75, 0xf1, // 1014: jnz 1007
+            0xf4); // 1016: hlt
+
+    /** DIVIDE_DOWN with a branch forward inside the loop (over an inc of eax on odd ecx) before the faulting div. */
+    private static final byte[] DIVIDE_DOWN_SKIPPING = bytes(
+            0xb9, 0x05, 0x00, 0x00, 0x00, // 1000: mov ecx, 5
+            0xb8, 0x64, 0x00, 0x00, 0x00, // 1005: mov eax, 100
+            0xf6, 0xc1, 0x01, // 100a: test cl, 1
+            0x74, 0x02, // 100d: jz 1011
+            0xff, 0xc0, // 100f: inc eax
+            0x31, 0xd2, // 1011: xor edx, edx
+            0xf7, 0xf1, // 1013: div ecx
+            0xff, 0xc9, // 1015: dec ecx
+            0x79, 0xec, // 1017: jns 1005
+            0xf4); // 1019: hlt
+
     private static X86Vcpu vcpu(TestGuest g, byte[] code) {
+        return vcpu(g, code, true);
+    }
+
+    private static X86Vcpu vcpu(TestGuest g, byte[] code, boolean decodedCache) {
         g.memory.write(0x1000, MemorySegment.ofArray(code));
-        X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, 0x1000, 0, true);
+        X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, 0x1000, 0, decodedCache);
         cpu.compileThreshold = 1; // compiled before the first run
         return cpu;
     }
@@ -115,5 +157,43 @@ class CompiledLoopTest {
                 assertEquals(2 * n - 1, cpu.instructions(), cpu.statistics());
             }
         }
+    }
+
+    @Test
+    void aFaultInALaterIterationLeavesWhatTheInterpreterLeaves() throws Exception {
+        asTheInterpreter(DIVIDE_DOWN);
+    }
+
+    @Test
+    void aBranchForwardInsideTheBlockSkipsItsInstructionsUncounted() throws Exception {
+        X86Vcpu cpu = asTheInterpreter(ODD_SEVENS);
+        assertEquals(45_000, cpu.r[X86Vcpu.RAX]);
+        assertTrue(cpu.blockRuns < 100, "the if stays inside the block: " + cpu.statistics());
+    }
+
+    @Test
+    void aFaultAfterABranchForwardLeavesWhatTheInterpreterLeaves() throws Exception {
+        asTheInterpreter(DIVIDE_DOWN_SKIPPING);
+    }
+
+    /** Runs the code with the interpreter alone, then compiled, and compares their ends; returns the compiled vCPU. */
+    private static X86Vcpu asTheInterpreter(byte[] code) throws Exception {
+        String[] outcome = new String[2];
+        X86Vcpu compiled = null;
+        for (int mode = 0; mode < 2; mode++) {
+            try (TestGuest g = new TestGuest("loop", 1 << 20, PageState.SHARED)) {
+                X86Vcpu cpu = vcpu(g, code, mode == 1);
+                Exit e = cpu.run();
+                cpu.materialize();
+                outcome[mode] = e + " retired=" + cpu.instructions() + " rip=" + Long.toHexString(cpu.rip) + " rcx=" + cpu.r[X86Vcpu.RCX]
+                        + " rax=" + cpu.r[X86Vcpu.RAX] + " rflags=" + Long.toHexString(cpu.rflags);
+                if (mode == 1) {
+                    assertTrue(cpu.loopsRun >= 4, cpu.statistics());
+                    compiled = cpu;
+                }
+            }
+        }
+        assertEquals(outcome[0], outcome[1]);
+        return compiled;
     }
 }
