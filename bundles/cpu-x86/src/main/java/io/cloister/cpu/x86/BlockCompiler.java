@@ -210,7 +210,7 @@ final class BlockCompiler {
             heads = new Label[n];
             for (int k = 0; k < n; k++) {
                 Insn in = insns.get(k);
-                if (in.kind == Insn.JCC) {
+                if (in.kind == Insn.JCC || in.kind == Insn.JMP) {
                     int j = headOf(starts[k + 1] + in.imm, n - 1);
                     if (j >= 0 && heads[j] == null) {
                         heads[j] = code.newLabel();
@@ -516,6 +516,13 @@ final class BlockCompiler {
                     code.labelBinding(notTaken);
                 }
                 case Insn.JMP -> {
+                    // A jump back to an instruction of the block (the bottom of a loop whose test is at
+                    // its top) goes round inside the method as a taken conditional branch does. The
+                    // block ends at a JMP: none jumps forward within it.
+                    int j = headOf(starts[k + 1] + in.imm, k);
+                    if (j >= 0) {
+                        code.aload(CPU_SLOT).loadConstant(k + 1 - j).invokevirtual(CPU, LOOP_BACK.name(), LOOP_BACK.type()).ifne(heads[j]);
+                    }
                     target(in.imm);
                     code.lstore(next);
                 }

@@ -75,6 +75,16 @@ class CompiledLoopTest {
             0x79, 0xec, // 1017: jns 1005
             0xf4); // 1019: hlt
 
+    /** A while loop as compilers lay it out: its test at the top, a JMP back at the bottom. */
+    private static final byte[] WHILE = bytes(
+            0xb9, 0xe8, 0x03, 0x00, 0x00, // 1000: mov ecx, 1000
+            0x85, 0xc9, // 1005: test ecx, ecx
+            0x74, 0x07, // 1007: jz 1010
+            0x83, 0xc0, 0x03, // 1009: add eax, 3
+            0xff, 0xc9, // 100c: dec ecx
+            0xeb, 0xf5, // 100e: jmp 1005
+            0xf4); // 1010: hlt
+
     private static X86Vcpu vcpu(TestGuest g, byte[] code) {
         return vcpu(g, code, true);
     }
@@ -169,6 +179,13 @@ class CompiledLoopTest {
         X86Vcpu cpu = asTheInterpreter(ODD_SEVENS);
         assertEquals(45_000, cpu.r[X86Vcpu.RAX]);
         assertTrue(cpu.blockRuns < 100, "the if stays inside the block: " + cpu.statistics());
+    }
+
+    @Test
+    void aJumpBackAtTheBottomGoesRoundInsideTheBlock() throws Exception {
+        X86Vcpu cpu = asTheInterpreter(WHILE);
+        assertEquals(3000, cpu.r[X86Vcpu.RAX]);
+        assertTrue(cpu.loopsRun >= 990 && cpu.blockRuns < 20, cpu.statistics());
     }
 
     @Test
