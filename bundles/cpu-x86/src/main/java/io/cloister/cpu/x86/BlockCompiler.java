@@ -159,8 +159,8 @@ final class BlockCompiler {
          * to inside the method: back (a loop, DecodedPath.loopBack) or forward (DecodedPath.skip); else null.
          */
         private Label[] heads;
-        /** Each instruction's offset from the block's start, and the end's after the last. */
-        private int[] starts;
+        /** Per JCC or JMP, the index of the block's instruction it goes to; else (or outside the block) -1. */
+        private int[] branchTo;
 
         Emitter(CodeBuilder code, boolean code64) {
             this.code = code;
@@ -200,33 +200,36 @@ final class BlockCompiler {
             code.lload(next).lreturn();
         }
 
-        /** The instructions a conditional branch of the block goes to (heads), and each one's offset (starts). */
+        /** Where each JCC or JMP of the block goes within it (branchTo), and the labels of those instructions (heads). */
         private void loopHeads(List<Insn> insns) {
             int n = insns.size();
-            starts = new int[n + 1];
+            int[] starts = new int[n + 1]; // each instruction's offset from the block's start
             for (int k = 0; k < n; k++) {
                 starts[k + 1] = starts[k] + insns.get(k).len;
             }
             heads = new Label[n];
+            branchTo = new int[n];
             for (int k = 0; k < n; k++) {
                 Insn in = insns.get(k);
+                branchTo[k] = -1;
                 if (in.kind == Insn.JCC || in.kind == Insn.JMP) {
-                    int j = headOf(starts[k + 1] + in.imm, n - 1);
-                    if (j >= 0 && heads[j] == null) {
-                        heads[j] = code.newLabel();
+                    long target = starts[k + 1] + in.imm;
+                    for (int j = 0; j < n; j++) {
+                        if (starts[j] == target) {
+                            branchTo[k] = j;
+                            if (heads[j] == null) {
+                                heads[j] = code.newLabel();
+                            }
+                            break; // offsets only grow: one instruction starts there at most
+                        }
                     }
                 }
             }
         }
 
-        /** The instruction of index at most {@code k} that starts at block offset {@code target}, or -1. */
-        private int headOf(long target, int k) {
-            for (int j = 0; j <= k; j++) {
-                if (starts[j] == target) {
-                    return j;
-                }
-            }
-            return -1;
+        /** At a branch of instruction k back to instruction j: round again from j unless DecodedPath.loopBack says to return. */
+        private void loopBack(int k, int j) {
+            code.aload(CPU_SLOT).loadConstant(k + 1 - j).invokevirtual(CPU, LOOP_BACK.name(), LOOP_BACK.type()).ifne(heads[j]);
         }
 
         /** Forms that leave the arithmetic flags alone, and those whose flags the emitter tracks itself. */
@@ -494,12 +497,12 @@ final class BlockCompiler {
                     // method, so that the JIT sees the loop and the dispatcher is not entered per
                     // iteration. loopBack counts k + 1 - j: the k + 1 done less the j that pos (an
                     // index from the block's start) counts again when the block returns or faults.
+                    // A taken branch forward to an instruction j of the block jumps there, the
+                    // j - k - 1 instructions it passes over taken off the count.
                     Label notTaken = code.newLabel();
                     cond(in.sub);
                     code.ifeq(notTaken);
-                    // A taken branch forward to an instruction j of the block jumps there, the
-                    // j - k - 1 instructions it passes over taken off the count.
-                    int j = headOf(starts[k + 1] + in.imm, heads.length - 1);
+                    int j = branchTo[k];
                     if (j > k) {
                         if (j > k + 1) {
                             code.aload(CPU_SLOT).loadConstant(j - k - 1).invokevirtual(CPU, SKIP.name(), SKIP.type());
@@ -507,7 +510,7 @@ final class BlockCompiler {
                         code.goto_(heads[j]);
                     } else {
                         if (j >= 0) {
-                            code.aload(CPU_SLOT).loadConstant(k + 1 - j).invokevirtual(CPU, LOOP_BACK.name(), LOOP_BACK.type()).ifne(heads[j]);
+                            loopBack(k, j);
                         }
                         finish(k + 1);
                         target(in.imm);
@@ -519,9 +522,8 @@ final class BlockCompiler {
                     // A jump back to an instruction of the block (the bottom of a loop whose test is at
                     // its top) goes round inside the method as a taken conditional branch does. The
                     // block ends at a JMP: none jumps forward within it.
-                    int j = headOf(starts[k + 1] + in.imm, k);
-                    if (j >= 0) {
-                        code.aload(CPU_SLOT).loadConstant(k + 1 - j).invokevirtual(CPU, LOOP_BACK.name(), LOOP_BACK.type()).ifne(heads[j]);
+                    if (branchTo[k] >= 0) {
+                        loopBack(k, branchTo[k]);
                     }
                     target(in.imm);
                     code.lstore(next);

@@ -276,16 +276,6 @@ abstract class DecodedPath extends Interpreter {
      * spent. Either way the vCPU's state is what a return to the dispatcher and a new run of the
      * block would see, so the loop is invisible to the guest.
      */
-    /**
-     * A compiled block's taken branch forward to one of its own instructions, over {@code n} that
-     * do not run: pos, an index from the block's start, will count them at the block's return or
-     * fault, so they come off the count now.
-     */
-    final void skip(int n) {
-        retired -= n;
-        compiledRetired -= n;
-    }
-
     final boolean loopBack(int n) {
         retired += n; // first: the timer deadline is compared with the count after this instruction
         if (--loopLeft > 0 && !blockStop && pendingExit == null && !boundaryDue() && !requestDue()) {
@@ -295,6 +285,16 @@ abstract class DecodedPath extends Interpreter {
         }
         retired -= n;
         return false;
+    }
+
+    /**
+     * A compiled block's taken branch forward to one of its own instructions, over {@code n} that
+     * do not run: pos, an index from the block's start, will count them at the block's return or
+     * fault, so they come off the count now.
+     */
+    final void skip(int n) {
+        retired -= n;
+        compiledRetired -= n;
     }
 
     /** Whether the code at rip runs here: real mode, 16-bit code (also in compatibility mode) and segmented code are the interpreter's only. */
@@ -313,7 +313,7 @@ abstract class DecodedPath extends Interpreter {
         }
     }
 
-    /** For tests: compiles up to {@code max} instructions at rip (paging off) and runs them once as a block (a branch back to its start returns). */
+    /** For tests: compiles up to {@code max} instructions at rip (paging off) and runs them once as a block (a branch back into it returns). */
     void stepCompiledUncached(int max) {
         Block b = BlockCompiler.compile(ram, rip, code64, max);
         if (b == null) {

@@ -107,12 +107,12 @@ abstract class Memory extends CpuState {
         codeGen++;
     }
 
-    /** A serializing point: code another vCPU wrote since the last one must be decoded afresh. */
     /** Whether another vCPU wrote code since syncCode last looked. */
     final boolean codeEpochChanged() {
         return codeMap.epoch.get() != seenEpoch;
     }
 
+    /** A serializing point: code another vCPU wrote since the last one must be decoded afresh. */
     void syncCode() {
         long e = codeMap.epoch.get();
         if (e != seenEpoch) {

@@ -35,7 +35,7 @@ final class VcpuMembers {
     // Block state: how many instructions completed, whether a write hit code or MMIO
     static final Field POS = field("pos", int.class);
     static final Field BLOCK_STOP = field("blockStop", boolean.class);
-    /** A block's back edge to its own start: whether it goes round again (DecodedPath.loopBack). */
+    /** A block's branch back to one of its instructions: whether it goes round again (DecodedPath.loopBack). */
     static final Method LOOP_BACK = method("loopBack", boolean.class, int.class);
     /** A block's branch forward to one of its instructions: the ones it jumps over come off the count (DecodedPath.skip). */
     static final Method SKIP = method("skip", void.class, int.class);
