@@ -22,13 +22,13 @@ import static io.cloister.cpu.x86.VcpuMembers.OFFSET;
 import static io.cloister.cpu.x86.VcpuMembers.POP;
 import static io.cloister.cpu.x86.VcpuMembers.POS;
 import static io.cloister.cpu.x86.VcpuMembers.PUSH;
-import static io.cloister.cpu.x86.VcpuMembers.RD_SIZED;
+import static io.cloister.cpu.x86.VcpuMembers.LOAD_SIZED;
 import static io.cloister.cpu.x86.VcpuMembers.SEG_BASE;
 import static io.cloister.cpu.x86.VcpuMembers.SHIFT_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.SKIP;
 import static io.cloister.cpu.x86.VcpuMembers.SUB_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.TARGET;
-import static io.cloister.cpu.x86.VcpuMembers.WR_SIZED;
+import static io.cloister.cpu.x86.VcpuMembers.STORE_SIZED;
 
 import java.lang.classfile.ClassFile;
 import java.lang.classfile.ClassHierarchyResolver;
@@ -303,7 +303,7 @@ final class BlockCompiler {
             code.lstore(ea);
         }
 
-        /** The index of an access size in RD_SIZED and WR_SIZED: log2 of 1, 2, 4 or 8. */
+        /** The index of an access size in LOAD_SIZED and STORE_SIZED: log2 of 1, 2, 4 or 8. */
         private static int sizeIndex(int size) {
             return switch (size) {
                 case 1 -> 0;
@@ -315,13 +315,13 @@ final class BlockCompiler {
         }
 
         private void load(int size) {
-            VcpuMembers.Method m = RD_SIZED[sizeIndex(size)];
+            VcpuMembers.Method m = LOAD_SIZED[sizeIndex(size)];
             code.aload(CPU_SLOT).lload(ea).invokevirtual(CPU, m.name(), m.type());
         }
 
         /** Writes the long on the stack to memory at {@code ea}; stops the block if that hit code or MMIO. */
         private void store(int size, int k) {
-            VcpuMembers.Method m = WR_SIZED[sizeIndex(size)];
+            VcpuMembers.Method m = STORE_SIZED[sizeIndex(size)];
             code.lstore(tmp).aload(CPU_SLOT).lload(ea).lload(tmp).invokevirtual(CPU, m.name(), m.type());
             stopCheck(k);
         }

@@ -232,7 +232,11 @@ abstract class DecodedPath extends Interpreter {
     /** Writes into these bytes drop the page's entries and blocks (a write never spans pages here). */
     private void markCode(int off, int len) {
         if (len > 0) {
-            codeMap.mark(codePagePhys >>> 12, CodeMap.bits(off, len));
+            long pfn = codePagePhys >>> 12;
+            if (codeMap.bitsPlain(pfn) == 0) {
+                codeMarked(pfn); // the page's first code: stores there must see it
+            }
+            codeMap.mark(pfn, CodeMap.bits(off, len));
         }
     }
 

@@ -38,6 +38,28 @@ abstract class Memory extends CpuState {
     // tag = vpn + 1, value = physical page. A user entry is filled only by a walk that allowed it.
     // Tag and value side by side (2 * slot, 2 * slot + 1): a hit loads one array, in one cache line.
     private final long[] tlb = new long[TLB * 12];
+
+    // Host addresses of RAM pages for loads and stores, the path every access tries first (and the
+    // one compiled blocks inline, load1..store8). Four direct-mapped tables of FAST entries: reads
+    // and writes, at supervisor and at user privilege (as in the TLB), each entry the page's linear
+    // address as tag and, beside it, what added to a linear address gives its host address.
+    // Invariants: an entry is filled only from a TLB entry the access just used (so every check of
+    // the walk, privilege, NX, the confidential-computing ones, was made), for a page wholly in RAM
+    // reached directly; flushTlb empties the tables with the TLB; a write entry is filled only for
+    // a page holding no decoded code, while this is the VM's only vCPU, and is dropped when code is
+    // decoded in its page (codeMarked) or another vCPU starts (flushCode, by the code epoch), so a
+    // store through it never needs codeWritten. A tag never equals an address with any of its low
+    // alignment bits set: unaligned accesses take the full path.
+    static final int FAST = 256;
+    private static final int FAST_WRITE = 1, FAST_USER = 2;
+    private static final long NO_TAG = -1;
+    private final long[] fast = newFast();
+
+    private static long[] newFast() {
+        long[] f = new long[FAST * 8];
+        java.util.Arrays.fill(f, NO_TAG);
+        return f;
+    }
     /**
      * Set while the processor makes implicit supervisor accesses (descriptor tables, the TSS, the
      * IDT), which are checked as supervisor accesses even at CPL 3 (SDM vol. 3, 4.6.1).
@@ -89,6 +111,7 @@ abstract class Memory extends CpuState {
 
     void flushTlb() {
         java.util.Arrays.fill(tlb, 0);
+        java.util.Arrays.fill(fast, NO_TAG);
         codeLin = -1;
         codePageLin = -1;
         codeGen++;
@@ -102,6 +125,7 @@ abstract class Memory extends CpuState {
     }
 
     void flushCode() {
+        dropFastWrites();
         codePages.clear();
         codePageLin = -1; // the chunk bits stay: a later write there only drops an empty page
         codeGen++;
@@ -480,10 +504,122 @@ abstract class Memory extends CpuState {
     }
 
     private long read(long la, int size) {
+        int i = fastSlot(la, 0);
+        if (fast[i] == (la & (~0xfffL | (size - 1)))) {
+            return hostRead(la + fast[i + 1], size);
+        }
         if ((la & 0xfff) + size > 4096) {
             return rdSplit(la, size);
         }
-        return physRead(translate(la, READ), size);
+        long pa = translate(la, READ);
+        fill(i, la, pa);
+        return physRead(pa, size);
+    }
+
+    /** The index in {@link #fast} of the tag for linear address la; {@code write} is 0 or FAST_WRITE. */
+    private int fastSlot(long la, int write) {
+        int table = write | ((cs & 3) == 3 && !supervisorAccess ? FAST_USER : 0);
+        return 2 * (table * FAST + ((int) (la >>> 12) & (FAST - 1)));
+    }
+
+    /** Fills entry i for the page of la, which translate just took to physical pa, when the page may be reached through it. */
+    private void fill(int i, long la, long pa) {
+        long page = pa & ~0xfffL;
+        if ((cr0 & CR0_PG) == 0 || !ramDirect || !checkCoco || page < 0 || page + 4096 > ramSize) {
+            return;
+        }
+        if ((i / 2 / FAST & FAST_WRITE) != 0 && (codeMap.vcpus.get() != 1 || codeMap.bitsPlain(page >>> 12) != 0)) {
+            return;
+        }
+        fast[i] = la & ~0xfffL;
+        fast[i + 1] = ramAddress + page - (la & ~0xfffL);
+    }
+
+    /** Code was decoded in physical page pfn for the first time: a store there must drop it, so no write entry may lead there. */
+    final void codeMarked(long pfn) {
+        long host = ramAddress + (pfn << 12);
+        for (int t = FAST_WRITE; t < 4; t += 2) {
+            for (int i = 2 * t * FAST; i < 2 * (t + 1) * FAST; i += 2) {
+                if (fast[i] != NO_TAG && fast[i] + fast[i + 1] == host) {
+                    fast[i] = NO_TAG;
+                }
+            }
+        }
+    }
+
+    private void dropFastWrites() {
+        for (int t = FAST_WRITE; t < 4; t += 2) {
+            java.util.Arrays.fill(fast, 2 * t * FAST, 2 * (t + 1) * FAST, NO_TAG);
+        }
+    }
+
+    private static long hostRead(long host, int size) {
+        long v = get(HOST, host, size);
+        VarHandle.acquireFence(); // as physRead
+        return v;
+    }
+
+    private static void hostWrite(long host, int size, long v) {
+        VarHandle.releaseFence(); // as physWrite
+        set(HOST, host, size, v);
+    }
+
+    // Compiled blocks' loads and stores, one per size (a constant there): the fast tables' hit
+    // inline in the block, small enough for the JIT to inline; a miss calls rd1..wr8, compiled once.
+    final long load1(long la) {
+        int i = fastSlot(la, 0);
+        return fast[i] == (la & ~0xfffL) ? hostRead(la + fast[i + 1], 1) : rd1(la);
+    }
+
+    final long load2(long la) {
+        int i = fastSlot(la, 0);
+        return fast[i] == (la & ~0xffeL) ? hostRead(la + fast[i + 1], 2) : rd2(la);
+    }
+
+    final long load4(long la) {
+        int i = fastSlot(la, 0);
+        return fast[i] == (la & ~0xffcL) ? hostRead(la + fast[i + 1], 4) : rd4(la);
+    }
+
+    final long load8(long la) {
+        int i = fastSlot(la, 0);
+        return fast[i] == (la & ~0xff8L) ? hostRead(la + fast[i + 1], 8) : rd8(la);
+    }
+
+    final void store1(long la, long v) {
+        int i = fastSlot(la, FAST_WRITE);
+        if (fast[i] == (la & ~0xfffL)) {
+            hostWrite(la + fast[i + 1], 1, v);
+        } else {
+            wr1(la, v);
+        }
+    }
+
+    final void store2(long la, long v) {
+        int i = fastSlot(la, FAST_WRITE);
+        if (fast[i] == (la & ~0xffeL)) {
+            hostWrite(la + fast[i + 1], 2, v);
+        } else {
+            wr2(la, v);
+        }
+    }
+
+    final void store4(long la, long v) {
+        int i = fastSlot(la, FAST_WRITE);
+        if (fast[i] == (la & ~0xffcL)) {
+            hostWrite(la + fast[i + 1], 4, v);
+        } else {
+            wr4(la, v);
+        }
+    }
+
+    final void store8(long la, long v) {
+        int i = fastSlot(la, FAST_WRITE);
+        if (fast[i] == (la & ~0xff8L)) {
+            hostWrite(la + fast[i + 1], 8, v);
+        } else {
+            wr8(la, v);
+        }
     }
 
     private long rdSplit(long la, int size) {
@@ -499,11 +635,18 @@ abstract class Memory extends CpuState {
     }
 
     private void write(long la, int size, long v) {
+        int i = fastSlot(la, FAST_WRITE);
+        if (fast[i] == (la & (~0xfffL | (size - 1)))) {
+            hostWrite(la + fast[i + 1], size, v);
+            return;
+        }
         if ((la & 0xfff) + size > 4096) {
             wrSplit(la, size, v);
             return;
         }
-        physWrite(translate(la, WRITE), size, v);
+        long pa = translate(la, WRITE);
+        fill(i, la, pa);
+        physWrite(pa, size, v);
     }
 
     private void wrSplit(long la, int size, long v) {
@@ -605,7 +748,9 @@ abstract class Memory extends CpuState {
         super(w);
         decodedCache = w.decodedCache();
         codeMap = w.codeMap();
-        codeMap.vcpus.incrementAndGet();
+        if (codeMap.vcpus.incrementAndGet() > 1) {
+            codeMap.epoch.incrementAndGet(); // the others drop their fast write entries (flushCode), which assume one vCPU
+        }
         seenEpoch = codeMap.epoch.get();
     }
 }
