@@ -42,8 +42,6 @@ final class VcpuMembers {
 
     // Registers, memory, stack
     static final Method SEG_BASE = method("segBase", long.class, int.class);
-    static final Static OFFSET = staticMethod(Operands.class, "offset", long.class, long[].class, int.class, int.class, int.class, long.class,
-            boolean.class, long.class, long.class);
     /**
      * Memory.load1..load8 and store1..store8: the fast tables' hit, inlined into the block, else
      * rd1..wr8. What blocks call.
