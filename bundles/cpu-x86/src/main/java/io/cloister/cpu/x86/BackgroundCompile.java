@@ -32,22 +32,28 @@ final class BackgroundCompile implements Runnable {
     private final MemorySegment ram;
     private final long pa;
     private final boolean code64;
+    /** Who may share the compiled block (BlockCache). */
+    private final Object domain;
     /** A copy of the code's page: the compiler thread never touches guest RAM, which the VM may unmap at any time. */
     private final byte[] page;
     private Block block; // published by the volatile write of done
     private byte[] source;
     private volatile boolean done;
 
-    private BackgroundCompile(MemorySegment ram, long pa, boolean code64) {
+    private BackgroundCompile(MemorySegment ram, long pa, boolean code64, Object domain) {
         this.ram = ram;
         this.pa = pa;
         this.code64 = code64;
+        this.domain = domain;
         this.page = ram.asSlice(pa & ~0xfffL, 4096).toArray(ValueLayout.JAVA_BYTE);
     }
 
-    /** Queues the block at physical {@code pa} (on the vCPU thread: the page is copied here); null when the queue is full. */
-    static BackgroundCompile submit(MemorySegment ram, long pa, boolean code64) {
-        BackgroundCompile c = new BackgroundCompile(ram, pa, code64);
+    /**
+     * Queues the block at physical {@code pa} (on the vCPU thread: the page is copied here), shared
+     * with the guests of {@code domain}; null when the queue is full.
+     */
+    static BackgroundCompile submit(MemorySegment ram, long pa, boolean code64, Object domain) {
+        BackgroundCompile c = new BackgroundCompile(ram, pa, code64, domain);
         try {
             THREAD.execute(c);
         } catch (RejectedExecutionException full) {
@@ -62,7 +68,7 @@ final class BackgroundCompile implements Runnable {
             // Compiled from the copy, which install compares with RAM: what the block does is what
             // those bytes say, whatever the guest writes meanwhile.
             int off = (int) (pa & 0xfff);
-            Block b = BlockCompiler.compile(MemorySegment.ofArray(page), off, code64, BlockCompiler.MAX);
+            Block b = BlockCache.compile(page, off, code64, domain);
             if (b != null) {
                 source = java.util.Arrays.copyOfRange(page, off, off + b.length());
                 block = b;

@@ -85,6 +85,12 @@ final class BlockCompiler {
 
     /** Decodes from physical {@code pa} (RAM) and compiles; null when the first instruction cannot be. */
     static Block compile(MemorySegment ram, long pa, boolean code64, int max) {
+        List<Insn> insns = decode(ram, pa, code64, max);
+        return insns.isEmpty() ? null : compile(insns, code64);
+    }
+
+    /** The instructions a block at physical {@code pa} holds: empty when the first cannot be compiled. */
+    static List<Insn> decode(MemorySegment ram, long pa, boolean code64, int max) {
         List<Insn> insns = new ArrayList<>();
         int off = (int) (pa & 0xfff);
         while (insns.size() < max && off < 4096) {
@@ -98,9 +104,20 @@ final class BlockCompiler {
                 break;
             }
         }
-        if (insns.isEmpty()) {
-            return null;
+        return insns;
+    }
+
+    /** The bytes a block of these instructions covers. */
+    static int length(List<Insn> insns) {
+        int n = 0;
+        for (Insn in : insns) {
+            n += in.len;
         }
+        return n;
+    }
+
+    /** Compiles decoded instructions (not empty) into a block. */
+    static Block compile(List<Insn> insns, boolean code64) {
         // A first pass finds the registers the block names (each gets a JVM local); the second emits with them.
         boolean[] regs = new boolean[32]; // named 0..15, written 16..31
         build(ClassDesc.of(BlockCompiler.class.getPackageName() + ".BlockProbe"), code -> new Emitter(code, code64, null, regs).block(insns));

@@ -29,6 +29,8 @@ final class CodeMap {
     final long[][] regions;
     final AtomicLong epoch = new AtomicLong();
     final AtomicInteger vcpus = new AtomicInteger();
+    /** The VM's own domain of compiled blocks (BlockCache.PER_VM): a token, so that the cache keeps no map alive. */
+    final Object blockDomain = new Object();
 
     CodeMap(long ramBytes) {
         regions = new long[regionCount(ramBytes)][];

@@ -89,7 +89,7 @@ abstract class DecodedPath extends Interpreter {
             }
         } else if (++in.heat == compileThreshold && in.kind != Insn.GENERIC) {
             if (compileThreshold > 1) {
-                in.compiling = BackgroundCompile.submit(ram, codePagePhys | off, code64);
+                in.compiling = BackgroundCompile.submit(ram, codePagePhys | off, code64, blockDomain());
                 if (in.compiling == null) {
                     in.heat = 0; // the compiler's queue is full
                 }
@@ -228,6 +228,11 @@ abstract class DecodedPath extends Interpreter {
 
     /** Ops a trace may still run (Ops.Op.done): at most {@link #TRACE_MAX} per dispatch, however far the ops are linked. */
     int traceLeft;
+
+    /** With whom this vCPU shares compiled blocks: every vCPU of the process, or only the VM's own (BlockCache.PER_VM). */
+    private Object blockDomain() {
+        return BlockCache.PER_VM ? codeMap.blockDomain : BlockCache.SHARED;
+    }
 
     /** Writes into these bytes drop the page's entries and blocks (a write never spans pages here). */
     private void markCode(int off, int len) {

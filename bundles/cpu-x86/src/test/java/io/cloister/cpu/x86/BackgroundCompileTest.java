@@ -28,8 +28,12 @@ class BackgroundCompileTest {
             0x90, 0x90); // 1008: not the block's
 
     private static BackgroundCompile compiled(TestGuest g) throws InterruptedException {
+        return compiled(g, new Object()); // a domain of its own: compiled here, not found in the cache
+    }
+
+    static BackgroundCompile compiled(TestGuest g, Object domain) throws InterruptedException {
         g.memory.write(0x1000, MemorySegment.ofArray(CODE));
-        BackgroundCompile c = BackgroundCompile.submit(g.view.guestSegment(g.view.table().slotAt(0).id()), 0x1000, true);
+        BackgroundCompile c = BackgroundCompile.submit(g.view.guestSegment(g.view.table().slotAt(0).id()), 0x1000, true, domain);
         assertNotNull(c);
         for (int i = 0; i < 5000 && !c.done(); i++) {
             Thread.sleep(2);
