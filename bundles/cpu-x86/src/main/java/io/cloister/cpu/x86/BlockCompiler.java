@@ -118,11 +118,14 @@ final class BlockCompiler {
 
     /** Compiles decoded instructions (not empty) into a block. */
     static Block compile(List<Insn> insns, boolean code64) {
-        // A first pass finds the registers the block names (each gets a JVM local); the second emits with them.
-        boolean[] regs = new boolean[32]; // named 0..15, written 16..31
-        build(ClassDesc.of(BlockCompiler.class.getPackageName() + ".BlockProbe"), code -> new Emitter(code, code64, null, regs).block(insns));
-        byte[] bytes = build(ClassDesc.of(BlockCompiler.class.getPackageName() + ".Block$" + IDS.incrementAndGet()),
-                code -> new Emitter(code, code64, regs, null).block(insns));
+        ClassDesc name = ClassDesc.of(BlockCompiler.class.getPackageName() + ".Block$" + IDS.incrementAndGet());
+        byte[] bytes = CF.build(name, cb -> {
+            cb.withSuperclass(BLOCK);
+            cb.withFlags(ClassFile.ACC_FINAL | ClassFile.ACC_SUPER);
+            cb.withMethodBody(ConstantDescs.INIT_NAME, ConstantDescs.MTD_void, 0, code -> code.aload(0)
+                    .invokespecial(BLOCK, ConstantDescs.INIT_NAME, ConstantDescs.MTD_void).return_());
+            cb.withMethodBody(BLOCK_RUN.name(), BLOCK_RUN.type(), ClassFile.ACC_FINAL, code -> new Emitter(code, code64).block(insns));
+        });
         try {
             Class<?> c = LOOKUP.defineHiddenClass(bytes, true).lookupClass();
             Block b = (Block) c.getDeclaredConstructor().newInstance();
@@ -135,16 +138,6 @@ final class BlockCompiler {
         } catch (ReflectiveOperationException e) {
             throw new IllegalStateException("block compilation failed", e);
         }
-    }
-
-    private static byte[] build(ClassDesc name, java.util.function.Consumer<CodeBuilder> body) {
-        return CF.build(name, cb -> {
-            cb.withSuperclass(BLOCK);
-            cb.withFlags(ClassFile.ACC_FINAL | ClassFile.ACC_SUPER);
-            cb.withMethodBody(ConstantDescs.INIT_NAME, ConstantDescs.MTD_void, 0, code -> code.aload(0)
-                    .invokespecial(BLOCK, ConstantDescs.INIT_NAME, ConstantDescs.MTD_void).return_());
-            cb.withMethodBody(BLOCK_RUN.name(), BLOCK_RUN.type(), ClassFile.ACC_FINAL, body::accept);
-        });
     }
 
     private static final class Emitter {
@@ -185,31 +178,9 @@ final class BlockCompiler {
         /** Per JCC or JMP, the index of the block's instruction it goes to; else (or outside the block) -1. */
         private int[] branchTo;
 
-        /**
-         * Guest registers live in JVM locals for the whole block (and its loops), so that the JIT
-         * keeps them in host registers: loaded at entry, written back at the one exit and in a
-         * handler that rethrows whatever a fault or exit throws. Each instruction writes its
-         * destination register last, after every access that can fault, so the locals are the
-         * state at the faulting instruction's start. Helpers that use the register array (mul, div,
-         * CWD/CQO, bit scans, the stack outside 64-bit mode) get theirs stored before and loaded after.
-         * Per register, its local (-1: the block does not name it).
-         */
-        private final int[] regLocal = new int[16];
-        /** In the probe pass, the registers named (0..15) and written (16..31); null in the emitting pass. */
-        private final boolean[] seen;
-        /** In the emitting pass, the registers the probe saw written: stored back at the exit. */
-        private final boolean[] written;
-        private final Label exit;
-
-        Emitter(CodeBuilder code, boolean code64, boolean[] regs, boolean[] seen) {
+        Emitter(CodeBuilder code, boolean code64) {
             this.code = code;
             this.code64 = code64;
-            this.seen = seen;
-            this.written = regs;
-            exit = code.newLabel();
-            for (int r = 0; r < 16; r++) {
-                regLocal[r] = regs == null || regs[r] ? code.allocateLocal(TypeKind.LONG) : -1;
-            }
             next = code.allocateLocal(TypeKind.LONG);
             ea = code.allocateLocal(TypeKind.LONG);
             tmp = code.allocateLocal(TypeKind.LONG);
@@ -220,63 +191,6 @@ final class BlockCompiler {
         }
 
         void block(List<Insn> insns) {
-            for (int r = 0; r < 16; r++) {
-                if (regLocal[r] >= 0) {
-                    code.aload(REGS).loadConstant(r).laload().lstore(regLocal[r]);
-                }
-            }
-            Label start = code.newLabel();
-            Label handler = code.newLabel();
-            code.labelBinding(start);
-            body(insns);
-            code.labelBinding(exit);
-            writeBack();
-            code.lload(next).lreturn();
-            code.labelBinding(handler);
-            writeBack(); // the exception stays on the stack
-            code.athrow();
-            code.exceptionCatchAll(start, exit, handler);
-        }
-
-        private void writeBack() {
-            for (int r = 0; r < 16; r++) {
-                if (regLocal[r] >= 0 && (seen != null || written[16 + r])) {
-                    code.aload(REGS).loadConstant(r).lload(regLocal[r]).lastore();
-                }
-            }
-        }
-
-        /** The local of register r (named by the block: the probe pass records it). */
-        private int local(int r) {
-            if (seen != null) {
-                seen[r] = true;
-            }
-            return regLocal[r];
-        }
-
-        /** The local of register r, which the instruction writes. */
-        private int writes(int r) {
-            if (seen != null) {
-                seen[16 + r] = true;
-            }
-            return local(r);
-        }
-
-        /** Before a helper that reads or writes register r in the array: the array gets the local's value. */
-        private void syncOut(int r) {
-            if (regLocal[r] >= 0) {
-                code.aload(REGS).loadConstant(r).lload(regLocal[r]).lastore();
-            }
-        }
-
-        /** After such a helper: the local gets the array's value. */
-        private void syncIn(int r) {
-            if (regLocal[r] >= 0) {
-                code.aload(REGS).loadConstant(r).laload().lstore(regLocal[r]);
-            }
-        }
-
-        private void body(List<Insn> insns) {
             int off = 0;
             deadFlags = FlagLiveness.dead(insns);
             loopHeads(insns);
@@ -298,7 +212,8 @@ final class BlockCompiler {
                     flags = FLAGS_UNKNOWN; // set above by the forms whose flags are tracked
                 }
             }
-            finish(insns.size()); // then on to the exit, bound next
+            finish(insns.size());
+            code.lload(next).lreturn();
         }
 
         /** Where each JCC or JMP of the block goes within it (branchTo), and the labels of those instructions (heads). */
@@ -358,7 +273,7 @@ final class BlockCompiler {
 
         private void getReg(int reg, int size) {
             int at = size == 1 ? CpuState.byteRegHome(reg, rex) : reg;
-            code.lload(local(at));
+            code.aload(REGS).loadConstant(at).laload();
             if (at != reg) {
                 code.loadConstant(8).lushr();
             }
@@ -374,7 +289,7 @@ final class BlockCompiler {
                 if (size == 4) {
                     code.loadConstant(0xffffffffL).land();
                 }
-                code.lstore(writes(reg));
+                code.lstore(tmp).aload(REGS).loadConstant(reg).lload(tmp).lastore();
                 return;
             }
             int at = size == 1 ? CpuState.byteRegHome(reg, rex) : reg;
@@ -384,7 +299,8 @@ final class BlockCompiler {
             if (shift != 0) {
                 code.loadConstant(shift).lshl();
             }
-            code.lload(writes(at)).loadConstant(~field).land().lor().lstore(local(at));
+            code.lstore(tmp).aload(REGS).loadConstant(at).aload(REGS).loadConstant(at).laload().loadConstant(~field).land()
+                    .lload(tmp).lor().lastore();
         }
 
         /**
@@ -394,14 +310,14 @@ final class BlockCompiler {
          */
         private void ea(Insn in, boolean withSegment) {
             if (in.base >= 0) {
-                code.lload(local(in.base));
+                code.aload(REGS).loadConstant(in.base).laload();
             } else if (in.ripRelative) {
                 code.lload(next);
             } else {
                 code.lconst_0();
             }
             if (in.index >= 0) {
-                code.lload(local(in.index));
+                code.aload(REGS).loadConstant(in.index).laload();
                 if (in.scale != 0) {
                     code.loadConstant(in.scale).lshl();
                 }
@@ -437,45 +353,9 @@ final class BlockCompiler {
 
         /** Writes the long on the stack to memory at {@code ea}; stops the block if that hit code or MMIO. */
         private void store(int size, int k) {
-            storeAt(size);
-            stopCheck(k);
-        }
-
-        /** Writes the long on the stack to memory at {@code ea}, the block's stop left to the caller. */
-        private void storeAt(int size) {
             VcpuMembers.Method m = STORE_SIZED[sizeIndex(size)];
             code.lstore(tmp).aload(CPU_SLOT).lload(ea).lload(tmp).invokevirtual(CPU, m.name(), m.type());
-        }
-
-        /** Pushes the long on the stack: inline in 64-bit mode, else Memory.push with RSP through the array. */
-        private void pushValue(int size) {
-            if (code64) {
-                push(size);
-            } else {
-                code.lstore(tmp);
-                syncOut(X86Vcpu.RSP);
-                code.aload(CPU_SLOT).lload(tmp).loadConstant(size).invokevirtual(CPU, PUSH.name(), PUSH.type());
-                syncIn(X86Vcpu.RSP);
-            }
-        }
-
-        /**
-         * 64-bit mode's push of the long on the stack, RSP in its local (Memory.push): the store
-         * first, RSP after it, so a fault leaves RSP as it was.
-         */
-        private void push(int size) {
-            int sp = writes(X86Vcpu.RSP);
-            code.lstore(tmp).lload(sp).loadConstant((long) size).lsub().lstore(ea).lload(tmp);
-            storeAt(size);
-            code.lload(ea).lstore(sp);
-        }
-
-        /** 64-bit mode's pop onto the stack (Memory.pop): the load, then RSP. */
-        private void pop(int size) {
-            int sp = writes(X86Vcpu.RSP);
-            code.lload(sp).lstore(ea);
-            load(size);
-            code.lload(sp).loadConstant((long) size).ladd().lstore(sp);
+            stopCheck(k);
         }
 
         /** After a write: if it hit code or MMIO, the block ends after instruction {@code k}. */
@@ -483,7 +363,7 @@ final class BlockCompiler {
             Label go = code.newLabel();
             code.aload(CPU_SLOT).getfield(CPU, BLOCK_STOP.name(), BLOCK_STOP.type()).ifeq(go);
             finish(k + 1);
-            code.goto_(exit);
+            code.lload(next).lreturn();
             code.labelBinding(go);
         }
 
@@ -666,7 +546,7 @@ final class BlockCompiler {
                         }
                         finish(k + 1);
                         target(in.imm);
-                        code.lstore(next).goto_(exit);
+                        code.lreturn();
                     }
                     code.labelBinding(notTaken);
                 }
@@ -682,36 +562,21 @@ final class BlockCompiler {
                 }
                 case Insn.CALL -> {
                     target(in.imm);
-                    code.lstore(tmp2);
-                    code.lload(next);
-                    pushValue(size);
+                    code.lstore(tmp2).aload(CPU_SLOT).lload(next).loadConstant(size).invokevirtual(CPU, PUSH.name(), PUSH.type());
                     code.lload(tmp2).lstore(next); // before the check: a block ended by the push goes on at the target
                     stopCheck(k);
                 }
                 case Insn.RET -> {
-                    if (code64) {
-                        pop(size); // 64-bit mode: the target as popped
-                    } else {
-                        syncOut(X86Vcpu.RSP);
-                        code.aload(CPU_SLOT).aload(CPU_SLOT).loadConstant(size).invokevirtual(CPU, POP.name(), POP.type())
-                                .invokevirtual(CPU, TARGET.name(), TARGET.type());
-                        syncIn(X86Vcpu.RSP);
-                    }
-                    code.lstore(next);
+                    code.aload(CPU_SLOT).aload(CPU_SLOT).loadConstant(size).invokevirtual(CPU, POP.name(), POP.type())
+                            .invokevirtual(CPU, TARGET.name(), TARGET.type()).lstore(next);
                 }
                 case Insn.PUSH -> {
                     getReg(in.reg, size);
-                    pushValue(size);
+                    code.lstore(tmp2).aload(CPU_SLOT).lload(tmp2).loadConstant(size).invokevirtual(CPU, PUSH.name(), PUSH.type());
                     stopCheck(k);
                 }
                 case Insn.POP -> {
-                    if (code64) {
-                        pop(size);
-                    } else {
-                        syncOut(X86Vcpu.RSP);
-                        code.aload(CPU_SLOT).loadConstant(size).invokevirtual(CPU, POP.name(), POP.type());
-                        syncIn(X86Vcpu.RSP);
-                    }
+                    code.aload(CPU_SLOT).loadConstant(size).invokevirtual(CPU, POP.name(), POP.type());
                     setReg(in.reg, size);
                 }
                 case Insn.LEA -> {
@@ -758,7 +623,7 @@ final class BlockCompiler {
                     if (in.hasImm) {
                         code.loadConstant((int) in.imm);
                     } else {
-                        code.lload(local(X86Vcpu.RCX)).l2i().loadConstant(0xff).iand();
+                        code.aload(REGS).loadConstant(X86Vcpu.RCX).laload().l2i().loadConstant(0xff).iand();
                     }
                     code.loadConstant(size).invokevirtual(CPU, SHIFT_FAST.name(), SHIFT_FAST.type());
                     storeRm(in, size, k);
@@ -807,31 +672,15 @@ final class BlockCompiler {
                 }
                 case Insn.CALL_IND -> {
                     loadRm(in, size);
-                    code.lstore(tmp2).lload(next);
-                    pushValue(size);
+                    code.lstore(tmp2).aload(CPU_SLOT).lload(next).loadConstant(size).invokevirtual(CPU, PUSH.name(), PUSH.type());
                     code.aload(CPU_SLOT).lload(tmp2).invokevirtual(CPU, TARGET.name(), TARGET.type()).lstore(next);
                     stopCheck(k);
                 }
-                case Insn.CONVERT -> {
-                    syncOut(X86Vcpu.RAX);
-                    syncOut(X86Vcpu.RDX);
-                    code.aload(CPU_SLOT).loadConstant(in.sub).loadConstant(size).invokevirtual(CPU, CONVERT.name(), CONVERT.type());
-                    syncIn(X86Vcpu.RAX);
-                    syncIn(X86Vcpu.RDX);
-                }
+                case Insn.CONVERT -> code.aload(CPU_SLOT).loadConstant(in.sub).loadConstant(size).invokevirtual(CPU, CONVERT.name(), CONVERT.type());
                 case Insn.GROUP3 -> {
                     loadRm(in, size);
-                    code.lstore(tmp2);
-                    if (in.sub >= 4) { // mul, imul, div, idiv: RDX:RAX in the array
-                        syncOut(X86Vcpu.RAX);
-                        syncOut(X86Vcpu.RDX);
-                    }
-                    code.aload(CPU_SLOT).loadConstant(in.sub).lload(tmp2).loadConstant(size)
+                    code.lstore(tmp2).aload(CPU_SLOT).loadConstant(in.sub).lload(tmp2).loadConstant(size)
                             .invokevirtual(CPU, GROUP3_FAST.name(), GROUP3_FAST.type());
-                    if (in.sub >= 4) {
-                        syncIn(X86Vcpu.RAX);
-                        syncIn(X86Vcpu.RDX);
-                    }
                     if (in.sub <= 3) {
                         storeRm(in, size, k);
                     } else {
@@ -845,11 +694,8 @@ final class BlockCompiler {
                 }
                 case Insn.BIT_SCAN -> {
                     loadRm(in, size);
-                    code.lstore(tmp2);
-                    syncOut(in.reg); // the helper writes the destination (sizes 2 to 8: no AH..BH)
-                    code.aload(CPU_SLOT).loadConstant(in.sub).loadConstant(in.reg).lload(tmp2).loadConstant(size)
+                    code.lstore(tmp2).aload(CPU_SLOT).loadConstant(in.sub).loadConstant(in.reg).lload(tmp2).loadConstant(size)
                             .invokevirtual(CPU, BIT_SCAN.name(), BIT_SCAN.type());
-                    syncIn(in.reg);
                 }
                 default -> throw new IllegalArgumentException("kind " + in.kind);
             }
