@@ -77,19 +77,30 @@ class FastAccessTest {
         }
     }
 
-    /** An entry filled at CPL 0 is not one for CPL 3: a user load of a supervisor page faults. */
+    /**
+     * An entry filled at CPL 0 is not one for CPL 3: a user load of a supervisor page faults, in a
+     * compiled block (whose loads take the privilege's tables from the block's start) and through
+     * the generic path alike.
+     */
     @Test
     void aSupervisorPageReadAtCpl0StillFaultsAtCpl3() throws Exception {
         try (TestGuest g = new TestGuest("fast-cpl", 1 << 20, PageState.SHARED)) {
             X86Vcpu cpu = longMode(g); // the first 4 GiB are supervisor pages
+            LongMode.code(g, LongMode.CODE, bytes(0x48, 0x8b, 0x04, 0x25, 0x00, 0x60, 0x00, 0x00, 0xf4)); // mov rax, [0x6000]; hlt
             LongMode.write(g, 0x6000, 42);
-            assertEquals(42, cpu.load8(0x6000));
+            cpu.stepCompiledUncached(1);
+            assertEquals(42, cpu.r[X86Vcpu.RAX], "read at CPL 0, filling the supervisor table");
             cpu.cs = 0x2b; // CPL 3
-            CpuState.Fault f = assertThrows(CpuState.Fault.class, () -> cpu.load8(0x6000));
+            cpu.rip = LongMode.CODE;
+            CpuState.Fault f = assertThrows(CpuState.Fault.class, () -> cpu.stepCompiledUncached(1));
             assertEquals(CpuState.VEC_PF, f.vector);
-            assertThrows(CpuState.Fault.class, () -> cpu.store8(0x6000, 1));
+            assertEquals(LongMode.CODE, cpu.rip, "the block's load faulted");
+            assertThrows(CpuState.Fault.class, () -> cpu.rd(0x6000, 8));
+            assertThrows(CpuState.Fault.class, () -> cpu.wr(0x6000, 8, 1));
             cpu.cs = 0x08;
-            assertEquals(42, cpu.load8(0x6000));
+            cpu.r[X86Vcpu.RAX] = 0;
+            cpu.stepCompiledUncached(1);
+            assertEquals(42, cpu.r[X86Vcpu.RAX]);
         }
     }
 
