@@ -567,58 +567,61 @@ abstract class Memory extends CpuState {
     // Compiled blocks' loads and stores, one per size (a constant there): the fast tables' hit
     // inline in the block, small enough for the JIT to inline; a miss calls rd1..wr8, compiled once.
     final long load1(long la) {
-        int i = fastSlot(la, 0);
-        return fast[i] == (la & ~0xfffL) ? hostRead(la + fast[i + 1], 1) : rd1(la);
+        return load(la, 1);
     }
 
     final long load2(long la) {
-        int i = fastSlot(la, 0);
-        return fast[i] == (la & ~0xffeL) ? hostRead(la + fast[i + 1], 2) : rd2(la);
+        return load(la, 2);
     }
 
     final long load4(long la) {
-        int i = fastSlot(la, 0);
-        return fast[i] == (la & ~0xffcL) ? hostRead(la + fast[i + 1], 4) : rd4(la);
+        return load(la, 4);
     }
 
     final long load8(long la) {
-        int i = fastSlot(la, 0);
-        return fast[i] == (la & ~0xff8L) ? hostRead(la + fast[i + 1], 8) : rd8(la);
+        return load(la, 8);
     }
 
     final void store1(long la, long v) {
-        int i = fastSlot(la, FAST_WRITE);
-        if (fast[i] == (la & ~0xfffL)) {
-            hostWrite(la + fast[i + 1], 1, v);
-        } else {
-            wr1(la, v);
-        }
+        store(la, 1, v);
     }
 
     final void store2(long la, long v) {
-        int i = fastSlot(la, FAST_WRITE);
-        if (fast[i] == (la & ~0xffeL)) {
-            hostWrite(la + fast[i + 1], 2, v);
-        } else {
-            wr2(la, v);
-        }
+        store(la, 2, v);
     }
 
     final void store4(long la, long v) {
-        int i = fastSlot(la, FAST_WRITE);
-        if (fast[i] == (la & ~0xffcL)) {
-            hostWrite(la + fast[i + 1], 4, v);
-        } else {
-            wr4(la, v);
-        }
+        store(la, 4, v);
     }
 
     final void store8(long la, long v) {
+        store(la, 8, v);
+    }
+
+    private long load(long la, int size) {
+        int i = fastSlot(la, 0);
+        if (fast[i] == (la & (~0xfffL | (size - 1)))) {
+            return hostRead(la + fast[i + 1], size);
+        }
+        return switch (size) {
+            case 1 -> rd1(la);
+            case 2 -> rd2(la);
+            case 4 -> rd4(la);
+            default -> rd8(la);
+        };
+    }
+
+    private void store(long la, int size, long v) {
         int i = fastSlot(la, FAST_WRITE);
-        if (fast[i] == (la & ~0xff8L)) {
-            hostWrite(la + fast[i + 1], 8, v);
-        } else {
-            wr8(la, v);
+        if (fast[i] == (la & (~0xfffL | (size - 1)))) {
+            hostWrite(la + fast[i + 1], size, v);
+            return;
+        }
+        switch (size) {
+            case 1 -> wr1(la, v);
+            case 2 -> wr2(la, v);
+            case 4 -> wr4(la, v);
+            default -> wr8(la, v);
         }
     }
 
