@@ -360,9 +360,18 @@ final class Vm implements VirtualMachine {
         return machine;
     }
 
-    /** The policy's service went away: pause at a safe point and wait for a successor. */
+    /**
+     * The policy's service went away: pause at a safe point and wait for a successor. A VM whose
+     * guest has ended only lets go of it: it stays stopped (or failed), as a successor would not
+     * run it again.
+     */
     synchronized void policyGone(Backend gone) {
         if (backend == null || backend.policy() != gone.policy()) {
+            return;
+        }
+        if (state == VmState.STOPPED || state == VmState.FAILED) {
+            backend = null;
+            backendCpu = CocoCpu.NONE;
             return;
         }
         runWhenAdopted = state == VmState.RUNNING;

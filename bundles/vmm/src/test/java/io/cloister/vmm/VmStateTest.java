@@ -102,6 +102,26 @@ class VmStateTest {
     }
 
     /**
+     * The guest ends while its policy's bundle is being updated: the VM stays stopped when the
+     * policy goes and when it comes back (it paused before, and waited for a guest that had ended).
+     */
+    @Test
+    void aStoppedVmStaysStoppedWhenItsPolicyGoesAndComesBack() throws Exception {
+        h.engine.program(0, Program.fed());
+        Vm vm = h.create(new PkvmPolicy(), 1);
+        vm.offer(h.setup.backend());
+        assertTrue(h.engine.vcpu(0).awaitInside(Harness.DEADLINE_MS), "vCPU 0 runs");
+        vm.stop();
+        assertEquals(VmState.STOPPED, vm.state());
+        vm.policyGone(h.setup.backend());
+        assertEquals(VmState.STOPPED, vm.state(), vm.status());
+        assertEquals("stopped", vm.status());
+        vm.offer(h.setup.backend());
+        assertEquals(VmState.STOPPED, vm.state(), vm.status());
+        assertEquals(0, vm.awaitExit(0));
+    }
+
+    /**
      * The policy's service goes (bundle update or uninstall): the VM pauses at a safe point and
      * says why; guest requests wait instead of running without a policy; a successor adopts the
      * memory as it is and gets the waiting request.
