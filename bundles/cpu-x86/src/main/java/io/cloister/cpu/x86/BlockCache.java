@@ -27,7 +27,12 @@ final class BlockCache {
     static final Object SHARED = new Object();
     /** Blocks shared only by the vCPUs of one VM (its CodeMap's domain). */
     static final boolean PER_VM = Boolean.getBoolean("cloister.x86.blocksPerVm");
-    static final int MAX = 16_384;
+    /**
+     * A Linux boot compiles about 700 blocks. Each cached block keeps its class and its JIT code
+     * alive (some KB of the code cache each), where blocks of an ended VM were unloaded before:
+     * the bound keeps a long-lived process with many different guests well inside the code cache.
+     */
+    static final int MAX = 4_096;
 
     private record Key(Object domain, boolean code64, String bytes) {
     }
