@@ -52,7 +52,7 @@ final class BlockCache {
         if (insns.isEmpty()) {
             return null;
         }
-        Key key = new Key(domain, code64, new String(page, off, BlockCompiler.length(insns), StandardCharsets.ISO_8859_1));
+        Key key = new Key(domain, code64, new String(page, off, BlockCompiler.offsets(insns)[insns.size()], StandardCharsets.ISO_8859_1));
         Block b = BLOCKS.get(key);
         if (b != null) {
             HITS.incrementAndGet();

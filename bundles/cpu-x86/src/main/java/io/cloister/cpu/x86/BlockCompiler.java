@@ -107,13 +107,13 @@ final class BlockCompiler {
         return insns;
     }
 
-    /** The bytes a block of these instructions covers. */
-    static int length(List<Insn> insns) {
-        int n = 0;
-        for (Insn in : insns) {
-            n += in.len;
+    /** Each instruction's byte offset from the block's start, and at the end the bytes they cover (Block.offsets). */
+    static int[] offsets(List<Insn> insns) {
+        int[] offsets = new int[insns.size() + 1];
+        for (int i = 0; i < insns.size(); i++) {
+            offsets[i + 1] = offsets[i] + insns.get(i).len;
         }
-        return n;
+        return offsets;
     }
 
     /** Compiles decoded instructions (not empty) into a block. */
@@ -129,11 +129,7 @@ final class BlockCompiler {
         try {
             Class<?> c = LOOKUP.defineHiddenClass(bytes, true).lookupClass();
             Block b = (Block) c.getDeclaredConstructor().newInstance();
-            int[] offsets = new int[insns.size() + 1];
-            for (int i = 0; i < insns.size(); i++) {
-                offsets[i + 1] = offsets[i] + insns.get(i).len;
-            }
-            b.offsets = offsets;
+            b.offsets = offsets(insns);
             return b;
         } catch (ReflectiveOperationException e) {
             throw new IllegalStateException("block compilation failed", e);
@@ -219,10 +215,7 @@ final class BlockCompiler {
         /** Where each JCC or JMP of the block goes within it (branchTo), and the labels of those instructions (heads). */
         private void loopHeads(List<Insn> insns) {
             int n = insns.size();
-            int[] starts = new int[n + 1]; // each instruction's offset from the block's start
-            for (int k = 0; k < n; k++) {
-                starts[k + 1] = starts[k] + insns.get(k).len;
-            }
+            int[] starts = offsets(insns);
             heads = new Label[n];
             branchTo = new int[n];
             for (int k = 0; k < n; k++) {

@@ -468,9 +468,9 @@ abstract class Memory extends CpuState {
         return read(la, size);
     }
 
-    // The same for one size each, which compiled blocks call (their sizes are constants): compiled
-    // once each with the size folded, so the size switches and their spills go, and named by the
-    // same dontinline in lib/jvm.args.
+    // The same for one size each, which compiled blocks' load1..store8 call when the fast tables
+    // miss (their sizes are constants): compiled once each with the size folded, so the size
+    // switches and their spills go, and named by the same dontinline in lib/jvm.args.
     final long rd1(long la) {
         return read(la, 1);
     }
@@ -505,7 +505,7 @@ abstract class Memory extends CpuState {
 
     private long read(long la, int size) {
         int i = fastSlot(la, 0);
-        if (fast[i] == (la & (~0xfffL | (size - 1)))) {
+        if (fastHit(i, la, size)) {
             return hostRead(la + fast[i + 1], size);
         }
         if ((la & 0xfff) + size > 4096) {
@@ -514,6 +514,11 @@ abstract class Memory extends CpuState {
         long pa = translate(la, READ);
         fill(i, la, pa);
         return physRead(pa, size);
+    }
+
+    /** Whether entry i holds the page of an access of {@code size} bytes at la (aligned: an unaligned one never matches a tag). */
+    private boolean fastHit(int i, long la, int size) {
+        return fast[i] == (la & (~0xfffL | (size - 1)));
     }
 
     /** The index in {@link #fast} of the tag for linear address la; {@code write} is 0 or FAST_WRITE. */
@@ -600,7 +605,7 @@ abstract class Memory extends CpuState {
 
     private long load(long la, int size) {
         int i = fastSlot(la, 0);
-        if (fast[i] == (la & (~0xfffL | (size - 1)))) {
+        if (fastHit(i, la, size)) {
             return hostRead(la + fast[i + 1], size);
         }
         return switch (size) {
@@ -613,7 +618,7 @@ abstract class Memory extends CpuState {
 
     private void store(long la, int size, long v) {
         int i = fastSlot(la, FAST_WRITE);
-        if (fast[i] == (la & (~0xfffL | (size - 1)))) {
+        if (fastHit(i, la, size)) {
             hostWrite(la + fast[i + 1], size, v);
             return;
         }
@@ -639,7 +644,7 @@ abstract class Memory extends CpuState {
 
     private void write(long la, int size, long v) {
         int i = fastSlot(la, FAST_WRITE);
-        if (fast[i] == (la & (~0xfffL | (size - 1)))) {
+        if (fastHit(i, la, size)) {
             hostWrite(la + fast[i + 1], size, v);
             return;
         }
