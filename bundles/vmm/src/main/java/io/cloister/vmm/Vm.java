@@ -763,36 +763,9 @@ final class Vm implements VirtualMachine {
         }
     }
 
-    /**
-     * The CPU semantics of the current backend, for the engine; it follows swaps. A page outside
-     * restricted memory (MMIO, ROM) is not the policy's to refuse.
-     */
+    /** The CPU semantics of the current backend, for the engine; it follows swaps. */
     CocoCpu cocoCpu() {
-        return new CocoCpu() {
-            @Override
-            public int[] cpuid(int leaf, int subleaf) {
-                return backendCpu.cpuid(leaf, subleaf);
-            }
-
-            @Override
-            public Long msr(int msr) {
-                return backendCpu.msr(msr);
-            }
-
-            @Override
-            public boolean mayAccess(long gpa) {
-                try {
-                    return backendCpu.mayAccess(gpa);
-                } catch (CloisterException e) {
-                    return true;
-                }
-            }
-
-            @Override
-            public int accessFaultVector() {
-                return backendCpu.accessFaultVector();
-            }
-        };
+        return new CurrentCocoCpu(() -> backendCpu);
     }
 
     SwapStats swapStats() {
