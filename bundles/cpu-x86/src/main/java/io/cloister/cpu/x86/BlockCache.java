@@ -2,7 +2,6 @@ package io.cloister.cpu.x86;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
-import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -48,17 +47,18 @@ final class BlockCache {
      * added; null when its first instruction cannot be compiled.
      */
     static Block compile(byte[] page, int off, boolean code64, Object domain) {
-        List<Insn> insns = BlockCompiler.decode(MemorySegment.ofArray(page), off, code64, BlockCompiler.MAX);
-        if (insns.isEmpty()) {
+        Region region = Region.decode(MemorySegment.ofArray(page), off, code64, BlockCompiler.MAX);
+        if (region.insns().isEmpty()) {
             return null;
         }
-        Key key = new Key(domain, code64, new String(page, off, BlockCompiler.offsets(insns)[insns.size()], StandardCharsets.ISO_8859_1));
+        // The region's span decides what its block does: instructions are taken from it alone.
+        Key key = new Key(domain, code64, new String(page, off, region.span(), StandardCharsets.ISO_8859_1));
         Block b = BLOCKS.get(key);
         if (b != null) {
             HITS.incrementAndGet();
             return b;
         }
-        b = BlockCompiler.compile(insns, code64);
+        b = BlockCompiler.compile(region, code64);
         if (BLOCKS.size() >= MAX) {
             BLOCKS.clear();
         }

@@ -38,7 +38,6 @@ import java.lang.constant.ClassDesc;
 import java.lang.constant.ConstantDescs;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandles;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -50,8 +49,11 @@ import java.util.concurrent.atomic.AtomicLong;
  * whose flags nothing sees comes from the block's record of the last flag-setting instruction
  * where it has one; the rest calls the vCPU's own small helpers
  * (memory through the TLB, lazy flags, stack), which the JIT inlines at these hot call sites. A
- * block ends at an unconditional control transfer, at a form left to the interpreter, at the
- * page's end or after {@link #MAX} instructions; a conditional branch leaves it only when taken.
+ * block is a region of one page ({@link Region#decode}): from its first instruction it follows both ways
+ * of a conditional branch and the target of a direct JMP to instructions at or after the first,
+ * and stops at calls, returns, indirect jumps, forms left to the interpreter, the page's end and
+ * after {@link #MAX} instructions; every other way out (a branch to code outside the region, a
+ * gap in it) returns the next rip to the dispatcher.
  * A write that hits code or MMIO stops it after that instruction. An instruction whose flags a
  * later one overwrites unseen ({@link FlagLiveness}) computes its result alone: plain JVM
  * arithmetic for the ALU, IMUL, INC/DEC and shifts or rotates by an immediate. The vCPU members emitted code
@@ -76,6 +78,7 @@ final class BlockCompiler {
                 || in.kind == Insn.GROUP3 && in.sub >= 6; // #DE
     }
 
+    /** Unconditional transfers: control never falls through them (a trace ends there; a region goes on only at a JMP's target). */
     static boolean ends(Insn in) {
         return switch (in.kind) {
             case Insn.JMP, Insn.CALL, Insn.RET, Insn.JMP_IND, Insn.CALL_IND -> true;
@@ -83,53 +86,32 @@ final class BlockCompiler {
         };
     }
 
-    /** Decodes from physical {@code pa} (RAM) and compiles; null when the first instruction cannot be. */
+    /** Decodes the region from physical {@code pa} (RAM) and compiles it; null when the first instruction cannot be. */
     static Block compile(MemorySegment ram, long pa, boolean code64, int max) {
-        List<Insn> insns = decode(ram, pa, code64, max);
-        return insns.isEmpty() ? null : compile(insns, code64);
+        Region r = Region.decode(ram, pa, code64, max);
+        return r.insns().isEmpty() ? null : compile(r, code64);
     }
 
-    /** The instructions a block at physical {@code pa} holds: empty when the first cannot be compiled. */
-    static List<Insn> decode(MemorySegment ram, long pa, boolean code64, int max) {
-        List<Insn> insns = new ArrayList<>();
-        int off = (int) (pa & 0xfff);
-        while (insns.size() < max && off < 4096) {
-            Insn in = Insn.decode(ram, (pa & ~0xfffL) | off, code64);
-            if (in.kind == Insn.GENERIC) {
-                break; // the interpreter's: the block ends before it
-            }
-            insns.add(in);
-            off += in.len;
-            if (ends(in)) {
-                break;
-            }
-        }
-        return insns;
+    /** As {@link #compile}, the instructions straight on from {@code pa} only (tests: exactly the instructions asked for). */
+    static Block compileStraight(MemorySegment ram, long pa, boolean code64, int max) {
+        List<Insn> insns = Region.straight(ram, pa, code64, max);
+        return insns.isEmpty() ? null : compile(new Region(insns, Region.offsets(insns)), code64);
     }
 
-    /** Each instruction's byte offset from the block's start, and at the end the bytes they cover (Block.offsets). */
-    static int[] offsets(List<Insn> insns) {
-        int[] offsets = new int[insns.size() + 1];
-        for (int i = 0; i < insns.size(); i++) {
-            offsets[i + 1] = offsets[i] + insns.get(i).len;
-        }
-        return offsets;
-    }
-
-    /** Compiles decoded instructions (not empty) into a block. */
-    static Block compile(List<Insn> insns, boolean code64) {
+    /** Compiles a region (not empty) into a block. */
+    static Block compile(Region region, boolean code64) {
         ClassDesc name = ClassDesc.of(BlockCompiler.class.getPackageName() + ".Block$" + IDS.incrementAndGet());
         byte[] bytes = CF.build(name, cb -> {
             cb.withSuperclass(BLOCK);
             cb.withFlags(ClassFile.ACC_FINAL | ClassFile.ACC_SUPER);
             cb.withMethodBody(ConstantDescs.INIT_NAME, ConstantDescs.MTD_void, 0, code -> code.aload(0)
                     .invokespecial(BLOCK, ConstantDescs.INIT_NAME, ConstantDescs.MTD_void).return_());
-            cb.withMethodBody(BLOCK_RUN.name(), BLOCK_RUN.type(), ClassFile.ACC_FINAL, code -> new Emitter(code, code64).block(insns));
+            cb.withMethodBody(BLOCK_RUN.name(), BLOCK_RUN.type(), ClassFile.ACC_FINAL, code -> new Emitter(code, code64).block(region));
         });
         try {
             Class<?> c = LOOKUP.defineHiddenClass(bytes, true).lookupClass();
             Block b = (Block) c.getDeclaredConstructor().newInstance();
-            b.offsets = offsets(insns);
+            b.offsets = region.starts();
             return b;
         } catch (ReflectiveOperationException e) {
             throw new IllegalStateException("block compilation failed", e);
@@ -186,19 +168,19 @@ final class BlockCompiler {
             fres = code.allocateLocal(TypeKind.LONG);
         }
 
-        void block(List<Insn> insns) {
-            int off = 0;
-            deadFlags = FlagLiveness.dead(insns);
-            loopHeads(insns);
+        void block(Region region) {
+            List<Insn> insns = region.insns();
+            int[] starts = region.starts();
+            deadFlags = FlagLiveness.dead(region);
+            loopHeads(insns, starts);
             for (int k = 0; k < insns.size(); k++) {
                 Insn in = insns.get(k);
                 if (heads[k] != null) {
                     code.labelBinding(heads[k]);
                     flags = FLAGS_UNKNOWN; // reached from the back edge too: no flags known from instruction k - 1
                 }
-                off += in.len;
                 // next = rip + end of this instruction
-                code.lload(RIP).loadConstant((long) off).ladd().lstore(next);
+                code.lload(RIP).loadConstant((long) starts[k] + in.len).ladd().lstore(next);
                 if (mayFaultOrExit(in)) {
                     code.aload(CPU_SLOT).loadConstant(k).putfield(CPU, POS.name(), POS.type());
                 }
@@ -207,22 +189,27 @@ final class BlockCompiler {
                 if (!keepsFlags(in)) {
                     flags = FLAGS_UNKNOWN; // set above by the forms whose flags are tracked
                 }
+                if (k + 1 < insns.size() && !region.fallsInto(k) && !(in.kind == Insn.JMP && branchTo[k] > k)) {
+                    // Control does not go on to the next instruction of the region (a gap before
+                    // it, or a JMP out): the block returns here; the next is reached by a branch.
+                    finish(k + 1);
+                    code.lload(next).lreturn();
+                }
             }
             finish(insns.size());
             code.lload(next).lreturn();
         }
 
         /** Where each JCC or JMP of the block goes within it (branchTo), and the labels of those instructions (heads). */
-        private void loopHeads(List<Insn> insns) {
+        private void loopHeads(List<Insn> insns, int[] starts) {
             int n = insns.size();
-            int[] starts = offsets(insns);
             heads = new Label[n];
             branchTo = new int[n];
             for (int k = 0; k < n; k++) {
                 Insn in = insns.get(k);
                 branchTo[k] = -1;
                 if (in.kind == Insn.JCC || in.kind == Insn.JMP) {
-                    long target = starts[k + 1] + in.imm;
+                    long target = starts[k] + in.len + in.imm;
                     for (int j = 0; j < n; j++) {
                         if (starts[j] == target) {
                             branchTo[k] = j;
@@ -517,8 +504,8 @@ final class BlockCompiler {
                     code.pop2();
                 }
                 case Insn.JCC -> {
-                    // A taken branch leaves the block; a branch not taken goes on in it (a superblock).
-                    // A taken branch back to an instruction j of the block goes round inside the
+                    // A taken branch to an instruction outside the region leaves the block; a branch
+                    // not taken goes on in it. A taken branch back to an instruction j of the block goes round inside the
                     // method, so that the JIT sees the loop and the dispatcher is not entered per
                     // iteration. loopBack counts k + 1 - j: the k + 1 done less the j that pos (an
                     // index from the block's start) counts again when the block returns or faults.
@@ -545,10 +532,19 @@ final class BlockCompiler {
                 }
                 case Insn.JMP -> {
                     // A jump back to an instruction of the block (the bottom of a loop whose test is at
-                    // its top) goes round inside the method as a taken conditional branch does. The
-                    // block ends at a JMP: none jumps forward within it.
-                    if (branchTo[k] >= 0) {
-                        loopBack(k, branchTo[k]);
+                    // its top) goes round inside the method as a taken conditional branch does; one
+                    // forward goes there as a taken conditional branch does (the instructions
+                    // between, the other arm of an if, off the count). Elsewhere it leaves the block.
+                    int j = branchTo[k];
+                    if (j > k) {
+                        if (j > k + 1) {
+                            code.aload(CPU_SLOT).loadConstant(j - k - 1).invokevirtual(CPU, SKIP.name(), SKIP.type());
+                        }
+                        code.goto_(heads[j]);
+                        break;
+                    }
+                    if (j >= 0) {
+                        loopBack(k, j);
                     }
                     target(in.imm);
                     code.lstore(next);

@@ -91,7 +91,7 @@ final class CodePages {
     boolean dropped;
 
     /** The most bytes an entry covers: a compiled block of the most instructions, each of the longest (15 bytes). */
-    static final int MAX_COVER = BlockCompiler.MAX * 15;
+    static final int MAX_COVER = Region.MAX_SPAN;
 
     /** The bytes an entry stands for: its instruction's, or its compiled block's if longer. */
     private static int covered(Insn in) {

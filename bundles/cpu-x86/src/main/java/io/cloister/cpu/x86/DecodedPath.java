@@ -324,7 +324,7 @@ abstract class DecodedPath extends Interpreter {
 
     /** For tests: compiles up to {@code max} instructions at rip (paging off) and runs them once as a block (a branch back into it returns). */
     void stepCompiledUncached(int max) {
-        Block b = BlockCompiler.compile(ram, rip, code64, max);
+        Block b = BlockCompiler.compileStraight(ram, rip, code64, max);
         if (b == null) {
             materialize(); // as execDecoded does before the interpreter runs a form blocks leave to it
             step();

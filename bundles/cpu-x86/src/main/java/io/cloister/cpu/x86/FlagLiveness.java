@@ -24,13 +24,22 @@ final class FlagLiveness {
         WRITES_ALL
     }
 
+    /** For instructions straight on, one after the other. */
     static boolean[] dead(List<Insn> insns) {
+        return dead(new Region(insns, Region.offsets(insns)));
+    }
+
+    static boolean[] dead(Region region) {
+        List<Insn> insns = region.insns();
         int n = insns.size();
         boolean[] dead = new boolean[n];
         // Backwards: whether the flags standing after instruction k are overwritten unseen.
         boolean overwritten = false; // at the block's end they are seen
         for (int k = n - 1; k >= 0; k--) {
             Insn in = insns.get(k);
+            if (!region.fallsInto(k)) {
+                overwritten = false; // the block returns after it, or jumps: taken as seen
+            }
             dead[k] = overwritten && !writesMemory(in);
             Use u = use(in);
             if (BlockCompiler.mayFaultOrExit(in) || u == Use.READS) {

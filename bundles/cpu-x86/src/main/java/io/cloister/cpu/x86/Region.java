@@ -1,0 +1,126 @@
+package io.cloister.cpu.x86;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A block's instructions in address order, and where each starts as bytes from the first
+ * ({@code starts[k]}); {@code starts[n]} is the end of the last, the bytes the block spans. The
+ * first is the block's entry and its lowest address, so the span covers every instruction.
+ */
+record Region(List<Insn> insns, int[] starts) {
+    int span() {
+        return starts[insns.size()];
+    }
+
+    /**
+     * Whether control goes on from instruction k to instruction k + 1 by falling through: no gap
+     * between them, and k no JMP, call, return or indirect jump (after which the region may go on
+     * with an instruction that a branch reaches).
+     */
+    boolean fallsInto(int k) {
+        Insn in = k + 1 < insns.size() ? insns.get(k) : null;
+        return in != null && !BlockCompiler.ends(in) && starts[k] + in.len == starts[k + 1];
+    }
+
+    /** The most bytes a region spans: as many instructions as a block holds, each of the longest (CodePages looks this far back). */
+    static final int MAX_SPAN = BlockCompiler.MAX * 15;
+
+    /**
+     * The region a block at physical {@code pa} (RAM) holds: empty when the first instruction cannot
+     * be compiled. From the first instruction, fall-through, both ways of a JCC and a JMP's target
+     * are followed, breadth first, to instructions of the same page at or after the first that
+     * overlap none taken already, within {@link #MAX_SPAN} bytes of the first and {@code max}
+     * instructions in all. What the region holds is a function of the page's bytes alone.
+     */
+    static Region decode(MemorySegment ram, long pa, boolean code64, int max) {
+        int first = (int) (pa & 0xfff);
+        long page = pa & ~0xfffL;
+        int limit = (int) Math.min(4096, Math.min(first + MAX_SPAN, page + 4096 > ram.byteSize() ? ram.byteSize() - page : 4096));
+        Insn[] at = new Insn[4096];
+        boolean[] taken = new boolean[4096];
+        int[] queue = new int[2 * max + 2];
+        int head = 0;
+        int tail = 0;
+        queue[tail++] = first;
+        int n = 0;
+        while (head < tail && n < max) {
+            int off = queue[head++];
+            if (off < first || off >= limit || taken[off]) {
+                continue;
+            }
+            Insn in;
+            try {
+                in = Insn.decode(ram, page | off, code64);
+            } catch (IndexOutOfBoundsException beyondTheCopy) {
+                continue; // its bytes run past the page (a private copy of it): left to the decoded path
+            }
+            int end = off + in.len;
+            if (in.kind == Insn.GENERIC || end > limit || overlaps(taken, off, end)) {
+                continue; // the interpreter's, too far, or inside another: the way there leaves the block
+            }
+            java.util.Arrays.fill(taken, off, end, true);
+            at[off] = in;
+            n++;
+            if (in.kind == Insn.JCC || in.kind == Insn.JMP) {
+                long target = end + in.imm;
+                if (in.kind == Insn.JCC) {
+                    queue[tail++] = end;
+                }
+                if (target >= first && target < limit) {
+                    queue[tail++] = (int) target;
+                }
+            } else if (!BlockCompiler.ends(in)) {
+                queue[tail++] = end;
+            }
+        }
+        List<Insn> insns = new ArrayList<>(n);
+        int[] starts = new int[n + 1];
+        for (int off = first; off < limit; off++) {
+            Insn in = at[off];
+            if (in != null) {
+                starts[insns.size()] = off - first;
+                starts[insns.size() + 1] = off - first + in.len;
+                insns.add(in);
+            }
+        }
+        return new Region(insns, starts);
+    }
+
+    private static boolean overlaps(boolean[] taken, int from, int to) {
+        for (int o = from; o < to; o++) {
+            if (taken[o]) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The instructions straight on from physical {@code pa} until a block's end: empty when the first cannot be compiled. */
+    static List<Insn> straight(MemorySegment ram, long pa, boolean code64, int max) {
+        List<Insn> insns = new ArrayList<>();
+        int off = (int) (pa & 0xfff);
+        while (insns.size() < max && off < 4096) {
+            Insn in = Insn.decode(ram, (pa & ~0xfffL) | off, code64);
+            if (in.kind == Insn.GENERIC) {
+                break; // the interpreter's: the block ends before it
+            }
+            insns.add(in);
+            off += in.len;
+            if (BlockCompiler.ends(in)) {
+                break;
+            }
+        }
+        return insns;
+    }
+
+    /** Each instruction's byte offset from the block's start, and at the end the bytes they cover, for instructions straight on. */
+    static int[] offsets(List<Insn> insns) {
+        int[] offsets = new int[insns.size() + 1];
+        for (int i = 0; i < insns.size(); i++) {
+            offsets[i + 1] = offsets[i] + insns.get(i).len;
+        }
+        return offsets;
+    }
+}
