@@ -331,6 +331,32 @@ final class BlockCompiler {
             code.aload(CPU_SLOT).lload(ea).invokevirtual(CPU, m.name(), m.type());
         }
 
+        /**
+         * Pushes the long in local {@code value} (the caller checks for a write into code after):
+         * 8 bytes in 64-bit code through the fast tables' store inline, as Memory.push does it (the
+         * write first, so that a fault leaves RSP as it was); other sizes and modes call Memory.push.
+         */
+        private void push(int value, int size) {
+            if (!code64 || size != 8) {
+                code.aload(CPU_SLOT).lload(value).loadConstant(size).invokevirtual(CPU, PUSH.name(), PUSH.type());
+                return;
+            }
+            code.aload(REGS).loadConstant(X86Vcpu.RSP).laload().loadConstant(8L).lsub().lstore(ea);
+            code.aload(CPU_SLOT).lload(ea).lload(value).invokevirtual(CPU, STORE_SIZED[sizeIndex(8)].name(), STORE_SIZED[sizeIndex(8)].type());
+            code.aload(REGS).loadConstant(X86Vcpu.RSP).lload(ea).lastore();
+        }
+
+        /** Pops into the operand stack: inline as {@link #push} for 8 bytes in 64-bit code (the read first), else Memory.pop. */
+        private void pop(int size) {
+            if (!code64 || size != 8) {
+                code.aload(CPU_SLOT).loadConstant(size).invokevirtual(CPU, POP.name(), POP.type());
+                return;
+            }
+            code.aload(REGS).loadConstant(X86Vcpu.RSP).laload().lstore(ea);
+            code.aload(CPU_SLOT).lload(ea).invokevirtual(CPU, LOAD_SIZED[sizeIndex(8)].name(), LOAD_SIZED[sizeIndex(8)].type());
+            code.aload(REGS).loadConstant(X86Vcpu.RSP).lload(ea).loadConstant(8L).ladd().lastore();
+        }
+
         /** Writes the long on the stack to memory at {@code ea}; stops the block if that hit code or MMIO. */
         private void store(int size, int k) {
             VcpuMembers.Method m = STORE_SIZED[sizeIndex(size)];
@@ -551,21 +577,24 @@ final class BlockCompiler {
                 }
                 case Insn.CALL -> {
                     target(in.imm);
-                    code.lstore(tmp2).aload(CPU_SLOT).lload(next).loadConstant(size).invokevirtual(CPU, PUSH.name(), PUSH.type());
+                    code.lstore(tmp2);
+                    push(next, size);
                     code.lload(tmp2).lstore(next); // before the check: a block ended by the push goes on at the target
                     stopCheck(k);
                 }
                 case Insn.RET -> {
-                    code.aload(CPU_SLOT).aload(CPU_SLOT).loadConstant(size).invokevirtual(CPU, POP.name(), POP.type())
-                            .invokevirtual(CPU, TARGET.name(), TARGET.type()).lstore(next);
+                    code.aload(CPU_SLOT);
+                    pop(size);
+                    code.invokevirtual(CPU, TARGET.name(), TARGET.type()).lstore(next);
                 }
                 case Insn.PUSH -> {
                     getReg(in.reg, size);
-                    code.lstore(tmp2).aload(CPU_SLOT).lload(tmp2).loadConstant(size).invokevirtual(CPU, PUSH.name(), PUSH.type());
+                    code.lstore(tmp2);
+                    push(tmp2, size);
                     stopCheck(k);
                 }
                 case Insn.POP -> {
-                    code.aload(CPU_SLOT).loadConstant(size).invokevirtual(CPU, POP.name(), POP.type());
+                    pop(size);
                     setReg(in.reg, size);
                 }
                 case Insn.LEA -> {

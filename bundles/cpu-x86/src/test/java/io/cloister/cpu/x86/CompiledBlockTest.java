@@ -199,6 +199,44 @@ class CompiledBlockTest {
         }
     }
 
+    /**
+     * 64-bit PUSH and POP in a block (inline through the fast tables): a POP from a page that is
+     * not present faults with RSP as it was, as the interpreter leaves it. The stack's top page at
+     * linear 4 GiB is present, the page above it is not; the #PF frame shows the POP's rip and RSP.
+     */
+    @Test
+    void aPopThatFaultsLeavesRspAsItWas() throws Exception {
+        byte[] code = bytes(
+                0x48, 0xbc, 0xf8, 0x0f, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, // 1000: mov rsp, 0x100000ff8
+                0xb8, 0x09, 0x00, 0x00, 0x00, // 100a: mov eax, 9
+                0x50, // 100f: push rax
+                0x5b, // 1010: pop rbx
+                0x59, // 1011: pop rcx (the last quadword of the present page)
+                0x5a, // 1012: pop rdx: #PF
+                0xf4); // 1013: hlt
+        String[] outcome = new String[2];
+        for (int mode = 0; mode < 2; mode++) {
+            try (TestGuest g = new TestGuest("pop", 1 << 20, PageState.SHARED)) {
+                X86Vcpu cpu = cpu(g, code, mode == 1);
+                LongMode.enter(cpu, g);
+                LongMode.write(g, LongMode.PDPT + 8 * 4, 0x14003); // 4 GiB: a page directory
+                LongMode.write(g, 0x14000, 0x15003); // and a page table
+                LongMode.write(g, 0x15000, 0x30003); // whose first page is 0x30000; the second is not present
+                Exit e = cpu.run();
+                assertTrue(e instanceof Exit.Halt, e.toString());
+                long frame = 0x30000 + (cpu.r[X86Vcpu.RSP] - 0x100000000L); // error code, rip, cs, rflags, rsp, ss
+                byte[] f = new byte[48];
+                g.memory.read(frame, MemorySegment.ofArray(f));
+                java.nio.LongBuffer q = java.nio.ByteBuffer.wrap(f).order(java.nio.ByteOrder.LITTLE_ENDIAN).asLongBuffer();
+                assertEquals(0x1012, q.get(1), "the faulting POP's rip");
+                assertEquals(0x100001000L, q.get(4), "RSP as before the POP");
+                outcome[mode] = "rip=" + Long.toHexString(cpu.rip) + " rsp=" + Long.toHexString(cpu.r[X86Vcpu.RSP]) + " rbx="
+                        + cpu.r[X86Vcpu.RBX] + " rcx=" + cpu.r[X86Vcpu.RCX] + " retired=" + cpu.instructions();
+            }
+        }
+        assertEquals(outcome[0], outcome[1]);
+    }
+
     /** An MMIO read in the middle of a block exits there; earlier instructions stay done. */
     @Test
     void anExitInsideABlockResumesAtThatInstruction() throws Exception {
