@@ -1,14 +1,16 @@
 package io.cloister.cpu.x86;
 
 /**
- * A basic block of decoded instructions compiled to JVM bytecode (see {@link BlockCompiler}): the
- * JIT then compiles it with every decoded field a constant. {@link #run} executes the block from
- * linear {@code rip} and returns the next rip; it stores in {@code X86Vcpu.pos} how many
- * instructions completed. A fault or exit inside leaves {@code pos} at the instruction that did not
- * complete, so the vCPU restarts exactly there.
+ * A region of decoded instructions ({@link Region}) compiled to JVM bytecode (see
+ * {@link BlockCompiler}): the JIT then compiles it with every decoded field a constant. {@link #run}
+ * executes the block from linear {@code rip} and returns the next rip; it stores in
+ * {@code X86Vcpu.pos} how many instructions completed, counted as an index into the region (the
+ * instructions a branch inside passes over are taken off the vCPU's count as it goes). A fault or
+ * exit inside leaves {@code pos} at the index of the instruction that did not complete, so the vCPU
+ * restarts exactly there.
  */
 abstract class Block {
-    /** Byte offset of each instruction from the block's start. */
+    /** Byte offset of each instruction from the block's start (Region.starts: gaps between them are not the block's code). */
     int[] offsets;
 
     Block() {
