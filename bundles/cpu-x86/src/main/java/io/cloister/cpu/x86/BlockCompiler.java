@@ -192,12 +192,10 @@ final class BlockCompiler {
                 if (k + 1 < insns.size() && !region.fallsInto(k) && !(in.kind == Insn.JMP && branchTo[k] > k)) {
                     // Control does not go on to the next instruction of the region (a gap before
                     // it, or a JMP out): the block returns here; the next is reached by a branch.
-                    finish(k + 1);
-                    code.lload(next).lreturn();
+                    returnAfter(k + 1);
                 }
             }
-            finish(insns.size());
-            code.lload(next).lreturn();
+            returnAfter(insns.size());
         }
 
         /** Where each JCC or JMP of the block goes within it (branchTo), and the labels of those instructions (heads). */
@@ -221,6 +219,33 @@ final class BlockCompiler {
                     }
                 }
             }
+        }
+
+        /** Returns {@code next} with {@code count} instructions completed. */
+        private void returnAfter(int count) {
+            finish(count);
+            code.lload(next).lreturn();
+        }
+
+        /**
+         * The taken way of a JCC or JMP k to an instruction j of the region: forward, jumps there
+         * (the j - k - 1 instructions passed over off the count) and returns true; back, goes round
+         * there unless DecodedPath.loopBack says to return. False then, and for a target outside
+         * the region: the caller leaves the block.
+         */
+        private boolean branchInside(int k) {
+            int j = branchTo[k];
+            if (j > k) {
+                if (j > k + 1) {
+                    code.aload(CPU_SLOT).loadConstant(j - k - 1).invokevirtual(CPU, SKIP.name(), SKIP.type());
+                }
+                code.goto_(heads[j]);
+                return true;
+            }
+            if (j >= 0) {
+                loopBack(k, j);
+            }
+            return false;
         }
 
         /** At a branch of instruction k back to instruction j: round again from j unless DecodedPath.loopBack says to return. */
@@ -368,8 +393,7 @@ final class BlockCompiler {
         private void stopCheck(int k) {
             Label go = code.newLabel();
             code.aload(CPU_SLOT).getfield(CPU, BLOCK_STOP.name(), BLOCK_STOP.type()).ifeq(go);
-            finish(k + 1);
-            code.lload(next).lreturn();
+            returnAfter(k + 1);
             code.labelBinding(go);
         }
 
@@ -540,16 +564,7 @@ final class BlockCompiler {
                     Label notTaken = code.newLabel();
                     cond(in.sub);
                     code.ifeq(notTaken);
-                    int j = branchTo[k];
-                    if (j > k) {
-                        if (j > k + 1) {
-                            code.aload(CPU_SLOT).loadConstant(j - k - 1).invokevirtual(CPU, SKIP.name(), SKIP.type());
-                        }
-                        code.goto_(heads[j]);
-                    } else {
-                        if (j >= 0) {
-                            loopBack(k, j);
-                        }
+                    if (!branchInside(k)) {
                         finish(k + 1);
                         target(in.imm);
                         code.lreturn();
@@ -561,19 +576,10 @@ final class BlockCompiler {
                     // its top) goes round inside the method as a taken conditional branch does; one
                     // forward goes there as a taken conditional branch does (the instructions
                     // between, the other arm of an if, off the count). Elsewhere it leaves the block.
-                    int j = branchTo[k];
-                    if (j > k) {
-                        if (j > k + 1) {
-                            code.aload(CPU_SLOT).loadConstant(j - k - 1).invokevirtual(CPU, SKIP.name(), SKIP.type());
-                        }
-                        code.goto_(heads[j]);
-                        break;
+                    if (!branchInside(k)) {
+                        target(in.imm);
+                        code.lstore(next);
                     }
-                    if (j >= 0) {
-                        loopBack(k, j);
-                    }
-                    target(in.imm);
-                    code.lstore(next);
                 }
                 case Insn.CALL -> {
                     target(in.imm);
@@ -690,7 +696,8 @@ final class BlockCompiler {
                 }
                 case Insn.CALL_IND -> {
                     loadRm(in, size);
-                    code.lstore(tmp2).aload(CPU_SLOT).lload(next).loadConstant(size).invokevirtual(CPU, PUSH.name(), PUSH.type());
+                    code.lstore(tmp2);
+                    push(next, size);
                     code.aload(CPU_SLOT).lload(tmp2).invokevirtual(CPU, TARGET.name(), TARGET.type()).lstore(next);
                     stopCheck(k);
                 }
