@@ -21,7 +21,9 @@ final class FlagLiveness {
         /** Reads some, or keeps some of them (so the earlier ones stay visible). */
         READS,
         /** Writes all six, reading none. */
-        WRITES_ALL
+        WRITES_ALL,
+        /** Writes CF and OF, reading none, and keeps the other four (ROL and ROR by a count not 0). */
+        WRITES_CF_OF
     }
 
     /** For instructions straight on, one after the other. */
@@ -33,20 +35,36 @@ final class FlagLiveness {
         List<Insn> insns = region.insns();
         int n = insns.size();
         boolean[] dead = new boolean[n];
-        // Backwards: whether the flags standing after instruction k are overwritten unseen.
-        boolean overwritten = false; // at the block's end they are seen
+        // Backwards: whether the flags standing after instruction k are overwritten unseen, CF and
+        // OF apart from SF, ZF, AF and PF. A rotate (ROL, ROR by an immediate not 0) writes CF and
+        // OF and keeps the other four: its own flags are unseen when CF and OF are, so of two
+        // rotates one after the other (SHA-256's rounds) the first one's result is computed alone.
+        boolean cfOfOverwritten = false; // at the block's end they are seen
+        boolean othersOverwritten = false;
         for (int k = n - 1; k >= 0; k--) {
             Insn in = insns.get(k);
             if (!region.fallsInto(k)) {
-                overwritten = false; // the block returns after it, or jumps: taken as seen
+                cfOfOverwritten = false; // the block returns after it, or jumps: taken as seen
+                othersOverwritten = false;
             }
-            dead[k] = overwritten && !writesMemory(in);
             Use u = use(in);
+            // A rotate computed alone leaves the lazy flags of the writer before it in place, which
+            // hold the four it keeps.
+            dead[k] = cfOfOverwritten && (othersOverwritten || u == Use.WRITES_CF_OF) && !writesMemory(in);
             if (BlockCompiler.mayFaultOrExit(in) || u == Use.READS) {
                 // a fault before it writes, or its read, sees what stood before it
-                overwritten = false;
+                cfOfOverwritten = false;
+                othersOverwritten = false;
             } else if (u == Use.WRITES_ALL) {
-                overwritten = true;
+                cfOfOverwritten = true;
+                othersOverwritten = true;
+            } else if (u == Use.WRITES_CF_OF) {
+                // The four it keeps are taken as seen: the writer before a rotate keeps its lazy
+                // flags. Taking them as overwritten where a later instruction writes all six (that
+                // writer then dead too) made the Linux boot 6-8 % slower in three runs of six
+                // rounds (benchmarks/results/2026-12-03-session21-speed.md), for a reason not found.
+                cfOfOverwritten = true;
+                othersOverwritten = false;
             } // NONE: what holds after it holds before it
         }
         return dead;
@@ -69,10 +87,13 @@ final class FlagLiveness {
             case Insn.TEST_RM_R, Insn.TEST_RM_IMM, Insn.IMUL -> Use.WRITES_ALL; // IMUL: see Alu.imulFast
             case Insn.SHIFT -> {
                 int count = (int) in.imm & (in.size == 8 ? 63 : 31);
-                if (!in.hasImm || in.sub < 4) {
-                    yield Use.READS; // a count in CL may be 0 (flags kept); rotates keep SF, ZF, AF, PF
+                if (!in.hasImm || in.sub == 2 || in.sub == 3) {
+                    yield Use.READS; // a count in CL may be 0 (flags kept); RCL and RCR read CF
                 }
-                yield count == 0 ? Use.NONE : Use.WRITES_ALL;
+                if (count == 0) {
+                    yield Use.NONE;
+                }
+                yield in.sub < 2 ? Use.WRITES_CF_OF : Use.WRITES_ALL; // ROL, ROR keep SF, ZF, AF, PF
             }
             case Insn.GROUP3 -> switch (in.sub) {
                 case 2 -> Use.NONE; // not

@@ -106,7 +106,12 @@ class FlagLivenessTest {
         assertDead("31 c0 | 48 0f af c3 | 31 c0", true, true, false); // imul writes all six (Alu.imulFast): xor dead
         assertDead("31 c0 | ff c0 | 31 c0", false, true, false); // inc keeps CF: xor live
         assertDead("31 c0 | d3 e0 | 31 c0", false, true, false); // shl eax, cl: a count of 0 keeps all
-        assertDead("31 c0 | c1 c0 05 | 31 c0", false, true, false); // rol keeps SF ZF AF PF
+        assertDead("31 c0 | c1 c0 05 | 31 c0", false, true, false); // rol keeps SF ZF AF PF: xor kept live
+        assertDead("31 c0 | c1 c0 05 | 74 00", false, false, false); // ...which a jz reads through the rol
+        assertDead("c1 c0 05 | c1 c8 03 | 31 c0", true, true, false); // rol; ror (SHA-256's rounds): the first's CF OF unseen
+        assertDead("c1 c0 05 | c1 c8 03 | 0f 92 c1", true, false, false); // rol; ror; setc cl: the second's CF seen
+        assertDead("c1 c0 05 | d1 d0 | 31 c0", false, true, false); // rol; rcl eax, 1 reads the rol's CF
+        assertDead("c1 c0 05 | 8b 06 | c1 c8 03 | 31 c0", false, false, true, false); // a load that may fault between: the rol's seen
         assertDead("31 c0 | c1 e0 00 | 31 c0", true, true, false); // shl eax, 0 touches nothing
         assertDead("31 c0 | c1 e0 03 | 31 c0", true, true, false); // shl eax, 3 writes all
     }
