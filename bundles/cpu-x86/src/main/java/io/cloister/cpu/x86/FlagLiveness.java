@@ -3,8 +3,9 @@ package io.cloister.cpu.x86;
 import java.util.List;
 
 /**
- * Which instructions of a block write arithmetic flags that nothing can see: a later instruction
- * of the block writes all six before any instruction reads them, and nothing between can fault or
+ * Which instructions of a block write arithmetic flags that nothing can see: later instructions
+ * of the block overwrite the ones it writes (all six; a rotate's, CF and OF) before any instruction
+ * reads them, and nothing between can fault or
  * leave the block (a fault, an exit or the block's end makes the flags as they stand visible:
  * to the guest's handler, the VMM, the next block); nor does the instruction itself write memory
  * (a write into code or MMIO ends the block after it). Such an instruction's result is computed alone,
