@@ -160,8 +160,8 @@ abstract class Exceptions extends RealMode {
             throw fault(VEC_SS, ext);
         }
         long[] frame = {sreg[2], r[RSP], flags(), cs, returnRip};
-        boolean was = supervisorAccess;
-        supervisorAccess = newCpl < 3; // the frame is written at the new privilege
+        int was = supervisorAccess;
+        supervisorAccess = newCpl < 3 ? 1 : 0; // the frame is written at the new privilege
         try {
             for (long v : frame) {
                 sp -= 8;

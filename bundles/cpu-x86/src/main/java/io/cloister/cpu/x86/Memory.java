@@ -61,10 +61,22 @@ abstract class Memory extends CpuState {
         return f;
     }
     /**
-     * Set while the processor makes implicit supervisor accesses (descriptor tables, the TSS, the
-     * IDT), which are checked as supervisor accesses even at CPL 3 (SDM vol. 3, 4.6.1).
+     * 1 while the processor makes implicit supervisor accesses (descriptor tables, the TSS, the
+     * IDT), which are checked as supervisor accesses even at CPL 3 (SDM vol. 3, 4.6.1); else 0.
+     * An int, so that {@link #userAccess} is arithmetic, not a branch (see there).
      */
-    boolean supervisorAccess;
+    int supervisorAccess;
+
+    /**
+     * 1 when an access now is a user one (CPL 3, no implicit supervisor access), else 0: computed
+     * without a branch. As a branch it was never taken while the JIT compiled the kernel's boot
+     * paths, so the JIT put a trap there, and the first user-mode access deoptimized every
+     * compiled method that had inlined the fast tables' lookup (15-38 deoptimizations a second
+     * at the first user-space code of the Linux boot).
+     */
+    private int userAccess() {
+        return ((cs & 3) + 1) >>> 2 & (supervisorAccess ^ 1);
+    }
     volatile boolean tlbFlushRequested;
     final InvalidationListener flushOnChange = (binding, gpa, length, change) -> {
         tlbFlushRequested = true;
@@ -201,13 +213,13 @@ abstract class Memory extends CpuState {
             return la & 0xffffffffL;
         }
         long vpn = la >>> 12;
-        boolean user = (cs & 3) == 3 && !supervisorAccess;
-        int slot = (int) (vpn & (TLB - 1)) + kind * TLB + (user ? 3 * TLB : 0);
+        int user = userAccess();
+        int slot = (int) (vpn & (TLB - 1)) + kind * TLB + user * 3 * TLB;
         long[] t = tlb;
         if (t[2 * slot] == vpn + 1) {
             return t[2 * slot + 1] | (la & 0xfff);
         }
-        return walk(la, kind, slot, user);
+        return walk(la, kind, slot, user != 0);
     }
 
     /**
@@ -523,7 +535,7 @@ abstract class Memory extends CpuState {
 
     /** The index in {@link #fast} of the tag for linear address la; {@code write} is 0 or FAST_WRITE. */
     private int fastSlot(long la, int write) {
-        int table = write | ((cs & 3) == 3 && !supervisorAccess ? FAST_USER : 0);
+        int table = write | userAccess() * FAST_USER;
         return 2 * (table * FAST + ((int) (la >>> 12) & (FAST - 1)));
     }
 

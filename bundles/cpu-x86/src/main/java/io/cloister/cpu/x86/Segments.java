@@ -63,8 +63,8 @@ abstract class Segments extends Operands {
 
     /** A read the processor makes for itself (descriptor tables, TSS, IDT): a supervisor access at any CPL. */
     long sysRead(long la, int size) {
-        boolean was = supervisorAccess;
-        supervisorAccess = true;
+        int was = supervisorAccess;
+        supervisorAccess = 1;
         try {
             return rd(la, size);
         } finally {
@@ -73,8 +73,8 @@ abstract class Segments extends Operands {
     }
 
     void sysWrite(long la, int size, long v) {
-        boolean was = supervisorAccess;
-        supervisorAccess = true;
+        int was = supervisorAccess;
+        supervisorAccess = 1;
         try {
             wr(la, size, v);
         } finally {

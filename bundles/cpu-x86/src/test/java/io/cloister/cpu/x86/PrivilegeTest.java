@@ -114,6 +114,40 @@ class PrivilegeTest {
         }
     }
 
+    /**
+     * The IDT read for an INT from ring 3 is an implicit supervisor access (SDM vol. 3, 4.6.1):
+     * here the IDT is reachable only through the supervisor alias at 3 GiB, so the gate is found
+     * only if the access is checked as a supervisor one (Memory.userAccess, supervisorAccess).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"interpreted", "decoded", "compiled"})
+    void intFromRing3ReadsAnIdtThatOnlyTheSupervisorMaps(String mode) {
+        try (DeviceAccessTest.Machine m = machine(mode)) {
+            m.cpu.idtBase = 0xc0000000L + LongMode.IDT; // the same bytes, through a supervisor-only mapping
+            m.cpu.flushTlb();
+            LongMode.code(m.g, LongMode.CODE, bytes(
+                    0x66, 0xb8, 0x30, 0x00, // mov $0x30, %ax
+                    0x0f, 0x00, 0xd8, // ltr %ax
+                    0x6a, 0x23, // push $0x23 (SS)
+                    0x68, 0x00, 0x80, 0x02, 0x00, // push $0x28000 (RSP)
+                    0x6a, 0x02, // push $0x2 (RFLAGS)
+                    0x6a, 0x2b, // push $0x2b (CS: ring 3)
+                    0x68, 0x00, 0x50, 0x00, 0x00, // push $0x5000 (RIP)
+                    0x48, 0xcf)); // iretq
+            LongMode.code(m.g, USER, bytes(
+                    0xcd, 0x80, // int $0x80
+                    0x49, 0x89, 0xc4, // mov %rax, %r12
+                    0xf4)); // hlt (#GP in ring 3: the test sees a halt only if the handler ran)
+            LongMode.code(m.g, KERNEL_ENTRY, bytes(
+                    0xb8, 0x77, 0x00, 0x00, 0x00, // mov $0x77, %eax
+                    0xf4)); // hlt, at CPL 0
+            gate(m, 0x80, KERNEL_ENTRY, 3, 0);
+            assertTrue(m.run(a -> -1) instanceof Exit.Halt, mode);
+            assertEquals(0x77, m.cpu.r[X86Vcpu.RAX], "the handler ran: the gate was read as a supervisor access");
+            assertEquals(0x08, m.cpu.cs, "halted in the handler, at CPL 0");
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"interpreted", "decoded", "compiled"})
     void sysretToRing3AndSyscallBackWithSwapgs(String mode) {
