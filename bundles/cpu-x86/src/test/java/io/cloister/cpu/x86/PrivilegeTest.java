@@ -30,6 +30,17 @@ class PrivilegeTest {
     static final long[] GDT = {0, 0x00af9a000000ffffL, 0x00cf92000000ffffL, 0x00cffa000000ffffL, 0x00cff2000000ffffL,
         0x00affa000000ffffL, tssLow(TSS, 0x67, 9), TSS >>> 32, tssLow(0x15000, 0xfff, 2), 0};
 
+    /** Kernel code that loads the TSS (selector 0x30) and IRETQs to ring 3 at USER, on USER_STACK (SS 0x23, CS 0x2b). */
+    static final byte[] TO_RING3 = bytes(
+            0x66, 0xb8, 0x30, 0x00, // mov $0x30, %ax
+            0x0f, 0x00, 0xd8, // ltr %ax
+            0x6a, 0x23, // push $0x23 (SS: user data, RPL 3)
+            0x68, 0x00, 0x80, 0x02, 0x00, // push $0x28000 (RSP)
+            0x6a, 0x02, // push $0x2 (RFLAGS)
+            0x6a, 0x2b, // push $0x2b (CS: 64-bit user code, RPL 3)
+            0x68, 0x00, 0x50, 0x00, 0x00, // push $0x5000 (RIP)
+            0x48, 0xcf); // iretq
+
     static long tssLow(long base, long limit, int type) {
         return limit | (base & 0xffffff) << 16 | (long) (0x80 | type) << 40 | (base >>> 24 & 0xff) << 56;
     }
@@ -125,19 +136,10 @@ class PrivilegeTest {
         try (DeviceAccessTest.Machine m = machine(mode)) {
             m.cpu.idtBase = 0xc0000000L + LongMode.IDT; // the same bytes, through a supervisor-only mapping
             m.cpu.flushTlb();
-            LongMode.code(m.g, LongMode.CODE, bytes(
-                    0x66, 0xb8, 0x30, 0x00, // mov $0x30, %ax
-                    0x0f, 0x00, 0xd8, // ltr %ax
-                    0x6a, 0x23, // push $0x23 (SS)
-                    0x68, 0x00, 0x80, 0x02, 0x00, // push $0x28000 (RSP)
-                    0x6a, 0x02, // push $0x2 (RFLAGS)
-                    0x6a, 0x2b, // push $0x2b (CS: ring 3)
-                    0x68, 0x00, 0x50, 0x00, 0x00, // push $0x5000 (RIP)
-                    0x48, 0xcf)); // iretq
+            LongMode.code(m.g, LongMode.CODE, TO_RING3);
             LongMode.code(m.g, USER, bytes(
                     0xcd, 0x80, // int $0x80
-                    0x49, 0x89, 0xc4, // mov %rax, %r12
-                    0xf4)); // hlt (#GP in ring 3: the test sees a halt only if the handler ran)
+                    0xf4)); // hlt, not reached: the handler halts, or the gate's read faults on to a triple fault
             LongMode.code(m.g, KERNEL_ENTRY, bytes(
                     0xb8, 0x77, 0x00, 0x00, 0x00, // mov $0x77, %eax
                     0xf4)); // hlt, at CPL 0
@@ -265,10 +267,7 @@ class PrivilegeTest {
     @ValueSource(strings = {"interpreted", "decoded", "compiled"})
     void ring3CannotRunPrivilegedInstructionsNorIntThroughDpl0Gates(String mode) {
         try (DeviceAccessTest.Machine m = machine(mode)) {
-            LongMode.code(m.g, LongMode.CODE, bytes(
-                    0x66, 0xb8, 0x30, 0x00, 0x0f, 0x00, 0xd8, // ltr 0x30
-                    0x6a, 0x23, 0x68, 0x00, 0x80, 0x02, 0x00, 0x6a, 0x02, 0x6a, 0x2b, 0x68, 0x00, 0x50, 0x00, 0x00,
-                    0x48, 0xcf)); // iretq to 0x2b:0x5000
+            LongMode.code(m.g, LongMode.CODE, TO_RING3);
             LongMode.code(m.g, USER, bytes(0xcd, 0x21)); // int $0x21 through a DPL 0 gate: #GP(0x21 * 8 + 2)
             LongMode.code(m.g, GP_HANDLER, bytes(0x41, 0x58, 0x49, 0x89, 0xe2, 0xf4));
             gate(m, 13, GP_HANDLER, 0, 0);
@@ -280,9 +279,7 @@ class PrivilegeTest {
         for (byte[] insn : new byte[][] {bytes(0xf4), bytes(0xfa), bytes(0x0f, 0x20, 0xd8), bytes(0x0f, 0x32), bytes(0x0f, 0x01, 0xf8),
             bytes(0xe6, 0x80), bytes(0x0f, 0x00, 0xd8)}) {
             try (DeviceAccessTest.Machine m = machine(mode)) {
-                LongMode.code(m.g, LongMode.CODE, bytes(
-                        0x66, 0xb8, 0x30, 0x00, 0x0f, 0x00, 0xd8,
-                        0x6a, 0x23, 0x68, 0x00, 0x80, 0x02, 0x00, 0x6a, 0x02, 0x6a, 0x2b, 0x68, 0x00, 0x50, 0x00, 0x00, 0x48, 0xcf));
+                LongMode.code(m.g, LongMode.CODE, TO_RING3);
                 LongMode.code(m.g, USER, insn);
                 LongMode.code(m.g, GP_HANDLER, bytes(0x41, 0x58, 0x49, 0x89, 0xe2, 0xf4));
                 gate(m, 13, GP_HANDLER, 0, 0);
