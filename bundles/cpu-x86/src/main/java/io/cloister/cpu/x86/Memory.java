@@ -219,7 +219,7 @@ abstract class Memory extends CpuState {
         if (t[2 * slot] == vpn + 1) {
             return t[2 * slot + 1] | (la & 0xfff);
         }
-        return walk(la, kind, slot, user != 0);
+        return walk(la, kind, slot, user);
     }
 
     /**
@@ -230,7 +230,13 @@ abstract class Memory extends CpuState {
         return bits | (kind == WRITE ? 2 : 0) | (user ? 4 : 0) | (kind == FETCH && (efer & EFER_NXE) != 0 ? 0x10 : 0);
     }
 
-    private long walk(long la, int kind, int slot, boolean user) {
+    /**
+     * The page walk behind a TLB miss; {@code userAccess} is {@link #userAccess}'s 0 or 1, made a
+     * boolean here: in translate, which the JIT inlines everywhere, the conversion was a branch the
+     * kernel's boot never took, and the first user-mode walk deoptimized every method holding it.
+     */
+    private long walk(long la, int kind, int slot, int userAccess) {
+        boolean user = userAccess != 0;
         if ((efer & EFER_LMA) == 0) {
             throw new IllegalStateException("32-bit paging without long mode is not supported");
         }
