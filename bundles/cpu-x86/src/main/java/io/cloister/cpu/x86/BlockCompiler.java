@@ -22,8 +22,6 @@ import static io.cloister.cpu.x86.VcpuMembers.POP;
 import static io.cloister.cpu.x86.VcpuMembers.POS;
 import static io.cloister.cpu.x86.VcpuMembers.PUSH;
 import static io.cloister.cpu.x86.VcpuMembers.LOAD_SIZED;
-import static io.cloister.cpu.x86.VcpuMembers.READ_SIZED;
-import static io.cloister.cpu.x86.VcpuMembers.WRITE_SIZED;
 import static io.cloister.cpu.x86.VcpuMembers.SEG_BASE;
 import static io.cloister.cpu.x86.VcpuMembers.SHIFT_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.SKIP;
@@ -40,7 +38,6 @@ import java.lang.constant.ClassDesc;
 import java.lang.constant.ConstantDescs;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandles;
-import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -51,8 +48,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * SPL..DIL a byte names fixed by the instruction's REX), CMOVcc a branch, and the carry of ADC/SBB
  * whose flags nothing sees comes from the block's record of the last flag-setting instruction
  * where it has one; the rest calls the vCPU's own small helpers
- * (memory through the TLB, lazy flags, stack), which the JIT inlines at these hot call sites, but
- * for memory accesses outside a loop's body ({@link #inlineAccesses}). A
+ * (memory through the TLB, lazy flags, stack), which the JIT inlines at these hot call sites. A
  * block is a region of one page ({@link Region#decode}): from its first instruction it follows both ways
  * of a conditional branch and the target of a direct JMP to instructions at or after the first,
  * and stops at calls, returns, indirect jumps, forms left to the interpreter, the page's end and
@@ -100,35 +96,6 @@ final class BlockCompiler {
     static Block compileStraight(MemorySegment ram, long pa, boolean code64, int max) {
         List<Insn> insns = Region.straight(ram, pa, code64, max);
         return insns.isEmpty() ? null : compile(new Region(insns, Region.offsets(insns)), code64);
-    }
-
-    /**
-     * Per instruction of the region, whether its loads and stores inline the fast tables' hit
-     * (Memory.load1..store8) or call Memory.rd1..wr8, compiled once: inline only in a loop's body
-     * (from an instruction that a later JCC or JMP of the block goes back to, to that branch), where
-     * an access runs many times a block run. Inlined, each access brings the FFM access chain into
-     * the JIT's work on the block (C2 took about 14 ms a block on the Linux boot) and its code into
-     * the block's; called from a loop, it cost the benchmark guests a tenth or more of their speed.
-     * On the boot, against every access inline: the JIT's CPU 5.6 against 6.2 s, C2's code for
-     * blocks 0.9 against 1.3 MB (benchmarks/results/2026-12-03-session22-speed.md).
-     */
-    static boolean[] inlineAccesses(Region region) {
-        List<Insn> insns = region.insns();
-        int[] starts = region.starts();
-        boolean[] inline = new boolean[insns.size()];
-        for (int k = 0; k < insns.size(); k++) {
-            Insn in = insns.get(k);
-            if (in.kind == Insn.JCC || in.kind == Insn.JMP) {
-                long target = starts[k] + in.len + in.imm;
-                for (int j = 0; j <= k; j++) {
-                    if (starts[j] == target) {
-                        Arrays.fill(inline, j, k + 1, true);
-                        break;
-                    }
-                }
-            }
-        }
-        return inline;
     }
 
     /** Compiles a region (not empty) into a block. */
@@ -188,10 +155,6 @@ final class BlockCompiler {
         private Label[] heads;
         /** Per JCC or JMP, the index of the block's instruction it goes to; else (or outside the block) -1. */
         private int[] branchTo;
-        /** Per instruction: its loads and stores are LOAD_SIZED and STORE_SIZED, else READ_SIZED and WRITE_SIZED ({@link #inlineAccesses}). */
-        private boolean[] inlineAccesses;
-        /** The instruction being emitted. */
-        private int current;
 
         Emitter(CodeBuilder code, boolean code64) {
             this.code = code;
@@ -210,7 +173,6 @@ final class BlockCompiler {
             int[] starts = region.starts();
             deadFlags = FlagLiveness.dead(region);
             loopHeads(insns, starts);
-            inlineAccesses = inlineAccesses(region);
             for (int k = 0; k < insns.size(); k++) {
                 Insn in = insns.get(k);
                 if (heads[k] != null) {
@@ -223,7 +185,6 @@ final class BlockCompiler {
                     code.aload(CPU_SLOT).loadConstant(k).putfield(CPU, POS.name(), POS.type());
                 }
                 rex = in.rex;
-                current = k;
                 insn(in, k);
                 if (!keepsFlags(in)) {
                     flags = FLAGS_UNKNOWN; // set above by the forms whose flags are tracked
@@ -390,16 +351,8 @@ final class BlockCompiler {
             };
         }
 
-        private VcpuMembers.Method[] loads() {
-            return inlineAccesses[current] ? LOAD_SIZED : READ_SIZED;
-        }
-
-        private VcpuMembers.Method[] stores() {
-            return inlineAccesses[current] ? STORE_SIZED : WRITE_SIZED;
-        }
-
         private void load(int size) {
-            VcpuMembers.Method m = loads()[sizeIndex(size)];
+            VcpuMembers.Method m = LOAD_SIZED[sizeIndex(size)];
             code.aload(CPU_SLOT).lload(ea).invokevirtual(CPU, m.name(), m.type());
         }
 
@@ -414,7 +367,7 @@ final class BlockCompiler {
                 return;
             }
             code.aload(REGS).loadConstant(X86Vcpu.RSP).laload().loadConstant(8L).lsub().lstore(ea);
-            code.aload(CPU_SLOT).lload(ea).lload(value).invokevirtual(CPU, stores()[sizeIndex(8)].name(), stores()[sizeIndex(8)].type());
+            code.aload(CPU_SLOT).lload(ea).lload(value).invokevirtual(CPU, STORE_SIZED[sizeIndex(8)].name(), STORE_SIZED[sizeIndex(8)].type());
             code.aload(REGS).loadConstant(X86Vcpu.RSP).lload(ea).lastore();
         }
 
@@ -425,13 +378,13 @@ final class BlockCompiler {
                 return;
             }
             code.aload(REGS).loadConstant(X86Vcpu.RSP).laload().lstore(ea);
-            code.aload(CPU_SLOT).lload(ea).invokevirtual(CPU, loads()[sizeIndex(8)].name(), loads()[sizeIndex(8)].type());
+            code.aload(CPU_SLOT).lload(ea).invokevirtual(CPU, LOAD_SIZED[sizeIndex(8)].name(), LOAD_SIZED[sizeIndex(8)].type());
             code.aload(REGS).loadConstant(X86Vcpu.RSP).lload(ea).loadConstant(8L).ladd().lastore();
         }
 
         /** Writes the long on the stack to memory at {@code ea}; stops the block if that hit code or MMIO. */
         private void store(int size, int k) {
-            VcpuMembers.Method m = stores()[sizeIndex(size)];
+            VcpuMembers.Method m = STORE_SIZED[sizeIndex(size)];
             code.lstore(tmp).aload(CPU_SLOT).lload(ea).lload(tmp).invokevirtual(CPU, m.name(), m.type());
             stopCheck(k);
         }

@@ -40,7 +40,7 @@ abstract class Memory extends CpuState {
     private final long[] tlb = new long[TLB * 12];
 
     // Host addresses of RAM pages for loads and stores, the path every access tries first (and the
-    // one compiled blocks inline in loops, load1..store8). Four direct-mapped tables of FAST entries: reads
+    // one compiled blocks inline, load1..store8). Four direct-mapped tables of FAST entries: reads
     // and writes, at supervisor and at user privilege (as in the TLB), each entry the page's linear
     // address as tag and, beside it, what added to a linear address gives its host address.
     // Invariants: an entry is filled only from a TLB entry the access just used (so every check of
@@ -587,7 +587,7 @@ abstract class Memory extends CpuState {
         set(HOST, host, size, v);
     }
 
-    // Compiled blocks' loads and stores in a loop's body, one per size (a constant there): the fast tables' hit
+    // Compiled blocks' loads and stores, one per size (a constant there): the fast tables' hit
     // inline in the block, small enough for the JIT to inline; a miss calls rd1..wr8, compiled once.
     final long load1(long la) {
         return load(la, 1);

@@ -44,19 +44,13 @@ final class VcpuMembers {
     static final Method SEG_BASE = method("segBase", long.class, int.class);
     /**
      * Memory.load1..load8 and store1..store8: the fast tables' hit, inlined into the block, else
-     * rd1..wr8. What blocks call in a loop's body (BlockCompiler.inlineAccesses).
+     * rd1..wr8. What blocks call.
      */
     static final Method[] LOAD_SIZED = {method("load1", long.class, long.class), method("load2", long.class, long.class),
             method("load4", long.class, long.class), method("load8", long.class, long.class)};
     static final Method[] STORE_SIZED = {method("store1", void.class, long.class, long.class),
             method("store2", void.class, long.class, long.class), method("store4", void.class, long.class, long.class),
             method("store8", void.class, long.class, long.class)};
-    /** Memory.rd1..rd8 and wr1..wr8: the same accesses, compiled once and called (what blocks call outside a loop's body). */
-    static final Method[] READ_SIZED = {method("rd1", long.class, long.class), method("rd2", long.class, long.class),
-            method("rd4", long.class, long.class), method("rd8", long.class, long.class)};
-    static final Method[] WRITE_SIZED = {method("wr1", void.class, long.class, long.class),
-            method("wr2", void.class, long.class, long.class), method("wr4", void.class, long.class, long.class),
-            method("wr8", void.class, long.class, long.class)};
     static final Method PUSH = method("push", void.class, long.class, int.class);
     static final Method POP = method("pop", long.class, int.class);
     static final Method TARGET = method("target", long.class, long.class);

@@ -2,7 +2,6 @@ package io.cloister.cpu.x86;
 
 import static io.cloister.cpu.x86.Code.bytes;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.MemorySegment;
@@ -95,28 +94,6 @@ class CompiledLoopTest {
         X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, 0x1000, 0, decodedCache);
         cpu.compileThreshold = 1; // compiled before the first run
         return cpu;
-    }
-
-    /**
-     * Only a loop's body inlines its memory accesses (BlockCompiler.inlineAccesses): all of
-     * COUNT_UP; ODD_SEVENS from its head (the test) to its back edge, not the two instructions
-     * before; nothing of ODD_SEVENS up to its back edge (a HLT there), whose only branch goes forward.
-     */
-    @Test
-    void onlyLoopBodiesInlineTheirAccesses() {
-        assertArrayEquals(new boolean[] {true, true}, BlockCompiler.inlineAccesses(region(COUNT_UP, COUNT_UP.length)));
-        assertArrayEquals(new boolean[] {false, false, true, true, true, true, true, true},
-                BlockCompiler.inlineAccesses(region(ODD_SEVENS, ODD_SEVENS.length)));
-        assertArrayEquals(new boolean[] {false, false, false, false, false, false, false},
-                BlockCompiler.inlineAccesses(region(ODD_SEVENS, 0x14)));
-    }
-
-    /** The region at the start of a page holding the first {@code length} bytes of {@code code}, then HLTs. */
-    private static Region region(byte[] code, int length) {
-        byte[] page = new byte[4096];
-        java.util.Arrays.fill(page, (byte) 0xf4);
-        System.arraycopy(code, 0, page, 0, length);
-        return Region.decode(MemorySegment.ofArray(page), 0, true, BlockCompiler.MAX);
     }
 
     @Test
