@@ -13,6 +13,15 @@ final class Code {
         return out;
     }
 
+    /** The pieces of code one after the other. */
+    static byte[] join(byte[]... parts) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        for (byte[] p : parts) {
+            out.writeBytes(p);
+        }
+        return out.toByteArray();
+    }
+
     /** An instruction at an operand size: 0x66 before it for 2 bytes, REX.W for 8, nothing for 1 and 4. */
     static int[] sized(int size, int... insn) {
         int prefix = size == 2 ? 0x66 : size == 8 ? 0x48 : -1;

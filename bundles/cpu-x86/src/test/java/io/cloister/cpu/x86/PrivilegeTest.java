@@ -1,6 +1,7 @@
 package io.cloister.cpu.x86;
 
 import static io.cloister.cpu.x86.Code.bytes;
+import static io.cloister.cpu.x86.Code.join;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -30,16 +31,22 @@ class PrivilegeTest {
     static final long[] GDT = {0, 0x00af9a000000ffffL, 0x00cf92000000ffffL, 0x00cffa000000ffffL, 0x00cff2000000ffffL,
         0x00affa000000ffffL, tssLow(TSS, 0x67, 9), TSS >>> 32, tssLow(0x15000, 0xfff, 2), 0};
 
-    /** Kernel code that loads the TSS (selector 0x30) and IRETQs to ring 3 at USER, on USER_STACK (SS 0x23, CS 0x2b). */
-    static final byte[] TO_RING3 = bytes(
+    /** Kernel code that loads the TSS (selector 0x30). */
+    static final byte[] LOAD_TSS = bytes(
             0x66, 0xb8, 0x30, 0x00, // mov $0x30, %ax
-            0x0f, 0x00, 0xd8, // ltr %ax
+            0x0f, 0x00, 0xd8); // ltr %ax
+
+    /** Kernel code that IRETQs to ring 3 at USER, on USER_STACK (SS 0x23, CS 0x2b). */
+    static final byte[] IRETQ_TO_USER = bytes(
             0x6a, 0x23, // push $0x23 (SS: user data, RPL 3)
             0x68, 0x00, 0x80, 0x02, 0x00, // push $0x28000 (RSP)
             0x6a, 0x02, // push $0x2 (RFLAGS)
             0x6a, 0x2b, // push $0x2b (CS: 64-bit user code, RPL 3)
             0x68, 0x00, 0x50, 0x00, 0x00, // push $0x5000 (RIP)
             0x48, 0xcf); // iretq
+
+    /** Kernel code that loads the TSS and IRETQs to ring 3. */
+    static final byte[] TO_RING3 = join(LOAD_TSS, IRETQ_TO_USER);
 
     static long tssLow(long base, long limit, int type) {
         return limit | (base & 0xffffff) << 16 | (long) (0x80 | type) << 40 | (base >>> 24 & 0xff) << 56;
@@ -77,16 +84,7 @@ class PrivilegeTest {
     @ValueSource(strings = {"interpreted", "decoded", "compiled"})
     void iretqToRing3IntThroughADpl3GateAndAUserPageFault(String mode) {
         try (DeviceAccessTest.Machine m = machine(mode)) {
-            LongMode.code(m.g, LongMode.CODE, bytes(
-                    0x66, 0xb8, 0x30, 0x00, // mov $0x30, %ax
-                    0x0f, 0x00, 0xd8, // ltr %ax
-                    0x0f, 0x00, 0xcb, // str %ebx
-                    0x6a, 0x23, // push $0x23 (SS: user data, RPL 3)
-                    0x68, 0x00, 0x80, 0x02, 0x00, // push $0x28000 (RSP)
-                    0x6a, 0x02, // push $0x2 (RFLAGS)
-                    0x6a, 0x2b, // push $0x2b (CS: 64-bit user code, RPL 3)
-                    0x68, 0x00, 0x50, 0x00, 0x00, // push $0x5000 (RIP)
-                    0x48, 0xcf)); // iretq
+            LongMode.code(m.g, LongMode.CODE, join(LOAD_TSS, bytes(0x0f, 0x00, 0xcb), IRETQ_TO_USER)); // str %ebx between
             LongMode.code(m.g, USER, bytes(
                     0xbf, 0x34, 0x12, 0x00, 0x00, // mov $0x1234, %edi
                     0xcd, 0x80, // int $0x80
