@@ -94,6 +94,7 @@ public final class Main {
     }
 
     public static void main(String[] args) {
+        CompilerThreads.lower(); // the process's policy, so here and not in run(), which tests call
         int code = run(args, System.out, System.err);
         System.exit(code);
     }

@@ -1,0 +1,90 @@
+package io.cloister.launcher;
+
+import java.io.IOException;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+
+/**
+ * Puts the JVM's JIT compiler threads at the host's lowest CPU priority (nice 19), so that on a
+ * host with few cores a vCPU that is ready to run gets a core before them. The emulator compiles
+ * guest code into classes while it runs; on 2 cores the compiler threads, the vCPU and the block
+ * compiler were often runnable at once, and the vCPU waited 0.8-1.2 s for a core during a Linux
+ * boot. The JIT loses nothing it needs: it still has the core the vCPU does not use.
+ *
+ * <p>HotSpot can do this itself (-XX:ThreadPriorityPolicy=1 -XX:CompilerThreadPriority=19), but it
+ * warns about the policy on every start unless it runs as root, though lowering a priority needs no
+ * privilege. Compiler threads the JVM adds later are made by compiler threads, and on Linux a thread
+ * starts at its maker's priority.
+ */
+final class CompilerThreads {
+    private CompilerThreads() {
+    }
+
+    /** The lowest priority, as nice(1) counts it. */
+    static final int LOWEST = 19;
+
+    /** The names HotSpot gives its C1 and C2 threads, as the kernel keeps them (15 characters). */
+    private static final List<String> NAMES = List.of("C1 CompilerThre", "C2 CompilerThre");
+
+    /**
+     * Lowers every compiler thread of this JVM; returns the thread ids lowered. Nothing where there
+     * is no /proc/self/task or no setpriority (not Linux): the priority is then the host's business.
+     */
+    static List<Integer> lower() {
+        List<Integer> done = new ArrayList<>();
+        MethodHandle setpriority = setpriority();
+        if (setpriority == null) {
+            return done;
+        }
+        for (int tid : compilerThreads()) {
+            try {
+                // PRIO_PROCESS (0) with a thread id: on Linux, that thread alone.
+                if ((int) setpriority.invokeExact(0, tid, LOWEST) == 0) {
+                    done.add(tid);
+                }
+            } catch (Throwable e) {
+                return done; // the call itself is broken: no thread will do better
+            }
+        }
+        return done;
+    }
+
+    /** The ids of this JVM's compiler threads, from /proc; none where it cannot be read. */
+    static List<Integer> compilerThreads() {
+        List<Integer> tids = new ArrayList<>();
+        try (Stream<Path> tasks = Files.list(Path.of("/proc/self/task"))) {
+            for (Path t : (Iterable<Path>) tasks::iterator) {
+                String name;
+                try {
+                    name = Files.readString(t.resolve("comm")).strip();
+                } catch (IOException e) {
+                    continue; // the thread ended meanwhile
+                }
+                if (NAMES.contains(name)) {
+                    tids.add(Integer.parseInt(t.getFileName().toString()));
+                }
+            }
+        } catch (IOException | UnsupportedOperationException e) {
+            // not Linux
+        }
+        return tids;
+    }
+
+    private static MethodHandle setpriority() {
+        try {
+            Linker linker = Linker.nativeLinker();
+            return linker.defaultLookup().find("setpriority").map(a -> linker.downcallHandle(a,
+                    FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT)))
+                    .orElse(null);
+        } catch (RuntimeException e) {
+            return null; // no native access
+        }
+    }
+}
