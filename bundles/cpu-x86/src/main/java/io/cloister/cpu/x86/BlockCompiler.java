@@ -21,6 +21,7 @@ import static io.cloister.cpu.x86.VcpuMembers.LOOP_BACK;
 import static io.cloister.cpu.x86.VcpuMembers.POP;
 import static io.cloister.cpu.x86.VcpuMembers.POS;
 import static io.cloister.cpu.x86.VcpuMembers.PUSH;
+import static io.cloister.cpu.x86.VcpuMembers.FAST_TABLES;
 import static io.cloister.cpu.x86.VcpuMembers.LOAD_SIZED;
 import static io.cloister.cpu.x86.VcpuMembers.SEG_BASE;
 import static io.cloister.cpu.x86.VcpuMembers.SHIFT_FAST;
@@ -166,13 +167,23 @@ final class BlockCompiler {
             fa = code.allocateLocal(TypeKind.LONG);
             fb = code.allocateLocal(TypeKind.LONG);
             fres = code.allocateLocal(TypeKind.LONG);
+            tables = code.allocateLocal(TypeKind.INT);
         }
+
+        /**
+         * Where the fast tables of the block's privilege start (Memory.fastTables), taken once at
+         * its entry: nothing a block runs changes the privilege of its accesses (far transfers,
+         * IRET, SYSCALL and faults leave it), and every access would otherwise work it out again
+         * from CS and supervisorAccess, which the JIT reloads after each access's fence.
+         */
+        private final int tables;
 
         void block(Region region) {
             List<Insn> insns = region.insns();
             int[] starts = region.starts();
             deadFlags = FlagLiveness.dead(region);
             loopHeads(insns, starts);
+            code.aload(CPU_SLOT).invokevirtual(CPU, FAST_TABLES.name(), FAST_TABLES.type()).istore(tables);
             for (int k = 0; k < insns.size(); k++) {
                 Insn in = insns.get(k);
                 if (heads[k] != null) {
@@ -353,7 +364,7 @@ final class BlockCompiler {
 
         private void load(int size) {
             VcpuMembers.Method m = LOAD_SIZED[sizeIndex(size)];
-            code.aload(CPU_SLOT).lload(ea).invokevirtual(CPU, m.name(), m.type());
+            code.aload(CPU_SLOT).lload(ea).iload(tables).invokevirtual(CPU, m.name(), m.type());
         }
 
         /**
@@ -367,7 +378,7 @@ final class BlockCompiler {
                 return;
             }
             code.aload(REGS).loadConstant(X86Vcpu.RSP).laload().loadConstant(8L).lsub().lstore(ea);
-            code.aload(CPU_SLOT).lload(ea).lload(value).invokevirtual(CPU, STORE_SIZED[sizeIndex(8)].name(), STORE_SIZED[sizeIndex(8)].type());
+            code.aload(CPU_SLOT).lload(ea).lload(value).iload(tables).invokevirtual(CPU, STORE_SIZED[sizeIndex(8)].name(), STORE_SIZED[sizeIndex(8)].type());
             code.aload(REGS).loadConstant(X86Vcpu.RSP).lload(ea).lastore();
         }
 
@@ -378,14 +389,14 @@ final class BlockCompiler {
                 return;
             }
             code.aload(REGS).loadConstant(X86Vcpu.RSP).laload().lstore(ea);
-            code.aload(CPU_SLOT).lload(ea).invokevirtual(CPU, LOAD_SIZED[sizeIndex(8)].name(), LOAD_SIZED[sizeIndex(8)].type());
+            code.aload(CPU_SLOT).lload(ea).iload(tables).invokevirtual(CPU, LOAD_SIZED[sizeIndex(8)].name(), LOAD_SIZED[sizeIndex(8)].type());
             code.aload(REGS).loadConstant(X86Vcpu.RSP).lload(ea).loadConstant(8L).ladd().lastore();
         }
 
         /** Writes the long on the stack to memory at {@code ea}; stops the block if that hit code or MMIO. */
         private void store(int size, int k) {
             VcpuMembers.Method m = STORE_SIZED[sizeIndex(size)];
-            code.lstore(tmp).aload(CPU_SLOT).lload(ea).lload(tmp).invokevirtual(CPU, m.name(), m.type());
+            code.lstore(tmp).aload(CPU_SLOT).lload(ea).lload(tmp).iload(tables).invokevirtual(CPU, m.name(), m.type());
             stopCheck(k);
         }
 

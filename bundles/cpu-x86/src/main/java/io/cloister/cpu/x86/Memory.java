@@ -587,42 +587,58 @@ abstract class Memory extends CpuState {
         set(HOST, host, size, v);
     }
 
+    /**
+     * Where the fast tables of the current privilege start in {@link #fast} (the read table; the
+     * write table follows at 2 * FAST * FAST_WRITE): what a compiled block passes to load1..store8,
+     * taken at its entry (BlockCompiler). Valid while the privilege stays; nothing inside a block
+     * changes it.
+     */
+    final int fastTables() {
+        return 2 * FAST * userAccess() * FAST_USER;
+    }
+
     // Compiled blocks' loads and stores, one per size (a constant there): the fast tables' hit
     // inline in the block, small enough for the JIT to inline; a miss calls rd1..wr8, compiled once.
-    final long load1(long la) {
-        return load(la, 1);
+    // tables: fastTables() at the block's entry.
+    final long load1(long la, int tables) {
+        return load(la, 1, tables);
     }
 
-    final long load2(long la) {
-        return load(la, 2);
+    final long load2(long la, int tables) {
+        return load(la, 2, tables);
     }
 
-    final long load4(long la) {
-        return load(la, 4);
+    final long load4(long la, int tables) {
+        return load(la, 4, tables);
     }
 
-    final long load8(long la) {
-        return load(la, 8);
+    final long load8(long la, int tables) {
+        return load(la, 8, tables);
     }
 
-    final void store1(long la, long v) {
-        store(la, 1, v);
+    final void store1(long la, long v, int tables) {
+        store(la, 1, v, tables);
     }
 
-    final void store2(long la, long v) {
-        store(la, 2, v);
+    final void store2(long la, long v, int tables) {
+        store(la, 2, v, tables);
     }
 
-    final void store4(long la, long v) {
-        store(la, 4, v);
+    final void store4(long la, long v, int tables) {
+        store(la, 4, v, tables);
     }
 
-    final void store8(long la, long v) {
-        store(la, 8, v);
+    final void store8(long la, long v, int tables) {
+        store(la, 8, v, tables);
     }
 
-    private long load(long la, int size) {
-        int i = fastSlot(la, 0);
+    /** fastSlot's index from the tables' start for the current privilege (fastTables). */
+    private static int fastSlotIn(int tables, long la, int write) {
+        return tables + 2 * (write * FAST + ((int) (la >>> 12) & (FAST - 1)));
+    }
+
+    private long load(long la, int size, int tables) {
+        int i = fastSlotIn(tables, la, 0);
         if (fastHit(i, la, size)) {
             return hostRead(la + fast[i + 1], size);
         }
@@ -634,8 +650,8 @@ abstract class Memory extends CpuState {
         };
     }
 
-    private void store(long la, int size, long v) {
-        int i = fastSlot(la, FAST_WRITE);
+    private void store(long la, int size, long v, int tables) {
+        int i = fastSlotIn(tables, la, FAST_WRITE);
         if (fastHit(i, la, size)) {
             hostWrite(la + fast[i + 1], size, v);
             return;
