@@ -21,6 +21,7 @@ import static io.cloister.cpu.x86.VcpuMembers.LOOP_BACK;
 import static io.cloister.cpu.x86.VcpuMembers.POP;
 import static io.cloister.cpu.x86.VcpuMembers.POS;
 import static io.cloister.cpu.x86.VcpuMembers.PUSH;
+import static io.cloister.cpu.x86.VcpuMembers.FAST_ARRAY;
 import static io.cloister.cpu.x86.VcpuMembers.FAST_TABLES;
 import static io.cloister.cpu.x86.VcpuMembers.LOAD_SIZED;
 import static io.cloister.cpu.x86.VcpuMembers.SEG_BASE;
@@ -168,7 +169,11 @@ final class BlockCompiler {
             fb = code.allocateLocal(TypeKind.LONG);
             fres = code.allocateLocal(TypeKind.LONG);
             tables = code.allocateLocal(TypeKind.INT);
+            fastArray = code.allocateLocal(TypeKind.REFERENCE);
         }
+
+        /** The fast tables (Memory.fastArray), taken once at the block's entry as {@link #tables}. */
+        private final int fastArray;
 
         /**
          * Where the fast tables of the block's privilege start (Memory.fastTables), taken once at
@@ -184,6 +189,7 @@ final class BlockCompiler {
             deadFlags = FlagLiveness.dead(region);
             loopHeads(insns, starts);
             code.aload(CPU_SLOT).invokevirtual(CPU, FAST_TABLES.name(), FAST_TABLES.type()).istore(tables);
+            code.aload(CPU_SLOT).invokevirtual(CPU, FAST_ARRAY.name(), FAST_ARRAY.type()).astore(fastArray);
             for (int k = 0; k < insns.size(); k++) {
                 Insn in = insns.get(k);
                 if (heads[k] != null) {
@@ -364,7 +370,7 @@ final class BlockCompiler {
 
         private void load(int size) {
             VcpuMembers.Method m = LOAD_SIZED[sizeIndex(size)];
-            code.aload(CPU_SLOT).lload(ea).iload(tables).invokevirtual(CPU, m.name(), m.type());
+            code.aload(CPU_SLOT).lload(ea).aload(fastArray).iload(tables).invokevirtual(CPU, m.name(), m.type());
         }
 
         /**
@@ -378,7 +384,7 @@ final class BlockCompiler {
                 return;
             }
             code.aload(REGS).loadConstant(X86Vcpu.RSP).laload().loadConstant(8L).lsub().lstore(ea);
-            code.aload(CPU_SLOT).lload(ea).lload(value).iload(tables).invokevirtual(CPU, STORE_SIZED[sizeIndex(8)].name(), STORE_SIZED[sizeIndex(8)].type());
+            code.aload(CPU_SLOT).lload(ea).lload(value).aload(fastArray).iload(tables).invokevirtual(CPU, STORE_SIZED[sizeIndex(8)].name(), STORE_SIZED[sizeIndex(8)].type());
             code.aload(REGS).loadConstant(X86Vcpu.RSP).lload(ea).lastore();
         }
 
@@ -389,14 +395,14 @@ final class BlockCompiler {
                 return;
             }
             code.aload(REGS).loadConstant(X86Vcpu.RSP).laload().lstore(ea);
-            code.aload(CPU_SLOT).lload(ea).iload(tables).invokevirtual(CPU, LOAD_SIZED[sizeIndex(8)].name(), LOAD_SIZED[sizeIndex(8)].type());
+            code.aload(CPU_SLOT).lload(ea).aload(fastArray).iload(tables).invokevirtual(CPU, LOAD_SIZED[sizeIndex(8)].name(), LOAD_SIZED[sizeIndex(8)].type());
             code.aload(REGS).loadConstant(X86Vcpu.RSP).lload(ea).loadConstant(8L).ladd().lastore();
         }
 
         /** Writes the long on the stack to memory at {@code ea}; stops the block if that hit code or MMIO. */
         private void store(int size, int k) {
             VcpuMembers.Method m = STORE_SIZED[sizeIndex(size)];
-            code.lstore(tmp).aload(CPU_SLOT).lload(ea).lload(tmp).iload(tables).invokevirtual(CPU, m.name(), m.type());
+            code.lstore(tmp).aload(CPU_SLOT).lload(ea).lload(tmp).aload(fastArray).iload(tables).invokevirtual(CPU, m.name(), m.type());
             stopCheck(k);
         }
 

@@ -593,43 +593,48 @@ abstract class Memory extends CpuState {
      * taken at its entry (BlockCompiler). Valid while the privilege stays; nothing inside a block
      * changes it.
      */
+    final long[] fastArray() {
+        return fast;
+    }
+
     final int fastTables() {
         return 2 * FAST * userAccess() * FAST_USER;
     }
 
     // Compiled blocks' loads and stores, one per size (a constant there): the fast tables' hit
     // inline in the block, small enough for the JIT to inline; a miss calls rd1..wr8, compiled once.
-    // tables: fastTables() at the block's entry.
-    final long load1(long la, int tables) {
-        return load(la, 1, tables);
+    // fast and tables: fastArray() and fastTables() at the block's entry, held in its locals (the
+    // JIT would otherwise load the array and its length again after every access's fence).
+    final long load1(long la, long[] fast, int tables) {
+        return load(la, 1, fast, tables);
     }
 
-    final long load2(long la, int tables) {
-        return load(la, 2, tables);
+    final long load2(long la, long[] fast, int tables) {
+        return load(la, 2, fast, tables);
     }
 
-    final long load4(long la, int tables) {
-        return load(la, 4, tables);
+    final long load4(long la, long[] fast, int tables) {
+        return load(la, 4, fast, tables);
     }
 
-    final long load8(long la, int tables) {
-        return load(la, 8, tables);
+    final long load8(long la, long[] fast, int tables) {
+        return load(la, 8, fast, tables);
     }
 
-    final void store1(long la, long v, int tables) {
-        store(la, 1, v, tables);
+    final void store1(long la, long v, long[] fast, int tables) {
+        store(la, 1, v, fast, tables);
     }
 
-    final void store2(long la, long v, int tables) {
-        store(la, 2, v, tables);
+    final void store2(long la, long v, long[] fast, int tables) {
+        store(la, 2, v, fast, tables);
     }
 
-    final void store4(long la, long v, int tables) {
-        store(la, 4, v, tables);
+    final void store4(long la, long v, long[] fast, int tables) {
+        store(la, 4, v, fast, tables);
     }
 
-    final void store8(long la, long v, int tables) {
-        store(la, 8, v, tables);
+    final void store8(long la, long v, long[] fast, int tables) {
+        store(la, 8, v, fast, tables);
     }
 
     /** fastSlot's index from the tables' start for the current privilege (fastTables). */
@@ -637,9 +642,9 @@ abstract class Memory extends CpuState {
         return tables + 2 * (write * FAST + ((int) (la >>> 12) & (FAST - 1)));
     }
 
-    private long load(long la, int size, int tables) {
+    private long load(long la, int size, long[] fast, int tables) {
         int i = fastSlotIn(tables, la, 0);
-        if (fastHit(i, la, size)) {
+        if (fast[i] == (la & (~0xfffL | (size - 1)))) { // fastHit
             return hostRead(la + fast[i + 1], size);
         }
         return switch (size) {
@@ -650,9 +655,9 @@ abstract class Memory extends CpuState {
         };
     }
 
-    private void store(long la, int size, long v, int tables) {
+    private void store(long la, int size, long v, long[] fast, int tables) {
         int i = fastSlotIn(tables, la, FAST_WRITE);
-        if (fastHit(i, la, size)) {
+        if (fast[i] == (la & (~0xfffL | (size - 1)))) { // fastHit
             hostWrite(la + fast[i + 1], size, v);
             return;
         }

@@ -64,14 +64,14 @@ class FastAccessTest {
             LongMode.write(g, 0x15000, 0x30003); // whose first page is 0x30000
             LongMode.write(g, 0x30008, 111);
             LongMode.write(g, 0x31008, 222);
-            assertEquals(111, cpu.load8(FOUR_GIB + 8, cpu.fastTables()));
-            assertEquals(111, cpu.load8(FOUR_GIB + 8, cpu.fastTables()), "again, from the fast table");
-            cpu.store8(FOUR_GIB + 16, 5, cpu.fastTables());
-            cpu.store8(FOUR_GIB + 16, 6, cpu.fastTables());
+            assertEquals(111, cpu.load8(FOUR_GIB + 8, cpu.fastArray(), cpu.fastTables()));
+            assertEquals(111, cpu.load8(FOUR_GIB + 8, cpu.fastArray(), cpu.fastTables()), "again, from the fast table");
+            cpu.store8(FOUR_GIB + 16, 5, cpu.fastArray(), cpu.fastTables());
+            cpu.store8(FOUR_GIB + 16, 6, cpu.fastArray(), cpu.fastTables());
             LongMode.write(g, 0x15000, 0x31003);
             cpu.flushTlb(); // what INVLPG does
-            assertEquals(222, cpu.load8(FOUR_GIB + 8, cpu.fastTables()));
-            cpu.store8(FOUR_GIB + 16, 7, cpu.fastTables());
+            assertEquals(222, cpu.load8(FOUR_GIB + 8, cpu.fastArray(), cpu.fastTables()));
+            cpu.store8(FOUR_GIB + 16, 7, cpu.fastArray(), cpu.fastTables());
             assertEquals(6, LongMode.read(g, 0x30010));
             assertEquals(7, LongMode.read(g, 0x31010));
         }
@@ -113,13 +113,13 @@ class FastAccessTest {
     void aSecondVcpuMakesTheFirstCheckItsStoresForCodeAgain() throws Exception {
         try (TestGuest g = new TestGuest("fast-smp", 1 << 20, PageState.SHARED)) {
             X86Vcpu first = longMode(g);
-            first.store8(0x7000, 1, first.fastTables()); // fills a write entry: one vCPU, no code in the page
+            first.store8(0x7000, 1, first.fastArray(), first.fastTables()); // fills a write entry: one vCPU, no code in the page
             X86Vcpu second = new X86Vcpu(1, g.view, X86Engine.DEFAULT, CocoCpu.NONE, LongMode.CODE, 0, true, first.codeMap); // the VM's
             assertTrue(first.codeEpochChanged(), "a new vCPU moves the code epoch");
             first.syncCode();
             second.codeMap.mark(7, CodeMap.bits(0, 16)); // the second decodes code at 0x7000
             long epoch = first.codeMap.epoch.get();
-            first.store8(0x7000, 2, first.fastTables());
+            first.store8(0x7000, 2, first.fastArray(), first.fastTables());
             assertTrue(first.codeMap.epoch.get() != epoch, "the first's store into that code moves the epoch");
             assertEquals(2, LongMode.read(g, 0x7000));
         }
