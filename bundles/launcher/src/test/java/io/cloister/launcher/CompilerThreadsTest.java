@@ -10,15 +10,20 @@ import java.util.List;
 
 import org.junit.jupiter.api.Test;
 
-/** The JIT's compiler threads end at nice 19, as the kernel reports it, and no other thread moves. */
+/** The JIT's C2 compiler threads end at nice 19, as the kernel reports it, and no other thread moves (C1's included). */
 class CompilerThreadsTest {
     @Test
-    void theCompilerThreadsAndOnlyThemGoToTheLowestPriority() throws Exception {
+    void theC2CompilerThreadsAndOnlyThemGoToTheLowestPriority() throws Exception {
         assumeTrue(Files.isDirectory(Path.of("/proc/self/task")), "no /proc/self/task (not Linux): nothing to lower");
         List<Integer> compilers = CompilerThreads.compilerThreads();
-        assertFalse(compilers.isEmpty(), "no C1 or C2 compiler thread found in /proc/self/task");
+        assertFalse(compilers.isEmpty(), "no C2 compiler thread found in /proc/self/task");
         int self = Integer.parseInt(Files.readString(Path.of("/proc/thread-self/stat")).split(" ", 2)[0]);
         int before = nice(self);
+        List<Integer> c1 = threadsNamed("C1 CompilerThre");
+        List<Integer> c1Before = new java.util.ArrayList<>();
+        for (int tid : c1) {
+            c1Before.add(nice(tid));
+        }
 
         List<Integer> lowered = CompilerThreads.lower();
 
@@ -27,6 +32,21 @@ class CompilerThreadsTest {
             assertEquals(CompilerThreads.LOWEST, nice(tid), "thread " + tid);
         }
         assertEquals(before, nice(self), "the calling thread's own priority");
+        for (int i = 0; i < c1.size(); i++) {
+            assertEquals(c1Before.get(i), nice(c1.get(i)), "C1 thread " + c1.get(i));
+        }
+    }
+
+    private static List<Integer> threadsNamed(String name) throws Exception {
+        List<Integer> tids = new java.util.ArrayList<>();
+        try (var tasks = Files.list(Path.of("/proc/self/task"))) {
+            for (Path t : (Iterable<Path>) tasks::iterator) {
+                if (Files.readString(t.resolve("comm")).strip().equals(name)) {
+                    tids.add(Integer.parseInt(t.getFileName().toString()));
+                }
+            }
+        }
+        return tids;
     }
 
     /** The nice value of a thread of this process: field 19 of its stat, counted after the name's closing parenthesis. */
