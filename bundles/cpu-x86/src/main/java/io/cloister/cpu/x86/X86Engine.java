@@ -74,9 +74,13 @@ public class X86Engine implements CpuEngine {
      * compiled block is a class the JVM interprets, then compiles at two tiers: on the Linux boot,
      * whose code is mostly cold, a threshold of 256 made about 8,000 blocks and their JIT work cost
      * more than it saved (48 s of CPU against 30 s at 8,192 and 26-31 s at 32,768, same run); only
-     * code that stays hot is worth a class. The property is for benchmarks comparing thresholds.
+     * code that stays hot is worth a class. 8,192 rather than 16,384 since the launcher runs C2 at
+     * the lowest priority, where its work on the extra classes no longer takes the vCPU's core:
+     * the boot 0.965 and 0.935 of 16,384's time in two six-round runs, about 1,080 blocks against
+     * 590 (benchmarks/results/2026-12-04-session23-speed.md); 4,096 had measured slower. The
+     * property is for benchmarks comparing thresholds.
      */
-    static final int COMPILE_THRESHOLD = Integer.getInteger("cloister.x86.compileThreshold", 16384);
+    static final int COMPILE_THRESHOLD = Integer.getInteger("cloister.x86.compileThreshold", 8192);
 
     /** With {@code decodedCache} false every instruction is decoded each time: the baseline of benchmarks. */
     public X86Engine(boolean decodedCache) {
