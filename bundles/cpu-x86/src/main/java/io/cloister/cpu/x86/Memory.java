@@ -523,7 +523,7 @@ abstract class Memory extends CpuState {
 
     private long read(long la, int size) {
         int i = fastSlot(la, 0);
-        if (fastHit(i, la, size)) {
+        if (fastHit(fast, i, la, size)) {
             return hostRead(la + fast[i + 1], size);
         }
         if ((la & 0xfff) + size > 4096) {
@@ -535,8 +535,8 @@ abstract class Memory extends CpuState {
     }
 
     /** Whether entry i holds the page of an access of {@code size} bytes at la (aligned: an unaligned one never matches a tag). */
-    private boolean fastHit(int i, long la, int size) {
-        return fast[i] == (la & (~0xfffL | (size - 1)));
+    private static boolean fastHit(long[] entries, int i, long la, int size) {
+        return entries[i] == (la & (~0xfffL | (size - 1)));
     }
 
     /** The index in {@link #fast} of the tag for linear address la; {@code write} is 0 or FAST_WRITE. */
@@ -587,54 +587,55 @@ abstract class Memory extends CpuState {
         set(HOST, host, size, v);
     }
 
+    /** The fast tables themselves: what a compiled block passes to load1..store8, taken at its entry (BlockCompiler). */
+    final long[] fastArray() {
+        return fast;
+    }
+
     /**
      * Where the fast tables of the current privilege start in {@link #fast} (the read table; the
      * write table follows at 2 * FAST * FAST_WRITE): what a compiled block passes to load1..store8,
      * taken at its entry (BlockCompiler). Valid while the privilege stays; nothing inside a block
      * changes it.
      */
-    final long[] fastArray() {
-        return fast;
-    }
-
     final int fastTables() {
         return 2 * FAST * userAccess() * FAST_USER;
     }
 
     // Compiled blocks' loads and stores, one per size (a constant there): the fast tables' hit
     // inline in the block, small enough for the JIT to inline; a miss calls rd1..wr8, compiled once.
-    // fast and tables: fastArray() and fastTables() at the block's entry, held in its locals (the
+    // entries and tables: fastArray() and fastTables() at the block's entry, held in its locals (the
     // JIT would otherwise load the array and its length again after every access's fence).
-    final long load1(long la, long[] fast, int tables) {
-        return load(la, 1, fast, tables);
+    final long load1(long la, long[] entries, int tables) {
+        return load(la, 1, entries, tables);
     }
 
-    final long load2(long la, long[] fast, int tables) {
-        return load(la, 2, fast, tables);
+    final long load2(long la, long[] entries, int tables) {
+        return load(la, 2, entries, tables);
     }
 
-    final long load4(long la, long[] fast, int tables) {
-        return load(la, 4, fast, tables);
+    final long load4(long la, long[] entries, int tables) {
+        return load(la, 4, entries, tables);
     }
 
-    final long load8(long la, long[] fast, int tables) {
-        return load(la, 8, fast, tables);
+    final long load8(long la, long[] entries, int tables) {
+        return load(la, 8, entries, tables);
     }
 
-    final void store1(long la, long v, long[] fast, int tables) {
-        store(la, 1, v, fast, tables);
+    final void store1(long la, long v, long[] entries, int tables) {
+        store(la, 1, v, entries, tables);
     }
 
-    final void store2(long la, long v, long[] fast, int tables) {
-        store(la, 2, v, fast, tables);
+    final void store2(long la, long v, long[] entries, int tables) {
+        store(la, 2, v, entries, tables);
     }
 
-    final void store4(long la, long v, long[] fast, int tables) {
-        store(la, 4, v, fast, tables);
+    final void store4(long la, long v, long[] entries, int tables) {
+        store(la, 4, v, entries, tables);
     }
 
-    final void store8(long la, long v, long[] fast, int tables) {
-        store(la, 8, v, fast, tables);
+    final void store8(long la, long v, long[] entries, int tables) {
+        store(la, 8, v, entries, tables);
     }
 
     /** fastSlot's index from the tables' start for the current privilege (fastTables). */
@@ -642,10 +643,10 @@ abstract class Memory extends CpuState {
         return tables + 2 * (write * FAST + ((int) (la >>> 12) & (FAST - 1)));
     }
 
-    private long load(long la, int size, long[] fast, int tables) {
+    private long load(long la, int size, long[] entries, int tables) {
         int i = fastSlotIn(tables, la, 0);
-        if (fast[i] == (la & (~0xfffL | (size - 1)))) { // fastHit
-            return hostRead(la + fast[i + 1], size);
+        if (fastHit(entries, i, la, size)) {
+            return hostRead(la + entries[i + 1], size);
         }
         return switch (size) {
             case 1 -> rd1(la);
@@ -655,10 +656,10 @@ abstract class Memory extends CpuState {
         };
     }
 
-    private void store(long la, int size, long v, long[] fast, int tables) {
+    private void store(long la, int size, long v, long[] entries, int tables) {
         int i = fastSlotIn(tables, la, FAST_WRITE);
-        if (fast[i] == (la & (~0xfffL | (size - 1)))) { // fastHit
-            hostWrite(la + fast[i + 1], size, v);
+        if (fastHit(entries, i, la, size)) {
+            hostWrite(la + entries[i + 1], size, v);
             return;
         }
         switch (size) {
@@ -683,7 +684,7 @@ abstract class Memory extends CpuState {
 
     private void write(long la, int size, long v) {
         int i = fastSlot(la, FAST_WRITE);
-        if (fastHit(i, la, size)) {
+        if (fastHit(fast, i, la, size)) {
             hostWrite(la + fast[i + 1], size, v);
             return;
         }
