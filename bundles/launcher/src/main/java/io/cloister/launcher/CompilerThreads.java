@@ -22,8 +22,8 @@ import java.util.stream.Stream;
  *
  * <p>HotSpot can lower compiler threads itself (-XX:ThreadPriorityPolicy=1
  * -XX:CompilerThreadPriority=19, C1's too), but it warns about the policy on every start unless it
- * runs as root, though lowering a priority needs no privilege. Compiler threads the JVM adds later are made by compiler threads, and on Linux a thread
- * starts at its maker's priority.
+ * runs as root, though lowering a priority needs no privilege. Compiler threads the JVM adds later
+ * are made by compiler threads, and on Linux a thread starts at its maker's priority.
  */
 final class CompilerThreads {
     private CompilerThreads() {
@@ -33,7 +33,10 @@ final class CompilerThreads {
     static final int LOWEST = 19;
 
     /** The name HotSpot gives its C2 threads, as the kernel keeps it (15 characters). */
-    private static final String C2 = "C2 CompilerThre";
+    static final String C2 = "C2 CompilerThre";
+
+    /** The name of its C1 threads, which keep their priority. */
+    static final String C1 = "C1 CompilerThre";
 
     /**
      * Lowers every C2 compiler thread of this JVM; returns the thread ids lowered. Nothing where there
@@ -45,7 +48,7 @@ final class CompilerThreads {
         if (setpriority == null) {
             return done;
         }
-        for (int tid : compilerThreads()) {
+        for (int tid : threadsNamed(C2)) {
             try {
                 // PRIO_PROCESS (0) with a thread id: on Linux, that thread alone.
                 if ((int) setpriority.invokeExact(0, tid, LOWEST) == 0) {
@@ -58,18 +61,18 @@ final class CompilerThreads {
         return done;
     }
 
-    /** The ids of this JVM's C2 compiler threads, from /proc; none where it cannot be read. */
-    static List<Integer> compilerThreads() {
+    /** The ids of this JVM's threads the kernel names {@code name} (C2, C1), from /proc; none where it cannot be read. */
+    static List<Integer> threadsNamed(String name) {
         List<Integer> tids = new ArrayList<>();
         try (Stream<Path> tasks = Files.list(Path.of("/proc/self/task"))) {
             for (Path t : (Iterable<Path>) tasks::iterator) {
-                String name;
+                String comm;
                 try {
-                    name = Files.readString(t.resolve("comm")).strip();
+                    comm = Files.readString(t.resolve("comm")).strip();
                 } catch (IOException e) {
                     continue; // the thread ended meanwhile
                 }
-                if (name.equals(C2)) {
+                if (comm.equals(name)) {
                     tids.add(Integer.parseInt(t.getFileName().toString()));
                 }
             }

@@ -15,11 +15,11 @@ class CompilerThreadsTest {
     @Test
     void theC2CompilerThreadsAndOnlyThemGoToTheLowestPriority() throws Exception {
         assumeTrue(Files.isDirectory(Path.of("/proc/self/task")), "no /proc/self/task (not Linux): nothing to lower");
-        List<Integer> compilers = CompilerThreads.compilerThreads();
+        List<Integer> compilers = CompilerThreads.threadsNamed(CompilerThreads.C2);
         assertFalse(compilers.isEmpty(), "no C2 compiler thread found in /proc/self/task");
         int self = Integer.parseInt(Files.readString(Path.of("/proc/thread-self/stat")).split(" ", 2)[0]);
         int before = nice(self);
-        List<Integer> c1 = threadsNamed("C1 CompilerThre");
+        List<Integer> c1 = CompilerThreads.threadsNamed(CompilerThreads.C1);
         List<Integer> c1Before = new java.util.ArrayList<>();
         for (int tid : c1) {
             c1Before.add(nice(tid));
@@ -35,18 +35,6 @@ class CompilerThreadsTest {
         for (int i = 0; i < c1.size(); i++) {
             assertEquals(c1Before.get(i), nice(c1.get(i)), "C1 thread " + c1.get(i));
         }
-    }
-
-    private static List<Integer> threadsNamed(String name) throws Exception {
-        List<Integer> tids = new java.util.ArrayList<>();
-        try (var tasks = Files.list(Path.of("/proc/self/task"))) {
-            for (Path t : (Iterable<Path>) tasks::iterator) {
-                if (Files.readString(t.resolve("comm")).strip().equals(name)) {
-                    tids.add(Integer.parseInt(t.getFileName().toString()));
-                }
-            }
-        }
-        return tids;
     }
 
     /** The nice value of a thread of this process: field 19 of its stat, counted after the name's closing parenthesis. */

@@ -541,8 +541,7 @@ abstract class Memory extends CpuState {
 
     /** The index in {@link #fast} of the tag for linear address la; {@code write} is 0 or FAST_WRITE. */
     private int fastSlot(long la, int write) {
-        int table = write | userAccess() * FAST_USER;
-        return 2 * (table * FAST + ((int) (la >>> 12) & (FAST - 1)));
+        return fastSlotIn(fastTables(), la, write);
     }
 
     /** Fills entry i for the page of la, which translate just took to physical pa, when the page may be reached through it. */
@@ -638,7 +637,7 @@ abstract class Memory extends CpuState {
         store(la, 8, v, entries, tables);
     }
 
-    /** fastSlot's index from the tables' start for the current privilege (fastTables). */
+    /** As {@link #fastSlot}, from the start of the privilege's tables (fastTables), which a block takes once. */
     private static int fastSlotIn(int tables, long la, int write) {
         return tables + 2 * (write * FAST + ((int) (la >>> 12) & (FAST - 1)));
     }

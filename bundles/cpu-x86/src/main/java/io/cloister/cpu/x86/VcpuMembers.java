@@ -46,10 +46,13 @@ final class VcpuMembers {
      * Memory.load1..load8 and store1..store8: the fast tables' hit, inlined into the block, else
      * rd1..wr8. What blocks call.
      */
-    static final Method[] LOAD_SIZED = {method("load1", long.class, long.class, long[].class, int.class), method("load2", long.class, long.class, long[].class, int.class),
-            method("load4", long.class, long.class, long[].class, int.class), method("load8", long.class, long.class, long[].class, int.class)};
+    static final Method[] LOAD_SIZED = {method("load1", long.class, long.class, long[].class, int.class),
+            method("load2", long.class, long.class, long[].class, int.class),
+            method("load4", long.class, long.class, long[].class, int.class),
+            method("load8", long.class, long.class, long[].class, int.class)};
     static final Method[] STORE_SIZED = {method("store1", void.class, long.class, long.class, long[].class, int.class),
-            method("store2", void.class, long.class, long.class, long[].class, int.class), method("store4", void.class, long.class, long.class, long[].class, int.class),
+            method("store2", void.class, long.class, long.class, long[].class, int.class),
+            method("store4", void.class, long.class, long.class, long[].class, int.class),
             method("store8", void.class, long.class, long.class, long[].class, int.class)};
     /** Memory.fastTables: where the fast tables of the block's privilege start, taken once at the block's entry. */
     static final Method FAST_TABLES = method("fastTables", int.class);
