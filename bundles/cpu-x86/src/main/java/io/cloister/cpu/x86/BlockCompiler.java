@@ -67,7 +67,14 @@ final class BlockCompiler {
     private static final MethodHandles.Lookup LOOKUP = MethodHandles.lookup();
     private static final AtomicLong IDS = new AtomicLong();
     private static final ClassDesc BLOCK = ClassDesc.of(Block.class.getName());
-    private static final ClassFile CF = ClassFile.of(ClassFile.ClassHierarchyResolverOption.of(
+    // Blocks are class files of version 49 (Java 5), without stack maps: the JVM verifies them by
+    // inference, in its own code, instead of the ClassFile API working out every branch target's
+    // frame in Java (StackMapGenerator), whose code the JIT then had to compile as well: C2 spent
+    // about 0.5 s of a Linux boot on it. Linux boot, two runs of six rounds against version 69 with
+    // stack maps: exit 0.961 and 0.957, the JIT's CPU 4.68 -> 4.20 s and 5.27 -> 4.84 s
+    // (benchmarks/results/linux-boot-2026-12-04-session24-class-version-49-*.txt). The emitted code
+    // needs nothing newer: no invokedynamic, no dynamic constants.
+    private static final ClassFile CF = ClassFile.of(ClassFile.StackMapsOption.DROP_STACK_MAPS, ClassFile.ClassHierarchyResolverOption.of(
             ClassHierarchyResolver.ofClassLoading(BlockCompiler.class.getClassLoader())));
 
     private BlockCompiler() {
@@ -104,6 +111,7 @@ final class BlockCompiler {
     static Block compile(Region region, boolean code64) {
         ClassDesc name = ClassDesc.of(BlockCompiler.class.getPackageName() + ".Block$" + IDS.incrementAndGet());
         byte[] bytes = CF.build(name, cb -> {
+            cb.withVersion(ClassFile.JAVA_5_VERSION, 0);
             cb.withSuperclass(BLOCK);
             cb.withFlags(ClassFile.ACC_FINAL | ClassFile.ACC_SUPER);
             cb.withMethodBody(ConstantDescs.INIT_NAME, ConstantDescs.MTD_void, 0, code -> code.aload(0)
