@@ -202,6 +202,15 @@ final class BlockEmitter {
         };
     }
 
+    /** The second operand of an ALU or TEST form: its register (ALU_RM_R, TEST_RM_R) or its immediate. */
+    private void regOrImmediate(Insn in, int size) {
+        if (in.kind == Insn.ALU_RM_R || in.kind == Insn.TEST_RM_R) {
+            getReg(in.reg, size);
+        } else {
+            code.loadConstant(in.imm);
+        }
+    }
+
     /** Records how many instructions completed. */
     private void finish(int count) {
         code.aload(CPU_SLOT).loadConstant(count).putfield(CPU, POS.name(), POS.type());
@@ -459,11 +468,7 @@ final class BlockEmitter {
             }
             case Insn.ALU_RM_R, Insn.ALU_RM_IMM -> {
                 loadRm(in, size);
-                if (in.kind == Insn.ALU_RM_R) {
-                    getReg(in.reg, size);
-                } else {
-                    code.loadConstant(in.imm);
-                }
+                regOrImmediate(in, size);
                 alu(in.sub, size, deadFlags[k]);
                 if (in.sub == 7) {
                     code.pop2();
@@ -483,11 +488,7 @@ final class BlockEmitter {
             }
             case Insn.TEST_RM_R, Insn.TEST_RM_IMM -> {
                 loadRm(in, size);
-                if (in.kind == Insn.TEST_RM_R) {
-                    getReg(in.reg, size);
-                } else {
-                    code.loadConstant(in.imm);
-                }
+                regOrImmediate(in, size);
                 alu(4, size, deadFlags[k]);
                 code.pop2();
             }
