@@ -189,8 +189,10 @@ class CommandLineTest {
 
     @Test
     void statsReportProgress() throws Exception {
+        // Long enough for several reports (about 300 M instructions, 0.3-1 s): 400 iterations (30 M)
+        // could end before the first report once the engine ran them within 0.2 s.
         Dist.Run r = Dist.vmm(null, "run", "--kernel", Dist.HOME.resolve("guests/workload.elf").toString(), "--cmdline",
-                "iterations=400", "--stats", "0.2");
+                "iterations=4000", "--stats", "0.1");
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().lines().anyMatch(l -> l.matches("vmm: stats: demo RUNNING, [0-9,]+ instructions, [0-9,]+ exits, 0/16384 pages private")),
                 r.err());
