@@ -14,7 +14,7 @@ import java.math.BigInteger;
  * divide, condition codes; and the lazy flags of the decoded path and compiled blocks, which keep
  * the operands of the last flag-setting operation and compute flags only when read.
  */
-abstract class Alu extends Memory {
+abstract class Alu extends LockedAccess {
     // Lazy arithmetic flags of the decoded path: the last ADD, SUB/CMP or logic operation, whose
     // flags are computed only when read. LAZY_NONE means rflags holds them; everything outside
     // the decoded path sees exact rflags (materialize() runs before it).
