@@ -3,7 +3,6 @@ package io.cloister.cpu.x86;
 import static io.cloister.cpu.x86.VcpuMembers.BLOCK_RUN;
 
 import java.lang.classfile.ClassFile;
-import java.lang.classfile.ClassHierarchyResolver;
 import java.lang.constant.ClassDesc;
 import java.lang.constant.ConstantDescs;
 import java.lang.foreign.MemorySegment;
@@ -42,8 +41,8 @@ final class BlockCompiler {
     // stack maps: exit 0.961 and 0.957, the JIT's CPU 4.68 -> 4.20 s and 5.27 -> 4.84 s
     // (benchmarks/results/linux-boot-2026-12-04-session24-class-version-49-*.txt). The emitted code
     // needs nothing newer: no invokedynamic, no dynamic constants.
-    private static final ClassFile CF = ClassFile.of(ClassFile.StackMapsOption.DROP_STACK_MAPS, ClassFile.ClassHierarchyResolverOption.of(
-            ClassHierarchyResolver.ofClassLoading(BlockCompiler.class.getClassLoader())));
+    // No class hierarchy resolver either: only the stack maps' frames needed one.
+    private static final ClassFile CF = ClassFile.of(ClassFile.StackMapsOption.DROP_STACK_MAPS);
 
     private BlockCompiler() {
     }
