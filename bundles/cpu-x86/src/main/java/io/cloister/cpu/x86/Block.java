@@ -13,6 +13,13 @@ abstract class Block {
     /** Byte offset of each instruction from the block's start (Region.starts: gaps between them are not the block's code). */
     int[] offsets;
 
+    /**
+     * Per instruction, the op that runs it where it is a form left to the interpreter that a block
+     * runs through its op ({@link BlockCompiler#blockOp}); else null. Its own op, not the decoded
+     * path's: nothing links it to another (Ops.Op.follow), so it runs its instruction alone.
+     */
+    Ops.Op[] ops;
+
     Block() {
     }
 

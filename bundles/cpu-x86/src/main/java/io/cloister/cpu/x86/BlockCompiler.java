@@ -47,9 +47,20 @@ final class BlockCompiler {
     private BlockCompiler() {
     }
 
-    /** Forms that may fault or leave their block (a memory access, the stack, #DE): pos is stored before them. */
+    /**
+     * The op by which a block runs a form left to the interpreter (a GENERIC entry), or null where
+     * it cannot: the block calls it (DecodedPath.blockOp) where a trace would run it. The boot's and
+     * user space's hottest such forms are SSE2 moves and compares (glibc's string functions): with
+     * every one ending a block, and a trace starting at one never compiled, they kept the code
+     * around them in traces for good.
+     */
+    static Ops.Op blockOp(Insn in) {
+        return in.kind == Insn.GENERIC ? SystemOps.inBlock(in) : null;
+    }
+
+    /** Forms that may fault or leave their block (a memory access, the stack, #DE, a form run by its op): pos is stored before them. */
     static boolean mayFaultOrExit(Insn in) {
-        return in.rm < 0 && in.kind != Insn.LEA && in.kind != Insn.NOP && in.kind != Insn.CONVERT || in.kind == Insn.PUSH
+        return in.kind == Insn.GENERIC || in.rm < 0 && in.kind != Insn.LEA && in.kind != Insn.NOP && in.kind != Insn.CONVERT || in.kind == Insn.PUSH
                 || in.kind == Insn.POP || in.kind == Insn.CALL || in.kind == Insn.RET || in.kind == Insn.CALL_IND
                 || in.kind == Insn.GROUP3 && in.sub >= 6; // #DE
     }
@@ -74,6 +85,22 @@ final class BlockCompiler {
         return insns.isEmpty() ? null : compile(new Region(insns, Region.offsets(insns)), code64);
     }
 
+    /** Each instruction's op where the block runs it through one (blockOp), or null when none does. */
+    private static Ops.Op[] ops(Region region) {
+        List<Insn> insns = region.insns();
+        Ops.Op[] ops = null;
+        for (int k = 0; k < insns.size(); k++) {
+            Ops.Op op = blockOp(insns.get(k));
+            if (op != null) {
+                if (ops == null) {
+                    ops = new Ops.Op[insns.size()];
+                }
+                ops[k] = op;
+            }
+        }
+        return ops;
+    }
+
     /** Compiles a region (not empty) into a block. */
     static Block compile(Region region, boolean code64) {
         ClassDesc name = ClassDesc.of(BlockCompiler.class.getPackageName() + ".Block$" + IDS.incrementAndGet());
@@ -89,6 +116,7 @@ final class BlockCompiler {
             Class<?> c = LOOKUP.defineHiddenClass(bytes, true).lookupClass();
             Block b = (Block) c.getDeclaredConstructor().newInstance();
             b.offsets = region.starts();
+            b.ops = ops(region);
             return b;
         } catch (ReflectiveOperationException e) {
             throw new IllegalStateException("block compilation failed", e);

@@ -3,6 +3,7 @@ package io.cloister.cpu.x86;
 import static io.cloister.cpu.x86.VcpuMembers.ADD_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.ALU_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.BIT_SCAN;
+import static io.cloister.cpu.x86.VcpuMembers.BLOCK_OP;
 import static io.cloister.cpu.x86.VcpuMembers.BLOCK_STOP;
 import static io.cloister.cpu.x86.VcpuMembers.BSWAP;
 import static io.cloister.cpu.x86.VcpuMembers.CARRY_FLAG;
@@ -660,6 +661,10 @@ final class BlockEmitter {
                 loadRm(in, size);
                 code.lstore(tmp2).aload(CPU_SLOT).loadConstant(in.sub).loadConstant(in.reg).lload(tmp2).loadConstant(size)
                         .invokevirtual(CPU, BIT_SCAN.name(), BIT_SCAN.type());
+            }
+            case Insn.GENERIC -> { // a form with an op of its own (BlockCompiler.blockOp), which may write memory
+                code.aload(CPU_SLOT).loadConstant(k).invokevirtual(CPU, BLOCK_OP.name(), BLOCK_OP.type());
+                stopCheck(k);
             }
             default -> throw new IllegalArgumentException("kind " + in.kind);
         }

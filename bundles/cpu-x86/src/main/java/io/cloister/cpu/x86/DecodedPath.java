@@ -87,7 +87,7 @@ abstract class DecodedPath extends Interpreter {
                 }
                 in.heat = 0; // the code changed meanwhile: again after another threshold
             }
-        } else if (++in.heat == compileThreshold && in.kind != Insn.GENERIC) {
+        } else if (++in.heat == compileThreshold && (in.kind != Insn.GENERIC || BlockCompiler.blockOp(in) != null)) {
             if (compileThreshold > 1) {
                 in.compiling = BackgroundCompile.submit(ram, codePagePhys | off, code64, blockDomain());
                 if (in.compiling == null) {
@@ -294,6 +294,22 @@ abstract class DecodedPath extends Interpreter {
         }
         retired -= n;
         return false;
+    }
+
+    /**
+     * A compiled block's instruction {@code k} (pos, stored before it) that runs through its op
+     * (Block.ops): the op sees what a trace would give it, rip at the instruction (its
+     * RIP-relative operand, the rip it completes to), and completes it; the block's rip and count
+     * then stand as before, pos counting it at the block's end. The op is the block's own, linked
+     * to none after it, so it runs this instruction alone. A fault leaves the block as any fault
+     * inside one does (unwindBlock: rip and the count from pos).
+     */
+    final void blockOp(int k) {
+        long at = blockRip + currentBlock.offsets[k];
+        rip = code64 ? at : at & 0xffffffffL;
+        currentBlock.ops[k].exec(this);
+        retired--;
+        rip = blockRip;
     }
 
     /**

@@ -14,6 +14,17 @@ final class SystemOps {
     private SystemOps() {
     }
 
+    /**
+     * The op of a GENERIC entry that a compiled block may run in its middle (BlockCompiler.blockOp),
+     * or null: the SSE2 forms, PUSH of an immediate, MOV from a segment register, PUSHF and CLI.
+     * Not STI or POPF, which end a trace so that interrupts are looked at after them: a block looks
+     * only at its back edges and its end.
+     */
+    static Ops.Op inBlock(Insn in) {
+        Ops.Op op = of(in);
+        return op instanceof Sti || op instanceof Popf ? null : op;
+    }
+
     /** The op of a GENERIC entry, or null for the general switch (Ops.Slow). */
     static Ops.Op of(Insn in) {
         Decoder d = in.shape;

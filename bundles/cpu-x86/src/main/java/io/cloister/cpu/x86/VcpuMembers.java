@@ -39,6 +39,8 @@ final class VcpuMembers {
     static final Method LOOP_BACK = method("loopBack", boolean.class, int.class);
     /** A block's branch forward to one of its instructions: the ones it jumps over come off the count (DecodedPath.skip). */
     static final Method SKIP = method("skip", void.class, int.class);
+    /** A block's instruction that runs through its op (DecodedPath.blockOp). */
+    static final Method BLOCK_OP = method("blockOp", void.class, int.class);
 
     // Registers, memory, stack
     static final Method SEG_BASE = method("segBase", long.class, int.class);
