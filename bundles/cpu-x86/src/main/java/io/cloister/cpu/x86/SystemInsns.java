@@ -146,6 +146,14 @@ abstract class SystemInsns extends Msrs {
         }
     }
 
+    /**
+     * SERIALIZE (NP 0F 01 E8): instructions here complete in order, so what is left to do is what
+     * CPUID does, seeing code other vCPUs wrote (the decoded path ends its trace after it, SystemOps).
+     */
+    void serialize() {
+        syncCode();
+    }
+
     /** RDTSCP (0F 01 F9): RDTSC, and ECX = TSC_AUX. */
     void rdtscp() {
         rdtsc();
@@ -177,6 +185,10 @@ abstract class SystemInsns extends Msrs {
         }
         if (b == 0xf9) {
             rdtscp();
+            return;
+        }
+        if (b == 0xe8 && dec.rep == 0 && !dec.p66) {
+            serialize();
             return;
         }
         modrm();

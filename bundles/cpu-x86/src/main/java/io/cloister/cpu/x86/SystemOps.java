@@ -17,12 +17,12 @@ final class SystemOps {
     /**
      * The op of a GENERIC entry that a compiled block may run in its middle (BlockCompiler.blockOp),
      * or null: the SSE2 forms, PUSH of an immediate, MOV from a segment register, PUSHF and CLI.
-     * Not STI or POPF, which end a trace so that interrupts are looked at after them: a block looks
-     * only at its back edges and its end.
+     * Not STI or POPF, which end a trace so that interrupts are looked at after them (a block looks
+     * only at its back edges and its end), nor SERIALIZE, after which the block itself may be of code dropped.
      */
     static Ops.Op inBlock(Insn in) {
         Ops.Op op = of(in);
-        return op instanceof Sti || op instanceof Popf ? null : op;
+        return op instanceof Sti || op instanceof Popf || op instanceof Serialize ? null : op;
     }
 
     /** The op of a GENERIC entry, or null for the general switch (Ops.Slow). */
@@ -30,6 +30,9 @@ final class SystemOps {
         Decoder d = in.shape;
         if (d == null || !in.code64 || d.undefined || d.lock) {
             return null;
+        }
+        if (d.map == Decoder.MAP_0F && d.op == 0x01 && d.modrm == 0xe8 && d.rep == 0 && !d.p66) {
+            return new Serialize(in.len);
         }
         if (d.map == Decoder.MAP_0F) {
             return SseOps.of(in.len, d);
@@ -101,6 +104,23 @@ final class SystemOps {
         void exec(DecodedPath c) {
             c.sti();
             c.retired++; // the trace ends: the next dispatch runs the shadowed instruction alone
+            c.rip += len;
+        }
+    }
+
+    /**
+     * SERIALIZE (Linux's sync_core): sees code other vCPUs wrote (SystemInsns.serialize), and ends
+     * the trace, whose next ops may be of code dropped just now.
+     */
+    static final class Serialize extends Ops.Op {
+        Serialize(int len) {
+            super(len);
+        }
+
+        @Override
+        void exec(DecodedPath c) {
+            c.serialize();
+            c.retired++;
             c.rip += len;
         }
     }

@@ -24,7 +24,7 @@ public class X86Engine implements CpuEngine {
     }
 
     /**
-     * The default model: a 64-bit integer CPU with NX, POPCNT, LZCNT, SYSCALL, RDTSCP, RDRAND and RDSEED, no FPU/SSE
+     * The default model: a 64-bit integer CPU with NX, POPCNT, LZCNT, SYSCALL, RDTSCP, RDRAND, RDSEED and SERIALIZE, no FPU/SSE
      * (the vCPU adds its APIC's CPUID bits). Intel's vendor string: Linux takes the TSC frequency
      * from leaves 0x15/0x16 only for Intel (no calibration against the PIT, which a slow emulator
      * fails), and the ARCH_CAPABILITIES MSR (leaf 7 EDX[29]) tells it the vulnerabilities that need
@@ -39,7 +39,10 @@ public class X86Engine implements CpuEngine {
                 case 0 -> new int[] {0x16, vendor[0], vendor[2], vendor[1]};
                 case 1 -> new int[] {0x000606a0, 0x00010800, (1 << 23) | (1 << 30) | (1 << 31), // POPCNT, RDRAND, hypervisor
                         (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 15)};
-                case 7 -> subleaf == 0 ? new int[] {0, 1 << 1 | 1 << 18, 0, 1 << 29} : new int[4]; // TSC_ADJUST, RDSEED; ARCH_CAPABILITIES
+                // TSC_ADJUST, RDSEED; SERIALIZE, ARCH_CAPABILITIES. SERIALIZE: Linux's sync_core() is then one
+                // instruction instead of an IRET to itself (about 100,000 of them in a boot, one per
+                // text_poke_early of its alternatives, ftrace and jump-label patching).
+                case 7 -> subleaf == 0 ? new int[] {0, 1 << 1 | 1 << 18, 0, 1 << 14 | 1 << 29} : new int[4];
                 // The TSC (3 GHz) as 3 times the core crystal clock, which is the APIC timer's 1 GHz.
                 case 0x15 -> new int[] {1, 3, 1_000_000_000, 0};
                 case 0x16 -> new int[] {3000, 3000, 1000, 0}; // base, maximum and bus frequencies in MHz
