@@ -50,15 +50,62 @@ final class PackedInt {
                 }
                 yield r;
             }
-            default -> {
-                int bits = width(op);
-                long r = 0;
-                for (int i = 0; i < 64; i += bits) {
-                    r = put(r, one(op, a, b, i, bits), i, bits);
-                }
-                yield r;
-            }
+            // The commonest (glibc's string functions compare bytes) on all lanes at once.
+            case 0x74 -> equal(a, b, 8); // PCMPEQB
+            case 0x75 -> equal(a, b, 16); // PCMPEQW
+            case 0x76 -> equal(a, b, 32); // PCMPEQD
+            case 0xfc -> add(a, b, 8); // PADDB
+            case 0xfd -> add(a, b, 16); // PADDW
+            case 0xfe -> add(a, b, 32); // PADDD
+            case 0xf8 -> sub(a, b, 8); // PSUBB
+            case 0xf9 -> sub(a, b, 16); // PSUBW
+            case 0xfa -> sub(a, b, 32); // PSUBD
+            default -> byLane(op, a, b);
         };
+    }
+
+    /** {@link #lanes} one lane after the other (for the forms {@link #width} knows): what the forms done on all lanes at once must equal. */
+    static long byLane(int op, long a, long b) {
+        int bits = width(op);
+        long r = 0;
+        for (int i = 0; i < 64; i += bits) {
+            r = put(r, one(op, a, b, i, bits), i, bits);
+        }
+        return r;
+    }
+
+    /** Each lane's bits below its top bit, for lanes of 8, 16 or 32 bits. */
+    private static long low(int bits) {
+        return bits == 8 ? 0x7f7f7f7f7f7f7f7fL : bits == 16 ? 0x7fff7fff7fff7fffL : 0x7fffffff7fffffffL;
+    }
+
+    /**
+     * All ones in each lane where a and b agree: a lane of t = a ^ b is zero exactly when neither
+     * its low bits (their sum with all ones below the top carries into the top) nor its top bit is
+     * set; no sum carries out of its lane.
+     */
+    private static long equal(long a, long b, int bits) {
+        long low = low(bits);
+        long t = a ^ b;
+        long zero = ~(((t & low) + low) | t | low); // each lane's top bit: t's lane is zero
+        return (zero >>> (bits - 1)) * ((1L << bits) - 1); // 1 in a lane times all ones: no carry out of it
+    }
+
+    /** Lane-wise a + b: the low bits added apart from the top bits, whose sum is then the XOR with the carry into them. */
+    private static long add(long a, long b, int bits) {
+        long low = low(bits);
+        return ((a & low) + (b & low)) ^ ((a ^ b) & ~low);
+    }
+
+    /** Lane-wise a - b: each lane's top bit of a set first, so that no borrow leaves the lane; then the true top bit. */
+    private static long sub(long a, long b, int bits) {
+        long low = low(bits);
+        return ((a | ~low) - (b & low)) ^ ((a ^ ~b) & ~low);
+    }
+
+    /** The top bit of each of the chunk's 8 bytes, byte i's as bit i (PMOVMSKB): gathered by one multiply, whose partial products never overlap. */
+    static int byteSigns(long chunk) {
+        return (int) ((((chunk & 0x8080808080808080L) >>> 7) * 0x0102040810204080L) >>> 56);
     }
 
     /** Whether {@link #lanes} knows {@code op}. */
@@ -173,15 +220,6 @@ final class PackedInt {
             }
         }
         return r;
-    }
-
-    /** PMOVMSKB: the top bit of each byte. */
-    static long moveMask(byte[] a) {
-        long m = 0;
-        for (int i = 0; i < a.length; i++) {
-            m |= (long) ((a[i] >>> 7) & 1) << i;
-        }
-        return m;
     }
 
     /** PSHUFW/PSHUFLW on one chunk: words chosen by imm8. */

@@ -390,7 +390,7 @@ abstract class SseInsns extends SseFloat {
                 if (pfx != P66 || !modIsReg) {
                     throw ud();
                 }
-                setReg(modReg, 4, PackedInt.moveMask(PackedInt.bytes(x[2 * modRm], x[2 * modRm + 1])));
+                setReg(modReg, 4, PackedInt.byteSigns(x[2 * modRm]) | PackedInt.byteSigns(x[2 * modRm + 1]) << 8);
             }
             case 0xe7 -> { // MOVNTDQ
                 if (pfx != P66 || modIsReg) {
@@ -446,7 +446,7 @@ abstract class SseInsns extends SseFloat {
                 if (!modIsReg) {
                     throw ud();
                 }
-                setReg(modReg, 4, PackedInt.moveMask(PackedInt.bytes(fpu.mm(modRm & 7))));
+                setReg(modReg, 4, PackedInt.byteSigns(fpu.mm(modRm & 7)));
             }
             case 0xe7 -> {
                 if (modIsReg) {

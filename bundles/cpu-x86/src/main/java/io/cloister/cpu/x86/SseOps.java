@@ -152,7 +152,7 @@ final class SseOps {
         void exec(DecodedPath c) {
             c.sseCheck();
             long[] x = c.fpu.xmm;
-            c.setReg(to, 4, PackedInt.moveMask(PackedInt.bytes(x[from], x[from + 1])));
+            c.setReg(to, 4, PackedInt.byteSigns(x[from]) | PackedInt.byteSigns(x[from + 1]) << 8);
             done(c, c.rip + len);
         }
     }
