@@ -49,13 +49,21 @@ final class BlockCompiler {
 
     /**
      * The op by which a block runs a form left to the interpreter (a GENERIC entry), or null where
-     * it cannot: the block calls it (DecodedPath.blockOp) where a trace would run it. The boot's and
-     * user space's hottest such forms are SSE2 moves and compares (glibc's string functions): with
-     * every one ending a block, and a trace starting at one never compiled, they kept the code
-     * around them in traces for good.
+     * it cannot: the block calls it (DecodedPath.blockOp) where a trace would run it; its own op
+     * (SystemOps.inBlock), else the interpreter's general switch (Ops.Slow) for the forms
+     * {@link SlowForms} lets a block run. The boot's and user space's hottest such forms are SSE2
+     * moves and compares (glibc's string functions): with every one ending a block, and a trace
+     * starting at one never compiled, they kept the code around them in traces for good.
      */
     static Ops.Op blockOp(Insn in) {
-        return in.kind == Insn.GENERIC ? SystemOps.inBlock(in) : null;
+        if (in.kind != Insn.GENERIC) {
+            return null;
+        }
+        Ops.Op op = SystemOps.inBlock(in);
+        if (op == null && in.code64 && SlowForms.inBlock(in.shape)) {
+            op = new Ops.Slow(in);
+        }
+        return op;
     }
 
     /** Forms that may fault or leave their block (a memory access, the stack, #DE, a form run by its op): pos is stored before them. */

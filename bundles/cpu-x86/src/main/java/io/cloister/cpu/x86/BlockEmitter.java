@@ -20,6 +20,7 @@ import static io.cloister.cpu.x86.VcpuMembers.LOGIC_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.LOOP_BACK;
 import static io.cloister.cpu.x86.VcpuMembers.POP;
 import static io.cloister.cpu.x86.VcpuMembers.POS;
+import static io.cloister.cpu.x86.VcpuMembers.RIP_FIELD;
 import static io.cloister.cpu.x86.VcpuMembers.PUSH;
 import static io.cloister.cpu.x86.VcpuMembers.FAST_ARRAY;
 import static io.cloister.cpu.x86.VcpuMembers.FAST_TABLES;
@@ -662,8 +663,11 @@ final class BlockEmitter {
                 code.lstore(tmp2).aload(CPU_SLOT).loadConstant(in.sub).loadConstant(in.reg).lload(tmp2).loadConstant(size)
                         .invokevirtual(CPU, BIT_SCAN.name(), BIT_SCAN.type());
             }
-            case Insn.GENERIC -> { // a form with an op of its own (BlockCompiler.blockOp), which may write memory
-                code.aload(CPU_SLOT).loadConstant(k).invokevirtual(CPU, BLOCK_OP.name(), BLOCK_OP.type());
+            case Insn.GENERIC -> { // a form run by its op (BlockCompiler.blockOp), which may write memory
+                Label on = code.newLabel();
+                code.aload(CPU_SLOT).loadConstant(k).invokevirtual(CPU, BLOCK_OP.name(), BLOCK_OP.type()).ifne(on);
+                code.aload(CPU_SLOT).getfield(CPU, RIP_FIELD.name(), RIP_FIELD.type()).lreturn(); // pos is k already
+                code.labelBinding(on);
                 stopCheck(k);
             }
             default -> throw new IllegalArgumentException("kind " + in.kind);

@@ -300,16 +300,26 @@ abstract class DecodedPath extends Interpreter {
      * A compiled block's instruction {@code k} (pos, stored before it) that runs through its op
      * (Block.ops): the op sees what a trace would give it, rip at the instruction (its
      * RIP-relative operand, the rip it completes to), and completes it; the block's rip and count
-     * then stand as before, pos counting it at the block's end. The op is the block's own, linked
-     * to none after it, so it runs this instruction alone. A fault leaves the block as any fault
-     * inside one does (unwindBlock: rip and the count from pos).
+     * then stand as before, pos counting it at the block's end, and true is returned. The op is
+     * the block's own, linked to none after it, so it runs this instruction alone. False when the
+     * instruction did not go on to the next (a REP string form stopped at itself for an exit):
+     * the block returns there (BlockEmitter), rip and the count as the interpreter left them and
+     * pos the instructions before it. A fault leaves the block as any fault inside one does
+     * (unwindBlock: rip and the count from pos).
      */
-    final void blockOp(int k) {
-        long at = blockRip + currentBlock.offsets[k];
+    final boolean blockOp(int k) {
+        Block b = currentBlock;
+        Ops.Op op = b.ops[k];
+        long at = blockRip + b.offsets[k];
+        long next = at + op.len;
         rip = code64 ? at : at & 0xffffffffL;
-        currentBlock.ops[k].exec(this);
+        op.exec(this);
+        if (rip != (code64 ? next : next & 0xffffffffL)) {
+            return false;
+        }
         retired--;
         rip = blockRip;
+        return true;
     }
 
     /**

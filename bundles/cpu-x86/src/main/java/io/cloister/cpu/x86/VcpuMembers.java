@@ -40,7 +40,9 @@ final class VcpuMembers {
     /** A block's branch forward to one of its instructions: the ones it jumps over come off the count (DecodedPath.skip). */
     static final Method SKIP = method("skip", void.class, int.class);
     /** A block's instruction that runs through its op (DecodedPath.blockOp). */
-    static final Method BLOCK_OP = method("blockOp", void.class, int.class);
+    static final Method BLOCK_OP = method("blockOp", boolean.class, int.class);
+    /** The vCPU's rip: what a block returns where an instruction run by its op did not go on (DecodedPath.blockOp). */
+    static final Field RIP_FIELD = field("rip", long.class);
 
     // Registers, memory, stack
     static final Method SEG_BASE = method("segBase", long.class, int.class);

@@ -114,4 +114,83 @@ class BlockOpsTest {
         assertEquals(Arrays.toString(seen[INTERPRETED]), Arrays.toString(seen[COMPILED]), "compiled");
         assertEquals(Arrays.toString(seen[INTERPRETED]), Arrays.toString(seen[TRACES]), "traces");
     }
+    /**
+     * A loop of 100 rounds through forms a block runs through the interpreter (SlowForms): LOCK
+     * CMPXCHG, XCHG with memory, BT with an immediate, ADC, a 16-bit ADD and REP MOVSB; the same
+     * registers, flags and memory as the interpreter and the traces, the loop one compiled block.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"interpreted", "decoded", "compiled"})
+    void interpreterFormsInsideBlocksGiveWhatTheInterpreterGives(String mode) {
+        byte[] code = bytes(
+                0xb9, 0x64, 0x00, 0x00, 0x00, // 1000: mov ecx, 100
+                0xbe, 0x00, 0x50, 0x00, 0x00, // 1005: mov esi, 0x5000
+                0x89, 0xc8, // 100a: mov eax, ecx
+                0xf0, 0x0f, 0xb1, 0x16, // 100c: lock cmpxchg [rsi], edx
+                0x87, 0x56, 0x08, // 1010: xchg [rsi + 8], edx
+                0x0f, 0xba, 0x66, 0x08, 0x03, // 1013: bt dword [rsi + 8], 3
+                0x83, 0xd3, 0x00, // 1018: adc ebx, 0
+                0xff, 0xc2, // 101b: inc edx
+                0x66, 0x01, 0xcb, // 101d: add bx, cx
+                0x51, 0x56, // 1020: push rcx; push rsi
+                0xb9, 0x10, 0x00, 0x00, 0x00, // 1022: mov ecx, 16
+                0xbf, 0x00, 0x51, 0x00, 0x00, // 1027: mov edi, 0x5100
+                0xf3, 0xa4, // 102c: rep movsb
+                0x5e, 0x59, // 102e: pop rsi; pop rcx
+                0x9c, 0x41, 0x58, // 1030: pushf; pop r8
+                0xff, 0xc9, // 1033: dec ecx
+                0x75, 0xd3, // 1035: jnz 100a
+                0xf4); // 1037: hlt
+        long[] seen;
+        try (DeviceAccessTest.Machine m = new DeviceAccessTest.Machine(mode)) {
+            LongMode.code(m.g, LongMode.CODE, code);
+            Exit e = m.run(a -> -1);
+            assertTrue(e instanceof Exit.Halt, e.toString());
+            long[] r = m.cpu.r;
+            seen = new long[] {r[X86Vcpu.RAX], r[X86Vcpu.RBX], r[X86Vcpu.RDX], r[X86Vcpu.RDI], r[8] & 0x8d5,
+                    LongMode.read(m.g, DATA), LongMode.read(m.g, DATA + 8), LongMode.read(m.g, DATA + 0x100), m.cpu.instructions()};
+            if (mode.equals("compiled")) {
+                assertTrue(m.cpu.compiledRetired > 100 * 17, "the loop compiled whole: " + m.cpu.statistics());
+            }
+        }
+        long[] expected;
+        try (DeviceAccessTest.Machine m = new DeviceAccessTest.Machine("interpreted")) {
+            LongMode.code(m.g, LongMode.CODE, code);
+            assertTrue(m.run(a -> -1) instanceof Exit.Halt);
+            long[] r = m.cpu.r;
+            expected = new long[] {r[X86Vcpu.RAX], r[X86Vcpu.RBX], r[X86Vcpu.RDX], r[X86Vcpu.RDI], r[8] & 0x8d5,
+                    LongMode.read(m.g, DATA), LongMode.read(m.g, DATA + 8), LongMode.read(m.g, DATA + 0x100), m.cpu.instructions()};
+        }
+        assertEquals(2 + 100 * 18 + 1, expected[8], "the interpreter's count");
+        assertEquals(Arrays.toString(expected), Arrays.toString(seen), mode);
+    }
+
+    /**
+     * REP MOVSB into MMIO inside a block: each byte written is an exit, after which the instruction
+     * stops at itself until its count is done; the block ends there and the guest goes on as the
+     * interpreter would (the same writes, once each, and the same registers).
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"interpreted", "decoded", "compiled"})
+    void aRepStringFormThatStopsForAnExitEndsItsBlockThere(String mode) {
+        try (DeviceAccessTest.Machine m = new DeviceAccessTest.Machine(mode)) {
+            LongMode.code(m.g, LongMode.CODE, bytes(
+                    0xb9, 0x04, 0x00, 0x00, 0x00, // mov ecx, 4
+                    0xbe, 0x00, 0x50, 0x00, 0x00, // mov esi, 0x5000
+                    0xbf, 0x00, 0x01, 0xd0, 0xfe, // mov edi, 0xfed00100
+                    0xff, 0xc0, // inc eax
+                    0xf3, 0xa4, // rep movsb
+                    0xff, 0xc0, // inc eax
+                    0xf4)); // hlt
+            LongMode.write(m.g, DATA, 0x04030201L);
+            Exit e = m.run(a -> -1);
+            assertTrue(e instanceof Exit.Halt, e.toString());
+            assertEquals(java.util.List.of("write fed00100/1=1", "write fed00101/1=2", "write fed00102/1=3", "write fed00103/1=4"),
+                    m.accesses, mode);
+            assertEquals(2, m.cpu.r[X86Vcpu.RAX], mode);
+            assertEquals(0, m.cpu.r[X86Vcpu.RCX], mode);
+            assertEquals(0xfed00104L, m.cpu.r[X86Vcpu.RDI], mode);
+            assertEquals(LongMode.CODE + 22, m.cpu.rip, mode);
+        }
+    }
 }
