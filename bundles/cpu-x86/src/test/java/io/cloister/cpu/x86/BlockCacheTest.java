@@ -67,7 +67,9 @@ class BlockCacheTest {
                 g.memory.write(0x1000, MemorySegment.ofArray(code));
                 X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, 0x1000, 0);
                 cpu.compileThreshold = 2; // compiled in the background after two runs
-                long n = 200_000 + vm;
+                // Long enough for the background compile to finish while it loops, also when the
+                // compiler's queue still holds other tests' blocks (200,000 rounds were not, once).
+                long n = 2_000_000 + vm;
                 cpu.r[X86Vcpu.RCX] = n;
                 for (int round = 0; round < 50 && !(cpu.run() instanceof Exit.Halt); round++) {
                     // an exit before the halt (none expected): run on
