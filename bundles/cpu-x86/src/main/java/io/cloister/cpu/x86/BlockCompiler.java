@@ -20,7 +20,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * (memory through the TLB, lazy flags, stack), which the JIT inlines at these hot call sites. A
  * block is a region of one page ({@link Region#decode}): from its first instruction it follows both ways
  * of a conditional branch and the target of a direct JMP to instructions at or after the first,
- * and stops at calls, returns, indirect jumps, forms left to the interpreter, the page's end and
+ * and stops at calls, returns, indirect jumps, forms left to the interpreter that it cannot run
+ * through an op ({@link #blockOp}: the others it calls, as a trace would), the page's end and
  * after {@link #MAX} instructions; every other way out (a branch to code outside the region, a
  * gap in it) returns the next rip to the dispatcher.
  * A write that hits code or MMIO stops it after that instruction. An instruction whose flags a

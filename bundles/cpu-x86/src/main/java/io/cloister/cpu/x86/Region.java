@@ -58,7 +58,7 @@ record Region(List<Insn> insns, int[] starts) {
             }
             int end = off + in.len;
             if (in.kind == Insn.GENERIC && BlockCompiler.blockOp(in) == null || end > limit || overlaps(taken, off, end)) {
-                continue; // the interpreter's, too far, or inside another: the way there leaves the block
+                continue; // the interpreter's alone (no blockOp), too far, or inside another: the way there leaves the block
             }
             java.util.Arrays.fill(taken, off, end, true);
             at[off] = in;
@@ -104,7 +104,7 @@ record Region(List<Insn> insns, int[] starts) {
         while (insns.size() < max && off < 4096) {
             Insn in = Insn.decode(ram, (pa & ~0xfffL) | off, code64);
             if (in.kind == Insn.GENERIC && BlockCompiler.blockOp(in) == null) {
-                break; // the interpreter's: the block ends before it
+                break; // the interpreter's alone (no blockOp): the block ends before it
             }
             insns.add(in);
             off += in.len;
