@@ -18,8 +18,9 @@ import io.cloister.testkit.GuestImages;
 import io.cloister.vmm.StandaloneVm;
 
 /**
- * benchmarks/emulator-speed: guest instructions per second of the software engine on two guests,
- * the integer workload and chase.elf (pointer chasing, calls, byte loops), each against the plain
+ * benchmarks/emulator-speed: guest instructions per second of the software engine on three guests,
+ * the integer workload, chase.elf (pointer chasing, calls, byte loops) and mpi.elf (Linux's
+ * multi-precision arithmetic, which its boot's RSA self-test runs), each against the plain
  * interpreter and, when qemu-system-x86_64 is installed, QEMU TCG on the same guest and iterations
  * in the same run. QEMU's start-up is measured with 0 iterations and subtracted.
  * The guest runs in a VM as bin/vmm makes it (the VMM's exit loop, the core devices, no CoCo),
@@ -34,10 +35,11 @@ public final class EmulatorSpeed {
     }
 
     /**
-     * The integer workload, and chase.elf (pointer chasing, calls, byte loops; guests/chase), at
-     * about the same instruction count per run.
+     * The integer workload, chase.elf (pointer chasing, calls, byte loops; guests/chase) and mpi.elf
+     * (multi-precision multiply-accumulate; guests/mpi), at about the same instruction count per run.
      */
-    private static final List<Guest> GUESTS = List.of(new Guest("workload.elf", 1), new Guest("chase.elf", 0.25));
+    private static final List<Guest> GUESTS = List.of(new Guest("workload.elf", 1), new Guest("chase.elf", 0.25),
+            new Guest("mpi.elf", 11));
 
     public static void main(String[] args) throws Exception {
         int iterations = args.length > 0 ? Integer.parseInt(args[0]) : 300;

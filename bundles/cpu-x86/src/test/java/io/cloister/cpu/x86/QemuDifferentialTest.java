@@ -80,7 +80,7 @@ class QemuDifferentialTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"hello.elf,''", "workload.elf,iterations=25", "chase.elf,iterations=3", "exceptions.elf,''", "insns.elf,''", "apictimer.elf,''",
+    @CsvSource({"hello.elf,''", "workload.elf,iterations=25", "chase.elf,iterations=3", "mpi.elf,iterations=40", "exceptions.elf,''", "insns.elf,''", "apictimer.elf,''",
         "rings.elf,msrcheck=0"}) // QEMU's TCG reads unknown MSRs as 0 instead of raising #GP
     void sameOutputAsQemu(String guest, String cmdline) throws Exception {
         Path qemu = qemuOrSkip();
