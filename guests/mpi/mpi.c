@@ -41,6 +41,7 @@ static u64 mul_1(u64 *res, const u64 *s1, s64 n, u64 limb) {
 	return cy;
 }
 
+/* addmul_1 and submul_1 stay two functions, as in lib/mpi: the guest measures their loops as the kernel has them. */
 static u64 addmul_1(u64 *res, const u64 *s1, s64 n, u64 limb) {
 	u64 cy = 0, hi, lo, x;
 	for (s64 j = 0; j < n; j++) {
