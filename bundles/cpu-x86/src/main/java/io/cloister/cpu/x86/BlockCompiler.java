@@ -67,6 +67,11 @@ final class BlockCompiler {
         return op;
     }
 
+    /** Whether a block may hold this instruction: any but a form left to the interpreter without a {@link #blockOp}. */
+    static boolean inBlock(Insn in) {
+        return in.kind != Insn.GENERIC || blockOp(in) != null;
+    }
+
     /** Forms that may fault or leave their block (a memory access, the stack, #DE, a form run by its op): pos is stored before them. */
     static boolean mayFaultOrExit(Insn in) {
         return in.kind == Insn.GENERIC || in.rm < 0 && in.kind != Insn.LEA && in.kind != Insn.NOP && in.kind != Insn.CONVERT || in.kind == Insn.PUSH

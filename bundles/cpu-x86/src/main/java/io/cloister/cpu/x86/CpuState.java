@@ -128,6 +128,12 @@ abstract class CpuState {
     Block currentBlock;
     long blockRip;
 
+    /** The rip {@code offset} bytes into the running block (an instruction's start or end), wrapped as the code size wraps it. */
+    final long blockAddress(long offset) {
+        long at = blockRip + offset;
+        return code64 ? at : at & 0xffffffffL;
+    }
+
     /** Whether the instruction has a REX prefix: then byte registers 4-7 are SPL-DIL, not AH-BH. */
     boolean rexPresent;
 

@@ -87,7 +87,7 @@ abstract class DecodedPath extends Interpreter {
                 }
                 in.heat = 0; // the code changed meanwhile: again after another threshold
             }
-        } else if (++in.heat == compileThreshold && (in.kind != Insn.GENERIC || BlockCompiler.blockOp(in) != null)) {
+        } else if (++in.heat == compileThreshold && BlockCompiler.inBlock(in)) {
             if (compileThreshold > 1) {
                 in.compiling = BackgroundCompile.submit(ram, codePagePhys | off, code64, blockDomain());
                 if (in.compiling == null) {
@@ -310,11 +310,9 @@ abstract class DecodedPath extends Interpreter {
     final boolean blockOp(int k) {
         Block b = currentBlock;
         Ops.Op op = b.ops[k];
-        long at = blockRip + b.offsets[k];
-        long next = at + op.len;
-        rip = code64 ? at : at & 0xffffffffL;
+        rip = blockAddress(b.offsets[k]);
         op.exec(this);
-        if (rip != (code64 ? next : next & 0xffffffffL)) {
+        if (rip != blockAddress(b.offsets[k] + op.len)) {
             return false;
         }
         retired--;
@@ -342,7 +340,7 @@ abstract class DecodedPath extends Interpreter {
         Block b = currentBlock;
         if (b != null) {
             currentBlock = null;
-            rip = code64 ? blockRip + b.offsets[pos] : (blockRip + b.offsets[pos]) & 0xffffffffL;
+            rip = blockAddress(b.offsets[pos]);
             retired += pos;
             compiledRetired += pos;
         }

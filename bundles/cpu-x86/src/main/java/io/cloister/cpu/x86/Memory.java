@@ -423,8 +423,7 @@ abstract class Memory extends CpuState {
         if (b == null) {
             accesses.own(retired, rip);
         } else {
-            long at = blockRip + b.offsets[pos];
-            accesses.own(retired + pos, code64 ? at : at & 0xffffffffL);
+            accesses.own(retired + pos, blockAddress(b.offsets[pos]));
         }
         return accesses;
     }

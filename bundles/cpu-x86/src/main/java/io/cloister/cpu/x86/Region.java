@@ -57,7 +57,7 @@ record Region(List<Insn> insns, int[] starts) {
                 continue; // its bytes run past the page (a private copy of it): left to the decoded path
             }
             int end = off + in.len;
-            if (in.kind == Insn.GENERIC && BlockCompiler.blockOp(in) == null || end > limit || overlaps(taken, off, end)) {
+            if (!BlockCompiler.inBlock(in) || end > limit || overlaps(taken, off, end)) {
                 continue; // the interpreter's alone (no blockOp), too far, or inside another: the way there leaves the block
             }
             java.util.Arrays.fill(taken, off, end, true);
@@ -103,7 +103,7 @@ record Region(List<Insn> insns, int[] starts) {
         int off = (int) (pa & 0xfff);
         while (insns.size() < max && off < 4096) {
             Insn in = Insn.decode(ram, (pa & ~0xfffL) | off, code64);
-            if (in.kind == Insn.GENERIC && BlockCompiler.blockOp(in) == null) {
+            if (!BlockCompiler.inBlock(in)) {
                 break; // the interpreter's alone (no blockOp): the block ends before it
             }
             insns.add(in);

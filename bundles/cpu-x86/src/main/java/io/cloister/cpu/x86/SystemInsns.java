@@ -154,6 +154,11 @@ abstract class SystemInsns extends Msrs {
         syncCode();
     }
 
+    /** Whether the decoded instruction is SERIALIZE: 0F 01 E8 without a 66, F2 or F3 prefix. */
+    static boolean isSerialize(Decoder d) {
+        return d.map == Decoder.MAP_0F && d.op == 0x01 && d.modrm == 0xe8 && d.rep == 0 && !d.p66;
+    }
+
     /** RDTSCP (0F 01 F9): RDTSC, and ECX = TSC_AUX. */
     void rdtscp() {
         rdtsc();
@@ -187,7 +192,7 @@ abstract class SystemInsns extends Msrs {
             rdtscp();
             return;
         }
-        if (b == 0xe8 && dec.rep == 0 && !dec.p66) {
+        if (isSerialize(dec)) {
             serialize();
             return;
         }

@@ -31,7 +31,7 @@ final class SystemOps {
         if (d == null || !in.code64 || d.undefined || d.lock) {
             return null;
         }
-        if (d.map == Decoder.MAP_0F && d.op == 0x01 && d.modrm == 0xe8 && d.rep == 0 && !d.p66) {
+        if (SystemInsns.isSerialize(d)) {
             return new Serialize(in.len);
         }
         if (d.map == Decoder.MAP_0F) {
