@@ -69,6 +69,42 @@ class LazyFlagsTest {
     }
 
     /**
+     * ADC and SBB keep their flags lazy (operands and result; the carry in is found again from
+     * them): after a carry in of 0 and of 1, from rflags (BT) and from a lazy CMP, and in a
+     * chain of two (the second reading the first's CF), every condition and the flags themselves
+     * must be the interpreter's on all three paths.
+     */
+    @Test
+    void adcAndSbbFlagsAgreeOnAllPaths() {
+        Random rnd = new Random(27);
+        long[] edges = {0, 1, -1, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0x7fffffffL, 0x80000000L, 0xffffffffL, Long.MAX_VALUE, Long.MIN_VALUE};
+        // bt rcx,0 (CF 1) and bt rcx,1 (CF 0) leave CF in rflags; cmp rcx,rdx (borrow) and cmp rdx,rcx leave it lazy
+        int[][] carries = {{0x48, 0x0f, 0xba, 0xe1, 0x00}, {0x48, 0x0f, 0xba, 0xe1, 0x01}, {0x48, 0x39, 0xd1}, {0x48, 0x39, 0xca}};
+        for (int alu : new int[] {0x10, 0x18}) { // adc, sbb
+            for (int size : SIZES) {
+                int[] op = sized(size, size == 1 ? alu : alu + 1, 0xd8); // op rax, rbx
+                int[] second = sized(size, size == 1 ? alu : alu + 1, 0xd9); // op rcx, rbx: reads the first one's CF
+                for (int[] carry : carries) {
+                    for (int cc = 0; cc < 16; cc++) {
+                        for (int use = 0; use < 3; use++) {
+                            byte[] one = code(carry, op, use(cc, use, size));
+                            byte[] two = code(carry, op, second, use(cc, use, size));
+                            for (int t = 0; t < 16; t++) {
+                                long a = t < edges.length ? edges[t] : rnd.nextLong() >> rnd.nextInt(64);
+                                long b = t % 4 == 0 ? a : t % 4 == 1 ? ~a // equal operands; a + ~a + 1 carries exactly
+                                        : t < edges.length ? edges[(t * 7 + 3) % edges.length] : rnd.nextLong() >> rnd.nextInt(64);
+                                threeWays(one, 3, a, b);
+                                threeWays(two, 4, a, b);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assertTrue(bad.isEmpty(), bad.size() + " differences in " + cases + " cases:\n" + String.join("\n", bad));
+    }
+
+    /**
      * The immediate forms (op r/m, imm8 sign-extended; test r/m, imm) against every condition: a
      * negative immediate is all ones above the operand's size, which a compiled block's inline
      * conditions must cut off as the lazy flags do.
