@@ -300,8 +300,18 @@ final class RestrictedFileImpl implements io.cloister.api.restricted.RestrictedF
         }
     }
 
+    /**
+     * Host writes from this size on make their pages present first, in one call
+     * (HostMemory.populateForWrite): a kernel image, an initrd. The Linux guest's image went into
+     * guest memory in 115 ms instead of 178 on a 2-core host that is itself a VM.
+     */
+    private static final long POPULATE_MIN = 1 << 20;
+
     private void copy(long offset, MemorySegment buffer, boolean write, long first, long end) {
         if (write) {
+            if (buffer.byteSize() >= POPULATE_MIN) {
+                HostMemory.populateForWrite(memory.asSlice(offset, buffer.byteSize()));
+            }
             MemorySegment.copy(buffer, 0, memory, offset, buffer.byteSize());
             allocated.set(first, end);
             punched.clear(first, end);

@@ -27,6 +27,7 @@ public final class HostMemory {
     private static final int MAP_ANONYMOUS = 0x20;
     private static final int MAP_NORESERVE = 0x4000;
     private static final int MADV_DONTNEED = 4;
+    private static final int MADV_POPULATE_WRITE = 23;
 
     private static final Linker LINKER = Linker.nativeLinker();
     private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
@@ -110,6 +111,30 @@ public final class HostMemory {
             } finally {
                 LIVE_MAPPINGS.decrementAndGet();
             }
+        }
+    }
+
+    /**
+     * Makes the pages of {@code range} (inside a mapping of this class) present and writable in one
+     * system call (MADV_POPULATE_WRITE, Linux 5.14) instead of a page fault at each page's first
+     * write. A bulk copy into fresh guest memory (a kernel image, an initrd) otherwise takes a fault
+     * per 4 KiB page, and on a host that is itself a VM each is a round trip through its
+     * hypervisor. Returns whether the kernel did it; when it cannot (before 5.14: EINVAL), the
+     * writes fault the pages in themselves, as before.
+     */
+    public static boolean populateForWrite(MemorySegment range) {
+        long start = range.address() & ~0xfffL;
+        long end = (range.address() + range.byteSize() + 0xfff) & ~0xfffL;
+        if (end <= start) {
+            return true;
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CALL_STATE);
+            return (int) MADVISE.invokeExact(state, MemorySegment.ofAddress(start), end - start, MADV_POPULATE_WRITE) == 0;
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
         }
     }
 
