@@ -31,20 +31,32 @@ class CommandLineTest {
 
     /**
      * bin/vmm is the VMM's process, not a wrapper around it: a signal to it stops the VMM (a script
-     * that ran java as a child left the VMM running when it was killed; tests leaked such VMMs).
+     * that ran java as a child left the VMM running when it was killed; tests leaked such VMMs),
+     * and the VMM then cleans up as at a normal end (each killed run left its framework storage).
      */
     @Test
     void killingVmmStopsTheVmm() throws Exception {
         Path socket = dir.resolve("api.sock");
-        Process p = new ProcessBuilder(Dist.VMM.toString(), "run", "--api-sock", socket.toString())
-                .redirectOutput(dir.resolve("out.txt").toFile()).redirectError(dir.resolve("err.txt").toFile()).start();
+        Path tmp = Files.createDirectories(dir.resolve("tmp")); // the VMM's temporary directory: its framework storage goes there
+        ProcessBuilder pb = new ProcessBuilder(Dist.VMM.toString(), "run", "--api-sock", socket.toString())
+                .redirectOutput(dir.resolve("out.txt").toFile()).redirectError(dir.resolve("err.txt").toFile());
+        pb.environment().put("CLOISTER_JAVA_OPTS", "-Djava.io.tmpdir=" + tmp);
+        Process p = pb.start();
         try {
             Await.until(() -> Files.exists(socket) || !p.isAlive(), 60_000, "the API socket");
             assertTrue(p.isAlive(), "the VMM serves its socket: " + Files.readString(dir.resolve("err.txt")));
             assertEquals(List.of(), p.descendants().map(h -> h.info().command().orElse("?")).toList(),
                     "no child process: the VMM is the process itself");
+            try (var stored = Files.list(tmp)) {
+                assertEquals(1, stored.filter(f -> f.getFileName().toString().startsWith("cloister-osgi-")).count(),
+                        "the running VMM keeps its framework storage in java.io.tmpdir");
+            }
             p.destroy();
             assertTrue(p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS), "SIGTERM ends the VMM");
+            try (var left = Files.list(tmp)) {
+                assertEquals(List.of(), left.map(f -> f.getFileName().toString()).toList(),
+                        "SIGTERM ends the VMM as a normal end does: its framework storage is deleted");
+            }
         } finally {
             p.descendants().forEach(ProcessHandle::destroyForcibly);
             p.destroyForcibly();

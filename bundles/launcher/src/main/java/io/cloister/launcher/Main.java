@@ -250,8 +250,14 @@ public final class Main {
         if (onReset != null) {
             properties.put(ON_RESET_PROPERTY, onReset);
         }
-        try (VmmRuntime runtime = VmmRuntime.start(deployment, properties,
-                java.util.Set.of("org.apache.felix.gogo.shell"))) {
+        VmmRuntime started = VmmRuntime.start(deployment, properties, java.util.Set.of("org.apache.felix.gogo.shell"));
+        // A signal (SIGTERM from a supervisor, Ctrl-C) ends the JVM without running the close
+        // below: the hook stops the framework (the VMs and their devices) and deletes its storage,
+        // as a run's normal end does. Without it each killed 'vmm run' left its 4 MB framework
+        // storage in the temporary directory.
+        Thread hook = new Thread(started::close, "vmm-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try (VmmRuntime runtime = started) {
             Function<Map<String, String>, Integer> entry = entry(runtime, api ? "api" : "run", deployment);
             Map<String, String> all = new LinkedHashMap<>(runOptions);
             all.putAll(apiOptions);
@@ -267,6 +273,11 @@ public final class Main {
         } finally {
             if (watchdog != null) {
                 watchdog.interrupt();
+            }
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException exiting) {
+                // the JVM is exiting: the hook is running or ran, and close is idempotent
             }
         }
     }
