@@ -250,14 +250,8 @@ public final class Main {
         if (onReset != null) {
             properties.put(ON_RESET_PROPERTY, onReset);
         }
-        VmmRuntime started = VmmRuntime.start(deployment, properties, java.util.Set.of("org.apache.felix.gogo.shell"));
-        // A signal (SIGTERM from a supervisor, Ctrl-C) ends the JVM without running the close
-        // below: the hook stops the framework (the VMs and their devices) and deletes its storage,
-        // as a run's normal end does. Without it each killed 'vmm run' left its 4 MB framework
-        // storage in the temporary directory.
-        Thread hook = new Thread(started::close, "vmm-shutdown");
-        Runtime.getRuntime().addShutdownHook(hook);
-        try (VmmRuntime runtime = started) {
+        try (VmmRuntime runtime = VmmRuntime.start(deployment, properties,
+                java.util.Set.of("org.apache.felix.gogo.shell"))) {
             Function<Map<String, String>, Integer> entry = entry(runtime, api ? "api" : "run", deployment);
             Map<String, String> all = new LinkedHashMap<>(runOptions);
             all.putAll(apiOptions);
@@ -273,11 +267,6 @@ public final class Main {
         } finally {
             if (watchdog != null) {
                 watchdog.interrupt();
-            }
-            try {
-                Runtime.getRuntime().removeShutdownHook(hook);
-            } catch (IllegalStateException exiting) {
-                // the JVM is exiting: the hook is running or ran, and close is idempotent
             }
         }
     }
@@ -424,19 +413,12 @@ public final class Main {
         Deployment deployment = FeatureFile.read(featurePath(home, feature), BundleLocator.forHome(home));
         checkVms(deployment, home);
         VmmRuntime runtime = VmmRuntime.start(deployment, Map.of());
-        Thread hook = new Thread(runtime::close, "vmm-shutdown");
-        Runtime.getRuntime().addShutdownHook(hook);
         try {
             runtime.awaitStop();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
         runtime.close();
-        try {
-            Runtime.getRuntime().removeShutdownHook(hook);
-        } catch (IllegalStateException exiting) {
-            // Gogo's 'exit' ends the JVM itself: the hook is running or ran, and close is idempotent.
-        }
         return 0;
     }
 

@@ -69,10 +69,10 @@ class LazyFlagsTest {
     }
 
     /**
-     * ADC and SBB keep their flags lazy (operands and result; the carry in is found again from
-     * them): after a carry in of 0 and of 1, from rflags (BT) and from a lazy CMP, and in a
-     * chain of two (the second reading the first's CF), every condition and the flags themselves
-     * must be the interpreter's on all three paths.
+     * ADC and SBB read the carry as it stands (lazy after a CMP, or in rflags) and set all six
+     * flags: after a carry in of 0 and of 1, from rflags (BT) and from a lazy CMP, and in a chain
+     * of two (the second reading the first's CF), every condition and the flags themselves must be
+     * the interpreter's on all three paths.
      */
     @Test
     void adcAndSbbFlagsAgreeOnAllPaths() {
