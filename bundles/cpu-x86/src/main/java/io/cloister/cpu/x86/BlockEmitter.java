@@ -1,7 +1,7 @@
 package io.cloister.cpu.x86;
 
+import static io.cloister.cpu.x86.VcpuMembers.ADC_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.ADD_FAST;
-import static io.cloister.cpu.x86.VcpuMembers.ALU_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.BIT_SCAN;
 import static io.cloister.cpu.x86.VcpuMembers.BLOCK_OP;
 import static io.cloister.cpu.x86.VcpuMembers.BLOCK_STOP;
@@ -28,6 +28,7 @@ import static io.cloister.cpu.x86.VcpuMembers.LOAD_SIZED;
 import static io.cloister.cpu.x86.VcpuMembers.SEG_BASE;
 import static io.cloister.cpu.x86.VcpuMembers.SHIFT_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.SKIP;
+import static io.cloister.cpu.x86.VcpuMembers.SBB_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.SUB_FAST;
 import static io.cloister.cpu.x86.VcpuMembers.TARGET;
 import static io.cloister.cpu.x86.VcpuMembers.STORE_SIZED;
@@ -394,9 +395,12 @@ final class BlockEmitter {
             case 5, 7 -> FLAGS_SUB;
             default -> FLAGS_UNKNOWN; // adc, sbb
         };
-        if (kind == FLAGS_UNKNOWN) {
-            code.lstore(tmp2).lstore(tmp).aload(CPU_SLOT).loadConstant(op).lload(tmp).lload(tmp2).loadConstant(size)
-                    .invokevirtual(CPU, ALU_FAST.name(), ALU_FAST.type());
+        if (kind == FLAGS_UNKNOWN) { // adc, sbb: lazy flags, the carry in from the block's record where it has one
+            VcpuMembers.Method m = op == 2 ? ADC_FAST : SBB_FAST;
+            code.lstore(tmp2).lstore(tmp).aload(CPU_SLOT).lload(tmp).lload(tmp2);
+            carry();
+            code.loadConstant(size).invokevirtual(CPU, m.name(), m.type());
+            flags = FLAGS_UNKNOWN;
             return;
         }
         mask(size);

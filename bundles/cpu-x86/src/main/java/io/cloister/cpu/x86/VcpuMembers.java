@@ -67,9 +67,10 @@ final class VcpuMembers {
     static final Method TARGET = method("target", long.class, long.class);
 
     // Integer ALU with lazy flags
-    static final Method ALU_FAST = method("aluFast", long.class, int.class, long.class, long.class, int.class);
     static final Method ADD_FAST = method("addFast", long.class, long.class, long.class, int.class);
     static final Method SUB_FAST = method("subFast", long.class, long.class, long.class, int.class);
+    static final Method ADC_FAST = method("adcFast", long.class, long.class, long.class, long.class, int.class);
+    static final Method SBB_FAST = method("sbbFast", long.class, long.class, long.class, long.class, int.class);
     static final Method LOGIC_FAST = method("logicFast", long.class, int.class, long.class, long.class, int.class);
     static final Method COND_FAST = method("condFast", boolean.class, int.class);
     static final Method CARRY_FLAG = method("carryFlag", long.class);

@@ -69,17 +69,19 @@ class LazyFlagsTest {
     }
 
     /**
-     * ADC and SBB read the carry as it stands (lazy after a CMP, or in rflags) and set all six
-     * flags: after a carry in of 0 and of 1, from rflags (BT) and from a lazy CMP, and in a chain
-     * of two (the second reading the first's CF), every condition and the flags themselves must be
-     * the interpreter's on all three paths.
+     * ADC and SBB read the carry as it stands (lazy after a CMP or an ADD, or in rflags) and set
+     * all six flags, lazily: after a carry in of 0 and of 1, from rflags (BT), from a lazy CMP and
+     * from a lazy ADD, and in a chain of two (the second reading the first's lazy CF), every
+     * condition and the flags themselves must be the interpreter's on all three paths.
      */
     @Test
     void adcAndSbbFlagsAgreeOnAllPaths() {
         Random rnd = new Random(27);
         long[] edges = {0, 1, -1, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0x7fffffffL, 0x80000000L, 0xffffffffL, Long.MAX_VALUE, Long.MIN_VALUE};
         // bt rcx,0 (CF 1) and bt rcx,1 (CF 0) leave CF in rflags; cmp rcx,rdx (borrow) and cmp rdx,rcx leave it lazy
-        int[][] carries = {{0x48, 0x0f, 0xba, 0xe1, 0x00}, {0x48, 0x0f, 0xba, 0xe1, 0x01}, {0x48, 0x39, 0xd1}, {0x48, 0x39, 0xca}};
+        // mov rcx,rax; add rcx,rbx: the carry of a + b, lazy from an ADD (a block's record of it in its locals)
+        int[][] carries = {{0x48, 0x0f, 0xba, 0xe1, 0x00}, {0x48, 0x0f, 0xba, 0xe1, 0x01}, {0x48, 0x39, 0xd1}, {0x48, 0x39, 0xca},
+            {0x48, 0x89, 0xc1, 0x48, 0x01, 0xd9}};
         for (int alu : new int[] {0x10, 0x18}) { // adc, sbb
             for (int size : SIZES) {
                 int[] op = sized(size, size == 1 ? alu : alu + 1, 0xd8); // op rax, rbx
@@ -93,8 +95,9 @@ class LazyFlagsTest {
                                 long a = t < edges.length ? edges[t] : rnd.nextLong() >> rnd.nextInt(64);
                                 long b = t % 4 == 0 ? a : t % 4 == 1 ? ~a // equal operands; a + ~a + 1 carries exactly
                                         : t < edges.length ? edges[(t * 7 + 3) % edges.length] : rnd.nextLong() >> rnd.nextInt(64);
-                                threeWays(one, 3, a, b);
-                                threeWays(two, 4, a, b);
+                                int before = carry.length == 6 ? 2 : 1; // instructions that make the carry
+                                threeWays(one, before + 2, a, b);
+                                threeWays(two, before + 3, a, b);
                             }
                         }
                     }

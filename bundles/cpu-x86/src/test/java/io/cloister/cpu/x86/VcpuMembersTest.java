@@ -13,8 +13,8 @@ import org.junit.jupiter.api.Test;
 class VcpuMembersTest {
     @Test
     void theEmittersReferencesResolve() {
-        assertEquals("aluFast", VcpuMembers.ALU_FAST.name());
-        assertEquals("(IJJI)J", VcpuMembers.ALU_FAST.type().descriptorString());
+        assertEquals("adcFast", VcpuMembers.ADC_FAST.name());
+        assertEquals("(JJJI)J", VcpuMembers.ADC_FAST.type().descriptorString());
         assertEquals("I", VcpuMembers.POS.type().descriptorString());
         assertEquals("(Lio/cloister/cpu/x86/X86Vcpu;[JJ)J", VcpuMembers.BLOCK_RUN.type().descriptorString());
     }
