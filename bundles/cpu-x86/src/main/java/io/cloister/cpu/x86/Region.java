@@ -32,7 +32,8 @@ record Region(List<Insn> insns, int[] starts) {
      * be compiled. From the first instruction, fall-through, both ways of a JCC and a JMP's target
      * are followed, breadth first, to instructions of the same page at or after the first that
      * overlap none taken already, within {@link #MAX_SPAN} bytes of the first and {@code max}
-     * instructions in all. What the region holds is a function of the page's bytes alone.
+     * instructions in all, and up to {@link #CLOSE} more where they close a loop back to the first
+     * (closeLoop). What the region holds is a function of the page's bytes alone.
      */
     static Region decode(MemorySegment ram, long pa, boolean code64, int max) {
         int first = (int) (pa & 0xfff);
@@ -75,6 +76,18 @@ record Region(List<Insn> insns, int[] starts) {
                 queue[tail++] = end;
             }
         }
+        if (n == max) {
+            // Cut at max: a way still open that comes back to the first instruction in a few more
+            // instructions straight on is taken too, so that a loop body just longer than max
+            // (busybox's sha256 round: 52 instructions) runs as a loop inside one block instead of
+            // two blocks and two dispatches a round.
+            int room = CLOSE;
+            for (int q = head; q < tail && room > 0; q++) {
+                int added = closeLoop(ram, page, first, limit, queue[q], code64, at, taken, room);
+                n += added;
+                room -= added;
+            }
+        }
         List<Insn> insns = new ArrayList<>(n);
         int[] starts = new int[n + 1];
         for (int off = first; off < limit; off++) {
@@ -86,6 +99,50 @@ record Region(List<Insn> insns, int[] starts) {
             }
         }
         return new Region(insns, starts);
+    }
+
+    /** The most instructions a region takes beyond its max to close a loop (decode). */
+    static final int CLOSE = 16;
+
+    /**
+     * From {@code off}, the instructions straight on (none taken yet, each one a block may hold,
+     * within {@code limit}) up to and including a JMP or JCC back to {@code first}, at most
+     * {@code room} of them: added to {@code at} and {@code taken} and counted if that branch is
+     * reached, else nothing is added and 0 returned.
+     */
+    private static int closeLoop(MemorySegment ram, long page, int first, int limit, int off, boolean code64, Insn[] at,
+            boolean[] taken, int room) {
+        int[] offs = new int[room];
+        Insn[] found = new Insn[room];
+        for (int k = 0; k < room; k++) {
+            if (off < first || off >= limit || taken[off]) {
+                return 0;
+            }
+            Insn in;
+            try {
+                in = Insn.decode(ram, page | off, code64);
+            } catch (IndexOutOfBoundsException beyondTheCopy) {
+                return 0;
+            }
+            int end = off + in.len;
+            if (!BlockCompiler.inBlock(in) || end > limit || overlaps(taken, off, end)) {
+                return 0;
+            }
+            offs[k] = off;
+            found[k] = in;
+            if ((in.kind == Insn.JCC || in.kind == Insn.JMP) && end + in.imm == first) {
+                for (int j = 0; j <= k; j++) {
+                    java.util.Arrays.fill(taken, offs[j], offs[j] + found[j].len, true);
+                    at[offs[j]] = found[j];
+                }
+                return k + 1;
+            }
+            if (BlockCompiler.ends(in)) {
+                return 0;
+            }
+            off = end;
+        }
+        return 0;
     }
 
     private static boolean overlaps(boolean[] taken, int from, int to) {

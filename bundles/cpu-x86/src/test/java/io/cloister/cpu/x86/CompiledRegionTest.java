@@ -52,6 +52,23 @@ class CompiledRegionTest {
             0x83, 0xc0, 0x05, // 1026: add eax, 5
             0xc3)); // 1029: ret
 
+    /**
+     * A loop of 54 instructions, more than a block's MAX (48), whose exit is a JZ before the JMP
+     * back, as busybox's sha256 round: the region from the loop's head takes the instructions
+     * straight on to that JMP too (Region.CLOSE), so the loop runs inside one block. eax: 50 x 100.
+     */
+    private static final byte[] LOOP_LONGER_THAN_A_BLOCK = longLoop();
+
+    private static byte[] longLoop() {
+        java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream();
+        b.writeBytes(bytes(0xb9, 0x64, 0x00, 0x00, 0x00, 0x31, 0xc0)); // 1000: mov ecx, 100; 1005: xor eax, eax
+        for (int i = 0; i < 50; i++) {
+            b.writeBytes(bytes(0x83, 0xc0, 0x01)); // 1007 + 3i: add eax, 1
+        }
+        b.writeBytes(bytes(0xff, 0xc9, 0x74, 0x05, 0xe9, 0x61, 0xff, 0xff, 0xff, 0xf4)); // 109d: dec ecx; jz 10a6; jmp 1007; 10a6: hlt
+        return b.toByteArray();
+    }
+
     /** #DE in the piece of a region after a JMP over bytes that are not its code. */
     private static final byte[] FAULT_AFTER_A_JUMP = bytes(
             0xb9, 0x00, 0x00, 0x00, 0x00, // 1000: mov ecx, 0
@@ -83,6 +100,13 @@ class CompiledRegionTest {
         X86Vcpu cpu = asTheInterpreter(IF_ELSE);
         assertEquals(4000, cpu.r[X86Vcpu.RAX]);
         assertTrue(cpu.loopsRun >= 990 && cpu.blockRuns < 20, "the JMP over the else-arm stays inside the block: " + cpu.statistics());
+    }
+
+    @Test
+    void aLoopJustLongerThanABlockRunsInsideOne() throws Exception {
+        X86Vcpu cpu = asTheInterpreter(LOOP_LONGER_THAN_A_BLOCK);
+        assertEquals(5000, cpu.r[X86Vcpu.RAX]);
+        assertTrue(cpu.loopsRun >= 90 && cpu.blockRuns < 20, "the JMP back closes the loop inside the block: " + cpu.statistics());
     }
 
     @Test
