@@ -32,8 +32,8 @@ record Region(List<Insn> insns, int[] starts) {
      * be compiled. From the first instruction, fall-through, both ways of a JCC and a JMP's target
      * are followed, breadth first, to instructions of the same page at or after the first that
      * overlap none taken already, within {@link #MAX_SPAN} bytes of the first and {@code max}
-     * instructions in all, and up to {@link #CLOSE} more where they close a loop back to the first
-     * (closeLoop). What the region holds is a function of the page's bytes alone.
+     * instructions in all, and up to {@link #CLOSE} more where they close a loop back to one of
+     * the region's instructions (closeLoop). What the region holds is a function of the page's bytes alone.
      */
     static Region decode(MemorySegment ram, long pa, boolean code64, int max) {
         int first = (int) (pa & 0xfff);
@@ -77,10 +77,11 @@ record Region(List<Insn> insns, int[] starts) {
             }
         }
         if (n == max) {
-            // Cut at max: a way still open that comes back to the first instruction in a few more
-            // instructions straight on is taken too, so that a loop body just longer than max
-            // (busybox's sha256 round: 52 instructions) runs as a loop inside one block instead of
-            // two blocks and two dispatches a round.
+            // Cut at max: a way still open that comes back to an instruction of the region in a
+            // few more instructions straight on is taken too, so that a loop body just longer than
+            // max (busybox's sha256 round: 52 instructions) runs as a loop inside one block instead
+            // of two blocks and two dispatches a round, and a function's first block holds its
+            // whole loop (lib/mpi's addmul_1: a prologue of 16 and a loop of 37).
             int room = CLOSE;
             for (int q = head; q < tail && room > 0; q++) {
                 int added = closeLoop(ram, page, first, limit, queue[q], code64, at, taken, room);
@@ -106,7 +107,8 @@ record Region(List<Insn> insns, int[] starts) {
 
     /**
      * From {@code off}, the instructions straight on (none taken yet, each one a block may hold,
-     * within {@code limit}) up to and including a JMP or JCC back to {@code first}, at most
+     * within {@code limit}) up to and including a JMP or JCC back to an instruction the region
+     * holds already (its first or one the way there reached), at most
      * {@code room} of them: added to {@code at} and {@code taken} and counted if that branch is
      * reached, else nothing is added and 0 returned.
      */
@@ -130,7 +132,8 @@ record Region(List<Insn> insns, int[] starts) {
             }
             offs[k] = off;
             found[k] = in;
-            if ((in.kind == Insn.JCC || in.kind == Insn.JMP) && end + in.imm == first) {
+            long target = end + in.imm;
+            if ((in.kind == Insn.JCC || in.kind == Insn.JMP) && target >= first && target < off && at[(int) target] != null) {
                 for (int j = 0; j <= k; j++) {
                     java.util.Arrays.fill(taken, offs[j], offs[j] + found[j].len, true);
                     at[offs[j]] = found[j];

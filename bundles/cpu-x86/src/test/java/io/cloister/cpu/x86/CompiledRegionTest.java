@@ -109,6 +109,17 @@ class CompiledRegionTest {
         assertTrue(cpu.loopsRun >= 90 && cpu.blockRuns < 20, "the JMP back closes the loop inside the block: " + cpu.statistics());
     }
 
+    /**
+     * The same program's first block, from 1000, holds the loop too, though its head (1007) is not
+     * the block's first instruction (a function's prologue, then its loop): the whole run is that
+     * one block (with only loops back to the first closed it is three).
+     */
+    @Test
+    void aLoopAfterTheFirstInstructionIsClosedToo() throws Exception {
+        X86Vcpu cpu = asTheInterpreter(LOOP_LONGER_THAN_A_BLOCK);
+        assertEquals(1, cpu.blockRuns, cpu.statistics());
+    }
+
     @Test
     void aReturnFollowedByABranchTargetReturns() throws Exception {
         X86Vcpu cpu = asTheInterpreter(RETURN_BEFORE_A_TARGET);
