@@ -79,15 +79,11 @@ abstract class Alu extends LockedAccess {
         return (lazyOp == LAZY_ADC ? lazyRes - lazyA - lazyB : lazyA - lazyB - lazyRes) & m;
     }
 
-    /**
-     * The pending ADC's or SBB's CF: with a carry in, the sum wraps when the result is at most the
-     * first operand (the difference borrows when the first operand is at most the second); without,
-     * as ADD's and SUB's. The operands are masked to the size, so this holds for every size.
-     */
+    /** The pending ADC's or SBB's CF, by the rule its six flags use (Flags.add, Flags.sub). */
     private long adcCarryOut() {
-        boolean in = adcCarryIn() != 0;
-        int c = lazyOp == LAZY_ADC ? Long.compareUnsigned(lazyRes, lazyA) : Long.compareUnsigned(lazyA, lazyB);
-        return (in ? c <= 0 : c < 0) ? 1 : 0;
+        long in = adcCarryIn();
+        boolean c = lazyOp == LAZY_ADC ? Flags.addCarries(lazyA, lazyB, in, lazySize) : Flags.subBorrows(lazyA, lazyB, in, lazySize);
+        return c ? 1 : 0;
     }
 
     /** The pending ADC's or SBB's six flags. */

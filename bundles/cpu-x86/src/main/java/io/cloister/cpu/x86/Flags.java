@@ -52,13 +52,7 @@ final class Flags {
 
     static long add(long a, long b, long carry, int size) {
         long res = a + b + carry;
-        long m = mask(size);
-        long cf;
-        if (size == 8) {
-            cf = (carry == 0 ? Long.compareUnsigned(res, a) < 0 : Long.compareUnsigned(res, a) <= 0) ? CF : 0;
-        } else {
-            cf = ((a & m) + (b & m) + carry) > m ? CF : 0;
-        }
+        long cf = addCarries(a, b, carry, size) ? CF : 0;
         long of = (((a ^ res) & (b ^ res)) & signBit(size)) != 0 ? OF : 0;
         long af = ((a ^ b ^ res) & 0x10) != 0 ? AF : 0;
         return cf | of | af | szp(res, size);
@@ -66,16 +60,29 @@ final class Flags {
 
     static long sub(long a, long b, long borrow, int size) {
         long res = a - b - borrow;
-        long m = mask(size);
-        long cf;
-        if (size == 8) {
-            cf = (borrow == 0 ? Long.compareUnsigned(a, b) < 0 : Long.compareUnsigned(a, b) <= 0) ? CF : 0;
-        } else {
-            cf = (a & m) < (b & m) + borrow ? CF : 0;
-        }
+        long cf = subBorrows(a, b, borrow, size) ? CF : 0;
         long of = (((a ^ b) & (a ^ res)) & signBit(size)) != 0 ? OF : 0;
         long af = ((a ^ b ^ res) & 0x10) != 0 ? AF : 0;
         return cf | of | af | szp(res, size);
+    }
+
+    /** CF of a + b + carry (carry 0 or 1) at this size. */
+    static boolean addCarries(long a, long b, long carry, int size) {
+        if (size == 8) {
+            long res = a + b + carry;
+            return carry == 0 ? Long.compareUnsigned(res, a) < 0 : Long.compareUnsigned(res, a) <= 0;
+        }
+        long m = mask(size);
+        return (a & m) + (b & m) + carry > m;
+    }
+
+    /** CF of a - b - borrow (borrow 0 or 1) at this size. */
+    static boolean subBorrows(long a, long b, long borrow, int size) {
+        if (size == 8) {
+            return borrow == 0 ? Long.compareUnsigned(a, b) < 0 : Long.compareUnsigned(a, b) <= 0;
+        }
+        long m = mask(size);
+        return (a & m) < (b & m) + borrow;
     }
 
     /** AND, OR, XOR, TEST: CF = OF = 0, AF undefined (0 here, as on current Intel and AMD parts). */

@@ -48,19 +48,11 @@ record Region(List<Insn> insns, int[] starts) {
         int n = 0;
         while (head < tail && n < max) {
             int off = queue[head++];
-            if (off < first || off >= limit || taken[off]) {
-                continue;
-            }
-            Insn in;
-            try {
-                in = Insn.decode(ram, page | off, code64);
-            } catch (IndexOutOfBoundsException beyondTheCopy) {
-                continue; // its bytes run past the page (a private copy of it): left to the decoded path
+            Insn in = admit(ram, page, first, limit, off, code64, taken);
+            if (in == null) {
+                continue; // the way there leaves the block
             }
             int end = off + in.len;
-            if (!BlockCompiler.inBlock(in) || end > limit || overlaps(taken, off, end)) {
-                continue; // the interpreter's alone (no blockOp), too far, or inside another: the way there leaves the block
-            }
             java.util.Arrays.fill(taken, off, end, true);
             at[off] = in;
             n++;
@@ -117,19 +109,11 @@ record Region(List<Insn> insns, int[] starts) {
         int[] offs = new int[room];
         Insn[] found = new Insn[room];
         for (int k = 0; k < room; k++) {
-            if (off < first || off >= limit || taken[off]) {
-                return 0;
-            }
-            Insn in;
-            try {
-                in = Insn.decode(ram, page | off, code64);
-            } catch (IndexOutOfBoundsException beyondTheCopy) {
+            Insn in = admit(ram, page, first, limit, off, code64, taken);
+            if (in == null) {
                 return 0;
             }
             int end = off + in.len;
-            if (!BlockCompiler.inBlock(in) || end > limit || overlaps(taken, off, end)) {
-                return 0;
-            }
             offs[k] = off;
             found[k] = in;
             long target = end + in.imm;
@@ -146,6 +130,25 @@ record Region(List<Insn> insns, int[] starts) {
             off = end;
         }
         return 0;
+    }
+
+    /**
+     * The instruction at {@code off} if the region may take it, else null: outside [first, limit)
+     * or taken already, its bytes running past the page (a private copy of it: left to the decoded
+     * path), the interpreter's alone (no blockOp), ending beyond the limit, or overlapping one taken.
+     */
+    private static Insn admit(MemorySegment ram, long page, int first, int limit, int off, boolean code64, boolean[] taken) {
+        if (off < first || off >= limit || taken[off]) {
+            return null;
+        }
+        Insn in;
+        try {
+            in = Insn.decode(ram, page | off, code64);
+        } catch (IndexOutOfBoundsException beyondTheCopy) {
+            return null;
+        }
+        int end = off + in.len;
+        return !BlockCompiler.inBlock(in) || end > limit || overlaps(taken, off, end) ? null : in;
     }
 
     private static boolean overlaps(boolean[] taken, int from, int to) {
