@@ -80,10 +80,16 @@ public class X86Engine implements CpuEngine {
      * code that stays hot is worth a class. 8,192 rather than 16,384 since the launcher runs C2 at
      * the lowest priority, where its work on the extra classes no longer takes the vCPU's core:
      * the boot 0.965 and 0.935 of 16,384's time in two six-round runs, about 1,080 blocks against
-     * 590 (benchmarks/results/2026-12-04-session23-speed.md); 4,096 had measured slower. The
-     * property is for benchmarks comparing thresholds.
+     * 590 (benchmarks/results/2026-12-04-session23-speed.md); 4,096 had measured slower then.
+     * 4,096 since C2 no longer compiles looping blocks twice (lib/jvm.args, Tier4BackEdgeThreshold),
+     * which left its work room for the extra blocks. Two eight-round runs against 8,192: exit
+     * medians 10.90 against 11.42 s and 10.65 against 11.35 s (round by round 0.930 and 1.008 on a
+     * noisy host), vCPU 7.62 against 7.97 s and 7.57 against 8.07 s; about 1,430 blocks against
+     * 1,050, 7.5 % of the instructions in traces against 10.4 %. 2,048 against 4,096: 1.086
+     * (benchmarks/results/2026-12-04-session28-speed.md). The property is for benchmarks comparing
+     * thresholds.
      */
-    static final int COMPILE_THRESHOLD = Integer.getInteger("cloister.x86.compileThreshold", 8192);
+    static final int COMPILE_THRESHOLD = Integer.getInteger("cloister.x86.compileThreshold", 4096);
 
     /** With {@code decodedCache} false every instruction is decoded each time: the baseline of benchmarks. */
     public X86Engine(boolean decodedCache) {
