@@ -400,8 +400,7 @@ final class BlockEmitter {
             code.lstore(tmp2).lstore(tmp).aload(CPU_SLOT).lload(tmp).lload(tmp2);
             carry();
             code.loadConstant(size).invokevirtual(CPU, m.name(), m.type());
-            flags = FLAGS_UNKNOWN;
-            return;
+            return; // flags unknown after it: block() resets them (keepsFlags)
         }
         mask(size);
         code.lstore(fb);
