@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
+import java.util.List;
 
 import org.junit.jupiter.api.Test;
 
@@ -82,6 +83,57 @@ class BlockOpsTest {
         assertEquals(2 + 200 * 12 + 1, seen[INTERPRETED][6]);
         assertEquals(Arrays.toString(seen[INTERPRETED]), Arrays.toString(seen[COMPILED]), "compiled");
         assertEquals(Arrays.toString(seen[INTERPRETED]), Arrays.toString(seen[TRACES]), "traces");
+    }
+
+    /**
+     * A block holds the registers it names in locals (BlockEmitter): forms whose helpers read and
+     * write the register array themselves (MUL, DIV, CQO, CDQ, BSF, BSR) between forms it emits
+     * inline (ADD, a shift by CL, MOV into AH, PUSH and POP, IMUL, LEA), in a loop of 50 rounds, so
+     * that values cross both ways and the back edge; every register as the interpreter leaves it.
+     */
+    private static final byte[] ARRAY_HELPERS_LOOP = bytes(
+            0x41, 0xbb, 0x32, 0x00, 0x00, 0x00, // 1000: mov r11d, 50
+            0xb8, 0x78, 0x56, 0x34, 0x12, // 1006: mov eax, 0x12345678
+            0xb9, 0x00, 0x01, 0x00, 0x00, // 100b: mov ecx, 0x100
+            0xbb, 0x07, 0x00, 0x00, 0x00, // 1010: mov ebx, 7
+            0x48, 0xf7, 0xe3, // 1015: mul rbx
+            0x48, 0x01, 0xc8, // 1018: add rax, rcx
+            0x48, 0x99, // 101b: cqo
+            0xb9, 0x67, 0x45, 0x23, 0x01, // 101d: mov ecx, 0x1234567
+            0x48, 0xf7, 0xf1, // 1022: div rcx
+            0x4c, 0x0f, 0xbc, 0xc0, // 1025: bsf r8, rax
+            0x4c, 0x0f, 0xbd, 0xca, // 1029: bsr r9, rdx
+            0x48, 0xd3, 0xe0, // 102d: shl rax, cl
+            0x88, 0xd4, // 1030: mov ah, dl
+            0x50, // 1032: push rax
+            0x5e, // 1033: pop rsi
+            0x48, 0x6b, 0xfe, 0x03, // 1034: imul rdi, rsi, 3
+            0x99, // 1038: cdq
+            0x4c, 0x8d, 0x54, 0x70, 0x05, // 1039: lea r10, [rax + rsi * 2 + 5]
+            0x4c, 0x01, 0xd5, // 103e: add rbp, r10
+            0x41, 0xff, 0xcb, // 1041: dec r11d
+            0x75, 0xc0, // 1044: jnz 1006
+            0xf4); // 1046: hlt
+
+    @Test
+    void registersHeldInLocalsMeetTheHelpersThatUseTheArray() throws Exception {
+        String[] seen = new String[3];
+        for (int mode : new int[] {INTERPRETED, COMPILED, TRACES}) {
+            try (TestGuest g = new TestGuest("array-helpers", 1 << 20, PageState.SHARED)) {
+                X86Vcpu cpu = cpu(g, ARRAY_HELPERS_LOOP, mode);
+                Exit e = cpu.run();
+                while (!(e instanceof Exit.Halt)) {
+                    e = cpu.run();
+                }
+                assertEquals(LongMode.CODE + ARRAY_HELPERS_LOOP.length, cpu.rip, "halted at the end: " + e);
+                seen[mode] = Arrays.toString(cpu.r) + " rflags=" + Long.toHexString(cpu.rflags) + " retired=" + cpu.instructions();
+                if (mode == COMPILED) {
+                    assertTrue(cpu.compiledRetired > 50 * 19, cpu.statistics());
+                }
+            }
+        }
+        assertEquals(seen[INTERPRETED], seen[COMPILED], "compiled");
+        assertEquals(seen[INTERPRETED], seen[TRACES], "traces");
     }
 
     /**
@@ -191,6 +243,59 @@ class BlockOpsTest {
             assertEquals(0, m.cpu.r[X86Vcpu.RCX], mode);
             assertEquals(0xfed00104L, m.cpu.r[X86Vcpu.RDI], mode);
             assertEquals(LongMode.CODE + 22, m.cpu.rip, mode);
+        }
+    }
+
+    /**
+     * Exits from inside a loop's block, as the interpreter leaves them. First an MMIO read after
+     * ADD wrote EAX: the block holds its registers in locals (RegisterLocals), and the read leaves
+     * it by an exception, whose handler writes them back. Then the same loop with a REP MOVSB into
+     * MMIO, which the block runs through its op (and so keeps its registers in the array): an exit
+     * per byte, each with RCX, RSI and RDI part way. The accesses and registers are the
+     * interpreter's, so every round after an exit saw the right values.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"decoded", "compiled"})
+    void exitsFromInsideALoopLeaveWhatTheInterpreterLeaves(String mode) {
+        byte[] mmioRead = bytes(
+                0x41, 0xb8, 0x03, 0x00, 0x00, 0x00, // 1000: mov r8d, 3
+                0xbd, 0x00, 0x00, 0xd0, 0xfe, // 1006: mov ebp, 0xfed00000
+                0x83, 0xc0, 0x05, // 100b: add eax, 5
+                0x8b, 0x5d, 0x00, // 100e: mov ebx, [rbp]: an exit
+                0x01, 0xda, // 1011: add edx, ebx
+                0x01, 0xc7, // 1013: add edi, eax
+                0x41, 0xff, 0xc8, // 1015: dec r8d
+                0x75, 0xf1, // 1018: jnz 100b
+                0xf4); // 101a: hlt
+        byte[] repMovsb = bytes(
+                0x41, 0xb8, 0x03, 0x00, 0x00, 0x00, // 1000: mov r8d, 3
+                0xbd, 0x00, 0x00, 0xd0, 0xfe, // 1006: mov ebp, 0xfed00000
+                0x83, 0xc0, 0x05, // 100b: add eax, 5
+                0x8b, 0x5d, 0x00, // 100e: mov ebx, [rbp]: an exit
+                0x01, 0xda, // 1011: add edx, ebx
+                0xb9, 0x02, 0x00, 0x00, 0x00, // 1013: mov ecx, 2
+                0xbe, 0x00, 0x50, 0x00, 0x00, // 1018: mov esi, 0x5000
+                0xbf, 0x00, 0x01, 0xd0, 0xfe, // 101d: mov edi, 0xfed00100
+                0xf3, 0xa4, // 1022: rep movsb: an exit per byte
+                0x01, 0xc7, // 1024: add edi, eax
+                0x41, 0xff, 0xc8, // 1026: dec r8d
+                0x75, 0xe0, // 1029: jnz 100b
+                0xf4); // 102b: hlt
+        for (byte[] code : List.of(mmioRead, repMovsb)) {
+            String[] seen = new String[2];
+            for (String run : new String[] {"interpreted", mode}) {
+                try (DeviceAccessTest.Machine m = new DeviceAccessTest.Machine(run)) {
+                    LongMode.code(m.g, LongMode.CODE, code);
+                    LongMode.write(m.g, DATA, 0x0201L);
+                    Exit e = m.run(a -> a == 0xfed00000L ? 7 : -1);
+                    assertTrue(e instanceof Exit.Halt, e.toString());
+                    seen[run.equals("interpreted") ? 0 : 1] = m.accesses + " " + Arrays.toString(m.cpu.r) + " retired="
+                            + m.cpu.instructions();
+                }
+            }
+            assertTrue(seen[0].startsWith("[read fed00000/4, " + (code == mmioRead ? "read fed00000/4, read" : "write fed00100/1=1")),
+                    seen[0]);
+            assertEquals(seen[0], seen[1], mode);
         }
     }
 }
