@@ -39,6 +39,17 @@ class BlockOpsTest {
         return cpu;
     }
 
+    /** Runs {@code code} in {@code mode} until it halts, which must be at its end. */
+    private static X86Vcpu runToHalt(TestGuest g, byte[] code, int mode) {
+        X86Vcpu cpu = cpu(g, code, mode);
+        Exit e = cpu.run();
+        while (!(e instanceof Exit.Halt)) {
+            e = cpu.run();
+        }
+        assertEquals(LongMode.CODE + code.length, cpu.rip, "halted at the end: " + e);
+        return cpu;
+    }
+
     /**
      * A loop of 200 rounds whose first instruction is PXOR (the block starts with a form left to
      * the interpreter): MOVDQU loads (one RIP-relative), PCMPEQB, PMOVMSKB summed into EDX, and a
@@ -66,12 +77,7 @@ class BlockOpsTest {
         long[][] seen = new long[3][];
         for (int mode : new int[] {INTERPRETED, COMPILED, TRACES}) {
             try (TestGuest g = new TestGuest("sse-block", 1 << 20, PageState.SHARED)) {
-                X86Vcpu cpu = cpu(g, STRING_LOOP, mode);
-                Exit e = cpu.run();
-                while (!(e instanceof Exit.Halt)) {
-                    e = cpu.run();
-                }
-                assertEquals(LongMode.CODE + STRING_LOOP.length, cpu.rip, "halted at the end: " + e);
+                X86Vcpu cpu = runToHalt(g, STRING_LOOP, mode);
                 seen[mode] = new long[] {cpu.r[X86Vcpu.RDX], cpu.r[X86Vcpu.RSI], cpu.fpu.xmm[2], cpu.fpu.xmm[3],
                         LongMode.read(g, DATA + 0x20), LongMode.read(g, DATA + 0x28), cpu.instructions()};
                 if (mode == COMPILED) {
@@ -120,12 +126,7 @@ class BlockOpsTest {
         String[] seen = new String[3];
         for (int mode : new int[] {INTERPRETED, COMPILED, TRACES}) {
             try (TestGuest g = new TestGuest("array-helpers", 1 << 20, PageState.SHARED)) {
-                X86Vcpu cpu = cpu(g, ARRAY_HELPERS_LOOP, mode);
-                Exit e = cpu.run();
-                while (!(e instanceof Exit.Halt)) {
-                    e = cpu.run();
-                }
-                assertEquals(LongMode.CODE + ARRAY_HELPERS_LOOP.length, cpu.rip, "halted at the end: " + e);
+                X86Vcpu cpu = runToHalt(g, ARRAY_HELPERS_LOOP, mode);
                 seen[mode] = Arrays.toString(cpu.r) + " rflags=" + Long.toHexString(cpu.rflags) + " retired=" + cpu.instructions();
                 if (mode == COMPILED) {
                     assertTrue(cpu.compiledRetired > 50 * 19, cpu.statistics());
