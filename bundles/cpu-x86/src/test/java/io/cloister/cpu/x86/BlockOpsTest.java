@@ -258,22 +258,18 @@ class BlockOpsTest {
     @org.junit.jupiter.params.ParameterizedTest
     @org.junit.jupiter.params.provider.ValueSource(strings = {"decoded", "compiled"})
     void exitsFromInsideALoopLeaveWhatTheInterpreterLeaves(String mode) {
-        byte[] mmioRead = bytes(
+        byte[] head = bytes(
                 0x41, 0xb8, 0x03, 0x00, 0x00, 0x00, // 1000: mov r8d, 3
                 0xbd, 0x00, 0x00, 0xd0, 0xfe, // 1006: mov ebp, 0xfed00000
                 0x83, 0xc0, 0x05, // 100b: add eax, 5
                 0x8b, 0x5d, 0x00, // 100e: mov ebx, [rbp]: an exit
-                0x01, 0xda, // 1011: add edx, ebx
+                0x01, 0xda); // 1011: add edx, ebx
+        byte[] mmioRead = Code.join(head, bytes(
                 0x01, 0xc7, // 1013: add edi, eax
                 0x41, 0xff, 0xc8, // 1015: dec r8d
                 0x75, 0xf1, // 1018: jnz 100b
-                0xf4); // 101a: hlt
-        byte[] repMovsb = bytes(
-                0x41, 0xb8, 0x03, 0x00, 0x00, 0x00, // 1000: mov r8d, 3
-                0xbd, 0x00, 0x00, 0xd0, 0xfe, // 1006: mov ebp, 0xfed00000
-                0x83, 0xc0, 0x05, // 100b: add eax, 5
-                0x8b, 0x5d, 0x00, // 100e: mov ebx, [rbp]: an exit
-                0x01, 0xda, // 1011: add edx, ebx
+                0xf4)); // 101a: hlt
+        byte[] repMovsb = Code.join(head, bytes(
                 0xb9, 0x02, 0x00, 0x00, 0x00, // 1013: mov ecx, 2
                 0xbe, 0x00, 0x50, 0x00, 0x00, // 1018: mov esi, 0x5000
                 0xbf, 0x00, 0x01, 0xd0, 0xfe, // 101d: mov edi, 0xfed00100
@@ -281,7 +277,7 @@ class BlockOpsTest {
                 0x01, 0xc7, // 1024: add edi, eax
                 0x41, 0xff, 0xc8, // 1026: dec r8d
                 0x75, 0xe0, // 1029: jnz 100b
-                0xf4); // 102b: hlt
+                0xf4)); // 102b: hlt
         for (byte[] code : List.of(mmioRead, repMovsb)) {
             String[] seen = new String[2];
             for (String run : new String[] {"interpreted", mode}) {
