@@ -13,10 +13,8 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * Compiles a run of decoded instructions into a hidden class whose {@code run} does what
  * {@code X86Vcpu.execDecoded} would do for each, with every decoded field a constant. Register
- * operands become accesses of the register array, or in a block with a loop of the long locals
- * that hold its registers for the length of the block ({@link RegisterLocals}) (a byte or word
- * merged into its register, which of AH..BH or SPL..DIL a byte names fixed by the instruction's
- * REX), CMOVcc a branch, and the carry of ADC/SBB
+ * operands become array accesses (a byte or word merged into its register, which of AH..BH or
+ * SPL..DIL a byte names fixed by the instruction's REX), CMOVcc a branch, and the carry of ADC/SBB
  * whose flags nothing sees comes from the block's record of the last flag-setting instruction
  * where it has one; the rest calls the vCPU's own small helpers
  * (memory through the TLB, lazy flags, stack), which the JIT inlines at these hot call sites. A

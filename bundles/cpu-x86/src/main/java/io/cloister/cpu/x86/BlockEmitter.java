@@ -82,9 +82,6 @@ final class BlockEmitter {
     /** Per JCC or JMP, the index of the block's instruction it goes to; else (or outside the block) -1. */
     private int[] branchTo;
 
-    /** The guest registers the block names, in locals of their own (see RegisterLocals). */
-    private RegisterLocals regs;
-
     BlockEmitter(CodeBuilder code, boolean code64) {
         this.code = code;
         this.code64 = code64;
@@ -117,22 +114,6 @@ final class BlockEmitter {
         loopHeads(insns, starts);
         code.aload(CPU_SLOT).invokevirtual(CPU, FAST_TABLES.name(), FAST_TABLES.type()).istore(tables);
         code.aload(CPU_SLOT).invokevirtual(CPU, FAST_ARRAY.name(), FAST_ARRAY.type()).astore(fastArray);
-        // Registers in locals only where the block has a loop and no form run by its op: the loads
-        // at the entry and the write-backs at the exit are paid per run, which a loop's rounds
-        // share, and each op call writes every held register back and loads it again. Linux boot
-        // against the block without them, eight rounds each: held in every block 1.053 (vCPU 7.33
-        // against 6.88 s; its 43 M block runs are mostly short); in loops 1.009 (vCPU +0.38 s); in
-        // loops without ops 1.010, column medians 10.32 against 10.37 s, vCPU 7.38 against 7.33 s.
-        // benchmarks/emulator-speed's guests, four alternated pairs: workload +8 %, chase +1 %,
-        // mpi (Linux's multi-precision arithmetic, the boot's RSA self-test) +38 %.
-        boolean loops = false;
-        boolean ops = false;
-        for (int k = 0; k < insns.size(); k++) {
-            loops |= branchTo[k] >= 0 && branchTo[k] <= k;
-            ops |= insns.get(k).kind == Insn.GENERIC;
-        }
-        loops &= !ops;
-        regs = new RegisterLocals(code, REGS, loops ? insns : List.of());
         for (int k = 0; k < insns.size(); k++) {
             Insn in = insns.get(k);
             if (heads[k] != null) {
@@ -156,7 +137,6 @@ final class BlockEmitter {
             }
         }
         returnAfter(insns.size());
-        regs.exitAndFaultHandler(next);
     }
 
     /** Where each JCC or JMP of the block goes within it (branchTo), and the labels of those instructions (heads). */
@@ -185,7 +165,7 @@ final class BlockEmitter {
     /** Returns {@code next} with {@code count} instructions completed. */
     private void returnAfter(int count) {
         finish(count);
-        code.goto_(regs.exit);
+        code.lload(next).lreturn();
     }
 
     /**
@@ -248,7 +228,7 @@ final class BlockEmitter {
 
     private void getReg(int reg, int size) {
         int at = size == 1 ? CpuState.byteRegHome(reg, rex) : reg;
-        regs.get(at);
+        code.aload(REGS).loadConstant(at).laload();
         if (at != reg) {
             code.loadConstant(8).lushr();
         }
@@ -264,7 +244,7 @@ final class BlockEmitter {
             if (size == 4) {
                 code.loadConstant(0xffffffffL).land();
             }
-            regs.set(reg);
+            code.lstore(tmp).aload(REGS).loadConstant(reg).lload(tmp).lastore();
             return;
         }
         int at = size == 1 ? CpuState.byteRegHome(reg, rex) : reg;
@@ -274,10 +254,8 @@ final class BlockEmitter {
         if (shift != 0) {
             code.loadConstant(shift).lshl();
         }
-        code.lstore(tmp);
-        regs.get(at);
-        code.loadConstant(~field).land().lload(tmp).lor();
-        regs.set(at);
+        code.lstore(tmp).aload(REGS).loadConstant(at).aload(REGS).loadConstant(at).laload().loadConstant(~field).land()
+                .lload(tmp).lor().lastore();
     }
 
     /**
@@ -287,14 +265,14 @@ final class BlockEmitter {
      */
     private void ea(Insn in, boolean withSegment) {
         if (in.base >= 0) {
-            regs.get(in.base);
+            code.aload(REGS).loadConstant(in.base).laload();
         } else if (in.ripRelative) {
             code.lload(next);
         } else {
             code.lconst_0();
         }
         if (in.index >= 0) {
-            regs.get(in.index);
+            code.aload(REGS).loadConstant(in.index).laload();
             if (in.scale != 0) {
                 code.loadConstant(in.scale).lshl();
             }
@@ -335,27 +313,23 @@ final class BlockEmitter {
      */
     private void push(int value, int size) {
         if (!code64 || size != 8) {
-            regs.aroundArrayUser(() -> code.aload(CPU_SLOT).lload(value).loadConstant(size).invokevirtual(CPU, PUSH.name(), PUSH.type()));
+            code.aload(CPU_SLOT).lload(value).loadConstant(size).invokevirtual(CPU, PUSH.name(), PUSH.type());
             return;
         }
-        regs.get(X86Vcpu.RSP);
-        code.loadConstant(8L).lsub().lstore(ea);
+        code.aload(REGS).loadConstant(X86Vcpu.RSP).laload().loadConstant(8L).lsub().lstore(ea);
         code.aload(CPU_SLOT).lload(ea).lload(value).aload(fastArray).iload(tables).invokevirtual(CPU, STORE_SIZED[sizeIndex(8)].name(), STORE_SIZED[sizeIndex(8)].type());
-        code.lload(ea);
-        regs.set(X86Vcpu.RSP);
+        code.aload(REGS).loadConstant(X86Vcpu.RSP).lload(ea).lastore();
     }
 
     /** Pops into the operand stack: inline as {@link #push} for 8 bytes in 64-bit code (the read first), else Memory.pop. */
     private void pop(int size) {
         if (!code64 || size != 8) {
-            regs.aroundArrayUser(() -> code.aload(CPU_SLOT).loadConstant(size).invokevirtual(CPU, POP.name(), POP.type()));
+            code.aload(CPU_SLOT).loadConstant(size).invokevirtual(CPU, POP.name(), POP.type());
             return;
         }
-        regs.get(X86Vcpu.RSP);
-        code.lstore(ea);
+        code.aload(REGS).loadConstant(X86Vcpu.RSP).laload().lstore(ea);
         code.aload(CPU_SLOT).lload(ea).aload(fastArray).iload(tables).invokevirtual(CPU, LOAD_SIZED[sizeIndex(8)].name(), LOAD_SIZED[sizeIndex(8)].type());
-        code.lload(ea).loadConstant(8L).ladd();
-        regs.set(X86Vcpu.RSP);
+        code.aload(REGS).loadConstant(X86Vcpu.RSP).lload(ea).loadConstant(8L).ladd().lastore();
     }
 
     /** Writes the long on the stack to memory at {@code ea}; stops the block if that hit code or MMIO. */
@@ -537,7 +511,7 @@ final class BlockEmitter {
                 if (!branchInside(k)) {
                     finish(k + 1);
                     target(in.imm);
-                    code.lstore(next).goto_(regs.exit);
+                    code.lreturn();
                 }
                 code.labelBinding(notTaken);
             }
@@ -617,8 +591,7 @@ final class BlockEmitter {
                 if (in.hasImm) {
                     code.loadConstant((int) in.imm);
                 } else {
-                    regs.get(X86Vcpu.RCX);
-                    code.l2i().loadConstant(0xff).iand();
+                    code.aload(REGS).loadConstant(X86Vcpu.RCX).laload().l2i().loadConstant(0xff).iand();
                 }
                 code.loadConstant(size).invokevirtual(CPU, SHIFT_FAST.name(), SHIFT_FAST.type());
                 storeRm(in, size, k);
@@ -672,18 +645,11 @@ final class BlockEmitter {
                 code.aload(CPU_SLOT).lload(tmp2).invokevirtual(CPU, TARGET.name(), TARGET.type()).lstore(next);
                 stopCheck(k);
             }
-            case Insn.CONVERT -> regs.aroundArrayUser(() -> code.aload(CPU_SLOT).loadConstant(in.sub).loadConstant(size)
-                    .invokevirtual(CPU, CONVERT.name(), CONVERT.type()));
+            case Insn.CONVERT -> code.aload(CPU_SLOT).loadConstant(in.sub).loadConstant(size).invokevirtual(CPU, CONVERT.name(), CONVERT.type());
             case Insn.GROUP3 -> {
                 loadRm(in, size);
-                code.lstore(tmp2);
-                Runnable call = () -> code.aload(CPU_SLOT).loadConstant(in.sub).lload(tmp2).loadConstant(size)
+                code.lstore(tmp2).aload(CPU_SLOT).loadConstant(in.sub).lload(tmp2).loadConstant(size)
                         .invokevirtual(CPU, GROUP3_FAST.name(), GROUP3_FAST.type());
-                if (in.sub >= 4) { // MUL, IMUL, DIV, IDIV: RAX and RDX in the array
-                    regs.aroundArrayUser(call);
-                } else {
-                    call.run();
-                }
                 if (in.sub <= 3) {
                     storeRm(in, size, k);
                 } else {
@@ -697,15 +663,13 @@ final class BlockEmitter {
             }
             case Insn.BIT_SCAN -> {
                 loadRm(in, size);
-                code.lstore(tmp2);
-                regs.aroundArrayUser(() -> code.aload(CPU_SLOT).loadConstant(in.sub).loadConstant(in.reg).lload(tmp2).loadConstant(size)
-                        .invokevirtual(CPU, BIT_SCAN.name(), BIT_SCAN.type()));
+                code.lstore(tmp2).aload(CPU_SLOT).loadConstant(in.sub).loadConstant(in.reg).lload(tmp2).loadConstant(size)
+                        .invokevirtual(CPU, BIT_SCAN.name(), BIT_SCAN.type());
             }
             case Insn.GENERIC -> { // a form run by its op (BlockCompiler.blockOp), which may write memory
                 Label on = code.newLabel();
-                regs.aroundArrayUser(() -> code.aload(CPU_SLOT).loadConstant(k).invokevirtual(CPU, BLOCK_OP.name(), BLOCK_OP.type()));
-                code.ifne(on); // the registers back in their locals either way
-                code.aload(CPU_SLOT).getfield(CPU, RIP_FIELD.name(), RIP_FIELD.type()).lstore(next).goto_(regs.exit); // pos is k already
+                code.aload(CPU_SLOT).loadConstant(k).invokevirtual(CPU, BLOCK_OP.name(), BLOCK_OP.type()).ifne(on);
+                code.aload(CPU_SLOT).getfield(CPU, RIP_FIELD.name(), RIP_FIELD.type()).lreturn(); // pos is k already
                 code.labelBinding(on);
                 stopCheck(k);
             }

@@ -92,10 +92,11 @@ class BlockOpsTest {
     }
 
     /**
-     * A block holds the registers it names in locals (BlockEmitter): forms whose helpers read and
-     * write the register array themselves (MUL, DIV, CQO, CDQ, BSF, BSR) between forms it emits
-     * inline (ADD, a shift by CL, MOV into AH, PUSH and POP, IMUL, LEA), in a loop of 50 rounds, so
-     * that values cross both ways and the back edge; every register as the interpreter leaves it.
+     * A loop's block whose forms' helpers read and write the register array themselves (MUL, DIV,
+     * CQO, CDQ, BSF, BSR) between forms it emits inline (ADD, a shift by CL, MOV into AH, PUSH and
+     * POP, IMUL, LEA), 50 rounds, so that values cross both ways and the back edge; every register
+     * as the interpreter leaves it. (It guarded registers held in JVM locals, measured in session
+     * 29 and not kept: a block that holds them must load them again after such a helper.)
      */
     private static final byte[] ARRAY_HELPERS_LOOP = bytes(
             0x41, 0xbb, 0x32, 0x00, 0x00, 0x00, // 1000: mov r11d, 50
@@ -122,7 +123,7 @@ class BlockOpsTest {
             0xf4); // 1046: hlt
 
     @Test
-    void registersHeldInLocalsMeetTheHelpersThatUseTheArray() throws Exception {
+    void helpersThatUseTheRegisterArrayInsideALoopGiveWhatTheInterpreterGives() throws Exception {
         String[] seen = new String[3];
         for (int mode : new int[] {INTERPRETED, COMPILED, TRACES}) {
             try (TestGuest g = new TestGuest("array-helpers", 1 << 20, PageState.SHARED)) {
@@ -249,10 +250,9 @@ class BlockOpsTest {
 
     /**
      * Exits from inside a loop's block, as the interpreter leaves them. First an MMIO read after
-     * ADD wrote EAX: the block holds its registers in locals (RegisterLocals), and the read leaves
-     * it by an exception, whose handler writes them back. Then the same loop with a REP MOVSB into
-     * MMIO, which the block runs through its op (and so keeps its registers in the array): an exit
-     * per byte, each with RCX, RSI and RDI part way. The accesses and registers are the
+     * ADD wrote EAX, which leaves the block by an exception (a block that held registers in
+     * locals would have to write them back there). Then the same loop with a REP MOVSB into MMIO,
+     * which the block runs through its op: an exit per byte, each with RCX, RSI and RDI part way. The accesses and registers are the
      * interpreter's, so every round after an exit saw the right values.
      */
     @org.junit.jupiter.params.ParameterizedTest
