@@ -252,8 +252,9 @@ class BlockOpsTest {
      * Exits from inside a loop's block, as the interpreter leaves them. First an MMIO read after
      * ADD wrote EAX, which leaves the block by an exception (a block that held registers in
      * locals would have to write them back there). Then the same loop with a REP MOVSB into MMIO,
-     * which the block runs through its op: an exit per byte, each with RCX, RSI and RDI part way. The accesses and registers are the
-     * interpreter's, so every round after an exit saw the right values.
+     * which the block runs through its op: an exit per byte, each with RCX, RSI and RDI part way.
+     * The accesses and registers are the interpreter's, so every round after an exit saw the right
+     * values.
      */
     @org.junit.jupiter.params.ParameterizedTest
     @org.junit.jupiter.params.provider.ValueSource(strings = {"decoded", "compiled"})
