@@ -23,6 +23,8 @@ abstract class CpuState {
     static final long CR0_PG = 1L << 31;
     static final long CR4_DE = 1L << 3;
     static final long CR4_PAE = 1L << 5;
+    /** Global pages: a CR3 write keeps the TLB entries of pages whose leaf entry has G set. */
+    static final long CR4_PGE = 1L << 7;
     static final long EFER_LME = 1L << 8;
     static final long EFER_LMA = 1L << 10;
     static final long EFER_NXE = 1L << 11;
@@ -32,6 +34,7 @@ abstract class CpuState {
     static final long PTE_A = 1L << 5;
     static final long PTE_D = 1L << 6;
     static final long PTE_PS = 1L << 7;
+    static final long PTE_G = 1L << 8;
     static final long PTE_NX = 1L << 63;
     static final long PTE_ADDR = 0x000ffffffffff000L;
     /** Address bits 51:48 of an entry: reserved, MAXPHYADDR being 48 (CPUID 0x80000008). */

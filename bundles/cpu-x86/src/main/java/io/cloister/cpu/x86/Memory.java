@@ -38,6 +38,12 @@ abstract class Memory extends CpuState {
     // tag = vpn + 1, value = physical page. A user entry is filled only by a walk that allowed it.
     // Tag and value side by side (2 * slot, 2 * slot + 1): a hit loads one array, in one cache line.
     private final long[] tlb = new long[TLB * 12];
+    /**
+     * Which TLB entries map a global page (G in the leaf entry, under CR4.PGE), which a CR3 write
+     * keeps (flushNonGlobal). Set by every walk that fills a slot; a flag left on a slot whose tag a
+     * flush cleared is harmless, since no address matches a cleared tag.
+     */
+    private final boolean[] tlbGlobal = new boolean[TLB * 6]; // a flag per slot, two longs each in tlb
 
     // Host addresses of RAM pages for loads and stores, the path every access tries first (and the
     // one compiled blocks inline, load1..store8). Four direct-mapped tables of FAST entries: reads
@@ -123,6 +129,32 @@ abstract class Memory extends CpuState {
 
     void flushTlb() {
         java.util.Arrays.fill(tlb, 0);
+        java.util.Arrays.fill(fast, NO_TAG);
+        codeLin = -1;
+        codePageLin = -1;
+        codeGen++;
+    }
+
+    /**
+     * A CR3 write: the TLB keeps global pages' entries under CR4.PGE and drops the rest (SDM vol. 3,
+     * 4.10.4.1). Linux maps its kernel global, and switches CR3 around every patch of its own
+     * code (text_poke's temporary mm: about 17,000 of them in a boot, where it patches each LOCK
+     * prefix away on one CPU) and at every switch between processes; without global entries each
+     * of those refilled the kernel's translations by walks (2.4 M of the boot's 2.5 M walks). The
+     * fast tables are emptied all the same: they refill from the TLB without a walk.
+     */
+    void flushNonGlobal() {
+        if ((cr4 & CR4_PGE) == 0) {
+            flushTlb();
+            return;
+        }
+        long[] t = tlb;
+        boolean[] g = tlbGlobal;
+        for (int s = 0; s < g.length; s++) {
+            if (!g[s]) {
+                t[2 * s] = 0;
+            }
+        }
         java.util.Arrays.fill(fast, NO_TAG);
         codeLin = -1;
         codePageLin = -1;
@@ -299,6 +331,7 @@ abstract class Memory extends CpuState {
         }
         tlb[2 * slot] = (la >>> 12) + 1;
         tlb[2 * slot + 1] = pageBase;
+        tlbGlobal[slot] = (leafEntry & PTE_G) != 0 && (cr4 & CR4_PGE) != 0;
         return pageBase | (la & 0xfff);
     }
 

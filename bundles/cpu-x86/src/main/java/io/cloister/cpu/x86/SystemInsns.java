@@ -28,7 +28,7 @@ abstract class SystemInsns extends Msrs {
         };
     }
 
-    /** MOV to a control register: CR0.PG with EFER.LME and CR4.PAE enters long mode; the TLB is flushed. */
+    /** MOV to a control register: CR0.PG with EFER.LME and CR4.PAE enters long mode; the TLB is flushed (but for global pages at a CR3 write). */
     void writeCr(int n, long v) {
         switch (n) {
             case 0 -> {
@@ -41,8 +41,12 @@ abstract class SystemInsns extends Msrs {
                 updateMode(); // into or out of real mode, into long mode
             }
             case 2 -> cr2 = v;
-            case 3 -> cr3 = v;
-            case 4 -> cr4 = v;
+            case 3 -> {
+                cr3 = v;
+                flushNonGlobal();
+                return;
+            }
+            case 4 -> cr4 = v; // a change of PGE (Linux's flush of global pages) flushes them with the rest
             case 8 -> { }
             default -> throw ud();
         }

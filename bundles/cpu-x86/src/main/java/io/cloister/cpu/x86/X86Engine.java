@@ -28,7 +28,11 @@ public class X86Engine implements CpuEngine {
      * (the vCPU adds its APIC's CPUID bits). Intel's vendor string: Linux takes the TSC frequency
      * from leaves 0x15/0x16 only for Intel (no calibration against the PIT, which a slow emulator
      * fails), and the ARCH_CAPABILITIES MSR (leaf 7 EDX[29]) tells it the vulnerabilities that need
-     * mitigations (page-table isolation, buffer clearing) are absent.
+     * mitigations (page-table isolation, buffer clearing) are absent. Global pages (PGE): Linux
+     * then maps its kernel global, and the TLB keeps those entries across its CR3 writes
+     * (Memory.flushNonGlobal). PSE: Linux maps its direct map with 2 MiB pages only where PSE is
+     * offered; the walk takes large pages in long mode regardless, and 32-bit paging, whose 4 MiB
+     * pages PSE is about, is not offered at all.
      */
     static final Model DEFAULT = new Model() {
         private final int[] vendor = words("GenuineIntel");
@@ -38,7 +42,7 @@ public class X86Engine implements CpuEngine {
             return switch (leaf) {
                 case 0 -> new int[] {0x16, vendor[0], vendor[2], vendor[1]};
                 case 1 -> new int[] {0x000606a0, 0x00010800, (1 << 23) | (1 << 30) | (1 << 31), // POPCNT, RDRAND, hypervisor
-                        (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 15)};
+                        (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 13) | (1 << 15)}; // PSE, TSC, MSR, PAE, CX8, PGE, CMOV
                 // TSC_ADJUST, RDSEED; SERIALIZE, ARCH_CAPABILITIES. SERIALIZE: Linux's sync_core() is then one
                 // instruction instead of an IRET to itself (about 100,000 of them in a boot, one per
                 // text_poke_early of its alternatives, ftrace and jump-label patching).
