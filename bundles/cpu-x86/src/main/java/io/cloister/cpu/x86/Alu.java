@@ -38,6 +38,12 @@ abstract class Alu extends LockedAccess {
         rflags = (rflags & ~Flags.ARITH) | arith;
     }
 
+    /** The arithmetic flags as a native block left them, exact: the lazy record dropped. */
+    void exactFlags(long arith) {
+        lazyOp = LAZY_NONE;
+        rflags = (rflags & ~Flags.ARITH) | (arith & Flags.ARITH);
+    }
+
     /**
      * The eight classic ALU operations with exact flags, for the interpreter; returns the result
      * (CMP's is discarded by the caller). The same semantics as the decoded path and compiled

@@ -117,6 +117,18 @@ final class BlockCompiler {
 
     /** Compiles a region (not empty) into a block. */
     static Block compile(Region region, boolean code64) {
+        if (NativeBlockCompiler.enabled && code64) {
+            NativeBlock nb = NativeBlockCompiler.compile(region);
+            if (nb != null) {
+                nb.offsets = region.starts();
+                return nb;
+            }
+        }
+        return compileBytecode(region, code64);
+    }
+
+    /** Compiles a region (not empty) into a block of bytecode. */
+    static Block compileBytecode(Region region, boolean code64) {
         ClassDesc name = ClassDesc.of(BlockCompiler.class.getPackageName() + ".Block$" + IDS.incrementAndGet());
         byte[] bytes = CF.build(name, cb -> {
             cb.withVersion(ClassFile.JAVA_5_VERSION, 0);

@@ -258,6 +258,12 @@ abstract class DecodedPath extends Interpreter {
         compiledRetired += pos;
         blockRuns++;
         rip = next;
+        if (pos == 0 && next == blockRip && b instanceof NativeBlock) {
+            // A native block returns before an access the fast tables cannot take (MMIO, a page
+            // not yet in them, code): its first instruction runs here instead, or it would again.
+            materialize();
+            step();
+        }
     }
 
     /** Whether the vCPU loop has something to do at this instruction boundary before the next instruction (an interrupt, a timer). */
@@ -273,7 +279,7 @@ abstract class DecodedPath extends Interpreter {
     static final int LOOP_MAX = 1024;
 
     /** Back edges the running block may still take (runBlock sets it). */
-    private int loopLeft;
+    int loopLeft;
 
     /**
      * A compiled block's back edge: a taken branch to one of its own instructions, {@code n}
@@ -354,11 +360,20 @@ abstract class DecodedPath extends Interpreter {
             step();
             return;
         }
+        long before = retired;
         try {
             runBlock(b, 1); // once through: the instructions asked for, no more
         } catch (Fault | Retry e) {
             unwindBlock(); // as run() does
             throw e;
+        }
+        // A native block returns before a form it lacks or an access the fast tables cannot take
+        // (here, with paging off, every access): the rest as the dispatcher would run them.
+        int done = (int) (retired - before);
+        boolean straightOn = b instanceof NativeBlock && done < b.offsets.length && rip == blockAddress(b.offsets[done]);
+        while (straightOn && retired - before < max && pendingExit == null && !blockStop) {
+            materialize();
+            step();
         }
     }
 

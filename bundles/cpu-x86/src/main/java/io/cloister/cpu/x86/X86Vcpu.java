@@ -346,6 +346,23 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
         return icount != null && retired >= icount.nextDeadline();
     }
 
+    /** A native block's context (NativeBlock.CTX_*). */
+    final long[] nativeCtx = new long[NativeBlock.CTX_SIZE];
+
+    /**
+     * The back edges a native block of {@code length} instructions may take: as many as a compiled
+     * block's loop (runBlock's loops), fewer where the instruction clock's next deadline comes sooner, so
+     * that its timers are looked at no later than a bytecode block's back edge would.
+     */
+    long nativeBudget(int length) {
+        long budget = loopLeft - 1; // runBlock's loops: LOOP_MAX, or 1 for a test's single pass
+        if (icount != null) {
+            long left = icount.nextDeadline() - retired;
+            budget = Math.max(0, Math.min(budget, left / Math.max(1, length)));
+        }
+        return budget;
+    }
+
     @Override
     boolean boundaryDue() {
         return deadlineDue() || interruptDue();

@@ -1,0 +1,110 @@
+package io.cloister.cpu.x86;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A block compiled to host code ({@link NativeBlockCompiler}). A run passes the guest registers,
+ * the fast tables and a context of longs (CTX_*) to the code, which runs the region's instructions,
+ * going round its loop while its budget of back edges lasts, and returns the next rip; it never
+ * faults: where an access misses the fast tables it returns before that instruction, which the
+ * decoded path then runs. {@code pos} is the count of instructions it completed.
+ */
+final class NativeBlock extends Block {
+    /** The guest's arithmetic flags, in (when the block reads them first) and out. */
+    static final int CTX_FLAGS = 0;
+    /** fastTables(): where the current privilege's tables start in the fast array, in longs. */
+    static final int CTX_TABLES = 1;
+    static final int CTX_FS = 2;
+    static final int CTX_GS = 3;
+    /** Out: instructions completed. */
+    static final int CTX_COUNT = 4;
+    /** In: back edges the run may take. */
+    static final int CTX_BUDGET = 5;
+    /** Out: not 0 when CTX_FLAGS holds the guest's flags (the block wrote them, or took them in). */
+    static final int CTX_WROTE = 6;
+    /** In: the block's linear address. */
+    static final int CTX_RIP = 7;
+    static final int CTX_SIZE = 8;
+
+    private final MemorySegment code;
+    private final boolean flagsIn;
+    private final int length;
+    private final Region region;
+
+    /**
+     * Runs after which the region is compiled to bytecode as well, in the background, and run as
+     * that from then on: the JIT's second tier makes better code of a hot block than this
+     * compiler does (it keeps values in host registers and runs the helpers native code returns
+     * for inline), while native code is there at once, without the JIT's work, for the many
+     * blocks that never get that hot.
+     */
+    static final int PROMOTE = Integer.getInteger("cloister.x86.nativePromote", 50_000);
+    private static final java.util.concurrent.ThreadPoolExecutor PROMOTER = new java.util.concurrent.ThreadPoolExecutor(1, 1, 10,
+            java.util.concurrent.TimeUnit.SECONDS, new java.util.concurrent.ArrayBlockingQueue<>(1024), r -> {
+                Thread t = new Thread(r, "x86-block-promoter");
+                t.setDaemon(true);
+                return t;
+            }, new java.util.concurrent.ThreadPoolExecutor.DiscardPolicy());
+
+    static {
+        PROMOTER.allowCoreThreadTimeOut(true);
+    }
+
+    private int runs; // counted racily by the vCPUs sharing the block: a heuristic
+    private volatile Block promoted;
+
+    NativeBlock(MemorySegment code, boolean flagsIn, Region region) {
+        this.code = code;
+        this.flagsIn = flagsIn;
+        this.length = region.insns().size();
+        this.region = region;
+    }
+
+    private void promote() {
+        PROMOTER.execute(() -> {
+            try {
+                Block b = BlockCompiler.compileBytecode(region, true);
+                ops = b.ops; // the same region: the same indexes (DecodedPath.blockOp reads them from this block)
+                promoted = b;
+            } catch (RuntimeException | LinkageError e) {
+                // no bytecode block: this one runs on
+            }
+        });
+    }
+
+    @Override
+    long run(X86Vcpu c, long[] r, long rip) {
+        Block p = promoted;
+        if (p != null) {
+            return p.run(c, r, rip);
+        }
+        if (++runs == PROMOTE) {
+            promote();
+        }
+        long[] ctx = c.nativeCtx;
+        if (flagsIn) {
+            c.materialize();
+            ctx[CTX_FLAGS] = c.rflags & Flags.ARITH | Flags.FIXED;
+            ctx[CTX_WROTE] = 1;
+        } else {
+            ctx[CTX_WROTE] = 0;
+        }
+        ctx[CTX_TABLES] = c.fastTables();
+        ctx[CTX_FS] = c.fsBase;
+        ctx[CTX_GS] = c.gsBase;
+        ctx[CTX_RIP] = rip;
+        ctx[CTX_BUDGET] = c.nativeBudget(length);
+        long next;
+        try {
+            next = (long) NativeCode.CALL.invokeExact(code, MemorySegment.ofArray(r), MemorySegment.ofArray(c.fastArray()),
+                    MemorySegment.ofArray(ctx));
+        } catch (Throwable t) {
+            throw new IllegalStateException("native block call failed", t);
+        }
+        if (ctx[CTX_WROTE] != 0) {
+            c.exactFlags(ctx[CTX_FLAGS]);
+        }
+        c.pos = (int) ctx[CTX_COUNT];
+        return next;
+    }
+}

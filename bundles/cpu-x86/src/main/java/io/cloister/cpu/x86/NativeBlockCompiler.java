@@ -1,0 +1,756 @@
+package io.cloister.cpu.x86;
+
+import static io.cloister.cpu.x86.X64.R10;
+import static io.cloister.cpu.x86.X64.R11;
+import static io.cloister.cpu.x86.X64.R12;
+import static io.cloister.cpu.x86.X64.R13;
+import static io.cloister.cpu.x86.X64.R14;
+import static io.cloister.cpu.x86.X64.R15;
+import static io.cloister.cpu.x86.X64.R8;
+import static io.cloister.cpu.x86.X64.RAX;
+import static io.cloister.cpu.x86.X64.RBP;
+import static io.cloister.cpu.x86.X64.RBX;
+import static io.cloister.cpu.x86.X64.RCX;
+import static io.cloister.cpu.x86.X64.RDX;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Compiles a region of 64-bit code to host x86-64 code ({@link NativeBlock}) when every instruction
+ * in it is of the forms here: moves, LEA, the eight ALU operations and TEST, MOVZX/MOVSX, INC/DEC,
+ * PUSH/POP of a register, JCC and JMP; else null, and the region becomes a bytecode block as before.
+ * The guest's arithmetic flags are the host's own: each guest ALU instruction runs as the same host
+ * instruction on the guest's values, so its flags are exact by construction.
+ *
+ * <p>Host registers: R12 the guest registers (long[16]), RBX the fast tables of the current
+ * privilege, R14 the context (NativeBlock's CTX_* slots), R15 the instructions completed, RBP the
+ * back edges the run may still take, R10 the block's linear address; RAX, RCX, RDX, R8 scratch,
+ * R11 the guest flags while a memory lookup's compare holds the host's. Invariants: every guest
+ * memory access goes through a fast-table entry (RAM the guest may reach at this privilege, a
+ * write entry never a page holding decoded code), else the block returns before that instruction,
+ * which the decoded path then runs; the count in R15 and the flags are flushed to the context at
+ * every return, and nothing else of the vCPU changes. At a branch target inside the block the
+ * guest flags are in the host's flags and R15 is up to date.
+ */
+final class NativeBlockCompiler {
+    private NativeBlockCompiler() {
+    }
+
+    /** Whether native blocks are made at all: cloister.x86.native (default off until they cover the Linux boot). */
+    static volatile boolean enabled = !"false".equals(System.getProperty("cloister.x86.native")) && NativeCode.supported();
+
+    /**
+     * A native block for the region, or null where its first instruction is of a form not here or
+     * the arena is full. At any later instruction of a form not here the block returns to the
+     * dispatcher, which runs it (and, once it is hot, compiles a block from there).
+     */
+    static NativeBlock compile(Region region) {
+        if (!supported(region.insns().get(0))) {
+            return null;
+        }
+        NativeBlockCompiler.Emit e = new Emit(region);
+        byte[] code = e.block();
+        MemorySegment at = NativeCode.install(code);
+        return at == null ? null : new NativeBlock(at, e.flagsIn, region);
+    }
+
+    /** Whether an instruction is of a form native code runs. */
+    static boolean supported(Insn in) {
+        if (!in.code64 || in.kind == Insn.GENERIC) {
+            return false;
+        }
+        if (in.rm < 0 && (in.addressMask != -1L || in.disp != (int) in.disp)) {
+            return false;
+        }
+        boolean wide = in.size == 4 || in.size == 8;
+        boolean sized = wide || in.size == 1;
+        return switch (in.kind) {
+            case Insn.NOP, Insn.JMP -> true;
+            case Insn.JCC -> true;
+            case Insn.MOV_LOAD, Insn.MOV_STORE, Insn.MOV_IMM -> sized || in.size == 2;
+            case Insn.LEA -> wide;
+            case Insn.ALU_RM_R, Insn.ALU_R_RM, Insn.ALU_RM_IMM, Insn.TEST_RM_R, Insn.TEST_RM_IMM -> sized;
+            case Insn.MOVZX -> wide && (in.sub == 1 || in.sub == 2);
+            case Insn.MOVSX -> wide && (in.sub == 1 || in.sub == 2 || in.sub == 4 && in.size == 8);
+            case Insn.INC_DEC -> wide && in.rm >= 0;
+            case Insn.PUSH -> in.form == FastForms.PUSH8;
+            case Insn.POP -> in.form == FastForms.POP8;
+            case Insn.CALL -> in.form == FastForms.CALL8;
+            case Insn.RET -> in.form == FastForms.RET8 && in.imm == 0;
+            case Insn.JMP_IND, Insn.CALL_IND -> in.size == 8;
+            // SHL, SHR, SAR by an immediate (rotates: their OF for counts above 1 is the engine's own rule)
+            case Insn.SHIFT -> wide && in.hasImm && in.sub >= 4 && in.rm >= 0;
+            case Insn.GROUP3 -> wide && in.rm >= 0 && (in.sub == 2 || in.sub == 3);
+            case Insn.BSWAP -> wide;
+            case Insn.CONVERT -> wide;
+            case Insn.SETCC -> in.rm >= 0;
+            case Insn.CMOVCC -> wide;
+            default -> false;
+        };
+    }
+
+    /** One region's code. */
+    private static final class Emit {
+        private final Region region;
+        private final List<Insn> insns;
+        private final int[] starts;
+        private final X64 a = new X64();
+        private final X64.Label[] labels;
+        private final boolean[] target;
+        private final X64.Label exitHostFlags = new X64.Label();
+        private final X64.Label exitCommon = new X64.Label();
+        /** Out-of-line returns, emitted after the body: each a rip offset, a count to add and where the flags are. */
+        private final List<Stub> stubs = new ArrayList<>();
+        /** Instructions completed on this path since R15 was last brought up to date. */
+        private int pending;
+        /** Whether the guest flags are in R11 (a lookup's compare took the host's) rather than in the host's flags. */
+        private boolean flagsInR11;
+        /** Whether the block reads flags it did not write first: NativeBlock then materializes them at entry. */
+        boolean flagsIn;
+
+        private record Stub(X64.Label label, int ripOffset, int count, boolean flagsInR11, boolean backEdgeBudget) {
+        }
+
+        Emit(Region region) {
+            this.region = region;
+            this.insns = region.insns();
+            this.starts = region.starts();
+            this.labels = new X64.Label[insns.size()];
+            this.target = new boolean[insns.size()];
+            for (int k = 0; k < insns.size(); k++) {
+                labels[k] = new X64.Label();
+            }
+            for (int k = 0; k < insns.size(); k++) {
+                Insn in = insns.get(k);
+                if (in.kind == Insn.JCC || in.kind == Insn.JMP) {
+                    int j = indexAt(branchTarget(k));
+                    if (j >= 0) {
+                        target[j] = true;
+                    }
+                }
+            }
+            flagsIn = readsFlagsFirst();
+        }
+
+        /** The instruction starting at byte offset {@code off} from the block's start, or -1. */
+        private int indexAt(long off) {
+            if (off < 0 || off > Integer.MAX_VALUE) {
+                return -1;
+            }
+            int i = java.util.Arrays.binarySearch(starts, 0, insns.size(), (int) off);
+            return i >= 0 ? i : -1;
+        }
+
+        private long branchTarget(int k) {
+            Insn in = insns.get(k);
+            return starts[k] + in.len + in.imm;
+        }
+
+        /**
+         * Whether some path from the entry reaches an instruction that reads the flags before one
+         * that writes all six: then the flags standing at entry are needed. Conservatively, any
+         * reader not preceded, in address order and without a branch target between, by a writer.
+         */
+        private boolean readsFlagsFirst() {
+            boolean written = false;
+            for (int k = 0; k < insns.size(); k++) {
+                if (target[k]) {
+                    written = false; // another path comes in here
+                }
+                Insn in = insns.get(k);
+                if (readsFlags(in) && !written) {
+                    return true;
+                }
+                if (writesAllFlags(in)) {
+                    written = true;
+                }
+            }
+            return false;
+        }
+
+        private static boolean readsFlags(Insn in) {
+            return switch (in.kind) {
+                case Insn.JCC, Insn.INC_DEC, Insn.SETCC, Insn.CMOVCC, Insn.SHIFT -> true; // a shift by 0 keeps them
+                case Insn.ALU_RM_R, Insn.ALU_R_RM, Insn.ALU_RM_IMM -> in.sub == 2 || in.sub == 3;
+                default -> false;
+            };
+        }
+
+        private static boolean writesAllFlags(Insn in) {
+            return switch (in.kind) {
+                case Insn.ALU_RM_R, Insn.ALU_R_RM, Insn.ALU_RM_IMM, Insn.TEST_RM_R, Insn.TEST_RM_IMM -> true;
+                case Insn.GROUP3 -> in.sub == 3; // neg
+                default -> false;
+            };
+        }
+
+        byte[] block() {
+            prologue();
+            for (int k = 0; k < insns.size(); k++) {
+                if (target[k]) {
+                    settle();
+                    a.bind(labels[k]);
+                }
+                insn(k);
+            }
+            for (BackEdge e : backEdges) {
+                a.bind(e.check);
+                a.movRR(RCX, RBP);
+                a.jrcxzShort(9); // over the LEA (4 bytes) and the JMP (5) to the JMP to spent
+                a.lea(RBP, RBP, X64.NO_INDEX, 0, -1);
+                a.jmp(e.loop);
+                a.jmp(e.spent);
+            }
+            for (Stub s : stubs) {
+                a.bind(s.label);
+                if (s.backEdgeBudget) {
+                    // flags are in the host's; R15 is up to date
+                    a.lea(RAX, R10, X64.NO_INDEX, 0, s.ripOffset);
+                    a.jmp(exitHostFlags);
+                    continue;
+                }
+                if (s.count != 0) {
+                    a.lea(R15, R15, X64.NO_INDEX, 0, s.count);
+                }
+                a.lea(RAX, R10, X64.NO_INDEX, 0, s.ripOffset);
+                if (s.flagsInR11) {
+                    a.store(R14, 8 * NativeBlock.CTX_FLAGS, R11);
+                    a.jmp(exitCommon);
+                } else {
+                    a.jmp(exitHostFlags);
+                }
+            }
+            a.bind(exitHostFlags);
+            a.pushf();
+            a.popMem(R14, 8 * NativeBlock.CTX_FLAGS);
+            a.bind(exitCommon);
+            a.store(R14, 8 * NativeBlock.CTX_COUNT, R15);
+            a.pop(R15);
+            a.pop(R14);
+            a.pop(R13);
+            a.pop(R12);
+            a.pop(RBP);
+            a.pop(RBX);
+            a.ret();
+            return a.bytes();
+        }
+
+        private void prologue() {
+            a.push(RBX);
+            a.push(RBP);
+            a.push(R12);
+            a.push(R13);
+            a.push(R14);
+            a.push(R15);
+            a.movRR(R12, X64.RDI);
+            a.movRR(R13, X64.RSI);
+            a.movRR(R14, RDX);
+            a.load(RAX, R14, 8 * NativeBlock.CTX_TABLES);
+            a.lea(RBX, R13, RAX, 3, 0);
+            a.load(RBP, R14, 8 * NativeBlock.CTX_BUDGET);
+            a.load(R10, R14, 8 * NativeBlock.CTX_RIP);
+            a.movImm(R15, 0);
+            if (flagsIn) {
+                a.pushMem(R14, 8 * NativeBlock.CTX_FLAGS);
+                a.popf();
+            }
+        }
+
+        /** Brings R15 up to date and the flags into the host's: what a branch target expects. */
+        private void settle() {
+            flushCount(0);
+            hostFlags();
+        }
+
+        private void flushCount(int extra) {
+            int c = pending + extra;
+            if (c != 0) {
+                a.lea(R15, R15, X64.NO_INDEX, 0, c);
+            }
+            pending = 0;
+        }
+
+        /** The guest flags back from R11 into the host's (RAX is free between instructions): OF by an ADD that overflows or not, the rest by SAHF. */
+        private void hostFlags() {
+            if (!flagsInR11) {
+                return;
+            }
+            a.u8(0x44); // mov eax, r11d
+            a.u8(0x89);
+            a.u8(0xd8);
+            a.u8(0xc1); // shr eax, 4: OF (bit 11) to bit 7
+            a.u8(0xe8);
+            a.u8(4);
+            a.u8(0x25); // and eax, 0x80
+            a.u32(0x80);
+            a.u8(0x04); // add al, 0x80: overflows exactly when al is 0x80
+            a.u8(0x80);
+            a.u8(0x44); // mov eax, r11d
+            a.u8(0x89);
+            a.u8(0xd8);
+            a.u8(0x88); // mov ah, al
+            a.u8(0xc4);
+            a.u8(0x9e); // sahf: SF ZF AF PF CF
+            flagsInR11 = false;
+        }
+
+        /** Marks the guest flags as written by the block (NativeBlock takes them from the context then). */
+        private void wroteFlags() {
+            a.rm(true, 0xc7, 0, R14, X64.NO_INDEX, 0, 8 * NativeBlock.CTX_WROTE);
+            a.u32(1);
+            flagsInR11 = false;
+        }
+
+        private int reg(int r) {
+            return 8 * r;
+        }
+
+        /** Where a guest register operand of {@code size} bytes lies in the register array: AH..BH are the second byte of RAX..RBX. */
+        private int operand(Insn in, int r, int size) {
+            return size == 1 && !in.rex && r >= 4 && r < 8 ? 8 * (r - 4) + 1 : 8 * r;
+        }
+
+        /** Loads guest register r into host register h. */
+        private void getReg(int h, int r) {
+            a.load(h, R12, reg(r));
+        }
+
+        /** Stores host RAX into guest register r: 8 bytes; a 4-byte result is zero-extended already (a 32-bit host op or load). */
+        private void setReg(int r) {
+            a.store(R12, reg(r), RAX);
+        }
+
+        /** Stores the low {@code size} bytes of RAX into guest register r: 4 zero-extended to 8, 1 and 2 merged into what stands. */
+        private void storeOperand(Insn in, int r, int size) {
+            if (size == 4 || size == 8) {
+                setReg(r); // the load of 4 bytes zero-extended RAX
+            } else {
+                a.storeSized(size, R12, operand(in, r, size), RAX);
+            }
+        }
+
+        /** Returns to the dispatcher at the linear address in host register {@code h} (RAX is free for it). */
+        private void exitTo(int h) {
+            flushCount(0);
+            a.movRR(RAX, h);
+            if (flagsInR11) {
+                a.store(R14, 8 * NativeBlock.CTX_FLAGS, R11);
+                a.jmp(exitCommon);
+            } else {
+                a.jmp(exitHostFlags);
+            }
+        }
+
+        /** RCX = the linear address of instruction k's memory operand (with the FS/GS base unless {@code lea}); no flags touched. */
+        private void address(int k, boolean lea) {
+            Insn in = insns.get(k);
+            int disp = (int) in.disp;
+            if (in.base >= 0) {
+                getReg(RCX, in.base);
+            } else if (in.ripRelative) {
+                a.lea(RCX, R10, X64.NO_INDEX, 0, starts[k] + in.len);
+            } else {
+                a.movImm(RCX, 0);
+            }
+            if (in.index >= 0) {
+                getReg(RDX, in.index);
+                a.lea(RCX, RCX, RDX, in.scale, disp);
+            } else if (disp != 0) {
+                a.lea(RCX, RCX, X64.NO_INDEX, 0, disp);
+            }
+            if (!lea && (in.seg == CpuState.SEG_FS || in.seg == CpuState.SEG_GS)) {
+                a.load(RDX, R14, 8 * (in.seg == CpuState.SEG_FS ? NativeBlock.CTX_FS : NativeBlock.CTX_GS));
+                a.lea(RCX, RCX, RDX, 0, 0);
+            }
+        }
+
+        /**
+         * RCX, a linear address, made the host address of its {@code size} bytes through the fast
+         * tables (read or write); on a miss the block returns before instruction k. The compare
+         * takes the host's flags: the guest's go to R11 first.
+         */
+        private void lookup(int k, int size, boolean write) {
+            if (!flagsInR11) {
+                a.pushf();
+                a.pop(R11);
+                flagsInR11 = true;
+            }
+            int table = write ? 16 * Memory.FAST : 0;
+            a.movRR(RDX, RCX);
+            a.u8(0x48); // shr rdx, 12
+            a.u8(0xc1);
+            a.u8(0xea);
+            a.u8(12);
+            a.u8(0x0f); // movzx edx, dl
+            a.u8(0xb6);
+            a.u8(0xd2);
+            a.u8(0xc1); // shl edx, 4: 16 bytes a slot (tag, then what gives the host address)
+            a.u8(0xe2);
+            a.u8(4);
+            a.movRR(R8, RCX);
+            a.u8(0x49); // and r8, ~0xfff | (size - 1): an unaligned access matches no tag
+            a.u8(0x81);
+            a.u8(0xe0);
+            a.u32(~0xfff | (size - 1));
+            a.rm(true, 0x3b, R8, RBX, RDX, 0, table); // cmp r8, [rbx + rdx + table]
+            X64.Label miss = new X64.Label();
+            stubs.add(new Stub(miss, starts[k], pending, true, false));
+            a.jcc(5, miss); // jne
+            a.rm(true, 0x03, RCX, RBX, RDX, 0, table + 8); // add rcx, [rbx + rdx + table + 8]
+        }
+
+        /** The end of instruction k on the straight path: on to k + 1, or back to the dispatcher at its next rip. */
+        private void fallThrough(int k) {
+            if (!region.fallsInto(k)) {
+                exit(starts[k] + insns.get(k).len);
+            }
+        }
+
+        /** Returns to the dispatcher at the block offset {@code ripOffset}, the instructions so far counted. */
+        private void exit(int ripOffset) {
+            flushCount(0);
+            a.lea(RAX, R10, X64.NO_INDEX, 0, ripOffset);
+            if (flagsInR11) {
+                a.store(R14, 8 * NativeBlock.CTX_FLAGS, R11);
+                a.jmp(exitCommon);
+            } else {
+                a.jmp(exitHostFlags);
+            }
+        }
+
+        private void insn(int k) {
+            Insn in = insns.get(k);
+            boolean w = in.size == 8;
+            if (!supported(in)) {
+                exit(starts[k]);
+                return;
+            }
+            switch (in.kind) {
+                case Insn.NOP -> pending++;
+                case Insn.JMP, Insn.JCC -> branch(k, in);
+                case Insn.MOV_LOAD, Insn.MOV_STORE -> {
+                    boolean load = in.kind == Insn.MOV_LOAD;
+                    int to = load ? in.reg : in.rm;
+                    int from = load ? in.rm : in.reg;
+                    if (in.rm >= 0) {
+                        a.loadSized(in.size, RAX, R12, operand(in, from, in.size));
+                        storeOperand(in, to, in.size);
+                    } else if (load) {
+                        address(k, false);
+                        lookup(k, in.size, false);
+                        a.loadSized(in.size, RAX, RCX, 0);
+                        storeOperand(in, to, in.size);
+                    } else {
+                        address(k, false);
+                        lookup(k, in.size, true);
+                        a.loadSized(in.size, RAX, R12, operand(in, from, in.size));
+                        a.storeSized(in.size, RCX, RAX);
+                    }
+                    pending++;
+                }
+                case Insn.MOV_IMM -> {
+                    long v = in.size == 8 ? in.imm : in.imm & Flags.mask(in.size);
+                    a.movImm(RAX, v);
+                    if (in.rm >= 0) {
+                        storeOperand(in, in.rm, in.size);
+                    } else {
+                        address(k, false);
+                        lookup(k, in.size, true);
+                        a.movImm(RAX, v);
+                        a.storeSized(in.size, RCX, RAX);
+                    }
+                    pending++;
+                }
+                case Insn.CALL -> {
+                    getReg(RCX, CpuState.RSP);
+                    a.lea(RCX, RCX, X64.NO_INDEX, 0, -8);
+                    lookup(k, 8, true);
+                    a.lea(RAX, R10, X64.NO_INDEX, 0, starts[k] + in.len);
+                    a.store(RCX, 0, RAX);
+                    getReg(RAX, CpuState.RSP);
+                    a.lea(RAX, RAX, X64.NO_INDEX, 0, -8);
+                    setReg(CpuState.RSP);
+                    pending++;
+                    exit((int) branchTarget(k));
+                    return;
+                }
+                case Insn.RET -> {
+                    getReg(RCX, CpuState.RSP);
+                    lookup(k, 8, false);
+                    a.load(RDX, RCX, 0);
+                    getReg(RAX, CpuState.RSP);
+                    a.lea(RAX, RAX, X64.NO_INDEX, 0, 8);
+                    setReg(CpuState.RSP);
+                    pending++;
+                    exitTo(RDX);
+                    return;
+                }
+                case Insn.JMP_IND, Insn.CALL_IND -> {
+                    if (in.rm >= 0) {
+                        getReg(RDX, in.rm);
+                    } else {
+                        address(k, false);
+                        lookup(k, 8, false);
+                        a.load(RDX, RCX, 0);
+                    }
+                    if (in.kind == Insn.CALL_IND) {
+                        getReg(RCX, CpuState.RSP);
+                        a.lea(RCX, RCX, X64.NO_INDEX, 0, -8);
+                        a.movRR(X64.R9, RDX); // the lookup takes RDX and R8
+                        lookup(k, 8, true);
+                        a.movRR(RDX, X64.R9);
+                        a.lea(RAX, R10, X64.NO_INDEX, 0, starts[k] + in.len);
+                        a.store(RCX, 0, RAX);
+                        getReg(RAX, CpuState.RSP);
+                        a.lea(RAX, RAX, X64.NO_INDEX, 0, -8);
+                        setReg(CpuState.RSP);
+                    }
+                    pending++;
+                    exitTo(RDX);
+                    return;
+                }
+                case Insn.SHIFT -> {
+                    int count = (int) in.imm & (w ? 63 : 31);
+                    hostFlags();
+                    getReg(RAX, in.rm);
+                    if (count != 0) {
+                        a.rr(w, 0xc1, in.sub, RAX); // shl/shr/sar rax, imm8
+                        a.u8(count);
+                        // The engine's rule for what x86 leaves undefined: AF 0, and OF 0 past a count of 1.
+                        wroteFlags();
+                        a.pushf();
+                        a.pop(R11);
+                        a.rr(true, 0x81, 4, R11); // and r11, ~mask
+                        a.u32((int) ~(Flags.AF | (count == 1 ? 0 : Flags.OF)));
+                        flagsInR11 = true;
+                    } else if (!w) {
+                        a.rr(false, 0x89, RAX, RAX); // mov eax, eax: a 4-byte operand is written, zero-extended
+                    }
+                    setReg(in.rm);
+                    pending++;
+                }
+                case Insn.GROUP3 -> {
+                    getReg(RAX, in.rm);
+                    a.rr(w, 0xf7, in.sub, RAX); // not (f7 /2), neg (f7 /3)
+                    setReg(in.rm);
+                    if (in.sub == 3) {
+                        wroteFlags();
+                    }
+                    pending++;
+                }
+                case Insn.BSWAP -> {
+                    getReg(RAX, in.rm);
+                    if (w) {
+                        a.u8(0x48);
+                    }
+                    a.u8(0x0f);
+                    a.u8(0xc8); // bswap rax/eax
+                    setReg(in.rm);
+                    pending++;
+                }
+                case Insn.CONVERT -> {
+                    if (in.sub == 0) { // cwde, cdqe
+                        a.rm(w, w ? 0x63 : 0x0fbf, RAX, R12, reg(CpuState.RAX));
+                        setReg(CpuState.RAX);
+                    } else { // cdq, cqo
+                        getReg(RAX, CpuState.RAX);
+                        if (w) {
+                            a.u8(0x48);
+                        }
+                        a.u8(0x99);
+                        a.store(R12, reg(CpuState.RDX), RDX);
+                    }
+                    pending++;
+                }
+                case Insn.SETCC -> {
+                    hostFlags();
+                    a.rm(false, 0x0f90 | in.sub, 0, R12, X64.NO_INDEX, 0, operand(in, in.rm, 1)); // setcc byte [r12 + ..]
+                    pending++;
+                }
+                case Insn.CMOVCC -> {
+                    if (in.rm < 0) {
+                        address(k, false);
+                        lookup(k, in.size, false);
+                    }
+                    hostFlags();
+                    getReg(RAX, in.reg);
+                    if (in.rm >= 0) {
+                        a.rm(w, 0x0f40 | in.sub, RAX, R12, reg(in.rm));
+                    } else {
+                        a.rm(w, 0x0f40 | in.sub, RAX, RCX, 0);
+                    }
+                    setReg(in.reg);
+                    pending++;
+                }
+                case Insn.LEA -> {
+                    address(k, true);
+                    a.rr(w, 0x89, RCX, RAX); // mov rax/eax, rcx/ecx
+                    setReg(in.reg);
+                    pending++;
+                }
+                case Insn.ALU_RM_R, Insn.ALU_R_RM, Insn.ALU_RM_IMM, Insn.TEST_RM_R, Insn.TEST_RM_IMM -> alu(k, in, w);
+                case Insn.MOVZX, Insn.MOVSX -> extend(k, in, w);
+                case Insn.INC_DEC -> {
+                    hostFlags(); // keeps CF
+                    getReg(RAX, in.rm);
+                    a.rr(w, 0xff, in.sub, RAX); // inc (ff /0) or dec (ff /1)
+                    setReg(in.rm);
+                    wroteFlags();
+                    pending++;
+                }
+                case Insn.PUSH -> {
+                    getReg(RCX, CpuState.RSP);
+                    a.lea(RCX, RCX, X64.NO_INDEX, 0, -8);
+                    lookup(k, 8, true);
+                    getReg(RAX, in.reg); // PUSH RSP pushes the value before the push
+                    a.store(RCX, 0, RAX);
+                    getReg(RAX, CpuState.RSP);
+                    a.lea(RAX, RAX, X64.NO_INDEX, 0, -8);
+                    setReg(CpuState.RSP);
+                    pending++;
+                }
+                case Insn.POP -> {
+                    getReg(RCX, CpuState.RSP);
+                    lookup(k, 8, false);
+                    getReg(RAX, CpuState.RSP);
+                    a.lea(RAX, RAX, X64.NO_INDEX, 0, 8);
+                    setReg(CpuState.RSP);
+                    a.load(RAX, RCX, 0);
+                    setReg(in.reg); // POP RSP: the popped value, written after the increment
+                    pending++;
+                }
+                default -> throw new IllegalStateException("not a native form: kind " + in.kind);
+            }
+            if (in.kind != Insn.JMP && in.kind != Insn.JCC) {
+                fallThrough(k);
+            }
+        }
+
+        /** The eight ALU operations and TEST, as the same host instruction on the guest's operands. */
+        private void alu(int k, Insn in, boolean w) {
+            boolean test = in.kind == Insn.TEST_RM_R || in.kind == Insn.TEST_RM_IMM;
+            boolean imm = in.kind == Insn.ALU_RM_IMM || in.kind == Insn.TEST_RM_IMM;
+            boolean toReg = in.kind == Insn.ALU_R_RM;
+            boolean bytes = in.size == 1;
+            int op = test ? -1 : in.sub;
+            boolean keeps = test || op == 7; // CMP, TEST: no result
+            boolean carryIn = op == 2 || op == 3;
+            // op r, r/m: 0x03 | op << 3 (0x02 | op << 3 for bytes); TEST: 0x85 (0x84)
+            int opcode = test ? (bytes ? 0x84 : 0x85) : op << 3 | (bytes ? 2 : 3);
+            int dst = toReg ? in.reg : in.rm;
+            if (in.rm >= 0) {
+                if (carryIn) {
+                    hostFlags();
+                }
+                a.loadSized(in.size, RAX, R12, operand(in, dst, in.size));
+                if (imm) {
+                    aluImm(in.size, op, in.imm);
+                } else {
+                    a.rm(w, opcode, RAX, R12, X64.NO_INDEX, 0, operand(in, toReg ? in.rm : in.reg, in.size));
+                }
+                if (!keeps) {
+                    storeOperand(in, dst, in.size);
+                }
+            } else {
+                address(k, false);
+                boolean store = !toReg && !keeps;
+                lookup(k, in.size, store);
+                if (carryIn) {
+                    hostFlags(); // RAX free: the host address is in RCX
+                }
+                if (toReg) {
+                    a.loadSized(in.size, RAX, R12, operand(in, in.reg, in.size));
+                    a.rm(w, opcode, RAX, RCX, 0); // op rax, [rcx]
+                    if (!keeps) {
+                        storeOperand(in, in.reg, in.size);
+                    }
+                } else {
+                    a.loadSized(in.size, RAX, RCX, 0);
+                    if (imm) {
+                        aluImm(in.size, op, in.imm);
+                    } else {
+                        a.rm(w, opcode, RAX, R12, X64.NO_INDEX, 0, operand(in, in.reg, in.size));
+                    }
+                    if (store) {
+                        a.storeSized(in.size, RCX, RAX);
+                    }
+                }
+            }
+            wroteFlags();
+            pending++;
+        }
+
+        /** op (or TEST when op is -1) of RAX (AL, EAX) with an immediate: sign-extended 32 bits, or 8 for a byte. */
+        private void aluImm(int size, int op, long imm) {
+            boolean w = size == 8;
+            if (size == 1) {
+                a.rr(false, op < 0 ? 0xf6 : 0x80, op < 0 ? 0 : op, RAX); // test al, imm8 (f6 /0); op al, imm8 (80 /op)
+                a.u8((int) imm);
+                return;
+            }
+            a.rr(w, op < 0 ? 0xf7 : 0x81, op < 0 ? 0 : op, RAX); // test r, imm32 (f7 /0); op r, imm32 (81 /op)
+            a.u32((int) imm);
+        }
+
+        private void extend(int k, Insn in, boolean w) {
+            int opcode = in.kind == Insn.MOVZX ? (in.sub == 1 ? 0x0fb6 : 0x0fb7) : in.sub == 1 ? 0x0fbe : in.sub == 2 ? 0x0fbf : 0x63;
+            if (in.rm >= 0) {
+                int disp = reg(in.rm);
+                if (in.sub == 1 && !in.rex && in.rm >= 4) {
+                    disp = reg(in.rm - 4) + 1; // AH, CH, DH, BH: the second byte of RAX..RBX
+                }
+                a.rm(w, opcode, RAX, R12, disp);
+            } else {
+                address(k, false);
+                lookup(k, in.sub, false);
+                a.rm(w, opcode, RAX, RCX, 0);
+            }
+            setReg(in.reg);
+            pending++;
+        }
+
+        /** JMP and JCC: to an instruction of the block (a back edge spends one of the run's budget) or back to the dispatcher. */
+        private void branch(int k, Insn in) {
+            int j = indexAt(branchTarget(k));
+            int targetOff = (int) branchTarget(k);
+            boolean cond = in.kind == Insn.JCC;
+            if (cond || j >= 0) {
+                hostFlags(); // a JCC reads them; a branch target expects them there
+            }
+            flushCount(1);
+            X64.Label to;
+            if (j < 0) {
+                to = new X64.Label();
+                stubs.add(new Stub(to, targetOff, 0, flagsInR11, false));
+            } else if (j <= k) {
+                // A back edge: taken only while the budget lasts (JRCXZ and LEA leave the flags alone).
+                to = new X64.Label();
+                X64.Label spent = new X64.Label();
+                stubs.add(new Stub(spent, targetOff, 0, false, true));
+                X64.Label check = to;
+                backEdges.add(new BackEdge(check, spent, labels[j]));
+            } else {
+                to = labels[j];
+            }
+            if (cond) {
+                a.jcc(in.sub, to);
+                fallThroughAfterBranch(k);
+            } else {
+                a.jmp(to);
+            }
+        }
+
+        private void fallThroughAfterBranch(int k) {
+            if (!region.fallsInto(k)) {
+                exit(starts[k] + insns.get(k).len);
+            }
+        }
+
+        private record BackEdge(X64.Label check, X64.Label spent, X64.Label loop) {
+        }
+
+        private final List<BackEdge> backEdges = new ArrayList<>();
+    }
+}
