@@ -74,14 +74,15 @@ final class NativeBlockCompiler {
             case Insn.ALU_RM_R, Insn.ALU_R_RM, Insn.ALU_RM_IMM, Insn.TEST_RM_R, Insn.TEST_RM_IMM -> sized;
             case Insn.MOVZX -> wide && (in.sub == 1 || in.sub == 2);
             case Insn.MOVSX -> wide && (in.sub == 1 || in.sub == 2 || in.sub == 4 && in.size == 8);
-            case Insn.INC_DEC -> wide && in.rm >= 0;
+            case Insn.INC_DEC -> wide;
+            case Insn.IMUL -> wide && in.imm == (int) in.imm;
             case Insn.PUSH -> in.form == FastForms.PUSH8;
             case Insn.POP -> in.form == FastForms.POP8;
             case Insn.CALL -> in.form == FastForms.CALL8;
             case Insn.RET -> in.form == FastForms.RET8 && in.imm == 0;
             case Insn.JMP_IND, Insn.CALL_IND -> in.size == 8;
             // SHL, SHR, SAR by an immediate (rotates: their OF for counts above 1 is the engine's own rule)
-            case Insn.SHIFT -> wide && in.hasImm && in.sub >= 4 && in.rm >= 0;
+            case Insn.SHIFT -> wide && in.sub >= 4 && in.rm >= 0;
             case Insn.GROUP3 -> wide && in.rm >= 0 && (in.sub == 2 || in.sub == 3);
             case Insn.BSWAP -> wide;
             case Insn.CONVERT -> wide;
@@ -182,6 +183,7 @@ final class NativeBlockCompiler {
             return switch (in.kind) {
                 case Insn.ALU_RM_R, Insn.ALU_R_RM, Insn.ALU_RM_IMM, Insn.TEST_RM_R, Insn.TEST_RM_IMM -> true;
                 case Insn.GROUP3 -> in.sub == 3; // neg
+                case Insn.IMUL -> true;
                 default -> false;
             };
         }
@@ -515,7 +517,9 @@ final class NativeBlockCompiler {
                     int count = (int) in.imm & (w ? 63 : 31);
                     hostFlags();
                     getReg(RAX, in.rm);
-                    if (count != 0) {
+                    if (!in.hasImm) {
+                        shiftByCl(in, w);
+                    } else if (count != 0) {
                         a.rr(w, 0xc1, in.sub, RAX); // shl/shr/sar rax, imm8
                         a.u8(count);
                         // The engine's rule for what x86 leaves undefined: AF 0, and OF 0 past a count of 1.
@@ -593,11 +597,50 @@ final class NativeBlockCompiler {
                 case Insn.ALU_RM_R, Insn.ALU_R_RM, Insn.ALU_RM_IMM, Insn.TEST_RM_R, Insn.TEST_RM_IMM -> alu(k, in, w);
                 case Insn.MOVZX, Insn.MOVSX -> extend(k, in, w);
                 case Insn.INC_DEC -> {
-                    hostFlags(); // keeps CF
-                    getReg(RAX, in.rm);
-                    a.rr(w, 0xff, in.sub, RAX); // inc (ff /0) or dec (ff /1)
-                    setReg(in.rm);
+                    if (in.rm >= 0) {
+                        hostFlags(); // keeps CF
+                        getReg(RAX, in.rm);
+                        a.rr(w, 0xff, in.sub, RAX); // inc (ff /0) or dec (ff /1)
+                        setReg(in.rm);
+                    } else {
+                        address(k, false);
+                        lookup(k, in.size, true);
+                        hostFlags();
+                        a.rm(w, 0xff, in.sub, RCX, 0); // inc/dec [rcx]
+                    }
                     wroteFlags();
+                    pending++;
+                }
+                case Insn.IMUL -> {
+                    if (in.rm < 0) {
+                        address(k, false);
+                        lookup(k, in.size, false);
+                    }
+                    int base = in.rm >= 0 ? R12 : RCX;
+                    int disp = in.rm >= 0 ? reg(in.rm) : 0;
+                    if (in.hasImm) {
+                        a.rm(w, 0x69, RAX, base, X64.NO_INDEX, 0, disp); // imul rax, src, imm32
+                        a.u32((int) in.imm);
+                    } else {
+                        getReg(RAX, in.reg);
+                        a.rm(w, 0x0faf, RAX, base, X64.NO_INDEX, 0, disp); // imul rax, src
+                    }
+                    // The engine's rule (QEMU's) for what the SDM leaves undefined: SF, ZF, PF of
+                    // the result and AF 0; CF = OF = the product did not fit.
+                    wroteFlags();
+                    a.rr(false, 0x0f90, 0, RDX); // seto dl
+                    a.rr(w, 0x85, RAX, RAX); // test rax, rax
+                    a.pushf();
+                    a.pop(R11);
+                    a.rr(true, 0x81, 4, R11); // and r11, ~AF
+                    a.u32((int) ~Flags.AF);
+                    a.rr(false, 0x0fb6, RDX, RDX); // movzx edx, dl
+                    a.rr(true, 0x09, RDX, R11); // or r11, rdx: CF
+                    a.rr(false, 0xc1, 4, RDX); // shl edx, 11
+                    a.u8(11);
+                    a.rr(true, 0x09, RDX, R11); // or r11, rdx: OF
+                    flagsInR11 = true;
+                    setReg(in.reg);
                     pending++;
                 }
                 case Insn.PUSH -> {
@@ -625,6 +668,38 @@ final class NativeBlockCompiler {
             }
             if (in.kind != Insn.JMP && in.kind != Insn.JCC) {
                 fallThrough(k);
+            }
+        }
+
+        /**
+         * SHL, SHR, SAR of RAX by the guest's CL, its flags left in R11 by the engine's rule: a count
+         * of 0 keeps them (as the host does), 1 clears AF, more clear AF and OF. The host's flags are
+         * the guest's before it (the shift reads them: readsFlags), so they may be published as written.
+         */
+        private void shiftByCl(Insn in, boolean w) {
+            a.rm(false, 0x0fb6, RCX, R12, reg(CpuState.RCX)); // movzx ecx, byte [guest rcx]
+            a.rr(w, 0xd3, in.sub, RAX); // shl/shr/sar rax, cl: the host masks the count as x86 does
+            wroteFlags();
+            a.pushf();
+            a.pop(R11);
+            flagsInR11 = true;
+            a.rr(false, 0x81, 4, RCX); // and ecx, 63 or 31
+            a.u32(w ? 63 : 31);
+            a.rr(false, 0x81, 7, RCX); // cmp ecx, 1
+            a.u32(1);
+            X64.Label done = new X64.Label();
+            X64.Label one = new X64.Label();
+            a.jcc(2, done); // jb: a count of 0
+            a.jcc(4, one); // je
+            a.rr(true, 0x81, 4, R11); // and r11, ~(AF | OF)
+            a.u32((int) ~(Flags.AF | Flags.OF));
+            a.jmp(done);
+            a.bind(one);
+            a.rr(true, 0x81, 4, R11); // and r11, ~AF
+            a.u32((int) ~Flags.AF);
+            a.bind(done);
+            if (!w) {
+                a.rr(false, 0x89, RAX, RAX); // mov eax, eax: the 4-byte operand written, zero-extended
             }
         }
 

@@ -29,7 +29,8 @@ class NativeBlockTest {
 
     /**
      * 1,000 rounds: a load and a store through [rsi + rcx * 8], ADD, SHL, a byte CMP, SETB, MOVZX,
-     * PUSH and POP, a CALL to a function that XORs and RETurns, DEC and JNZ back.
+     * PUSH and POP, IMUL, SHL by CL, INC of memory, a CALL to a function that XORs and RETurns, DEC
+     * and JNZ back.
      */
     private static final byte[] LOOP = bytes(
             0xb9, 0xe8, 0x03, 0x00, 0x00, // 1000: mov ecx, 1000
@@ -46,12 +47,15 @@ class NativeBlockTest {
             0x01, 0xd8, // 1029: add eax, ebx
             0x50, // 102b: push rax
             0x5f, // 102c: pop rdi
-            0xe8, 0x05, 0x00, 0x00, 0x00, // 102d: call 1037
-            0xff, 0xc9, // 1032: dec ecx
-            0x75, 0xd8, // 1034: jnz 100e
-            0xf4, // 1036: hlt
-            0x49, 0x31, 0xf8, // 1037: xor r8, rdi
-            0xc3); // 103a: ret
+            0x48, 0x6b, 0xff, 0x03, // 102d: imul rdi, rdi, 3
+            0x48, 0xd3, 0xe7, // 1031: shl rdi, cl
+            0xff, 0x06, // 1034: inc dword [rsi]
+            0xe8, 0x05, 0x00, 0x00, 0x00, // 1036: call 1040
+            0xff, 0xc9, // 103b: dec ecx
+            0x75, 0xcf, // 103d: jnz 100e
+            0xf4, // 103f: hlt
+            0x49, 0x31, 0xf8, // 1040: xor r8, rdi
+            0xc3); // 1043: ret
 
     private static X86Vcpu run(TestGuest g, boolean decoded) {
         X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, LongMode.CODE, 0, decoded);
