@@ -24,15 +24,30 @@ final class NativeBlock extends Block {
     static final int CTX_WROTE = 6;
     /** In: the block's linear address. */
     static final int CTX_RIP = 7;
-    static final int CTX_SIZE = 8;
+    /** In: codeGen << 48, which jump-table tags add to a rip. */
+    static final int CTX_GEN = 8;
+    static final int CTX_SIZE = 9;
+
+    /**
+     * Entries of a vCPU's jump table (X86Vcpu.jumps): by the low 16 bits of a rip, its tag (rip +
+     * codeGen << 48) and the address where a chain enters its native block. A block registers
+     * itself at each run from the dispatcher; a native block leaving for a rip goes straight into
+     * the entry's block when the tag matches this codeGen (whose change is every event after which
+     * a rip may lead elsewhere: a TLB flush, a privilege change, dropped code). Tags are unique for
+     * canonical rips within 65,536 codeGens; the table is emptied when codeGen's upper bits move.
+     */
+    static final int JUMPS = 1 << 16;
 
     private final MemorySegment code;
+    /** The address at which a chain from another block enters this one (NativeBlockCompiler's chainEntry). */
+    private final long chained;
     private final boolean flagsIn;
     private final int length;
     private final Region region;
 
     /**
-     * Runs after which the region is compiled to bytecode as well, in the background, and run as
+     * Runs from the dispatcher (not those a chain from another native block enters) after which
+     * the region is compiled to bytecode as well, in the background, and run as
      * that from then on: the JIT's second tier makes better code of a hot block than this
      * compiler does (it keeps values in host registers and runs the helpers native code returns
      * for inline), while native code is there at once, without the JIT's work, for the many
@@ -50,11 +65,12 @@ final class NativeBlock extends Block {
         PROMOTER.allowCoreThreadTimeOut(true);
     }
 
-    private int runs; // counted racily by the vCPUs sharing the block: a heuristic
+    private int runs; // runs from the dispatcher, counted racily by the vCPUs sharing the block: a heuristic
     private volatile Block promoted;
 
-    NativeBlock(MemorySegment code, boolean flagsIn, Region region) {
+    NativeBlock(MemorySegment code, int chainEntry, boolean flagsIn, Region region) {
         this.code = code;
+        this.chained = code.address() + chainEntry;
         this.flagsIn = flagsIn;
         this.length = region.insns().size();
         this.region = region;
@@ -93,17 +109,24 @@ final class NativeBlock extends Block {
         ctx[CTX_FS] = c.fsBase;
         ctx[CTX_GS] = c.gsBase;
         ctx[CTX_RIP] = rip;
-        ctx[CTX_BUDGET] = c.nativeBudget(length);
+        ctx[CTX_BUDGET] = c.nativeBudget(BlockCompiler.MAX + Region.CLOSE); // a chain goes on into other blocks
+        long gen = c.codeGen << 48;
+        ctx[CTX_GEN] = gen;
+        long[] jumps = c.jumps(NativeCode.exit());
+        int at = 2 * (int) (rip & (JUMPS - 1));
+        jumps[at] = rip + gen;
+        jumps[at + 1] = chained;
         long next;
         try {
             next = (long) NativeCode.CALL.invokeExact(code, MemorySegment.ofArray(r), MemorySegment.ofArray(c.fastArray()),
-                    MemorySegment.ofArray(ctx));
+                    MemorySegment.ofArray(ctx), MemorySegment.ofArray(jumps));
         } catch (Throwable t) {
             throw new IllegalStateException("native block call failed", t);
         }
         if (ctx[CTX_WROTE] != 0) {
             c.exactFlags(ctx[CTX_FLAGS]);
         }
+
         c.pos = (int) ctx[CTX_COUNT];
         return next;
     }

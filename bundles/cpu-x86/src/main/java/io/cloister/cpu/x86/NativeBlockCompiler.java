@@ -53,7 +53,7 @@ final class NativeBlockCompiler {
         NativeBlockCompiler.Emit e = new Emit(region);
         byte[] code = e.block();
         MemorySegment at = NativeCode.install(code);
-        return at == null ? null : new NativeBlock(at, e.flagsIn, region);
+        return at == null ? null : new NativeBlock(at, e.chainEntry, e.flagsIn, region);
     }
 
     /** Whether an instruction is of a form native code runs. */
@@ -111,8 +111,13 @@ final class NativeBlockCompiler {
         /** Whether the block reads flags it did not write first: NativeBlock then materializes them at entry. */
         boolean flagsIn;
 
-        private record Stub(X64.Label label, int ripOffset, int count, boolean flagsInR11, boolean backEdgeBudget) {
+        private record Stub(X64.Label label, int ripOffset, int count, boolean flagsInR11, boolean backEdgeBudget, boolean chain) {
         }
+
+        /** Where a run entered from another block's chain starts (after the prologue's count and flags). */
+        int chainEntry;
+
+        private final X64.Label chain = new X64.Label();
 
         Emit(Region region) {
             this.region = region;
@@ -216,6 +221,14 @@ final class NativeBlockCompiler {
                 if (s.count != 0) {
                     a.lea(R15, R15, X64.NO_INDEX, 0, s.count);
                 }
+                if (s.chain) {
+                    if (s.flagsInR11) {
+                        restoreFlags();
+                    }
+                    a.lea(RAX, R10, X64.NO_INDEX, 0, s.ripOffset);
+                    a.jmp(chain);
+                    continue;
+                }
                 a.lea(RAX, R10, X64.NO_INDEX, 0, s.ripOffset);
                 if (s.flagsInR11) {
                     a.store(R14, 8 * NativeBlock.CTX_FLAGS, R11);
@@ -224,6 +237,7 @@ final class NativeBlockCompiler {
                     a.jmp(exitHostFlags);
                 }
             }
+            chainRoutine();
             a.bind(exitHostFlags);
             a.pushf();
             a.popMem(R14, 8 * NativeBlock.CTX_FLAGS);
@@ -247,10 +261,10 @@ final class NativeBlockCompiler {
             a.push(R14);
             a.push(R15);
             a.movRR(R12, X64.RDI);
-            a.movRR(R13, X64.RSI);
             a.movRR(R14, RDX);
             a.load(RAX, R14, 8 * NativeBlock.CTX_TABLES);
-            a.lea(RBX, R13, RAX, 3, 0);
+            a.lea(RBX, X64.RSI, RAX, 3, 0);
+            a.movRR(R13, RCX); // the jump table (NativeBlock.JUMPS)
             a.load(RBP, R14, 8 * NativeBlock.CTX_BUDGET);
             a.load(R10, R14, 8 * NativeBlock.CTX_RIP);
             a.movImm(R15, 0);
@@ -258,6 +272,43 @@ final class NativeBlockCompiler {
                 a.pushMem(R14, 8 * NativeBlock.CTX_FLAGS);
                 a.popf();
             }
+            chainEntry = a.size();
+        }
+
+        /**
+         * Leaves for the rip in RAX (the count up to date, the guest flags in the host's): into the
+         * native block the vCPU's jump table has for that rip at this codeGen, when the budget
+         * lasts and the flags are the guest's (CTX_WROTE), else back to the dispatcher. JRCXZ, LEA,
+         * MOV, MOVZX and NOT touch no flags. An entry that does not match leads to NativeCode's
+         * exit, which returns as exitHostFlags does.
+         */
+        private void chainRoutine() {
+            X64.Label budgetLeft = new X64.Label();
+            X64.Label flagsKnown = new X64.Label();
+            a.bind(chain);
+            a.movRR(RCX, RBP);
+            a.jrcxzShort(5); // spent: to the JMP to exitHostFlags
+            a.jmp(budgetLeft);
+            a.jmp(exitHostFlags);
+            a.bind(budgetLeft);
+            a.load(RCX, R14, 8 * NativeBlock.CTX_WROTE);
+            a.jrcxzShort(5);
+            a.jmp(flagsKnown);
+            a.jmp(exitHostFlags);
+            a.bind(flagsKnown);
+            a.lea(RBP, RBP, X64.NO_INDEX, 0, -1);
+            a.rr(false, 0x0fb7, RCX, RAX); // movzx ecx, ax: the entry's index
+            a.lea(RCX, X64.NO_BASE, RCX, 3, 0); // times 8 (the addressing below doubles it: 16 bytes an entry)
+            a.rm(true, 0x8b, X64.R9, R13, RCX, 1, 8); // mov r9, [r13 + rcx * 2 + 8]: where to
+            a.rm(true, 0x8b, RDX, R13, RCX, 1, 0); // mov rdx, [r13 + rcx * 2]: the tag
+            a.load(R8, R14, 8 * NativeBlock.CTX_GEN);
+            a.lea(R8, RAX, R8, 0, 0); // the tag wanted: rip + (codeGen << 48)
+            a.rr(true, 0xf7, 2, R8); // not r8
+            a.lea(RCX, RDX, R8, 0, 1); // the tag less the one wanted
+            a.jrcxzShort(5);
+            a.jmp(exitHostFlags);
+            a.movRR(R10, RAX);
+            a.rr(false, 0xff, 4, X64.R9); // jmp r9
         }
 
         /** Brings R15 up to date and the flags into the host's: what a branch target expects. */
@@ -279,6 +330,11 @@ final class NativeBlockCompiler {
             if (!flagsInR11) {
                 return;
             }
+            restoreFlags();
+            flagsInR11 = false;
+        }
+
+        private void restoreFlags() {
             a.u8(0x44); // mov eax, r11d
             a.u8(0x89);
             a.u8(0xd8);
@@ -295,7 +351,6 @@ final class NativeBlockCompiler {
             a.u8(0x88); // mov ah, al
             a.u8(0xc4);
             a.u8(0x9e); // sahf: SF ZF AF PF CF
-            flagsInR11 = false;
         }
 
         /** Marks the guest flags as written by the block (NativeBlock takes them from the context then). */
@@ -336,13 +391,9 @@ final class NativeBlockCompiler {
         /** Returns to the dispatcher at the linear address in host register {@code h} (RAX is free for it). */
         private void exitTo(int h) {
             flushCount(0);
+            hostFlags(); // takes RAX
             a.movRR(RAX, h);
-            if (flagsInR11) {
-                a.store(R14, 8 * NativeBlock.CTX_FLAGS, R11);
-                a.jmp(exitCommon);
-            } else {
-                a.jmp(exitHostFlags);
-            }
+            a.jmp(chain);
         }
 
         /** RCX = the linear address of instruction k's memory operand (with the FS/GS base unless {@code lea}); no flags touched. */
@@ -398,7 +449,7 @@ final class NativeBlockCompiler {
             a.u32(~0xfff | (size - 1));
             a.rm(true, 0x3b, R8, RBX, RDX, 0, table); // cmp r8, [rbx + rdx + table]
             X64.Label miss = new X64.Label();
-            stubs.add(new Stub(miss, starts[k], pending, true, false));
+            stubs.add(new Stub(miss, starts[k], pending, true, false, false));
             a.jcc(5, miss); // jne
             a.rm(true, 0x03, RCX, RBX, RDX, 0, table + 8); // add rcx, [rbx + rdx + table + 8]
         }
@@ -413,13 +464,9 @@ final class NativeBlockCompiler {
         /** Returns to the dispatcher at the block offset {@code ripOffset}, the instructions so far counted. */
         private void exit(int ripOffset) {
             flushCount(0);
+            hostFlags(); // takes RAX
             a.lea(RAX, R10, X64.NO_INDEX, 0, ripOffset);
-            if (flagsInR11) {
-                a.store(R14, 8 * NativeBlock.CTX_FLAGS, R11);
-                a.jmp(exitCommon);
-            } else {
-                a.jmp(exitHostFlags);
-            }
+            a.jmp(chain);
         }
 
         private void insn(int k) {
@@ -798,12 +845,12 @@ final class NativeBlockCompiler {
             X64.Label to;
             if (j < 0) {
                 to = new X64.Label();
-                stubs.add(new Stub(to, targetOff, 0, flagsInR11, false));
+                stubs.add(new Stub(to, targetOff, 0, flagsInR11, false, true));
             } else if (j <= k) {
                 // A back edge: taken only while the budget lasts (JRCXZ and LEA leave the flags alone).
                 to = new X64.Label();
                 X64.Label spent = new X64.Label();
-                stubs.add(new Stub(spent, targetOff, 0, false, true));
+                stubs.add(new Stub(spent, targetOff, 0, false, true, false));
                 X64.Label check = to;
                 backEdges.add(new BackEdge(check, spent, labels[j]));
             } else {

@@ -13,7 +13,7 @@ import java.lang.invoke.MethodHandle;
  * blocks a process makes: once full, blocks are compiled to bytecode as before.
  *
  * <p>The call is a critical downcall (no thread-state transition, Java arrays passed by address):
- * {@code long code(long[] regs, long[] fast, long[] ctx)}. Native code never calls out, never
+ * {@code long code(long[] regs, long[] fast, long[] ctx, long[] jumps)}. Native code never calls out, never
  * blocks and returns within a bounded number of guest instructions, as a critical call must.
  */
 final class NativeCode {
@@ -21,13 +21,38 @@ final class NativeCode {
     static final long ARENA = 64L << 20;
 
     private static final Linker LINKER = Linker.nativeLinker();
-    /** code address, regs, fast, ctx -> next rip. */
+    /** code address, regs, fast, ctx, jumps -> next rip. */
     static final MethodHandle CALL = LINKER.downcallHandle(FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.ADDRESS,
-            ValueLayout.ADDRESS, ValueLayout.ADDRESS), Linker.Option.critical(true));
+            ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS), Linker.Option.critical(true));
 
     private static MemorySegment arena;
     private static long used;
     private static boolean failed;
+    private static long exit;
+
+    /**
+     * The address of the shared return of a chain whose jump-table entry did not match (an empty
+     * entry leads here): it returns as a block's exitHostFlags does, RAX the rip; 0 when there is
+     * no arena. Every block's prologue pushes the same registers, so one return serves all.
+     */
+    static synchronized long exit() {
+        if (exit == 0) {
+            X64 a = new X64();
+            a.pushf();
+            a.popMem(X64.R14, 8 * NativeBlock.CTX_FLAGS);
+            a.store(X64.R14, 8 * NativeBlock.CTX_COUNT, X64.R15);
+            a.pop(X64.R15);
+            a.pop(X64.R14);
+            a.pop(X64.R13);
+            a.pop(X64.R12);
+            a.pop(X64.RBP);
+            a.pop(X64.RBX);
+            a.ret();
+            MemorySegment at = install(a.bytes());
+            exit = at == null ? 0 : at.address();
+        }
+        return exit;
+    }
 
     private NativeCode() {
     }

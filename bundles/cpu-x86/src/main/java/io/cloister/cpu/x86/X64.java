@@ -12,6 +12,8 @@ final class X64 {
     static final int RAX = 0, RCX = 1, RDX = 2, RBX = 3, RSP = 4, RBP = 5, RSI = 6, RDI = 7, R8 = 8, R9 = 9, R10 = 10, R11 = 11,
             R12 = 12, R13 = 13, R14 = 14, R15 = 15;
     static final int NO_INDEX = -1;
+    /** A memory operand without a base register: [index << scale + disp32]. */
+    static final int NO_BASE = -2;
 
     private byte[] b = new byte[1024];
     private int n;
@@ -53,6 +55,12 @@ final class X64 {
 
     /** ModRM (and SIB and displacement) for register {@code reg} and memory {@code [base + index << scale + disp]}. */
     private void mem(int reg, int base, int index, int scale, int disp) {
+        if (base == NO_BASE) {
+            u8((reg & 7) << 3 | 4);
+            u8(scale << 6 | (index & 7) << 3 | 5);
+            u32(disp);
+            return;
+        }
         int mod = disp == 0 && (base & 7) != RBP ? 0 : disp == (byte) disp ? 1 : 2;
         if (index == NO_INDEX && (base & 7) != RSP) {
             u8(mod << 6 | (reg & 7) << 3 | (base & 7));

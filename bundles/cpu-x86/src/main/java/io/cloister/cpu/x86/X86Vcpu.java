@@ -349,6 +349,25 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
     /** A native block's context (NativeBlock.CTX_*). */
     final long[] nativeCtx = new long[NativeBlock.CTX_SIZE];
 
+    private long[] jumps;
+    private long jumpsEpoch = -1;
+
+    /** The native blocks' jump table (NativeBlock.JUMPS), made at first use and emptied when codeGen's upper bits move. */
+    long[] jumps(long exit) {
+        long epoch = codeGen >>> 16;
+        if (jumps == null || epoch != jumpsEpoch) {
+            if (jumps == null) {
+                jumps = new long[2 * NativeBlock.JUMPS];
+            }
+            for (int i = 0; i < jumps.length; i += 2) {
+                jumps[i] = 0;
+                jumps[i + 1] = exit; // a tag of 0 matches only rip 0 at a codeGen of 0: it leads to the plain return
+            }
+            jumpsEpoch = epoch;
+        }
+        return jumps;
+    }
+
     /**
      * The back edges a native block of {@code length} instructions may take: as many as a compiled
      * block's loop (runBlock's loops), fewer where the instruction clock's next deadline comes sooner, so
