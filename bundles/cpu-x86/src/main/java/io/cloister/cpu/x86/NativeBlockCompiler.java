@@ -38,7 +38,7 @@ final class NativeBlockCompiler {
     private NativeBlockCompiler() {
     }
 
-    /** Whether native blocks are made at all: cloister.x86.native (default off until they cover the Linux boot). */
+    /** Whether native blocks are made at all: on x86-64 Linux unless cloister.x86.native=false. */
     static volatile boolean enabled = !"false".equals(System.getProperty("cloister.x86.native")) && NativeCode.supported();
 
     /**
@@ -47,49 +47,13 @@ final class NativeBlockCompiler {
      * dispatcher, which runs it (and, once it is hot, compiles a block from there).
      */
     static NativeBlock compile(Region region) {
-        if (!supported(region.insns().get(0))) {
+        if (!NativeForms.supported(region.insns().get(0))) {
             return null;
         }
         NativeBlockCompiler.Emit e = new Emit(region);
         byte[] code = e.block();
         MemorySegment at = NativeCode.install(code);
         return at == null ? null : new NativeBlock(at, e.chainEntry, e.flagsIn, region);
-    }
-
-    /** Whether an instruction is of a form native code runs. */
-    static boolean supported(Insn in) {
-        if (!in.code64 || in.kind == Insn.GENERIC) {
-            return false;
-        }
-        if (in.rm < 0 && (in.addressMask != -1L || in.disp != (int) in.disp)) {
-            return false;
-        }
-        boolean wide = in.size == 4 || in.size == 8;
-        boolean sized = wide || in.size == 1;
-        return switch (in.kind) {
-            case Insn.NOP, Insn.JMP -> true;
-            case Insn.JCC -> true;
-            case Insn.MOV_LOAD, Insn.MOV_STORE, Insn.MOV_IMM -> sized || in.size == 2;
-            case Insn.LEA -> wide;
-            case Insn.ALU_RM_R, Insn.ALU_R_RM, Insn.ALU_RM_IMM, Insn.TEST_RM_R, Insn.TEST_RM_IMM -> sized;
-            case Insn.MOVZX -> wide && (in.sub == 1 || in.sub == 2);
-            case Insn.MOVSX -> wide && (in.sub == 1 || in.sub == 2 || in.sub == 4 && in.size == 8);
-            case Insn.INC_DEC -> wide;
-            case Insn.IMUL -> wide && in.imm == (int) in.imm;
-            case Insn.PUSH -> in.form == FastForms.PUSH8;
-            case Insn.POP -> in.form == FastForms.POP8;
-            case Insn.CALL -> in.form == FastForms.CALL8;
-            case Insn.RET -> in.form == FastForms.RET8 && in.imm == 0;
-            case Insn.JMP_IND, Insn.CALL_IND -> in.size == 8;
-            // SHL, SHR, SAR by an immediate (rotates: their OF for counts above 1 is the engine's own rule)
-            case Insn.SHIFT -> wide && in.sub >= 4 && in.rm >= 0;
-            case Insn.GROUP3 -> wide && in.rm >= 0 && (in.sub == 2 || in.sub == 3);
-            case Insn.BSWAP -> wide;
-            case Insn.CONVERT -> wide;
-            case Insn.SETCC -> in.rm >= 0;
-            case Insn.CMOVCC -> wide;
-            default -> false;
-        };
     }
 
     /** One region's code. */
@@ -166,31 +130,14 @@ final class NativeBlockCompiler {
                     written = false; // another path comes in here
                 }
                 Insn in = insns.get(k);
-                if (readsFlags(in) && !written) {
+                if (NativeForms.readsFlags(in) && !written) {
                     return true;
                 }
-                if (writesAllFlags(in)) {
+                if (NativeForms.writesAllFlags(in)) {
                     written = true;
                 }
             }
             return false;
-        }
-
-        private static boolean readsFlags(Insn in) {
-            return switch (in.kind) {
-                case Insn.JCC, Insn.INC_DEC, Insn.SETCC, Insn.CMOVCC, Insn.SHIFT -> true; // a shift by 0 keeps them
-                case Insn.ALU_RM_R, Insn.ALU_R_RM, Insn.ALU_RM_IMM -> in.sub == 2 || in.sub == 3;
-                default -> false;
-            };
-        }
-
-        private static boolean writesAllFlags(Insn in) {
-            return switch (in.kind) {
-                case Insn.ALU_RM_R, Insn.ALU_R_RM, Insn.ALU_RM_IMM, Insn.TEST_RM_R, Insn.TEST_RM_IMM -> true;
-                case Insn.GROUP3 -> in.sub == 3; // neg
-                case Insn.IMUL -> true;
-                default -> false;
-            };
         }
 
         byte[] block() {
@@ -379,6 +326,27 @@ final class NativeBlockCompiler {
             a.store(R12, reg(r), RAX);
         }
 
+        /** RCX = the host address of the stack slot a push by instruction k writes (RSP - 8), or the block returns before k. */
+        private void pushSlot(int k) {
+            getReg(RCX, CpuState.RSP);
+            a.lea(RCX, RCX, X64.NO_INDEX, 0, -8);
+            lookup(k, 8, true);
+        }
+
+        /** RSP less 8, after the push wrote its slot. */
+        private void pushed() {
+            getReg(RAX, CpuState.RSP);
+            a.lea(RAX, RAX, X64.NO_INDEX, 0, -8);
+            setReg(CpuState.RSP);
+        }
+
+        /** A call's push (its slot in RCX, pushSlot): the address after instruction k. */
+        private void pushReturnAddress(int k) {
+            a.lea(RAX, R10, X64.NO_INDEX, 0, starts[k] + insns.get(k).len);
+            a.store(RCX, 0, RAX);
+            pushed();
+        }
+
         /** Stores the low {@code size} bytes of RAX into guest register r: 4 zero-extended to 8, 1 and 2 merged into what stands. */
         private void storeOperand(Insn in, int r, int size) {
             if (size == 4 || size == 8) {
@@ -472,7 +440,7 @@ final class NativeBlockCompiler {
         private void insn(int k) {
             Insn in = insns.get(k);
             boolean w = in.size == 8;
-            if (!supported(in)) {
+            if (!NativeForms.supported(in)) {
                 exit(starts[k]);
                 return;
             }
@@ -513,14 +481,8 @@ final class NativeBlockCompiler {
                     pending++;
                 }
                 case Insn.CALL -> {
-                    getReg(RCX, CpuState.RSP);
-                    a.lea(RCX, RCX, X64.NO_INDEX, 0, -8);
-                    lookup(k, 8, true);
-                    a.lea(RAX, R10, X64.NO_INDEX, 0, starts[k] + in.len);
-                    a.store(RCX, 0, RAX);
-                    getReg(RAX, CpuState.RSP);
-                    a.lea(RAX, RAX, X64.NO_INDEX, 0, -8);
-                    setReg(CpuState.RSP);
+                    pushSlot(k);
+                    pushReturnAddress(k);
                     pending++;
                     exit((int) branchTarget(k));
                     return;
@@ -545,16 +507,10 @@ final class NativeBlockCompiler {
                         a.load(RDX, RCX, 0);
                     }
                     if (in.kind == Insn.CALL_IND) {
-                        getReg(RCX, CpuState.RSP);
-                        a.lea(RCX, RCX, X64.NO_INDEX, 0, -8);
                         a.movRR(X64.R9, RDX); // the lookup takes RDX and R8
-                        lookup(k, 8, true);
+                        pushSlot(k);
                         a.movRR(RDX, X64.R9);
-                        a.lea(RAX, R10, X64.NO_INDEX, 0, starts[k] + in.len);
-                        a.store(RCX, 0, RAX);
-                        getReg(RAX, CpuState.RSP);
-                        a.lea(RAX, RAX, X64.NO_INDEX, 0, -8);
-                        setReg(CpuState.RSP);
+                        pushReturnAddress(k);
                     }
                     pending++;
                     exitTo(RDX);
@@ -691,14 +647,10 @@ final class NativeBlockCompiler {
                     pending++;
                 }
                 case Insn.PUSH -> {
-                    getReg(RCX, CpuState.RSP);
-                    a.lea(RCX, RCX, X64.NO_INDEX, 0, -8);
-                    lookup(k, 8, true);
+                    pushSlot(k);
                     getReg(RAX, in.reg); // PUSH RSP pushes the value before the push
                     a.store(RCX, 0, RAX);
-                    getReg(RAX, CpuState.RSP);
-                    a.lea(RAX, RAX, X64.NO_INDEX, 0, -8);
-                    setReg(CpuState.RSP);
+                    pushed();
                     pending++;
                 }
                 case Insn.POP -> {
