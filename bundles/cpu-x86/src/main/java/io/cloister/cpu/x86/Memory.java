@@ -129,6 +129,11 @@ abstract class Memory extends CpuState {
 
     void flushTlb() {
         java.util.Arrays.fill(tlb, 0);
+        translationsDropped();
+    }
+
+    /** After TLB entries went: the fast tables (filled from them), the code page and the successor links that relied on them. */
+    private void translationsDropped() {
         java.util.Arrays.fill(fast, NO_TAG);
         codeLin = -1;
         codePageLin = -1;
@@ -155,10 +160,7 @@ abstract class Memory extends CpuState {
                 t[2 * s] = 0;
             }
         }
-        java.util.Arrays.fill(fast, NO_TAG);
-        codeLin = -1;
-        codePageLin = -1;
-        codeGen++;
+        translationsDropped();
     }
 
     /** CPL changed: the code page cached past the TLB was checked at the old privilege. */

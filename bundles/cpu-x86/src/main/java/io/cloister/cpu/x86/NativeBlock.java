@@ -4,8 +4,9 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * A block compiled to host code ({@link NativeBlockCompiler}). A run passes the guest registers,
- * the fast tables and a context of longs (CTX_*) to the code, which runs the region's instructions,
- * going round its loop while its budget of back edges lasts, and returns the next rip; it never
+ * the fast tables, a context of longs (CTX_*) and the jump table to the code, which runs the
+ * region's instructions, going round its loop and on into the next native blocks while its budget
+ * of back edges and hops lasts, and returns the next rip; it never
  * faults: where an access misses the fast tables it returns before that instruction, which the
  * decoded path then runs. {@code pos} is the count of instructions it completed.
  */
@@ -42,7 +43,6 @@ final class NativeBlock extends Block {
     /** The address at which a chain from another block enters this one (NativeBlockCompiler's chainEntry). */
     private final long chained;
     private final boolean flagsIn;
-    private final int length;
     private final Region region;
 
     /**
@@ -72,7 +72,6 @@ final class NativeBlock extends Block {
         this.code = code;
         this.chained = code.address() + chainEntry;
         this.flagsIn = flagsIn;
-        this.length = region.insns().size();
         this.region = region;
     }
 
@@ -109,10 +108,10 @@ final class NativeBlock extends Block {
         ctx[CTX_FS] = c.fsBase;
         ctx[CTX_GS] = c.gsBase;
         ctx[CTX_RIP] = rip;
-        ctx[CTX_BUDGET] = c.nativeBudget(BlockCompiler.MAX + Region.CLOSE); // a chain goes on into other blocks
+        ctx[CTX_BUDGET] = c.nativeBudget();
         long gen = c.codeGen << 48;
         ctx[CTX_GEN] = gen;
-        long[] jumps = c.jumps(NativeCode.exit());
+        long[] jumps = c.jumps();
         int at = 2 * (int) (rip & (JUMPS - 1));
         jumps[at] = rip + gen;
         jumps[at + 1] = chained;
@@ -126,7 +125,6 @@ final class NativeBlock extends Block {
         if (ctx[CTX_WROTE] != 0) {
             c.exactFlags(ctx[CTX_FLAGS]);
         }
-
         c.pos = (int) ctx[CTX_COUNT];
         return next;
     }

@@ -3,7 +3,6 @@ package io.cloister.cpu.x86;
 import static io.cloister.cpu.x86.X64.R10;
 import static io.cloister.cpu.x86.X64.R11;
 import static io.cloister.cpu.x86.X64.R12;
-import static io.cloister.cpu.x86.X64.R13;
 import static io.cloister.cpu.x86.X64.R14;
 import static io.cloister.cpu.x86.X64.R15;
 import static io.cloister.cpu.x86.X64.R8;
@@ -18,16 +17,13 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Compiles a region of 64-bit code to host x86-64 code ({@link NativeBlock}) when every instruction
- * in it is of the forms here: moves, LEA, the eight ALU operations and TEST, MOVZX/MOVSX, INC/DEC,
- * PUSH/POP of a register, JCC and JMP; else null, and the region becomes a bytecode block as before.
- * The guest's arithmetic flags are the host's own: each guest ALU instruction runs as the same host
- * instruction on the guest's values, so its flags are exact by construction.
+ * Compiles a region of 64-bit code to host x86-64 code ({@link NativeBlock}) when its first
+ * instruction is of a form {@link NativeForms} covers; else null, and the region becomes a bytecode
+ * block as before. The guest's arithmetic flags are the host's own: each guest ALU instruction
+ * runs as the same host instruction on the guest's values, so its flags are exact by construction.
  *
- * <p>Host registers: R12 the guest registers (long[16]), RBX the fast tables of the current
- * privilege, R14 the context (NativeBlock's CTX_* slots), R15 the instructions completed, RBP the
- * back edges the run may still take, R10 the block's linear address; RAX, RCX, RDX, R8 scratch,
- * R11 the guest flags while a memory lookup's compare holds the host's. Invariants: every guest
+ * <p>Host registers as {@link NativeFrame} sets them; RAX, RCX, RDX, R8, R9 scratch, R11 the guest
+ * flags while a memory lookup's compare holds the host's. Invariants: every guest
  * memory access goes through a fast-table entry (RAM the guest may reach at this privilege, a
  * write entry never a page holding decoded code), else the block returns before that instruction,
  * which the decoded path then runs; the count in R15 and the flags are flushed to the context at
@@ -141,7 +137,7 @@ final class NativeBlockCompiler {
         }
 
         byte[] block() {
-            prologue();
+            chainEntry = NativeFrame.prologue(a, flagsIn);
             for (int k = 0; k < insns.size(); k++) {
                 if (target[k]) {
                     settle();
@@ -184,78 +180,10 @@ final class NativeBlockCompiler {
                     a.jmp(exitHostFlags);
                 }
             }
-            chainRoutine();
+            NativeFrame.chain(a, chain, exitHostFlags);
             a.bind(exitHostFlags);
-            a.pushf();
-            a.popMem(R14, 8 * NativeBlock.CTX_FLAGS);
-            a.bind(exitCommon);
-            a.store(R14, 8 * NativeBlock.CTX_COUNT, R15);
-            a.pop(R15);
-            a.pop(R14);
-            a.pop(R13);
-            a.pop(R12);
-            a.pop(RBP);
-            a.pop(RBX);
-            a.ret();
+            NativeFrame.epilogue(a, exitCommon);
             return a.bytes();
-        }
-
-        private void prologue() {
-            a.push(RBX);
-            a.push(RBP);
-            a.push(R12);
-            a.push(R13);
-            a.push(R14);
-            a.push(R15);
-            a.movRR(R12, X64.RDI);
-            a.movRR(R14, RDX);
-            a.load(RAX, R14, 8 * NativeBlock.CTX_TABLES);
-            a.lea(RBX, X64.RSI, RAX, 3, 0);
-            a.movRR(R13, RCX); // the jump table (NativeBlock.JUMPS)
-            a.load(RBP, R14, 8 * NativeBlock.CTX_BUDGET);
-            a.load(R10, R14, 8 * NativeBlock.CTX_RIP);
-            a.movImm(R15, 0);
-            if (flagsIn) {
-                a.pushMem(R14, 8 * NativeBlock.CTX_FLAGS);
-                a.popf();
-            }
-            chainEntry = a.size();
-        }
-
-        /**
-         * Leaves for the rip in RAX (the count up to date, the guest flags in the host's): into the
-         * native block the vCPU's jump table has for that rip at this codeGen, when the budget
-         * lasts and the flags are the guest's (CTX_WROTE), else back to the dispatcher. JRCXZ, LEA,
-         * MOV, MOVZX and NOT touch no flags. An entry that does not match leads to NativeCode's
-         * exit, which returns as exitHostFlags does.
-         */
-        private void chainRoutine() {
-            X64.Label budgetLeft = new X64.Label();
-            X64.Label flagsKnown = new X64.Label();
-            a.bind(chain);
-            a.movRR(RCX, RBP);
-            a.jrcxzShort(5); // spent: to the JMP to exitHostFlags
-            a.jmp(budgetLeft);
-            a.jmp(exitHostFlags);
-            a.bind(budgetLeft);
-            a.load(RCX, R14, 8 * NativeBlock.CTX_WROTE);
-            a.jrcxzShort(5);
-            a.jmp(flagsKnown);
-            a.jmp(exitHostFlags);
-            a.bind(flagsKnown);
-            a.lea(RBP, RBP, X64.NO_INDEX, 0, -1);
-            a.rr(false, 0x0fb7, RCX, RAX); // movzx ecx, ax: the entry's index
-            a.lea(RCX, X64.NO_BASE, RCX, 3, 0); // times 8 (the addressing below doubles it: 16 bytes an entry)
-            a.rm(true, 0x8b, X64.R9, R13, RCX, 1, 8); // mov r9, [r13 + rcx * 2 + 8]: where to
-            a.rm(true, 0x8b, RDX, R13, RCX, 1, 0); // mov rdx, [r13 + rcx * 2]: the tag
-            a.load(R8, R14, 8 * NativeBlock.CTX_GEN);
-            a.lea(R8, RAX, R8, 0, 0); // the tag wanted: rip + (codeGen << 48)
-            a.rr(true, 0xf7, 2, R8); // not r8
-            a.lea(RCX, RDX, R8, 0, 1); // the tag less the one wanted
-            a.jrcxzShort(5);
-            a.jmp(exitHostFlags);
-            a.movRR(R10, RAX);
-            a.rr(false, 0xff, 4, X64.R9); // jmp r9
         }
 
         /** Brings R15 up to date and the flags into the host's: what a branch target expects. */
@@ -300,6 +228,19 @@ final class NativeBlockCompiler {
             a.u8(0x9e); // sahf: SF ZF AF PF CF
         }
 
+        /** The host's flags (the guest's) to R11, where they stay while what follows takes the host's. */
+        private void flagsToR11() {
+            a.pushf();
+            a.pop(R11);
+            flagsInR11 = true;
+        }
+
+        /** Clears {@code bits} of the flags in R11: the engine's rule for flags x86 leaves undefined. */
+        private void clearInR11(long bits) {
+            a.rr(true, 0x81, 4, R11); // and r11, ~bits
+            a.u32((int) ~bits);
+        }
+
         /** Marks the guest flags as written by the block (NativeBlock takes them from the context then). */
         private void wroteFlags() {
             a.rm(true, 0xc7, 0, R14, X64.NO_INDEX, 0, 8 * NativeBlock.CTX_WROTE);
@@ -335,8 +276,23 @@ final class NativeBlockCompiler {
 
         /** RSP less 8, after the push wrote its slot. */
         private void pushed() {
+            addToRsp(-8);
+        }
+
+        /** RCX = the host address of the stack slot a pop by instruction k reads ([RSP]), or the block returns before k. */
+        private void popSlot(int k) {
+            getReg(RCX, CpuState.RSP);
+            lookup(k, 8, false);
+        }
+
+        /** RSP plus 8 (RAX taken), the slot's address still in RCX. */
+        private void popped() {
+            addToRsp(8);
+        }
+
+        private void addToRsp(int n) {
             getReg(RAX, CpuState.RSP);
-            a.lea(RAX, RAX, X64.NO_INDEX, 0, -8);
+            a.lea(RAX, RAX, X64.NO_INDEX, 0, n);
             setReg(CpuState.RSP);
         }
 
@@ -356,7 +312,7 @@ final class NativeBlockCompiler {
             }
         }
 
-        /** Returns to the dispatcher at the linear address in host register {@code h} (RAX is free for it). */
+        /** Leaves for the linear address in host register {@code h} (RAX is free for it), through the chain. */
         private void exitTo(int h) {
             flushCount(0);
             hostFlags(); // takes RAX
@@ -394,9 +350,7 @@ final class NativeBlockCompiler {
          */
         private void lookup(int k, int size, boolean write) {
             if (!flagsInR11) {
-                a.pushf();
-                a.pop(R11);
-                flagsInR11 = true;
+                flagsToR11();
             }
             int table = write ? 16 * Memory.FAST : 0;
             a.movRR(RDX, RCX);
@@ -429,7 +383,7 @@ final class NativeBlockCompiler {
             }
         }
 
-        /** Returns to the dispatcher at the block offset {@code ripOffset}, the instructions so far counted. */
+        /** Leaves for the block offset {@code ripOffset}, the instructions so far counted, through the chain. */
         private void exit(int ripOffset) {
             flushCount(0);
             hostFlags(); // takes RAX
@@ -469,8 +423,8 @@ final class NativeBlockCompiler {
                 }
                 case Insn.MOV_IMM -> {
                     long v = in.size == 8 ? in.imm : in.imm & Flags.mask(in.size);
-                    a.movImm(RAX, v);
                     if (in.rm >= 0) {
+                        a.movImm(RAX, v);
                         storeOperand(in, in.rm, in.size);
                     } else {
                         address(k, false);
@@ -488,12 +442,9 @@ final class NativeBlockCompiler {
                     return;
                 }
                 case Insn.RET -> {
-                    getReg(RCX, CpuState.RSP);
-                    lookup(k, 8, false);
+                    popSlot(k);
                     a.load(RDX, RCX, 0);
-                    getReg(RAX, CpuState.RSP);
-                    a.lea(RAX, RAX, X64.NO_INDEX, 0, 8);
-                    setReg(CpuState.RSP);
+                    popped();
                     pending++;
                     exitTo(RDX);
                     return;
@@ -527,11 +478,8 @@ final class NativeBlockCompiler {
                         a.u8(count);
                         // The engine's rule for what x86 leaves undefined: AF 0, and OF 0 past a count of 1.
                         wroteFlags();
-                        a.pushf();
-                        a.pop(R11);
-                        a.rr(true, 0x81, 4, R11); // and r11, ~mask
-                        a.u32((int) ~(Flags.AF | (count == 1 ? 0 : Flags.OF)));
-                        flagsInR11 = true;
+                        flagsToR11();
+                        clearInR11(Flags.AF | (count == 1 ? 0 : Flags.OF));
                     } else if (!w) {
                         a.rr(false, 0x89, RAX, RAX); // mov eax, eax: a 4-byte operand is written, zero-extended
                     }
@@ -633,16 +581,13 @@ final class NativeBlockCompiler {
                     wroteFlags();
                     a.rr(false, 0x0f90, 0, RDX); // seto dl
                     a.rr(w, 0x85, RAX, RAX); // test rax, rax
-                    a.pushf();
-                    a.pop(R11);
-                    a.rr(true, 0x81, 4, R11); // and r11, ~AF
-                    a.u32((int) ~Flags.AF);
+                    flagsToR11();
+                    clearInR11(Flags.AF);
                     a.rr(false, 0x0fb6, RDX, RDX); // movzx edx, dl
                     a.rr(true, 0x09, RDX, R11); // or r11, rdx: CF
                     a.rr(false, 0xc1, 4, RDX); // shl edx, 11
                     a.u8(11);
                     a.rr(true, 0x09, RDX, R11); // or r11, rdx: OF
-                    flagsInR11 = true;
                     setReg(in.reg);
                     pending++;
                 }
@@ -654,11 +599,8 @@ final class NativeBlockCompiler {
                     pending++;
                 }
                 case Insn.POP -> {
-                    getReg(RCX, CpuState.RSP);
-                    lookup(k, 8, false);
-                    getReg(RAX, CpuState.RSP);
-                    a.lea(RAX, RAX, X64.NO_INDEX, 0, 8);
-                    setReg(CpuState.RSP);
+                    popSlot(k);
+                    popped();
                     a.load(RAX, RCX, 0);
                     setReg(in.reg); // POP RSP: the popped value, written after the increment
                     pending++;
@@ -679,9 +621,7 @@ final class NativeBlockCompiler {
             a.rm(false, 0x0fb6, RCX, R12, reg(CpuState.RCX)); // movzx ecx, byte [guest rcx]
             a.rr(w, 0xd3, in.sub, RAX); // shl/shr/sar rax, cl: the host masks the count as x86 does
             wroteFlags();
-            a.pushf();
-            a.pop(R11);
-            flagsInR11 = true;
+            flagsToR11();
             a.rr(false, 0x81, 4, RCX); // and ecx, 63 or 31
             a.u32(w ? 63 : 31);
             a.rr(false, 0x81, 7, RCX); // cmp ecx, 1
@@ -690,12 +630,10 @@ final class NativeBlockCompiler {
             X64.Label one = new X64.Label();
             a.jcc(2, done); // jb: a count of 0
             a.jcc(4, one); // je
-            a.rr(true, 0x81, 4, R11); // and r11, ~(AF | OF)
-            a.u32((int) ~(Flags.AF | Flags.OF));
+            clearInR11(Flags.AF | Flags.OF);
             a.jmp(done);
             a.bind(one);
-            a.rr(true, 0x81, 4, R11); // and r11, ~AF
-            a.u32((int) ~Flags.AF);
+            clearInR11(Flags.AF);
             a.bind(done);
             if (!w) {
                 a.rr(false, 0x89, RAX, RAX); // mov eax, eax: the 4-byte operand written, zero-extended
@@ -771,11 +709,7 @@ final class NativeBlockCompiler {
         private void extend(int k, Insn in, boolean w) {
             int opcode = in.kind == Insn.MOVZX ? (in.sub == 1 ? 0x0fb6 : 0x0fb7) : in.sub == 1 ? 0x0fbe : in.sub == 2 ? 0x0fbf : 0x63;
             if (in.rm >= 0) {
-                int disp = reg(in.rm);
-                if (in.sub == 1 && !in.rex && in.rm >= 4) {
-                    disp = reg(in.rm - 4) + 1; // AH, CH, DH, BH: the second byte of RAX..RBX
-                }
-                a.rm(w, opcode, RAX, R12, disp);
+                a.rm(w, opcode, RAX, R12, operand(in, in.rm, in.sub));
             } else {
                 address(k, false);
                 lookup(k, in.sub, false);
@@ -787,8 +721,8 @@ final class NativeBlockCompiler {
 
         /** JMP and JCC: to an instruction of the block (a back edge spends one of the run's budget) or back to the dispatcher. */
         private void branch(int k, Insn in) {
-            int j = indexAt(branchTarget(k));
             int targetOff = (int) branchTarget(k);
+            int j = indexAt(targetOff);
             boolean cond = in.kind == Insn.JCC;
             if (cond || j >= 0) {
                 hostFlags(); // a JCC reads them; a branch target expects them there
@@ -803,22 +737,15 @@ final class NativeBlockCompiler {
                 to = new X64.Label();
                 X64.Label spent = new X64.Label();
                 stubs.add(new Stub(spent, targetOff, 0, false, true, false));
-                X64.Label check = to;
-                backEdges.add(new BackEdge(check, spent, labels[j]));
+                backEdges.add(new BackEdge(to, spent, labels[j]));
             } else {
                 to = labels[j];
             }
             if (cond) {
                 a.jcc(in.sub, to);
-                fallThroughAfterBranch(k);
+                fallThrough(k);
             } else {
                 a.jmp(to);
-            }
-        }
-
-        private void fallThroughAfterBranch(int k) {
-            if (!region.fallsInto(k)) {
-                exit(starts[k] + insns.get(k).len);
             }
         }
 

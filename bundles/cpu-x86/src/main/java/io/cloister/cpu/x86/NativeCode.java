@@ -38,16 +38,7 @@ final class NativeCode {
     static synchronized long exit() {
         if (exit == 0) {
             X64 a = new X64();
-            a.pushf();
-            a.popMem(X64.R14, 8 * NativeBlock.CTX_FLAGS);
-            a.store(X64.R14, 8 * NativeBlock.CTX_COUNT, X64.R15);
-            a.pop(X64.R15);
-            a.pop(X64.R14);
-            a.pop(X64.R13);
-            a.pop(X64.R12);
-            a.pop(X64.RBP);
-            a.pop(X64.RBX);
-            a.ret();
+            NativeFrame.epilogue(a, null);
             MemorySegment at = install(a.bytes());
             exit = at == null ? 0 : at.address();
         }

@@ -251,4 +251,13 @@ final class X64 {
         u8(0xe3);
         u8(rel8);
     }
+
+    /** To {@code l} when RCX is 0, touching no flags: JRCXZ (rel8 only) over a JMP on to a JMP to l. */
+    void jrcxz(Label l) {
+        Label on = new Label();
+        jrcxzShort(5);
+        jmp(on);
+        jmp(l);
+        bind(on);
+    }
 }

@@ -353,12 +353,13 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
     private long jumpsEpoch = -1;
 
     /** The native blocks' jump table (NativeBlock.JUMPS), made at first use and emptied when codeGen's upper bits move. */
-    long[] jumps(long exit) {
+    long[] jumps() {
         long epoch = codeGen >>> 16;
         if (jumps == null || epoch != jumpsEpoch) {
             if (jumps == null) {
                 jumps = new long[2 * NativeBlock.JUMPS];
             }
+            long exit = NativeCode.exit();
             for (int i = 0; i < jumps.length; i += 2) {
                 jumps[i] = 0;
                 jumps[i + 1] = exit; // a tag of 0 matches only rip 0 at a codeGen of 0: it leads to the plain return
@@ -369,15 +370,16 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
     }
 
     /**
-     * The back edges a native block of {@code length} instructions may take: as many as a compiled
-     * block's loop (runBlock's loops), fewer where the instruction clock's next deadline comes sooner, so
-     * that its timers are looked at no later than a bytecode block's back edge would.
+     * The back edges and chain hops a native run may take: as many as a compiled block's loop
+     * (runBlock's loops), fewer where the instruction clock's next deadline comes sooner, so that
+     * its timers are looked at no later than a bytecode block's back edge would. Between two, a
+     * run completes at most one region's instructions (BlockCompiler.MAX + Region.CLOSE).
      */
-    long nativeBudget(int length) {
+    long nativeBudget() {
         long budget = loopLeft - 1; // runBlock's loops: LOOP_MAX, or 1 for a test's single pass
         if (icount != null) {
             long left = icount.nextDeadline() - retired;
-            budget = Math.max(0, Math.min(budget, left / Math.max(1, length)));
+            budget = Math.max(0, Math.min(budget, left / (BlockCompiler.MAX + Region.CLOSE)));
         }
         return budget;
     }
