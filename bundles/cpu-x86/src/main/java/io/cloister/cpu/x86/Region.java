@@ -39,8 +39,11 @@ record Region(List<Insn> insns, int[] starts) {
         int first = (int) (pa & 0xfff);
         long page = pa & ~0xfffL;
         int limit = (int) Math.min(4096, Math.min(first + MAX_SPAN, page + 4096 > ram.byteSize() ? ram.byteSize() - page : 4096));
-        Insn[] at = new Insn[4096];
-        boolean[] taken = new boolean[4096];
+        // Indexed from the first instruction: a region spans at most MAX_SPAN bytes, so these stay
+        // small (arrays of the whole page, zeroed for each of the thousands of regions a boot
+        // compiles, were most of the decoding's cost).
+        Insn[] at = new Insn[limit - first];
+        boolean[] taken = new boolean[limit - first];
         int[] queue = new int[2 * max + 2];
         int head = 0;
         int tail = 0;
@@ -53,8 +56,8 @@ record Region(List<Insn> insns, int[] starts) {
                 continue; // the way there leaves the block
             }
             int end = off + in.len;
-            java.util.Arrays.fill(taken, off, end, true);
-            at[off] = in;
+            java.util.Arrays.fill(taken, off - first, end - first, true);
+            at[off - first] = in;
             n++;
             if (in.kind == Insn.JCC || in.kind == Insn.JMP) {
                 long target = end + in.imm;
@@ -84,7 +87,7 @@ record Region(List<Insn> insns, int[] starts) {
         List<Insn> insns = new ArrayList<>(n);
         int[] starts = new int[n + 1];
         for (int off = first; off < limit; off++) {
-            Insn in = at[off];
+            Insn in = at[off - first];
             if (in != null) {
                 starts[insns.size()] = off - first;
                 starts[insns.size() + 1] = off - first + in.len;
@@ -117,10 +120,10 @@ record Region(List<Insn> insns, int[] starts) {
             offs[k] = off;
             found[k] = in;
             long target = end + in.imm;
-            if ((in.kind == Insn.JCC || in.kind == Insn.JMP) && target >= first && target < off && at[(int) target] != null) {
+            if ((in.kind == Insn.JCC || in.kind == Insn.JMP) && target >= first && target < off && at[(int) target - first] != null) {
                 for (int j = 0; j <= k; j++) {
-                    java.util.Arrays.fill(taken, offs[j], offs[j] + found[j].len, true);
-                    at[offs[j]] = found[j];
+                    java.util.Arrays.fill(taken, offs[j] - first, offs[j] - first + found[j].len, true);
+                    at[offs[j] - first] = found[j];
                 }
                 return k + 1;
             }
@@ -138,7 +141,7 @@ record Region(List<Insn> insns, int[] starts) {
      * path), the interpreter's alone (no blockOp), ending beyond the limit, or overlapping one taken.
      */
     private static Insn admit(MemorySegment ram, long page, int first, int limit, int off, boolean code64, boolean[] taken) {
-        if (off < first || off >= limit || taken[off]) {
+        if (off < first || off >= limit || taken[off - first]) {
             return null;
         }
         Insn in;
@@ -148,7 +151,7 @@ record Region(List<Insn> insns, int[] starts) {
             return null;
         }
         int end = off + in.len;
-        return !BlockCompiler.inBlock(in) || end > limit || overlaps(taken, off, end) ? null : in;
+        return !BlockCompiler.inBlock(in) || end > limit || overlaps(taken, off - first, end - first) ? null : in;
     }
 
     private static boolean overlaps(boolean[] taken, int from, int to) {
