@@ -20,6 +20,8 @@ abstract class DecodedPath extends Interpreter {
     // Dispatches: block runs and traces run, whose instructions per dispatch say what each dispatch's fixed cost is spread over.
     long blockRuns;
     long tracesRun;
+    // Native block runs that returned before their first instruction (its access missed the fast tables).
+    long nativeMisses;
     // Back edges a compiled block took inside itself (BlockCompiler: a taken branch back to one of its instructions).
     long loopsRun;
 
@@ -261,6 +263,7 @@ abstract class DecodedPath extends Interpreter {
         if (pos == 0 && next == blockRip && b instanceof NativeBlock) {
             // A native block returns before an access the fast tables cannot take (MMIO, a page
             // not yet in them, code): its first instruction runs here instead, or it would again.
+            nativeMisses++;
             materialize();
             step();
         }

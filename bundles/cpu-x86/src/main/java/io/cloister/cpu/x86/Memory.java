@@ -54,12 +54,18 @@ abstract class Memory extends CpuState {
     // reached directly; flushTlb empties the tables with the TLB; a write entry is filled only for
     // a page holding no decoded code, while this is the VM's only vCPU, and is dropped when code is
     // decoded in its page (codeMarked) or another vCPU starts (flushCode, by the code epoch), so a
-    // store through it never needs codeWritten. A tag never equals an address with any of its low
-    // alignment bits set: unaligned accesses take the full path.
-    static final int FAST = 256;
+    // store through it never needs codeWritten. An access hits when the page of its last byte is
+    // the tag in its first byte's slot (fastHit): accesses crossing a page take the full path.
+    static final int FAST = 1024;
     private static final int FAST_WRITE = 1, FAST_USER = 2;
     private static final long NO_TAG = -1;
     private final long[] fast = newFast();
+    /**
+     * Which fast entries were filled from a global TLB entry (by entry: fast[2 * e]), which a CR3
+     * write keeps as it keeps the TLB's (flushNonGlobal). A flag left on an entry another flush
+     * emptied is harmless: no address matches an empty tag, and a fill sets it again.
+     */
+    private final boolean[] fastGlobal = new boolean[FAST * 4];
 
     private static long[] newFast() {
         long[] f = new long[FAST * 8];
@@ -146,7 +152,7 @@ abstract class Memory extends CpuState {
      * code (text_poke's temporary mm: about 17,000 of them in a boot, where it patches each LOCK
      * prefix away on one CPU) and at every switch between processes; without global entries each
      * of those refilled the kernel's translations by walks (2.4 M of the boot's 2.5 M walks). The
-     * fast tables are emptied all the same: they refill from the TLB without a walk.
+     * fast tables keep their global entries likewise.
      */
     void flushNonGlobal() {
         if ((cr4 & CR4_PGE) == 0) {
@@ -160,7 +166,19 @@ abstract class Memory extends CpuState {
                 t[2 * s] = 0;
             }
         }
-        translationsDropped();
+        // The fast tables keep the entries filled from global TLB entries, which stay: after each
+        // of text_poke's CR3 writes the kernel's stack, per-CPU data and text missed in them
+        // otherwise, each miss a native block's return and a step (0.7 M a boot).
+        long[] f = fast;
+        boolean[] fg = fastGlobal;
+        for (int e = 0; e < fg.length; e++) {
+            if (!fg[e]) {
+                f[2 * e] = NO_TAG;
+            }
+        }
+        codeLin = -1;
+        codePageLin = -1;
+        codeGen++;
     }
 
     /** CPL changed: the code page cached past the TLB was checked at the old privilege. */
@@ -568,9 +586,13 @@ abstract class Memory extends CpuState {
         return physRead(pa, size);
     }
 
-    /** Whether entry i holds the page of an access of {@code size} bytes at la (aligned: an unaligned one never matches a tag). */
+    /**
+     * Whether entry i (la's slot) holds the page of an access of {@code size} bytes at la: the page
+     * of its last byte is the tag only when its first byte's is too (a page's slot is a function of
+     * its number), so an access that crosses pages never hits, one unaligned inside a page does.
+     */
     private static boolean fastHit(long[] entries, int i, long la, int size) {
-        return entries[i] == (la & (~0xfffL | (size - 1)));
+        return entries[i] == (la + size - 1 & ~0xfffL);
     }
 
     /** The index in {@link #fast} of the tag for linear address la; {@code write} is 0 or FAST_WRITE. */
@@ -589,6 +611,8 @@ abstract class Memory extends CpuState {
         }
         fast[i] = la & ~0xfffL;
         fast[i + 1] = ramAddress + page - (la & ~0xfffL);
+        // The TLB entry translate just used (the same kind and privilege as this table): global or not.
+        fastGlobal[i >>> 1] = tlbGlobal[(int) ((la >>> 12) & (TLB - 1)) + (i / 2 / FAST & FAST_WRITE) * TLB + userAccess() * 3 * TLB];
     }
 
     /** Code was decoded in physical page pfn for the first time: a store there must drop it, so no write entry may lead there. */

@@ -358,17 +358,24 @@ final class NativeBlockCompiler {
             a.u8(0xc1);
             a.u8(0xea);
             a.u8(12);
-            a.u8(0x0f); // movzx edx, dl
-            a.u8(0xb6);
-            a.u8(0xd2);
+            a.u8(0x81); // and edx, FAST - 1: the page's slot
+            a.u8(0xe2);
+            a.u32(Memory.FAST - 1);
             a.u8(0xc1); // shl edx, 4: 16 bytes a slot (tag, then what gives the host address)
             a.u8(0xe2);
             a.u8(4);
-            a.movRR(R8, RCX);
-            a.u8(0x49); // and r8, ~0xfff | (size - 1): an unaligned access matches no tag
+            // The page of the access's last byte against the tag of its first byte's slot: equal
+            // only when both bytes are in the entry's page (a page's slot is a function of its
+            // number), so an unaligned access inside a page hits and one that crosses misses.
+            if (size == 1) {
+                a.movRR(R8, RCX);
+            } else {
+                a.lea(R8, RCX, X64.NO_INDEX, 0, size - 1);
+            }
+            a.u8(0x49); // and r8, ~0xfff
             a.u8(0x81);
             a.u8(0xe0);
-            a.u32(~0xfff | (size - 1));
+            a.u32(~0xfff);
             a.rm(true, 0x3b, R8, RBX, RDX, 0, table); // cmp r8, [rbx + rdx + table]
             X64.Label miss = new X64.Label();
             stubs.add(new Stub(miss, starts[k], pending, true, false, false));

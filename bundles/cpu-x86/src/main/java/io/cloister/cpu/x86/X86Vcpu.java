@@ -149,8 +149,8 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
     String statistics() {
         long other = retired - compiledRetired - decodedRetired;
         return String.format(java.util.Locale.ROOT, "%,d instructions: %s compiled, %s decoded, %s interpreted; %d blocks compiled;"
-                + " %,d block runs, %,d traces; %,d loops", retired, share(compiledRetired), share(decodedRetired), share(other), blocksInstalled,
-                blockRuns, tracesRun, loopsRun);
+                + " %,d block runs, %,d traces; %,d loops; %,d native misses", retired, share(compiledRetired), share(decodedRetired), share(other),
+                blocksInstalled, blockRuns, tracesRun, loopsRun, nativeMisses);
     }
 
     private String share(long n) {

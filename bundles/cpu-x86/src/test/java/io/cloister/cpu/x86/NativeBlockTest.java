@@ -112,6 +112,107 @@ class NativeBlockTest {
         return s;
     }
 
+    /**
+     * 1,000 rounds of unaligned loads and an unaligned read-modify-write inside one page: they hit
+     * the fast tables (the page of the last byte is the tag of the first byte's slot), so the
+     * blocks miss once for the page, not at every round. The same loop with one load crossing
+     * into the next page (which takes the full path, a miss each round). Both leave what the
+     * interpreter leaves.
+     */
+    @Test
+    void unalignedAccessesInsideAPageHitTheFastTables() throws Exception {
+        Assumptions.assumeTrue(NativeBlockCompiler.enabled, "native blocks are off (cloister.x86.native=false, or not x86-64 Linux)");
+        long inPage = unalignedLoopMisses(0x7fd);
+        assertTrue(inPage < 100, "the accesses inside the page miss once, not every round: " + inPage);
+        long crossing = unalignedLoopMisses(0xffd);
+        assertTrue(crossing >= 1_000, "the access across pages misses every round: " + crossing);
+    }
+
+    /** Runs the loop interpreted and native, checks that both leave the same, and returns the native run's misses. */
+    private static long unalignedLoopMisses(int disp) throws Exception {
+        byte[] loop = bytes(
+                0xb9, 0xe8, 0x03, 0x00, 0x00, // 1000: mov ecx, 1000
+                0x48, 0xc7, 0xc6, 0x00, 0x50, 0x00, 0x00, // 1005: mov rsi, 0x5000
+                0x48, 0x8b, 0x56, 0x03, // 100c: mov rdx, [rsi + 3]
+                0x01, 0x56, 0x13, // 1010: add [rsi + 0x13], edx
+                0x48, 0x03, 0x96, disp & 0xff, disp >> 8, 0x00, 0x00, // 1013: add rdx, [rsi + disp]
+                0x48, 0x89, 0x56, 0x25, // 101a: mov [rsi + 0x25], rdx
+                0xff, 0xc9, // 101e: dec ecx
+                0x75, 0xea, // 1020: jnz 100c
+                0xf4); // 1022: hlt
+        long[][] states = new long[2][];
+        long[] data = new long[2];
+        long misses = 0;
+        for (int decoded = 0; decoded < 2; decoded++) {
+            try (TestGuest g = new TestGuest("native-unaligned", 1 << 20, PageState.SHARED)) {
+                X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, LongMode.CODE, 0, decoded == 1);
+                LongMode.enter(cpu, g);
+                cpu.compileThreshold = 1;
+                LongMode.code(g, LongMode.CODE, loop);
+                for (int i = 0; i < 0x2000; i += 8) {
+                    LongMode.write(g, DATA + i, 0x0102030405060708L * (i + 1));
+                }
+                Exit e = cpu.run();
+                while (!(e instanceof Exit.Halt)) {
+                    e = cpu.run();
+                }
+                cpu.materialize();
+                states[decoded] = state(cpu);
+                data[decoded] = LongMode.read(g, DATA + 0x10) ^ LongMode.read(g, DATA + 0x20) * 31;
+                misses = cpu.nativeMisses;
+            }
+        }
+        assertArrayEquals(states[0], states[1]);
+        assertEquals(data[0], data[1]);
+        return misses;
+    }
+
+    /**
+     * A CR3 write keeps the fast tables' entries of global pages as it keeps their TLB entries: a
+     * loop that reads through a global mapping and writes CR3 misses once; through the same
+     * mapping without G (the control) it misses at every round.
+     */
+    @Test
+    void aCr3WriteKeepsTheFastEntriesOfGlobalPages() throws Exception {
+        Assumptions.assumeTrue(NativeBlockCompiler.enabled, "native blocks are off (cloister.x86.native=false, or not x86-64 Linux)");
+        assertTrue(cr3LoopMisses(true) <= 2);
+        assertTrue(cr3LoopMisses(false) >= 90);
+    }
+
+    /** The native-block misses of 100 rounds of a load through linear 512 GiB (a 1 GiB page at physical 0, global or not) and a CR3 write. */
+    private static long cr3LoopMisses(boolean global) throws Exception {
+        long linear = 1L << 39;
+        long pdpt = 0x14000;
+        byte[] loop = new byte[] {0x48, (byte) 0xb8, 0, 0, 0, 0, 0, 0, 0, 0}; // 1000: mov rax, linear + DATA
+        for (int i = 0; i < 8; i++) {
+            loop[2 + i] = (byte) ((linear + DATA) >>> (8 * i));
+        }
+        loop = Code.join(loop, bytes(
+                0x0f, 0x20, 0xde, // 100a: mov rsi, cr3
+                0xb9, 0x64, 0x00, 0x00, 0x00, // 100d: mov ecx, 100
+                0x48, 0x8b, 0x10, // 1012: mov rdx, [rax]
+                0x0f, 0x22, 0xde, // 1015: mov cr3, rsi
+                0xff, 0xc9, // 1018: dec ecx
+                0x75, 0xf6, // 101a: jnz 1012
+                0xf4)); // 101c: hlt
+        try (TestGuest g = new TestGuest("native-global", 1 << 20, PageState.SHARED)) {
+            X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, LongMode.CODE, 0, true);
+            LongMode.enter(cpu, g);
+            cpu.cr4 |= X86Vcpu.CR4_PGE;
+            cpu.compileThreshold = 1;
+            LongMode.write(g, LongMode.PML4 + 8, pdpt | 3);
+            LongMode.write(g, pdpt, global ? 0x183 : 0x83); // present, writable, 1 GiB, global or not
+            LongMode.write(g, DATA, 0x1234);
+            LongMode.code(g, LongMode.CODE, loop);
+            Exit e = cpu.run();
+            while (!(e instanceof Exit.Halt)) {
+                e = cpu.run();
+            }
+            assertEquals(0x1234, cpu.r[X86Vcpu.RDX], cpu.statistics());
+            return cpu.nativeMisses;
+        }
+    }
+
     @Test
     void aRegionWhoseFirstFormIsNotCoveredMakesNoNativeBlock() throws Exception {
         try (TestGuest g = new TestGuest("native-none", 1 << 20, PageState.SHARED)) {
