@@ -89,7 +89,7 @@ abstract class DecodedPath extends Interpreter {
                 }
                 in.heat = 0; // the code changed meanwhile: again after another threshold
             }
-        } else if (++in.heat == compileThreshold && BlockCompiler.inBlock(in)) {
+        } else if (++in.heat == threshold(in) && BlockCompiler.inBlock(in)) {
             if (compileThreshold > 1) {
                 in.compiling = BackgroundCompile.submit(ram, codePagePhys | off, code64, blockDomain());
                 if (in.compiling == null) {
@@ -152,13 +152,25 @@ abstract class DecodedPath extends Interpreter {
             return true;
         }
         Ops.Op t = in.trace;
-        if (t == null || in.compiling != null || in.heat + 1 == compileThreshold) {
+        if (t == null || in.compiling != null || in.heat + 1 == threshold(in)) {
             return false;
         }
         in.heat++;
         lastHead = in;
         runTrace(t);
         return true;
+    }
+
+    /**
+     * The runs after which the region at {@code in} is compiled: {@link X86Engine#NATIVE_THRESHOLD}
+     * when native code takes its first instruction (a native block costs no class and no JIT work,
+     * so it pays off much sooner than a bytecode one), else compileThreshold. A compileThreshold
+     * below it (tests compiling at once) or of Integer.MAX_VALUE (tests running traces only) stands.
+     */
+    int threshold(Insn in) {
+        int t = compileThreshold;
+        return t > X86Engine.NATIVE_THRESHOLD && t != Integer.MAX_VALUE && NativeBlockCompiler.enabled && NativeForms.supported(in)
+                && NativeCode.room() ? X86Engine.NATIVE_THRESHOLD : t;
     }
 
     /** The longest trace: about a compiled block's length, so interrupts and timers are looked at as often. */

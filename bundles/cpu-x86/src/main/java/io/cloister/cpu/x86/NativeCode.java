@@ -17,8 +17,11 @@ import java.lang.invoke.MethodHandle;
  * blocks and returns within a bounded number of guest instructions, as a critical call must.
  */
 final class NativeCode {
-    /** The arena's size: at about 2 KiB a block, some 30,000 blocks. */
-    static final long ARENA = 64L << 20;
+    /**
+     * The arena's size: at about 2 KiB a block, some 120,000 blocks (a Linux boot makes about
+     * 11,500). Reserved, not committed: only the pages code is written to take memory.
+     */
+    static final long ARENA = 256L << 20;
 
     private static final Linker LINKER = Linker.nativeLinker();
     /** code address, regs, fast, ctx, jumps -> next rip. */
@@ -26,8 +29,8 @@ final class NativeCode {
             ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS), Linker.Option.critical(true));
 
     private static MemorySegment arena;
-    private static long used;
-    private static boolean failed;
+    private static volatile long used; // written under the class lock, read by room() without it
+    private static volatile boolean failed;
     private static long exit;
 
     /**
@@ -51,6 +54,14 @@ final class NativeCode {
     /** Whether this host can run native blocks: x86-64 Linux, where the JVM's own calling convention is SysV. */
     static boolean supported() {
         return "amd64".equals(System.getProperty("os.arch")) && System.getProperty("os.name", "").startsWith("Linux");
+    }
+
+    /**
+     * Whether the arena may still take blocks: while it does, regions native code can start are
+     * compiled early (DecodedPath.threshold); once full, at the bytecode threshold, as before.
+     */
+    static boolean room() {
+        return !failed && used < ARENA - (1 << 20);
     }
 
     /** Copies {@code code} into the arena and returns where it starts, or null when the arena is full or cannot be made. */

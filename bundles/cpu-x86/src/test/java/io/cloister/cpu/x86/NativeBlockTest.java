@@ -213,6 +213,30 @@ class NativeBlockTest {
         }
     }
 
+    /**
+     * A region whose first instruction native code takes is compiled after NATIVE_THRESHOLD runs,
+     * one it does not after the compile threshold; a vCPU told to compile at once, or never (traces
+     * only), is not overruled.
+     */
+    @Test
+    void regionsNativeCodeStartsAreCompiledAtTheNativeThreshold() throws Exception {
+        Assumptions.assumeTrue(NativeBlockCompiler.enabled, "native blocks are off (cloister.x86.native=false, or not x86-64 Linux)");
+        Assumptions.assumeTrue(X86Engine.COMPILE_THRESHOLD > X86Engine.NATIVE_THRESHOLD, "thresholds set otherwise by properties");
+        try (TestGuest g = new TestGuest("native-threshold", 1 << 20, PageState.SHARED)) {
+            LongMode.code(g, LongMode.CODE, bytes(0x48, 0x8b, 0x16, 0x0f, 0xa2)); // mov rdx, [rsi]; cpuid
+            MemorySegment ram = g.view.guestSegment(g.view.table().slotAt(0).id());
+            Insn load = Insn.decode(ram, LongMode.CODE, true);
+            Insn cpuid = Insn.decode(ram, LongMode.CODE + 3, true);
+            X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, LongMode.CODE, 0, true);
+            assertEquals(X86Engine.NATIVE_THRESHOLD, cpu.threshold(load));
+            assertEquals(X86Engine.COMPILE_THRESHOLD, cpu.threshold(cpuid));
+            cpu.compileThreshold = Integer.MAX_VALUE;
+            assertEquals(Integer.MAX_VALUE, cpu.threshold(load));
+            cpu.compileThreshold = 1;
+            assertEquals(1, cpu.threshold(load));
+        }
+    }
+
     @Test
     void aRegionWhoseFirstFormIsNotCoveredMakesNoNativeBlock() throws Exception {
         try (TestGuest g = new TestGuest("native-none", 1 << 20, PageState.SHARED)) {
