@@ -307,6 +307,11 @@ abstract class Alu extends LockedAccess {
      * Puts the pending lazy flags into rflags. Kept tiny so that the JIT inlines the test into every
      * compiled block and helper that calls it (the switch below is over its inlining limit).
      */
+    /** Whether rflags holds the arithmetic flags as they are (nothing lazy to compute). */
+    final boolean flagsExact() {
+        return lazyOp == LAZY_NONE;
+    }
+
     void materialize() {
         if (lazyOp != LAZY_NONE) {
             materializeLazy();

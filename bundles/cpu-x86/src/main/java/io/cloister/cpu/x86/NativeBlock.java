@@ -97,7 +97,9 @@ final class NativeBlock extends Block {
             promote();
         }
         long[] ctx = c.nativeCtx;
-        if (flagsIn) {
+        if (flagsIn || c.flagsExact()) {
+            // Taken in (the prologue loads them): a block that needs them, or any block when they
+            // cost nothing to give, so that its run chains on even if it writes none.
             c.materialize();
             ctx[CTX_FLAGS] = c.rflags & Flags.ARITH | Flags.FIXED;
             ctx[CTX_WROTE] = 1;

@@ -47,6 +47,15 @@ final class NativeFrame {
         if (flagsIn) {
             a.pushMem(R14, 8 * NativeBlock.CTX_FLAGS);
             a.popf();
+        } else {
+            // Flags the dispatcher had exact come in as well (CTX_WROTE set, NativeBlock.run): the
+            // run may then chain on before writing any (the chain needs them in the host's).
+            X64.Label none = new X64.Label();
+            a.load(RCX, R14, 8 * NativeBlock.CTX_WROTE);
+            a.jrcxz(none);
+            a.pushMem(R14, 8 * NativeBlock.CTX_FLAGS);
+            a.popf();
+            a.bind(none);
         }
         return a.size();
     }

@@ -214,6 +214,53 @@ class NativeBlockTest {
     }
 
     /**
+     * A native block run from the dispatcher while the vCPU's flags are exact takes them in, so
+     * that it chains on even when it writes none: 100 rounds of an LFENCE (which native blocks
+     * leave to the dispatcher), a JMP to a block that only moves and CALLs a function that only
+     * moves, and DEC and JNZ after the call. Each round dispatches the LFENCE and that block; the
+     * function and the code after the call are reached by chains (without the flags taken in,
+     * two dispatches more a round).
+     */
+    @Test
+    void aRunWithoutFlagWritesChainsWhenTheFlagsWereExact() throws Exception {
+        Assumptions.assumeTrue(NativeBlockCompiler.enabled, "native blocks are off (cloister.x86.native=false, or not x86-64 Linux)");
+        byte[] loop = bytes(
+                0xb9, 0x64, 0x00, 0x00, 0x00, // 1000: mov ecx, 100
+                0x0f, 0xae, 0xe8, // 1005: lfence
+                0xeb, 0x09, // 1008: jmp 1013
+                0xff, 0xc9, // 100a: dec ecx
+                0x75, 0xf7, // 100c: jnz 1005
+                0xf4, // 100e: hlt
+                0x90, 0x90, 0x90, 0x90, // 100f: nop (never run)
+                0x48, 0x8d, 0x40, 0x01, // 1013: lea rax, [rax + 1]
+                0xe8, 0x08, 0x00, 0x00, 0x00, // 1017: call 1024
+                0xeb, 0xec, // 101c: jmp 100a
+                0x90, 0x90, 0x90, 0x90, 0x90, 0x90, // 101e: nop (never run)
+                0x48, 0x8d, 0x5b, 0x02, // 1024: lea rbx, [rbx + 2]
+                0xc3); // 1028: ret
+        long[][] states = new long[2][];
+        long dispatches = 0;
+        for (int decoded = 0; decoded < 2; decoded++) {
+            try (TestGuest g = new TestGuest("native-flagless", 1 << 20, PageState.SHARED)) {
+                X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, LongMode.CODE, 0, decoded == 1);
+                LongMode.enter(cpu, g);
+                cpu.compileThreshold = 1;
+                LongMode.code(g, LongMode.CODE, loop);
+                Exit e = cpu.run();
+                while (!(e instanceof Exit.Halt)) {
+                    e = cpu.run();
+                }
+                cpu.materialize();
+                states[decoded] = state(cpu);
+                dispatches = cpu.blockRuns + cpu.tracesRun;
+            }
+        }
+        assertArrayEquals(states[0], states[1]);
+        assertEquals(100, states[1][0]); // rax
+        assertTrue(dispatches < 300, "two dispatches a round, not four: " + dispatches);
+    }
+
+    /**
      * A region whose first instruction native code takes is compiled after NATIVE_THRESHOLD runs,
      * one it does not after the compile threshold; a vCPU told to compile at once, or never (traces
      * only), is not overruled.
