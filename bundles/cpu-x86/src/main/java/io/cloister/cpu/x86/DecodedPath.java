@@ -216,6 +216,7 @@ abstract class DecodedPath extends Interpreter {
                 // links (Ops.Op.follow) to an op of the other mode. Rare: a mode switch inside a page.
                 java.util.Arrays.fill(page, null);
                 codeGen++;
+                jumpGen++;
             }
             in = Insn.decode(ram, codePagePhys | off, code64);
             page[off] = in;

@@ -116,6 +116,23 @@ abstract class Memory extends CpuState {
      */
     long codeGen;
 
+    /**
+     * As codeGen, for the native blocks' jump table (NativeBlock.JUMPS, jumpTag): every event after
+     * which a rip may lead to another native block, except two that leave most entries valid. A
+     * change of privilege: the privilege is part of the tag instead. A CR3 write that keeps global
+     * pages: it empties only the entries registered for code in pages not mapped global
+     * (nonGlobalJumps), where bumping this dropped all (18,600 CR3 writes and 14,900 privilege
+     * changes in a Linux boot, each followed by dispatcher runs of every block until registered again).
+     */
+    long jumpGen;
+    /** The jump table (X86Vcpu.jumps), null until the first native run. */
+    long[] jumps;
+    /** The shared return an empty jump-table entry leads to (NativeCode.exit). */
+    long jumpExit;
+    /** Indexes into jumps of entries registered for code not mapped global since the last CR3 write (noteJump). */
+    private final int[] nonGlobalJumps = new int[4096];
+    private int nonGlobalCount;
+
     private final MemorySegment scratch = Arena.ofAuto().allocate(8, 8);
 
     void refreshRam() {
@@ -144,6 +161,8 @@ abstract class Memory extends CpuState {
         codeLin = -1;
         codePageLin = -1;
         codeGen++;
+        jumpGen++;
+        nonGlobalCount = 0;
     }
 
     /**
@@ -179,6 +198,47 @@ abstract class Memory extends CpuState {
         codeLin = -1;
         codePageLin = -1;
         codeGen++;
+        dropNonGlobalJumps();
+    }
+
+    /** The jump-table entries of code in pages a CR3 write may have remapped: all of them, if more were registered than the list holds. */
+    private void dropNonGlobalJumps() {
+        long[] j = jumps;
+        if (j != null) {
+            if (nonGlobalCount > nonGlobalJumps.length) {
+                jumpGen++;
+            } else {
+                for (int k = 0; k < nonGlobalCount; k++) {
+                    int at = nonGlobalJumps[k];
+                    j[at] = 0;
+                    j[at + 1] = jumpExit;
+                }
+            }
+        }
+        nonGlobalCount = 0;
+    }
+
+    /**
+     * Records that jump-table entry {@code at} now leads to the native block at {@code rip}: when
+     * rip's page is not known to be mapped global (its fetch TLB entry, at this privilege), the
+     * next CR3 write empties the entry.
+     */
+    final void noteJump(int at, long rip) {
+        long vpn = rip >>> 12;
+        int slot = (int) (vpn & (TLB - 1)) + FETCH * TLB + userAccess() * 3 * TLB;
+        if (tlb[2 * slot] == vpn + 1 && tlbGlobal[slot]) {
+            return;
+        }
+        int n = nonGlobalCount;
+        if (n < nonGlobalJumps.length) {
+            nonGlobalJumps[n] = at;
+        }
+        nonGlobalCount = n + 1; // past the list's length: the CR3 write empties the whole table (jumpGen)
+    }
+
+    /** What jump-table tags add to a rip now: jumpGen, and whether the code runs at CPL 3. */
+    final long jumpTag() {
+        return jumpGen << 49 | (long) (((cs & 3) + 1) >>> 2) << 48;
     }
 
     /** CPL changed: the code page cached past the TLB was checked at the old privilege. */
@@ -193,6 +253,7 @@ abstract class Memory extends CpuState {
         codePages.clear();
         codePageLin = -1; // the chunk bits stay: a later write there only drops an empty page
         codeGen++;
+        jumpGen++;
     }
 
     /** Whether another vCPU wrote code since syncCode last looked. */
@@ -228,6 +289,7 @@ abstract class Memory extends CpuState {
         boolean single = codeMap.vcpus.get() == 1;
         if (codePages.dropped) {
             codeGen++; // successor links may name dropped entries
+            jumpGen++;
             blockStop = true;
             if (codePagePhys >>> 12 == pfn) {
                 codePageLin = -1;

@@ -25,17 +25,19 @@ final class NativeBlock extends Block {
     static final int CTX_WROTE = 6;
     /** In: the block's linear address. */
     static final int CTX_RIP = 7;
-    /** In: codeGen << 48, which jump-table tags add to a rip. */
+    /** In: what jump-table tags add to a rip (Memory.jumpTag: jumpGen and the privilege). */
     static final int CTX_GEN = 8;
     static final int CTX_SIZE = 9;
 
     /**
      * Entries of a vCPU's jump table (X86Vcpu.jumps): by the low 16 bits of a rip, its tag (rip +
-     * codeGen << 48) and the address where a chain enters its native block. A block registers
-     * itself at each run from the dispatcher; a native block leaving for a rip goes straight into
-     * the entry's block when the tag matches this codeGen (whose change is every event after which
-     * a rip may lead elsewhere: a TLB flush, a privilege change, dropped code). Tags are unique for
-     * canonical rips within 65,536 codeGens; the table is emptied when codeGen's upper bits move.
+     * Memory.jumpTag: jumpGen << 49, CPL 3 << 48) and the address where a chain enters its native
+     * block. A block registers itself at a run from the dispatcher; a native block leaving for a
+     * rip goes straight into the entry's block when the tag matches (jumpGen changes at every event
+     * after which a rip may lead elsewhere: a TLB flush, dropped code; a CR3 write empties only the
+     * entries of code not mapped global, Memory.noteJump). Tags are unique for canonical rips (bit
+     * 47 tells the two halves apart) within 32,768 jumpGens; the table is emptied when jumpGen's
+     * upper bits move.
      */
     static final int JUMPS = 1 << 16;
 
@@ -111,12 +113,15 @@ final class NativeBlock extends Block {
         ctx[CTX_GS] = c.gsBase;
         ctx[CTX_RIP] = rip;
         ctx[CTX_BUDGET] = c.nativeBudget();
-        long gen = c.codeGen << 48;
+        long[] jumps = c.jumps(); // first: it may empty the table for a new epoch of jumpGen
+        long gen = c.jumpTag();
         ctx[CTX_GEN] = gen;
-        long[] jumps = c.jumps();
         int at = 2 * (int) (rip & (JUMPS - 1));
-        jumps[at] = rip + gen;
-        jumps[at + 1] = chained;
+        if (jumps[at] != rip + gen || jumps[at + 1] != chained) {
+            jumps[at] = rip + gen;
+            jumps[at + 1] = chained;
+            c.noteJump(at, rip);
+        }
         long next;
         try {
             next = (long) NativeCode.CALL.invokeExact(code, MemorySegment.ofArray(r), MemorySegment.ofArray(c.fastArray()),

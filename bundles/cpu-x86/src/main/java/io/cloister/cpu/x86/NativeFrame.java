@@ -83,7 +83,7 @@ final class NativeFrame {
 
     /**
      * At {@code chain}: leaves for the rip in RAX (the count up to date, the guest flags in the
-     * host's) into the native block the vCPU's jump table has for that rip at this codeGen, when
+     * host's) into the native block the vCPU's jump table has for that rip and tag, when
      * the budget lasts and the flags are the guest's (CTX_WROTE), else to {@code exit} (the
      * return with the host's flags). JRCXZ, LEA, MOV, MOVZX and NOT touch no flags. An entry that
      * does not match leads to NativeCode's exit, which returns as {@code exit} does.
@@ -100,7 +100,7 @@ final class NativeFrame {
         a.rm(true, 0x8b, R9, R13, RCX, 1, 8); // mov r9, [r13 + rcx * 2 + 8]: where to
         a.rm(true, 0x8b, RDX, R13, RCX, 1, 0); // mov rdx, [r13 + rcx * 2]: the tag
         a.load(R8, R14, 8 * NativeBlock.CTX_GEN);
-        a.lea(R8, RAX, R8, 0, 0); // the tag wanted: rip + (codeGen << 48)
+        a.lea(R8, RAX, R8, 0, 0); // the tag wanted: rip + Memory.jumpTag()
         a.rr(true, 0xf7, 2, R8); // not r8
         a.lea(RCX, RDX, R8, 0, 1); // the tag less the one wanted
         a.jrcxzShort(5); // a match: over the JMP to exit

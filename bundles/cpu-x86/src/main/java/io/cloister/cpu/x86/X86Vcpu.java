@@ -349,20 +349,20 @@ final class X86Vcpu extends DecodedPath implements Vcpu {
     /** A native block's context (NativeBlock.CTX_*). */
     final long[] nativeCtx = new long[NativeBlock.CTX_SIZE];
 
-    private long[] jumps;
     private long jumpsEpoch = -1;
 
-    /** The native blocks' jump table (NativeBlock.JUMPS), made at first use and emptied when codeGen's upper bits move. */
+    /** The native blocks' jump table (NativeBlock.JUMPS), made at first use and emptied when jumpGen's upper bits move. */
     long[] jumps() {
-        long epoch = codeGen >>> 16;
+        long epoch = jumpGen >>> 15; // jumpTag keeps 15 bits of it
         if (jumps == null || epoch != jumpsEpoch) {
             if (jumps == null) {
                 jumps = new long[2 * NativeBlock.JUMPS];
+                jumpExit = NativeCode.exit();
             }
-            long exit = NativeCode.exit();
+            long exit = jumpExit;
             for (int i = 0; i < jumps.length; i += 2) {
                 jumps[i] = 0;
-                jumps[i + 1] = exit; // a tag of 0 matches only rip 0 at a codeGen of 0: it leads to the plain return
+                jumps[i + 1] = exit; // a tag of 0 matches only rip 0 at a jumpGen of 0 at CPL 0: it leads to the plain return
             }
             jumpsEpoch = epoch;
         }

@@ -261,6 +261,68 @@ class NativeBlockTest {
     }
 
     /**
+     * A CR3 write empties the jump-table entries of code in pages not mapped global: linear 512
+     * GiB maps (4 KiB, without G) a function returning 1 under the first PML4 and one returning 2
+     * under a second. Two rounds of an indirect CALL there, a CR3 write to the second PML4 between
+     * them: the second call runs the second function (a stale entry would chain into the first).
+     * The same through a global mapping, remapped the same way, keeps its entry: the second call
+     * then runs the first function still, as a processor's TLB keeps a global translation across
+     * a CR3 write.
+     */
+    @Test
+    void aCr3WriteDropsTheJumpsIntoCodeNotMappedGlobal() throws Exception {
+        Assumptions.assumeTrue(NativeBlockCompiler.enabled, "native blocks are off (cloister.x86.native=false, or not x86-64 Linux)");
+        assertEquals(1 + 2, windowCalls(false));
+        assertEquals(1 + 1, windowCalls(true));
+    }
+
+    /** RBX after two calls to linear 512 GiB, first under the boot PML4, then under a second that maps it elsewhere. */
+    private static long windowCalls(boolean global) throws Exception {
+        long window = 1L << 39;
+        long pml4b = 0x40000, pdptA = 0x14000, pdptB = 0x15000, pdA = 0x16000, pdB = 0x17000, ptA = 0x18000, ptB = 0x19000;
+        byte[] loop = new byte[] {0x49, (byte) 0xb8, 0, 0, 0, 0, 0, 0, 0, 0}; // 1000: mov r8, window
+        for (int i = 0; i < 8; i++) {
+            loop[2 + i] = (byte) (window >>> (8 * i));
+        }
+        loop = Code.join(loop, bytes(
+                0xbe, 0x00, 0x00, 0x04, 0x00, // 100a: mov esi, 0x40000 (the second PML4)
+                0xb9, 0x02, 0x00, 0x00, 0x00, // 100f: mov ecx, 2
+                0x41, 0xff, 0xd0, // 1014: call r8 (a chain: the flags are exact here, as DEC left them)
+                0x01, 0xc3, // 1017: add ebx, eax
+                0xff, 0xc9, // 1019: dec ecx
+                0x74, 0x05, // 101b: jz 1022
+                0x0f, 0x22, 0xde, // 101d: mov cr3, rsi
+                0xeb, 0xf2, // 1020: jmp 1014
+                0xf4)); // 1022: hlt
+        try (TestGuest g = new TestGuest("native-window", 1 << 20, PageState.SHARED)) {
+            X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, LongMode.CODE, 0, true);
+            LongMode.enter(cpu, g);
+            cpu.cr4 |= X86Vcpu.CR4_PGE;
+            cpu.compileThreshold = 1;
+            LongMode.write(g, LongMode.PDPT, 0x183); // the first GiB (code, stack) global: its fast entries outlive the CR3 write
+            long leaf = global ? 0x103 : 0x3; // present, writable, global or not
+            LongMode.write(g, LongMode.PML4 + 8, pdptA | 3);
+            LongMode.write(g, pdptA, pdA | 3);
+            LongMode.write(g, pdA, ptA | 3);
+            LongMode.write(g, ptA, 0x30000 | leaf);
+            LongMode.write(g, pml4b, LongMode.PDPT | 3);
+            LongMode.write(g, pml4b + 8, pdptB | 3);
+            LongMode.write(g, pdptB, pdB | 3);
+            LongMode.write(g, pdB, ptB | 3);
+            LongMode.write(g, ptB, 0x31000 | leaf);
+            LongMode.code(g, 0x30000, bytes(0xb8, 0x01, 0x00, 0x00, 0x00, 0xc3)); // mov eax, 1; ret
+            LongMode.code(g, 0x31000, bytes(0xb8, 0x02, 0x00, 0x00, 0x00, 0xc3)); // mov eax, 2; ret
+            LongMode.code(g, LongMode.CODE, loop);
+            Exit e = cpu.run();
+            while (!(e instanceof Exit.Halt)) {
+                e = cpu.run();
+            }
+            assertEquals(LongMode.CODE + 0x23, cpu.rip, cpu.statistics());
+            return cpu.r[X86Vcpu.RBX];
+        }
+    }
+
+    /**
      * A region whose first instruction native code takes is compiled after NATIVE_THRESHOLD runs,
      * one it does not after the compile threshold; a vCPU told to compile at once, or never (traces
      * only), is not overruled.
