@@ -481,12 +481,16 @@ final class NativeBlockCompiler {
                     if (!in.hasImm) {
                         shiftByCl(in, w);
                     } else if (count != 0) {
-                        a.rr(w, 0xc1, in.sub, RAX); // shl/shr/sar rax, imm8
+                        a.rr(w, 0xc1, in.sub, RAX); // rol/ror/shl/shr/sar rax, imm8
                         a.u8(count);
-                        // The engine's rule for what x86 leaves undefined: AF 0, and OF 0 past a count of 1.
                         wroteFlags();
-                        flagsToR11();
-                        clearInR11(Flags.AF | (count == 1 ? 0 : Flags.OF));
+                        if (in.sub >= 4) {
+                            // The engine's rule for what x86 leaves undefined: AF 0, and OF 0 past a count of 1.
+                            flagsToR11();
+                            clearInR11(Flags.AF | (count == 1 ? 0 : Flags.OF));
+                        } else if (count != 1) {
+                            rotateOverflow(in.sub == 1, w);
+                        }
                     } else if (!w) {
                         a.rr(false, 0x89, RAX, RAX); // mov eax, eax: a 4-byte operand is written, zero-extended
                     }
@@ -624,6 +628,34 @@ final class NativeBlockCompiler {
          * of 0 keeps them (as the host does), 1 clears AF, more clear AF and OF. The host's flags are
          * the guest's before it (the shift reads them: readsFlags), so they may be published as written.
          */
+        /**
+         * OF after a rotate (result in RAX) by more than 1, where x86 leaves it undefined: the
+         * engine's rule (Alu.shift), the formula of a count of 1 on the result: ROL the top bit
+         * XOR the bottom one (CF), ROR the top two bits XORed. CF and the other flags are the host's.
+         */
+        private void rotateOverflow(boolean right, boolean w) {
+            flagsToR11();
+            a.movRR(RCX, RAX);
+            if (right) {
+                a.rr(w, 0xc1, 5, RCX); // shr rcx, bits - 2: bit 0 the second bit from the top, bit 1 the top
+                a.u8(w ? 62 : 30);
+                a.rr(false, 0x89, RCX, RDX); // mov edx, ecx
+                a.rr(false, 0xc1, 5, RDX); // shr edx, 1
+                a.u8(1);
+                a.rr(false, 0x31, RDX, RCX); // xor ecx, edx
+            } else {
+                a.rr(w, 0xc1, 5, RCX); // shr rcx, bits - 1: the top bit
+                a.u8(w ? 63 : 31);
+                a.rr(false, 0x31, RAX, RCX); // xor ecx, eax: with the bottom bit
+            }
+            a.rr(false, 0x81, 4, RCX); // and ecx, 1
+            a.u32(1);
+            a.rr(false, 0xc1, 4, RCX); // shl ecx, 11: OF's place
+            a.u8(11);
+            clearInR11(Flags.OF);
+            a.rr(true, 0x09, RCX, R11); // or r11, rcx
+        }
+
         private void shiftByCl(Insn in, boolean w) {
             a.rm(false, 0x0fb6, RCX, R12, reg(CpuState.RCX)); // movzx ecx, byte [guest rcx]
             a.rr(w, 0xd3, in.sub, RAX); // shl/shr/sar rax, cl: the host masks the count as x86 does

@@ -30,8 +30,9 @@ final class NativeForms {
             case Insn.CALL -> in.form == FastForms.CALL8;
             case Insn.RET -> in.form == FastForms.RET8 && in.imm == 0;
             case Insn.JMP_IND, Insn.CALL_IND -> in.size == 8;
-            // SHL, SHR, SAR by an immediate or CL (rotates: their OF for counts above 1 is the engine's own rule)
-            case Insn.SHIFT -> wide && in.sub >= 4 && in.rm >= 0;
+            // SHL, SHR, SAR by an immediate or CL; ROL, ROR by an immediate (by CL the count decides
+            // whether OF follows the engine's rule: not covered)
+            case Insn.SHIFT -> wide && in.rm >= 0 && (in.sub >= 4 || in.sub <= 1 && in.hasImm);
             case Insn.GROUP3 -> wide && in.rm >= 0 && (in.sub == 2 || in.sub == 3);
             case Insn.BSWAP -> wide;
             case Insn.CONVERT -> wide;

@@ -214,6 +214,60 @@ class NativeBlockTest {
     }
 
     /**
+     * ROL and ROR by an immediate (1 and more, 4 and 8 bytes) in a native block: results, CF, and
+     * OF past a count of 1 (undefined in x86, the engine's rule) as the interpreter leaves them,
+     * with SETO/SETC after each and an ADD between that the rotates' kept flags come from.
+     */
+    @Test
+    void rotatesByAnImmediateLeaveWhatTheInterpreterLeaves() throws Exception {
+        Assumptions.assumeTrue(NativeBlockCompiler.enabled, "native blocks are off (cloister.x86.native=false, or not x86-64 Linux)");
+        byte[] loop = bytes(
+                0xb9, 0xc8, 0x00, 0x00, 0x00, // 1000: mov ecx, 200
+                0x48, 0xb8, 0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01, // 1005: mov rax, 0x0123456789abcdef
+                0xba, 0x01, 0x00, 0x00, 0x80, // 100f: mov edx, 0x80000001
+                0x31, 0xf6, // 1014: xor esi, esi
+                0x48, 0xc1, 0xc0, 0x0d, // 1016: rol rax, 13
+                0x0f, 0x90, 0xc3, // 101a: seto bl
+                0x01, 0xde, // 101d: add esi, ebx
+                0xc1, 0xca, 0x07, // 101f: ror edx, 7
+                0x0f, 0x90, 0xc3, // 1022: seto bl
+                0x01, 0xde, // 1025: add esi, ebx
+                0x0f, 0x92, 0xc3, // 1027: setc bl
+                0x01, 0xde, // 102a: add esi, ebx
+                0xd1, 0xc2, // 102c: rol edx, 1
+                0x0f, 0x90, 0xc3, // 102e: seto bl
+                0x01, 0xde, // 1031: add esi, ebx
+                0x48, 0xc1, 0xc8, 0x3e, // 1033: ror rax, 62
+                0x0f, 0x90, 0xc3, // 1037: seto bl
+                0x01, 0xde, // 103a: add esi, ebx
+                0x48, 0x01, 0xc2, // 103c: add rdx, rax
+                0xff, 0xc9, // 103f: dec ecx
+                0x75, 0xd3, // 1041: jnz 1016
+                0xf4); // 1043: hlt
+        long[][] states = new long[2][];
+        for (int decoded = 0; decoded < 2; decoded++) {
+            try (TestGuest g = new TestGuest("native-rotate", 1 << 20, PageState.SHARED)) {
+                X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, LongMode.CODE, 0, decoded == 1);
+                LongMode.enter(cpu, g);
+                cpu.compileThreshold = 1;
+                LongMode.code(g, LongMode.CODE, loop);
+                Exit e = cpu.run();
+                while (!(e instanceof Exit.Halt)) {
+                    e = cpu.run();
+                }
+                cpu.materialize();
+                states[decoded] = state(cpu);
+                if (decoded == 1) {
+                    assertTrue(cpu.compiledRetired > 2_000, cpu.statistics());
+                    Region body = Region.decode(g.view.guestSegment(g.view.table().slotAt(0).id()), LongMode.CODE + 0x16, true, BlockCompiler.MAX);
+                    assertNotNull(NativeBlockCompiler.compile(body), "the rotates' region compiles to a native block");
+                }
+            }
+        }
+        assertArrayEquals(states[0], states[1]);
+    }
+
+    /**
      * A native block run from the dispatcher while the vCPU's flags are exact takes them in, so
      * that it chains on even when it writes none: 100 rounds of an LFENCE (which native blocks
      * leave to the dispatcher), a JMP to a block that only moves and CALLs a function that only
