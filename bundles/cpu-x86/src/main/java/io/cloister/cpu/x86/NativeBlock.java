@@ -45,59 +45,15 @@ final class NativeBlock extends Block {
     /** The address at which a chain from another block enters this one (NativeBlockCompiler's chainEntry). */
     private final long chained;
     private final boolean flagsIn;
-    private final Region region;
 
-    /**
-     * Runs from the dispatcher (not those a chain from another native block enters) after which
-     * the region is compiled to bytecode as well, in the background, and run as
-     * that from then on: the JIT's second tier makes better code of a hot block than this
-     * compiler does (it keeps values in host registers and runs the helpers native code returns
-     * for inline), while native code is there at once, without the JIT's work, for the many
-     * blocks that never get that hot.
-     */
-    static final int PROMOTE = Integer.getInteger("cloister.x86.nativePromote", 50_000);
-    private static final java.util.concurrent.ThreadPoolExecutor PROMOTER = new java.util.concurrent.ThreadPoolExecutor(1, 1, 10,
-            java.util.concurrent.TimeUnit.SECONDS, new java.util.concurrent.ArrayBlockingQueue<>(1024), r -> {
-                Thread t = new Thread(r, "x86-block-promoter");
-                t.setDaemon(true);
-                return t;
-            }, new java.util.concurrent.ThreadPoolExecutor.DiscardPolicy());
-
-    static {
-        PROMOTER.allowCoreThreadTimeOut(true);
-    }
-
-    private int runs; // runs from the dispatcher, counted racily by the vCPUs sharing the block: a heuristic
-    private volatile Block promoted;
-
-    NativeBlock(MemorySegment code, int chainEntry, boolean flagsIn, Region region) {
+    NativeBlock(MemorySegment code, int chainEntry, boolean flagsIn) {
         this.code = code;
         this.chained = code.address() + chainEntry;
         this.flagsIn = flagsIn;
-        this.region = region;
-    }
-
-    private void promote() {
-        PROMOTER.execute(() -> {
-            try {
-                Block b = BlockCompiler.compileBytecode(region, true);
-                ops = b.ops; // the same region: the same indexes (DecodedPath.blockOp reads them from this block)
-                promoted = b;
-            } catch (RuntimeException | LinkageError e) {
-                // no bytecode block: this one runs on
-            }
-        });
     }
 
     @Override
     long run(X86Vcpu c, long[] r, long rip) {
-        Block p = promoted;
-        if (p != null) {
-            return p.run(c, r, rip);
-        }
-        if (++runs == PROMOTE) {
-            promote();
-        }
         long[] ctx = c.nativeCtx;
         if (flagsIn || c.flagsExact()) {
             // Taken in (the prologue loads them): a block that needs them, or any block when they

@@ -49,7 +49,7 @@ final class NativeBlockCompiler {
         NativeBlockCompiler.Emit e = new Emit(region);
         byte[] code = e.block();
         MemorySegment at = NativeCode.install(code);
-        return at == null ? null : new NativeBlock(at, e.chainEntry, e.flagsIn, region);
+        return at == null ? null : new NativeBlock(at, e.chainEntry, e.flagsIn);
     }
 
     /** One region's code. */
