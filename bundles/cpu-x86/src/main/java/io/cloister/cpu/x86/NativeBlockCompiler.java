@@ -498,11 +498,15 @@ final class NativeBlockCompiler {
                     pending++;
                 }
                 case Insn.GROUP3 -> {
-                    getReg(RAX, in.rm);
-                    a.rr(w, 0xf7, in.sub, RAX); // not (f7 /2), neg (f7 /3)
-                    setReg(in.rm);
-                    if (in.sub == 3) {
-                        wroteFlags();
+                    if (in.sub == 6) {
+                        div(k, in, w);
+                    } else {
+                        getReg(RAX, in.rm);
+                        a.rr(w, 0xf7, in.sub, RAX); // not (f7 /2), neg (f7 /3)
+                        setReg(in.rm);
+                        if (in.sub == 3) {
+                            wroteFlags();
+                        }
                     }
                     pending++;
                 }
@@ -628,6 +632,37 @@ final class NativeBlockCompiler {
          * of 0 keeps them (as the host does), 1 clears AF, more clear AF and OF. The host's flags are
          * the guest's before it (the shift reads them: readsFlags), so they may be published as written.
          */
+        /**
+         * DIV of RDX:RAX (EDX:EAX) by a register or memory operand. Where it raises #DE (a divisor
+         * of 0, a quotient wider than the operand: the high half not below the divisor) the block
+         * returns before it, and the dispatcher's path raises it. The flags stay the guest's (x86
+         * leaves them undefined, the engine keeps them): they go to R11 before the checks take
+         * the host's, and the host's DIV leaves whatever it leaves in the host's.
+         */
+        private void div(int k, Insn in, boolean w) {
+            if (!flagsInR11) {
+                flagsToR11();
+            }
+            if (in.rm < 0) {
+                address(k, false);
+                lookup(k, in.size, false);
+                a.rm(w, 0x8b, RCX, RCX, 0); // mov rcx, [rcx]: the divisor
+            } else {
+                a.rm(w, 0x8b, RCX, R12, reg(in.rm));
+            }
+            a.rm(w, 0x8b, RDX, R12, reg(CpuState.RDX));
+            X64.Label fault = new X64.Label();
+            stubs.add(new Stub(fault, starts[k], pending, true, false, false));
+            a.rr(w, 0x85, RCX, RCX); // test rcx, rcx
+            a.jcc(4, fault); // je: a divisor of 0
+            a.rr(w, 0x39, RCX, RDX); // cmp rdx, rcx
+            a.jcc(3, fault); // jae: the quotient would not fit
+            a.rm(w, 0x8b, RAX, R12, reg(CpuState.RAX));
+            a.rr(w, 0xf7, 6, RCX); // div rcx: a 4-byte one writes EAX and EDX zero-extended, as x86 does
+            a.store(R12, reg(CpuState.RAX), RAX);
+            a.store(R12, reg(CpuState.RDX), RDX);
+        }
+
         /**
          * OF after a rotate (result in RAX) by more than 1, where x86 leaves it undefined: the
          * engine's rule (Alu.shift), the formula of a count of 1 on the result: ROL the top bit

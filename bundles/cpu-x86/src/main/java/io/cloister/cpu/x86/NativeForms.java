@@ -33,7 +33,8 @@ final class NativeForms {
             // SHL, SHR, SAR by an immediate or CL; ROL, ROR by an immediate (by CL the count decides
             // whether OF follows the engine's rule: not covered)
             case Insn.SHIFT -> wide && in.rm >= 0 && (in.sub >= 4 || in.sub <= 1 && in.hasImm);
-            case Insn.GROUP3 -> wide && in.rm >= 0 && (in.sub == 2 || in.sub == 3);
+            // NOT, NEG of a register; DIV (unsigned) of a register or memory (#DE left to the dispatcher's path)
+            case Insn.GROUP3 -> wide && (in.rm >= 0 && (in.sub == 2 || in.sub == 3) || in.sub == 6);
             case Insn.BSWAP -> wide;
             case Insn.CONVERT -> wide;
             case Insn.SETCC -> in.rm >= 0;

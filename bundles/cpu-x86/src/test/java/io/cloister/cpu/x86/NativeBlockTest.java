@@ -268,6 +268,73 @@ class NativeBlockTest {
     }
 
     /**
+     * DIV of memory (8 bytes) and of a register (4 bytes) in a native block, 100 rounds, the
+     * flags of a CMP before it read after it (DIV keeps them, the engine's rule): what the
+     * interpreter leaves. Then a divisor of 0 and a quotient too wide: #DE in both, raised where
+     * the native block returns before the DIV.
+     */
+    @Test
+    void divLeavesWhatTheInterpreterLeavesAndItsFaults() throws Exception {
+        Assumptions.assumeTrue(NativeBlockCompiler.enabled, "native blocks are off (cloister.x86.native=false, or not x86-64 Linux)");
+        byte[] loop = bytes(
+                0xb9, 0x64, 0x00, 0x00, 0x00, // 1000: mov ecx, 100
+                0x48, 0xc7, 0xc6, 0x00, 0x50, 0x00, 0x00, // 1005: mov rsi, 0x5000
+                0xbb, 0x07, 0x00, 0x00, 0x00, // 100c: mov ebx, 7
+                0x49, 0xc7, 0xc1, 0x67, 0x45, 0x23, 0x01, // 1011: mov r9, 0x1234567
+                0x4c, 0x89, 0xc8, // 1018: mov rax, r9
+                0x31, 0xd2, // 101b: xor edx, edx
+                0x83, 0xf9, 0x32, // 101d: cmp ecx, 50
+                0x48, 0xf7, 0x36, // 1020: div qword [rsi]
+                0x41, 0x0f, 0x92, 0xc0, // 1023: setb r8b
+                0x4d, 0x01, 0xc5, // 1027: add r13, r8
+                0x49, 0x01, 0xc2, // 102a: add r10, rax
+                0x49, 0x01, 0xd3, // 102d: add r11, rdx
+                0x89, 0xc8, // 1030: mov eax, ecx
+                0xba, 0x03, 0x00, 0x00, 0x00, // 1032: mov edx, 3
+                0xf7, 0xf3, // 1037: div ebx
+                0x49, 0x01, 0xc2, // 1039: add r10, rax
+                0x49, 0x01, 0xd3, // 103c: add r11, rdx
+                0xff, 0xc9, // 103f: dec ecx
+                0x75, 0xd5, // 1041: jnz 1018
+                0xf4); // 1043: hlt
+        assertArrayEquals(divRun(loop, 0x10003, false), divRun(loop, 0x10003, true));
+        byte[] fault = bytes(
+                0x48, 0xc7, 0xc6, 0x00, 0x50, 0x00, 0x00, // 1000: mov rsi, 0x5000
+                0xb8, 0x05, 0x00, 0x00, 0x00, // 1007: mov eax, 5
+                0x48, 0xf7, 0x36, // 100c: div qword [rsi]
+                0xf4); // 100f: hlt
+        long[] zero = divRun(fault, 0, true);
+        assertArrayEquals(divRun(fault, 0, false), zero);
+        assertEquals(LongMode.handler(X86Vcpu.VEC_DE) + 1, zero[17], "a divisor of 0: #DE");
+        byte[] wide = Code.join(bytes(0xba, 0x05, 0x00, 0x00, 0x00), fault); // mov edx, 5 first: 5:5 / 3 does not fit
+        long[] over = divRun(wide, 3, true);
+        assertArrayEquals(divRun(wide, 3, false), over);
+        assertEquals(LongMode.handler(X86Vcpu.VEC_DE) + 1, over[17], "a quotient too wide: #DE");
+    }
+
+    /** The state after running {@code code} (compiled at once, or interpreted) with the qword at DATA set to {@code divisor}. */
+    private static long[] divRun(byte[] code, long divisor, boolean decoded) throws Exception {
+        try (TestGuest g = new TestGuest("native-div", 1 << 20, PageState.SHARED)) {
+            X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, LongMode.CODE, 0, decoded);
+            LongMode.enter(cpu, g);
+            cpu.compileThreshold = 1;
+            LongMode.code(g, LongMode.CODE, code);
+            LongMode.write(g, DATA, divisor);
+            Exit e = cpu.run();
+            while (!(e instanceof Exit.Halt)) {
+                e = cpu.run();
+            }
+            cpu.materialize();
+            if (decoded && code.length > 40) {
+                assertTrue(cpu.compiledRetired > 1_000, cpu.statistics());
+                Region body = Region.decode(g.view.guestSegment(g.view.table().slotAt(0).id()), LongMode.CODE + 0x18, true, BlockCompiler.MAX);
+                assertNotNull(NativeBlockCompiler.compile(body), "the divisions' region compiles to a native block");
+            }
+            return state(cpu);
+        }
+    }
+
+    /**
      * A native block run from the dispatcher while the vCPU's flags are exact takes them in, so
      * that it chains on even when it writes none: 100 rounds of an LFENCE (which native blocks
      * leave to the dispatcher), a JMP to a block that only moves and CALLs a function that only
