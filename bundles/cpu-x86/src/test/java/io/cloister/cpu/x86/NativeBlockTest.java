@@ -57,21 +57,33 @@ class NativeBlockTest {
             0x49, 0x31, 0xf8, // 1040: xor r8, rdi
             0xc3); // 1043: ret
 
-    private static X86Vcpu run(TestGuest g, boolean decoded) {
+    /**
+     * A vCPU in long mode that runs {@code code} at CODE to its HLT, each region compiled before
+     * its first run (decoded) or all of it interpreted, {@code setUp} first (data, page tables,
+     * the vCPU's own registers); its state materialized.
+     */
+    private static X86Vcpu runToHalt(TestGuest g, byte[] code, boolean decoded, java.util.function.Consumer<X86Vcpu> setUp) {
         X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, LongMode.CODE, 0, decoded);
         LongMode.enter(cpu, g);
         cpu.compileThreshold = 1; // compiled before the first run
-        LongMode.code(g, LongMode.CODE, LOOP);
-        byte[] data = new byte[8 * 1001];
-        for (int i = 0; i < data.length; i++) {
-            data[i] = (byte) (i * 37 + 11);
-        }
-        g.memory.write(DATA, MemorySegment.ofArray(data));
+        LongMode.code(g, LongMode.CODE, code);
+        setUp.accept(cpu);
         Exit e = cpu.run();
         while (!(e instanceof Exit.Halt)) {
             e = cpu.run();
         }
+        cpu.materialize();
         return cpu;
+    }
+
+    private static X86Vcpu run(TestGuest g, boolean decoded) {
+        return runToHalt(g, LOOP, decoded, c -> {
+            byte[] data = new byte[8 * 1001];
+            for (int i = 0; i < data.length; i++) {
+                data[i] = (byte) (i * 37 + 11);
+            }
+            g.memory.write(DATA, MemorySegment.ofArray(data));
+        });
     }
 
     @Test
@@ -145,18 +157,11 @@ class NativeBlockTest {
         long misses = 0;
         for (int decoded = 0; decoded < 2; decoded++) {
             try (TestGuest g = new TestGuest("native-unaligned", 1 << 20, PageState.SHARED)) {
-                X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, LongMode.CODE, 0, decoded == 1);
-                LongMode.enter(cpu, g);
-                cpu.compileThreshold = 1;
-                LongMode.code(g, LongMode.CODE, loop);
-                for (int i = 0; i < 0x2000; i += 8) {
-                    LongMode.write(g, DATA + i, 0x0102030405060708L * (i + 1));
-                }
-                Exit e = cpu.run();
-                while (!(e instanceof Exit.Halt)) {
-                    e = cpu.run();
-                }
-                cpu.materialize();
+                X86Vcpu cpu = runToHalt(g, loop, decoded == 1, c -> {
+                    for (int i = 0; i < 0x2000; i += 8) {
+                        LongMode.write(g, DATA + i, 0x0102030405060708L * (i + 1));
+                    }
+                });
                 states[decoded] = state(cpu);
                 data[decoded] = LongMode.read(g, DATA + 0x10) ^ LongMode.read(g, DATA + 0x20) * 31;
                 misses = cpu.nativeMisses;
@@ -196,18 +201,12 @@ class NativeBlockTest {
                 0x75, 0xf6, // 101a: jnz 1012
                 0xf4)); // 101c: hlt
         try (TestGuest g = new TestGuest("native-global", 1 << 20, PageState.SHARED)) {
-            X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, LongMode.CODE, 0, true);
-            LongMode.enter(cpu, g);
-            cpu.cr4 |= X86Vcpu.CR4_PGE;
-            cpu.compileThreshold = 1;
-            LongMode.write(g, LongMode.PML4 + 8, pdpt | 3);
-            LongMode.write(g, pdpt, global ? 0x183 : 0x83); // present, writable, 1 GiB, global or not
-            LongMode.write(g, DATA, 0x1234);
-            LongMode.code(g, LongMode.CODE, loop);
-            Exit e = cpu.run();
-            while (!(e instanceof Exit.Halt)) {
-                e = cpu.run();
-            }
+            X86Vcpu cpu = runToHalt(g, loop, true, c -> {
+                c.cr4 |= X86Vcpu.CR4_PGE;
+                LongMode.write(g, LongMode.PML4 + 8, pdpt | 3);
+                LongMode.write(g, pdpt, global ? 0x183 : 0x83); // present, writable, 1 GiB, global or not
+                LongMode.write(g, DATA, 0x1234);
+            });
             assertEquals(0x1234, cpu.r[X86Vcpu.RDX], cpu.statistics());
             return cpu.nativeMisses;
         }
@@ -247,15 +246,7 @@ class NativeBlockTest {
         long[][] states = new long[2][];
         for (int decoded = 0; decoded < 2; decoded++) {
             try (TestGuest g = new TestGuest("native-rotate", 1 << 20, PageState.SHARED)) {
-                X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, LongMode.CODE, 0, decoded == 1);
-                LongMode.enter(cpu, g);
-                cpu.compileThreshold = 1;
-                LongMode.code(g, LongMode.CODE, loop);
-                Exit e = cpu.run();
-                while (!(e instanceof Exit.Halt)) {
-                    e = cpu.run();
-                }
-                cpu.materialize();
+                X86Vcpu cpu = runToHalt(g, loop, decoded == 1, c -> { });
                 states[decoded] = state(cpu);
                 if (decoded == 1) {
                     assertTrue(cpu.compiledRetired > 2_000, cpu.statistics());
@@ -315,16 +306,9 @@ class NativeBlockTest {
     /** The state after running {@code code} (compiled at once, or interpreted) with the qword at DATA set to {@code divisor}. */
     private static long[] divRun(byte[] code, long divisor, boolean decoded) throws Exception {
         try (TestGuest g = new TestGuest("native-div", 1 << 20, PageState.SHARED)) {
-            X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, LongMode.CODE, 0, decoded);
-            LongMode.enter(cpu, g);
-            cpu.compileThreshold = 1;
-            LongMode.code(g, LongMode.CODE, code);
-            LongMode.write(g, DATA, divisor);
-            Exit e = cpu.run();
-            while (!(e instanceof Exit.Halt)) {
-                e = cpu.run();
-            }
-            cpu.materialize();
+            X86Vcpu cpu = runToHalt(g, code, decoded, c -> {
+                LongMode.write(g, DATA, divisor);
+            });
             if (decoded && code.length > 40) {
                 assertTrue(cpu.compiledRetired > 1_000, cpu.statistics());
                 Region body = Region.decode(g.view.guestSegment(g.view.table().slotAt(0).id()), LongMode.CODE + 0x18, true, BlockCompiler.MAX);
@@ -363,15 +347,7 @@ class NativeBlockTest {
         long dispatches = 0;
         for (int decoded = 0; decoded < 2; decoded++) {
             try (TestGuest g = new TestGuest("native-flagless", 1 << 20, PageState.SHARED)) {
-                X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, LongMode.CODE, 0, decoded == 1);
-                LongMode.enter(cpu, g);
-                cpu.compileThreshold = 1;
-                LongMode.code(g, LongMode.CODE, loop);
-                Exit e = cpu.run();
-                while (!(e instanceof Exit.Halt)) {
-                    e = cpu.run();
-                }
-                cpu.materialize();
+                X86Vcpu cpu = runToHalt(g, loop, decoded == 1, c -> { });
                 states[decoded] = state(cpu);
                 dispatches = cpu.blockRuns + cpu.tracesRun;
             }
@@ -416,28 +392,22 @@ class NativeBlockTest {
                 0xeb, 0xf2, // 1020: jmp 1014
                 0xf4)); // 1022: hlt
         try (TestGuest g = new TestGuest("native-window", 1 << 20, PageState.SHARED)) {
-            X86Vcpu cpu = new X86Vcpu(0, g.view, X86Engine.DEFAULT, CocoCpu.NONE, LongMode.CODE, 0, true);
-            LongMode.enter(cpu, g);
-            cpu.cr4 |= X86Vcpu.CR4_PGE;
-            cpu.compileThreshold = 1;
-            LongMode.write(g, LongMode.PDPT, 0x183); // the first GiB (code, stack) global: its fast entries outlive the CR3 write
-            long leaf = global ? 0x103 : 0x3; // present, writable, global or not
-            LongMode.write(g, LongMode.PML4 + 8, pdptA | 3);
-            LongMode.write(g, pdptA, pdA | 3);
-            LongMode.write(g, pdA, ptA | 3);
-            LongMode.write(g, ptA, 0x30000 | leaf);
-            LongMode.write(g, pml4b, LongMode.PDPT | 3);
-            LongMode.write(g, pml4b + 8, pdptB | 3);
-            LongMode.write(g, pdptB, pdB | 3);
-            LongMode.write(g, pdB, ptB | 3);
-            LongMode.write(g, ptB, 0x31000 | leaf);
-            LongMode.code(g, 0x30000, bytes(0xb8, 0x01, 0x00, 0x00, 0x00, 0xc3)); // mov eax, 1; ret
-            LongMode.code(g, 0x31000, bytes(0xb8, 0x02, 0x00, 0x00, 0x00, 0xc3)); // mov eax, 2; ret
-            LongMode.code(g, LongMode.CODE, loop);
-            Exit e = cpu.run();
-            while (!(e instanceof Exit.Halt)) {
-                e = cpu.run();
-            }
+            X86Vcpu cpu = runToHalt(g, loop, true, c -> {
+                c.cr4 |= X86Vcpu.CR4_PGE;
+                LongMode.write(g, LongMode.PDPT, 0x183); // the first GiB (code, stack) global: its fast entries outlive the CR3 write
+                long leaf = global ? 0x103 : 0x3; // present, writable, global or not
+                LongMode.write(g, LongMode.PML4 + 8, pdptA | 3);
+                LongMode.write(g, pdptA, pdA | 3);
+                LongMode.write(g, pdA, ptA | 3);
+                LongMode.write(g, ptA, 0x30000 | leaf);
+                LongMode.write(g, pml4b, LongMode.PDPT | 3);
+                LongMode.write(g, pml4b + 8, pdptB | 3);
+                LongMode.write(g, pdptB, pdB | 3);
+                LongMode.write(g, pdB, ptB | 3);
+                LongMode.write(g, ptB, 0x31000 | leaf);
+                LongMode.code(g, 0x30000, bytes(0xb8, 0x01, 0x00, 0x00, 0x00, 0xc3)); // mov eax, 1; ret
+                LongMode.code(g, 0x31000, bytes(0xb8, 0x02, 0x00, 0x00, 0x00, 0xc3)); // mov eax, 2; ret
+            });
             assertEquals(LongMode.CODE + 0x23, cpu.rip, cpu.statistics());
             return cpu.r[X86Vcpu.RBX];
         }
