@@ -500,6 +500,8 @@ final class NativeBlockCompiler {
                 case Insn.GROUP3 -> {
                     if (in.sub == 6) {
                         div(k, in, w);
+                    } else if (in.sub == 4) {
+                        mul(k, in, w);
                     } else {
                         getReg(RAX, in.rm);
                         a.rr(w, 0xf7, in.sub, RAX); // not (f7 /2), neg (f7 /3)
@@ -632,6 +634,37 @@ final class NativeBlockCompiler {
          * of 0 keeps them (as the host does), 1 clears AF, more clear AF and OF. The host's flags are
          * the guest's before it (the shift reads them: readsFlags), so they may be published as written.
          */
+        /**
+         * MUL of RAX (EAX) by a register or memory operand into RDX:RAX (EDX:EAX). CF and OF are
+         * the host's (the high half not 0); SF, ZF, AF and PF, undefined in x86, stay the guest's
+         * as the engine keeps them (Alu.mulAcc): the guest's flags go to R11 first, and only CF
+         * and OF are taken from the host's after the MUL.
+         */
+        private void mul(int k, Insn in, boolean w) {
+            if (!flagsInR11) {
+                flagsToR11();
+            }
+            if (in.rm < 0) {
+                address(k, false);
+                lookup(k, in.size, false);
+                a.rm(w, 0x8b, RCX, RCX, 0); // mov rcx, [rcx]: the multiplier
+            } else {
+                a.rm(w, 0x8b, RCX, R12, reg(in.rm));
+            }
+            a.rm(w, 0x8b, RAX, R12, reg(CpuState.RAX));
+            a.rr(w, 0xf7, 4, RCX); // mul rcx: a 4-byte one writes EAX and EDX zero-extended
+            a.store(R12, reg(CpuState.RAX), RAX);
+            a.store(R12, reg(CpuState.RDX), RDX);
+            a.pushf();
+            a.pop(R8);
+            a.rr(true, 0x81, 4, R8); // and r8, CF | OF
+            a.u32((int) (Flags.CF | Flags.OF));
+            clearInR11(Flags.CF | Flags.OF);
+            a.rr(true, 0x09, R8, R11); // or r11, r8
+            wroteFlags();
+            flagsInR11 = true;
+        }
+
         /**
          * DIV of RDX:RAX (EDX:EAX) by a register or memory operand. Where it raises #DE (a divisor
          * of 0, a quotient wider than the operand: the high half not below the divisor) the block

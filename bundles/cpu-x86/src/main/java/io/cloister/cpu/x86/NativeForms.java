@@ -33,8 +33,8 @@ final class NativeForms {
             // SHL, SHR, SAR by an immediate or CL; ROL, ROR by an immediate (by CL the count decides
             // whether OF follows the engine's rule: not covered)
             case Insn.SHIFT -> wide && in.rm >= 0 && (in.sub >= 4 || in.sub <= 1 && in.hasImm);
-            // NOT, NEG of a register; DIV (unsigned) of a register or memory (#DE left to the dispatcher's path)
-            case Insn.GROUP3 -> wide && (in.rm >= 0 && (in.sub == 2 || in.sub == 3) || in.sub == 6);
+            // NOT, NEG of a register; MUL, DIV (unsigned) of a register or memory (#DE left to the dispatcher's path)
+            case Insn.GROUP3 -> wide && (in.rm >= 0 && (in.sub == 2 || in.sub == 3) || in.sub == 4 || in.sub == 6);
             case Insn.BSWAP -> wide;
             case Insn.CONVERT -> wide;
             case Insn.SETCC -> in.rm >= 0;
@@ -47,6 +47,7 @@ final class NativeForms {
     static boolean readsFlags(Insn in) {
         return switch (in.kind) {
             case Insn.JCC, Insn.INC_DEC, Insn.SETCC, Insn.CMOVCC, Insn.SHIFT -> true; // a shift by 0 keeps them
+            case Insn.GROUP3 -> in.sub == 4; // MUL keeps SF, ZF, AF, PF (the engine's rule)
             case Insn.ALU_RM_R, Insn.ALU_R_RM, Insn.ALU_RM_IMM -> in.sub == 2 || in.sub == 3;
             default -> false;
         };

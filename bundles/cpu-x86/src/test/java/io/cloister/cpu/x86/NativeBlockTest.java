@@ -303,6 +303,42 @@ class NativeBlockTest {
         assertEquals(LongMode.handler(X86Vcpu.VEC_DE) + 1, over[17], "a quotient too wide: #DE");
     }
 
+    /**
+     * MUL of memory (8 bytes) and of a register (4 bytes) in a native block, 100 rounds with
+     * products whose high halves are 0 and not: the results, CF and OF as the interpreter leaves
+     * them, and SF (undefined in x86) kept from the CMP before, as the engine keeps it.
+     */
+    @Test
+    void mulLeavesWhatTheInterpreterLeaves() throws Exception {
+        Assumptions.assumeTrue(NativeBlockCompiler.enabled, "native blocks are off (cloister.x86.native=false, or not x86-64 Linux)");
+        byte[] loop = bytes(
+                0xb9, 0x64, 0x00, 0x00, 0x00, // 1000: mov ecx, 100
+                0x48, 0xc7, 0xc6, 0x00, 0x50, 0x00, 0x00, // 1005: mov rsi, 0x5000
+                0xbb, 0x07, 0x00, 0x00, 0x00, // 100c: mov ebx, 7
+                0x49, 0xc7, 0xc1, 0x67, 0x45, 0x23, 0x01, // 1011: mov r9, 0x1234567
+                0x4c, 0x89, 0xc8, // 1018: mov rax, r9
+                0x83, 0xf9, 0x32, // 101b: cmp ecx, 50
+                0x48, 0xf7, 0x26, // 101e: mul qword [rsi]
+                0x41, 0x0f, 0x98, 0xc0, // 1021: sets r8b
+                0x41, 0x0f, 0x92, 0xc4, // 1025: setb r12b
+                0x4d, 0x01, 0xc5, // 1029: add r13, r8
+                0x4d, 0x01, 0xe5, // 102c: add r13, r12
+                0x49, 0x01, 0xc2, // 102f: add r10, rax
+                0x49, 0x01, 0xd3, // 1032: add r11, rdx
+                0x4d, 0x01, 0xd1, // 1035: add r9, r10
+                0x89, 0xc8, // 1038: mov eax, ecx
+                0xf7, 0xe3, // 103a: mul ebx
+                0x49, 0x01, 0xc2, // 103c: add r10, rax
+                0x49, 0x01, 0xd3, // 103f: add r11, rdx
+                0xff, 0xc9, // 1042: dec ecx
+                0x75, 0xd2, // 1044: jnz 1018
+                0xf4); // 1046: hlt
+        long[] got = divRun(loop, 3, true);
+        assertArrayEquals(divRun(loop, 3, false), got);
+        // SF is 1 in 49 rounds (ECX below 50); CF 1 in some rounds, not all (the products grow past 64 bits, then wrap)
+        assertTrue(got[13] > 49 && got[13] < 149, "SF and CF counted over the rounds: " + got[13]);
+    }
+
     /** The state after running {@code code} (compiled at once, or interpreted) with the qword at DATA set to {@code divisor}. */
     private static long[] divRun(byte[] code, long divisor, boolean decoded) throws Exception {
         try (TestGuest g = new TestGuest("native-div", 1 << 20, PageState.SHARED)) {
@@ -312,7 +348,7 @@ class NativeBlockTest {
             if (decoded && code.length > 40) {
                 assertTrue(cpu.compiledRetired > 1_000, cpu.statistics());
                 Region body = Region.decode(g.view.guestSegment(g.view.table().slotAt(0).id()), LongMode.CODE + 0x18, true, BlockCompiler.MAX);
-                assertNotNull(NativeBlockCompiler.compile(body), "the divisions' region compiles to a native block");
+                assertNotNull(NativeBlockCompiler.compile(body), "the loop's region compiles to a native block");
             }
             return state(cpu);
         }
