@@ -629,11 +629,20 @@ final class NativeBlockCompiler {
             }
         }
 
-        /**
-         * SHL, SHR, SAR of RAX by the guest's CL, its flags left in R11 by the engine's rule: a count
-         * of 0 keeps them (as the host does), 1 clears AF, more clear AF and OF. The host's flags are
-         * the guest's before it (the shift reads them: readsFlags), so they may be published as written.
-         */
+        /** MUL's and DIV's register or memory operand into RCX, the guest's flags in R11 first (both keep them). */
+        private void operandToRcx(int k, Insn in, boolean w) {
+            if (!flagsInR11) {
+                flagsToR11();
+            }
+            if (in.rm < 0) {
+                address(k, false);
+                lookup(k, in.size, false);
+                a.rm(w, 0x8b, RCX, RCX, 0); // mov rcx, [rcx]
+            } else {
+                a.rm(w, 0x8b, RCX, R12, reg(in.rm));
+            }
+        }
+
         /**
          * MUL of RAX (EAX) by a register or memory operand into RDX:RAX (EDX:EAX). CF and OF are
          * the host's (the high half not 0); SF, ZF, AF and PF, undefined in x86, stay the guest's
@@ -641,16 +650,7 @@ final class NativeBlockCompiler {
          * and OF are taken from the host's after the MUL.
          */
         private void mul(int k, Insn in, boolean w) {
-            if (!flagsInR11) {
-                flagsToR11();
-            }
-            if (in.rm < 0) {
-                address(k, false);
-                lookup(k, in.size, false);
-                a.rm(w, 0x8b, RCX, RCX, 0); // mov rcx, [rcx]: the multiplier
-            } else {
-                a.rm(w, 0x8b, RCX, R12, reg(in.rm));
-            }
+            operandToRcx(k, in, w);
             a.rm(w, 0x8b, RAX, R12, reg(CpuState.RAX));
             a.rr(w, 0xf7, 4, RCX); // mul rcx: a 4-byte one writes EAX and EDX zero-extended
             a.store(R12, reg(CpuState.RAX), RAX);
@@ -673,16 +673,7 @@ final class NativeBlockCompiler {
          * the host's, and the host's DIV leaves whatever it leaves in the host's.
          */
         private void div(int k, Insn in, boolean w) {
-            if (!flagsInR11) {
-                flagsToR11();
-            }
-            if (in.rm < 0) {
-                address(k, false);
-                lookup(k, in.size, false);
-                a.rm(w, 0x8b, RCX, RCX, 0); // mov rcx, [rcx]: the divisor
-            } else {
-                a.rm(w, 0x8b, RCX, R12, reg(in.rm));
-            }
+            operandToRcx(k, in, w);
             a.rm(w, 0x8b, RDX, R12, reg(CpuState.RDX));
             X64.Label fault = new X64.Label();
             stubs.add(new Stub(fault, starts[k], pending, true, false, false));
@@ -724,6 +715,11 @@ final class NativeBlockCompiler {
             a.rr(true, 0x09, RCX, R11); // or r11, rcx
         }
 
+        /**
+         * SHL, SHR, SAR of RAX by the guest's CL, its flags left in R11 by the engine's rule: a count
+         * of 0 keeps them (as the host does), 1 clears AF, more clear AF and OF. The host's flags are
+         * the guest's before it (the shift reads them: readsFlags), so they may be published as written.
+         */
         private void shiftByCl(Insn in, boolean w) {
             a.rm(false, 0x0fb6, RCX, R12, reg(CpuState.RCX)); // movzx ecx, byte [guest rcx]
             a.rr(w, 0xd3, in.sub, RAX); // shl/shr/sar rax, cl: the host masks the count as x86 does

@@ -258,6 +258,14 @@ class NativeBlockTest {
         assertArrayEquals(states[0], states[1]);
     }
 
+    /** The MUL and DIV loops' start: ECX 100 rounds, RSI DATA, EBX 7, R9 0x1234567, and at 1018 (the loop) RAX from R9. */
+    private static final byte[] ACCUMULATOR_SETUP = bytes(
+            0xb9, 0x64, 0x00, 0x00, 0x00, // 1000: mov ecx, 100
+            0x48, 0xc7, 0xc6, 0x00, 0x50, 0x00, 0x00, // 1005: mov rsi, 0x5000
+            0xbb, 0x07, 0x00, 0x00, 0x00, // 100c: mov ebx, 7
+            0x49, 0xc7, 0xc1, 0x67, 0x45, 0x23, 0x01, // 1011: mov r9, 0x1234567
+            0x4c, 0x89, 0xc8); // 1018: mov rax, r9
+
     /**
      * DIV of memory (8 bytes) and of a register (4 bytes) in a native block, 100 rounds, the
      * flags of a CMP before it read after it (DIV keeps them, the engine's rule): what the
@@ -267,12 +275,7 @@ class NativeBlockTest {
     @Test
     void divLeavesWhatTheInterpreterLeavesAndItsFaults() throws Exception {
         Assumptions.assumeTrue(NativeBlockCompiler.enabled, "native blocks are off (cloister.x86.native=false, or not x86-64 Linux)");
-        byte[] loop = bytes(
-                0xb9, 0x64, 0x00, 0x00, 0x00, // 1000: mov ecx, 100
-                0x48, 0xc7, 0xc6, 0x00, 0x50, 0x00, 0x00, // 1005: mov rsi, 0x5000
-                0xbb, 0x07, 0x00, 0x00, 0x00, // 100c: mov ebx, 7
-                0x49, 0xc7, 0xc1, 0x67, 0x45, 0x23, 0x01, // 1011: mov r9, 0x1234567
-                0x4c, 0x89, 0xc8, // 1018: mov rax, r9
+        byte[] loop = Code.join(ACCUMULATOR_SETUP, bytes(
                 0x31, 0xd2, // 101b: xor edx, edx
                 0x83, 0xf9, 0x32, // 101d: cmp ecx, 50
                 0x48, 0xf7, 0x36, // 1020: div qword [rsi]
@@ -287,7 +290,7 @@ class NativeBlockTest {
                 0x49, 0x01, 0xd3, // 103c: add r11, rdx
                 0xff, 0xc9, // 103f: dec ecx
                 0x75, 0xd5, // 1041: jnz 1018
-                0xf4); // 1043: hlt
+                0xf4)); // 1043: hlt
         assertArrayEquals(divRun(loop, 0x10003, false), divRun(loop, 0x10003, true));
         byte[] fault = bytes(
                 0x48, 0xc7, 0xc6, 0x00, 0x50, 0x00, 0x00, // 1000: mov rsi, 0x5000
@@ -311,12 +314,7 @@ class NativeBlockTest {
     @Test
     void mulLeavesWhatTheInterpreterLeaves() throws Exception {
         Assumptions.assumeTrue(NativeBlockCompiler.enabled, "native blocks are off (cloister.x86.native=false, or not x86-64 Linux)");
-        byte[] loop = bytes(
-                0xb9, 0x64, 0x00, 0x00, 0x00, // 1000: mov ecx, 100
-                0x48, 0xc7, 0xc6, 0x00, 0x50, 0x00, 0x00, // 1005: mov rsi, 0x5000
-                0xbb, 0x07, 0x00, 0x00, 0x00, // 100c: mov ebx, 7
-                0x49, 0xc7, 0xc1, 0x67, 0x45, 0x23, 0x01, // 1011: mov r9, 0x1234567
-                0x4c, 0x89, 0xc8, // 1018: mov rax, r9
+        byte[] loop = Code.join(ACCUMULATOR_SETUP, bytes(
                 0x83, 0xf9, 0x32, // 101b: cmp ecx, 50
                 0x48, 0xf7, 0x26, // 101e: mul qword [rsi]
                 0x41, 0x0f, 0x98, 0xc0, // 1021: sets r8b
@@ -332,7 +330,7 @@ class NativeBlockTest {
                 0x49, 0x01, 0xd3, // 103f: add r11, rdx
                 0xff, 0xc9, // 1042: dec ecx
                 0x75, 0xd2, // 1044: jnz 1018
-                0xf4); // 1046: hlt
+                0xf4)); // 1046: hlt
         long[] got = divRun(loop, 3, true);
         assertArrayEquals(divRun(loop, 3, false), got);
         // SF is 1 in 49 rounds (ECX below 50); CF 1 in some rounds, not all (the products grow past 64 bits, then wrap)
